@@ -1,0 +1,18 @@
+//! From HTTP bodies to stored events: decode the PostHog wire formats,
+//! normalise each event, then apply person and group processing in one
+//! ordered pipeline that commits to the store before anyone is told "ok".
+
+pub mod error;
+pub mod groups;
+pub mod normalize;
+pub mod persons;
+pub mod pipeline;
+pub mod processor;
+pub mod timestamp;
+pub mod token;
+pub mod wire;
+
+pub use error::CaptureError;
+pub use normalize::{normalize_batch, IncomingEvent};
+pub use pipeline::{Accepted, Pipeline, PipelineError};
+pub use wire::{decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest};

@@ -1,0 +1,247 @@
+//! One raw event object → one `IncomingEvent`: required fields checked (with
+//! errors that name the field), ids stringified and cut, `$set`/`$set_once`
+//! lifted into properties, the timestamp resolved.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use cairn_core::{Properties, WarningKind};
+
+use crate::timestamp::{self, ClientTime};
+use crate::wire::{json_type, CaptureQuery, DecodedPayload};
+use crate::CaptureError;
+
+/// PostHog cuts distinct ids and event names to this many characters.
+pub const MAX_ID_CHARS: usize = 200;
+
+/// An event that passed capture's checks, ready for person and group processing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingEvent {
+    pub uuid: Uuid,
+    pub event: String,
+    pub distinct_id: String,
+    pub properties: Properties,
+    pub timestamp: DateTime<Utc>,
+    /// Problems found while normalising that did not stop the event.
+    pub warnings: Vec<(WarningKind, Value)>,
+}
+
+/// Normalises every event of a request, all or nothing: one bad event fails
+/// the request, as in PostHog.
+pub fn normalize_batch(
+    payload: DecodedPayload,
+    query: &CaptureQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<IncomingEvent>, CaptureError> {
+    let sent_at = payload
+        .sent_at
+        .as_deref()
+        .and_then(timestamp::parse)
+        .or_else(|| query.sent_at_ms.as_deref().and_then(sent_at_from_millis));
+    let mut events = Vec::with_capacity(payload.events.len());
+    for (index, raw) in payload.events.into_iter().enumerate() {
+        if let Some(event) = normalize_event(raw, sent_at, now)
+            .map_err(|reason| CaptureError::invalid_event(index, reason))?
+        {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// `?_=` in milliseconds counts only when it is a plausible recent time.
+fn sent_at_from_millis(text: &str) -> Option<DateTime<Utc>> {
+    let millis: i64 = text.trim().parse().ok()?;
+    DateTime::from_timestamp_millis(millis).filter(|ts| ts.year() > 2020)
+}
+
+/// `Ok(None)` for events capture drops on purpose (`$performance_event`).
+fn normalize_event(
+    mut raw: Map<String, Value>,
+    sent_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<IncomingEvent>, String> {
+    let event = match raw.remove("event") {
+        Some(Value::String(name)) if !name.is_empty() => truncate_chars(name, MAX_ID_CHARS),
+        Some(Value::String(_)) => return Err("`event` is empty".into()),
+        None | Some(Value::Null) => return Err("missing `event` name".into()),
+        Some(other) => return Err(format!("`event` must be a string, got {}", json_type(&other))),
+    };
+    if event == "$performance_event" {
+        return Ok(None);
+    }
+
+    let mut properties = match raw.remove("properties") {
+        Some(Value::Object(properties)) => properties,
+        None | Some(Value::Null) => Map::new(),
+        Some(other) => {
+            return Err(format!("`properties` must be an object, got {}", json_type(&other)))
+        }
+    };
+
+    let distinct_id = raw
+        .remove("distinct_id")
+        .or_else(|| raw.remove("$distinct_id"))
+        .filter(|v| !v.is_null())
+        .or_else(|| properties.get("distinct_id").filter(|v| !v.is_null()).cloned());
+    let distinct_id = match distinct_id {
+        Some(Value::String(id)) => id,
+        Some(other) => other.to_string(),
+        None => return Err("event submitted without a distinct_id".into()),
+    };
+    if distinct_id.is_empty() {
+        return Err("event submitted with an empty distinct_id".into());
+    }
+    let distinct_id = truncate_chars(distinct_id.replace('\0', "\u{FFFD}"), MAX_ID_CHARS);
+
+    let uuid = match raw.remove("uuid") {
+        None | Some(Value::Null) => Uuid::now_v7(),
+        Some(Value::String(text)) if text.is_empty() => Uuid::now_v7(),
+        Some(Value::String(text)) => {
+            Uuid::parse_str(&text).map_err(|_| format!("`uuid` is not a valid UUID: {text:?}"))?
+        }
+        Some(other) => return Err(format!("`uuid` must be a string, got {}", json_type(&other))),
+    };
+
+    if let Some(mode) = properties.get("$cookieless_mode") {
+        if !mode.is_boolean() {
+            return Err("`$cookieless_mode` must be a boolean".into());
+        }
+    }
+
+    for field in ["$set", "$set_once"] {
+        match raw.remove(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(top_level)) => merge_top_level(&mut properties, field, top_level),
+            Some(other) => {
+                return Err(format!("`{field}` must be an object, got {}", json_type(&other)))
+            }
+        }
+    }
+
+    let mut warnings = Vec::new();
+    let client_timestamp = match raw.remove("timestamp") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let parsed = timestamp::parse_value(&value);
+            if parsed.is_none() {
+                warnings.push((
+                    WarningKind::IgnoredInvalidTimestamp,
+                    serde_json::json!({ "timestamp": value }),
+                ));
+            }
+            parsed
+        }
+    };
+    let offset_ms = match raw.remove("offset") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .ok_or("`offset` must be a number of milliseconds")?,
+        ),
+        Some(other) => return Err(format!("`offset` must be a number, got {}", json_type(&other))),
+    };
+    let ignore_sent_at = properties.get("$ignore_sent_at") == Some(&Value::Bool(true));
+    let client = ClientTime {
+        timestamp: client_timestamp,
+        sent_at: if ignore_sent_at { None } else { sent_at },
+        offset_ms,
+    };
+    let resolved = timestamp::resolve(client, now);
+    if resolved.clamped_from_future {
+        warnings.push((
+            WarningKind::EventTimestampInFuture,
+            serde_json::json!({ "timestamp": client_timestamp, "now": now }),
+        ));
+    }
+
+    Ok(Some(IncomingEvent {
+        uuid,
+        event,
+        distinct_id,
+        properties,
+        timestamp: resolved.timestamp,
+        warnings,
+    }))
+}
+
+/// Top-level `$set`/`$set_once` (legacy SDKs) join the ones in properties;
+/// the top-level value wins a conflict.
+fn merge_top_level(properties: &mut Properties, field: &str, top_level: Map<String, Value>) {
+    match properties.get_mut(field) {
+        Some(Value::Object(existing)) => existing.extend(top_level),
+        _ => {
+            properties.insert(field.to_string(), Value::Object(top_level));
+        }
+    }
+}
+
+fn truncate_chars(mut text: String, max: usize) -> String {
+    if let Some((byte_index, _)) = text.char_indices().nth(max) {
+        text.truncate(byte_index);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-06-01T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn one(event: Value) -> Result<Option<IncomingEvent>, String> {
+        normalize_event(event.as_object().unwrap().clone(), None, now())
+    }
+
+    #[test]
+    fn ids_are_stringified_and_cut() {
+        let e = one(json!({"event": "x".repeat(300), "distinct_id": 42})).unwrap().unwrap();
+        assert_eq!(e.distinct_id, "42");
+        assert_eq!(e.event.chars().count(), 200);
+        let e = one(json!({"event": "e", "distinct_id": "é".repeat(250)})).unwrap().unwrap();
+        assert_eq!(e.distinct_id.chars().count(), 200);
+        let e = one(json!({"event": "e", "properties": {"distinct_id": "from-props"}})).unwrap().unwrap();
+        assert_eq!(e.distinct_id, "from-props");
+    }
+
+    #[test]
+    fn required_fields_are_named_in_errors() {
+        assert!(one(json!({"distinct_id": "u"})).unwrap_err().contains("event"));
+        assert!(one(json!({"event": "", "distinct_id": "u"})).unwrap_err().contains("empty"));
+        assert!(one(json!({"event": "e"})).unwrap_err().contains("distinct_id"));
+        assert!(one(json!({"event": "e", "distinct_id": "u", "uuid": "nope"})).unwrap_err().contains("uuid"));
+        assert!(one(json!({"event": "e", "distinct_id": "u", "properties": []})).unwrap_err().contains("properties"));
+        assert!(one(json!({"event": 5, "distinct_id": "u"})).unwrap_err().contains("string"));
+    }
+
+    #[test]
+    fn top_level_set_wins_over_properties() {
+        let e = one(json!({"event": "e", "distinct_id": "u", "$set": {"a": 1},
+            "properties": {"$set": {"a": 0, "b": 2}}})).unwrap().unwrap();
+        assert_eq!(e.properties["$set"], json!({"a": 1, "b": 2}));
+    }
+
+    #[test]
+    fn client_uuid_is_kept_and_missing_one_is_v7() {
+        let id = "0190b2b0-4f4e-7c53-a0a8-5d4a8e3e1b11";
+        assert_eq!(one(json!({"event": "e", "distinct_id": "u", "uuid": id})).unwrap().unwrap().uuid.to_string(), id);
+        assert_eq!(one(json!({"event": "e", "distinct_id": "u"})).unwrap().unwrap().uuid.get_version_num(), 7);
+    }
+
+    #[test]
+    fn invalid_timestamp_is_a_warning_not_an_error() {
+        let e = one(json!({"event": "e", "distinct_id": "u", "timestamp": "soon"})).unwrap().unwrap();
+        assert_eq!(e.timestamp, now());
+        assert_eq!(e.warnings[0].0, WarningKind::IgnoredInvalidTimestamp);
+    }
+
+    #[test]
+    fn performance_events_are_dropped() {
+        assert_eq!(one(json!({"event": "$performance_event", "distinct_id": "u"})).unwrap(), None);
+    }
+}

@@ -1,0 +1,239 @@
+//! PostHog's person rules that need no state: which distinct ids may never
+//! be merged, how `$set`, `$set_once` and `$unset` change properties, and the
+//! `$initial_*` / campaign properties every person-processed event carries.
+
+use serde_json::{Map, Value};
+
+use cairn_core::Properties;
+
+/// PostHog refuses a person update that makes properties larger than this
+/// (Postgres' `pg_column_size` check on the persons table).
+pub const MAX_PERSON_PROPERTIES_BYTES: usize = 655_360;
+
+const ILLEGAL_IDS_ANY_CASE: &[&str] = &[
+    "anonymous",
+    "guest",
+    "distinctid",
+    "distinct_id",
+    "id",
+    "not_authenticated",
+    "email",
+    "undefined",
+    "true",
+    "false",
+];
+const ILLEGAL_IDS_EXACT: &[&str] = &["[object Object]", "NaN", "None", "none", "null", "0", "undefined"];
+
+/// Distinct ids that buggy clients send for everyone; merging on them would
+/// fuse unrelated people, so merges naming one are refused.
+pub fn is_illegal_distinct_id(id: &str) -> bool {
+    let trimmed = id.trim();
+    if trimmed.is_empty() {
+        return true;
+    }
+    let unquoted = ['"', '\'']
+        .iter()
+        .find_map(|q| trimmed.strip_prefix(*q)?.strip_suffix(*q))
+        .unwrap_or(trimmed);
+    [trimmed, unquoted].into_iter().any(|candidate| {
+        ILLEGAL_IDS_EXACT.contains(&candidate)
+            || ILLEGAL_IDS_ANY_CASE.iter().any(|illegal| candidate.eq_ignore_ascii_case(illegal))
+    })
+}
+
+/// The person-property operations an event carries.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PropertyUpdates {
+    pub set: Map<String, Value>,
+    pub set_once: Map<String, Value>,
+    pub unset: Vec<String>,
+}
+
+impl PropertyUpdates {
+    /// Reads `$set`, `$set_once` and `$unset` (an array of names, or an
+    /// object whose keys are the names) from event properties.
+    pub fn from_event(properties: &Properties) -> Self {
+        let object = |key: &str| match properties.get(key) {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        let unset = match properties.get("$unset") {
+            Some(Value::Array(names)) => names.iter().filter_map(|n| n.as_str().map(String::from)).collect(),
+            Some(Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        Self { set: object("$set"), set_once: object("$set_once"), unset }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.set_once.is_empty() && self.unset.is_empty()
+    }
+
+    /// Applies the updates in PostHog's order: `$set_once` only where the key
+    /// is absent, then `$set` (so it beats `$set_once`), then `$unset` (so it
+    /// beats both). Returns whether anything changed.
+    pub fn apply(&self, properties: &mut Properties) -> bool {
+        let mut changed = false;
+        for (key, value) in &self.set_once {
+            if !properties.contains_key(key) {
+                properties.insert(key.clone(), value.clone());
+                changed = true;
+            }
+        }
+        for (key, value) in &self.set {
+            if properties.get(key) != Some(value) {
+                properties.insert(key.clone(), value.clone());
+                changed = true;
+            }
+        }
+        for key in &self.unset {
+            changed |= properties.remove(key).is_some();
+        }
+        changed
+    }
+}
+
+/// Event properties PostHog copies onto the person (`$set`) and keeps the
+/// first value of (`$set_once` as `$initial_<name>`).
+const PERSON_PROPERTIES_FROM_EVENT: &[&str] = &[
+    "$app_build",
+    "$app_name",
+    "$app_namespace",
+    "$app_version",
+    "$browser",
+    "$browser_version",
+    "$device_type",
+    "$current_url",
+    "$pathname",
+    "$os",
+    "$os_name",
+    "$os_version",
+    "$referring_domain",
+    "$referrer",
+    "$raw_user_agent",
+];
+const PERSON_PROPERTY_PREFIXES_FROM_EVENT: &[&str] = &["$screen_", "$viewport_"];
+const CAMPAIGN_PROPERTIES: &[&str] = &[
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_name",
+    "utm_term",
+    "gclid",
+    "gad_source",
+    "gclsrc",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "twclid",
+    "li_fat_id",
+    "mc_cid",
+    "igshid",
+    "ttclid",
+    "rdt_cid",
+    "irclid",
+    "_kx",
+    "epik",
+    "qclid",
+    "sccid",
+];
+
+fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
+    // Server SDKs report the server's OS, not the user's.
+    if is_server && matches!(key, "$os" | "$os_version") {
+        return false;
+    }
+    PERSON_PROPERTIES_FROM_EVENT.contains(&key)
+        || CAMPAIGN_PROPERTIES.contains(&key)
+        || PERSON_PROPERTY_PREFIXES_FROM_EVENT.iter().any(|p| key.starts_with(p))
+}
+
+/// Adds `$set[key]` (unless the caller set it) and `$set_once[$initial_key]`
+/// for every lifted property, into the event's own `$set` / `$set_once`.
+pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
+    let is_server = properties.get("$is_server") == Some(&Value::Bool(true));
+    let lifted: Vec<(String, Value)> = properties
+        .iter()
+        .filter(|(key, value)| !value.is_null() && is_lifted_to_person(key, is_server))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    if lifted.is_empty() {
+        return;
+    }
+    let mut set = take_object(properties, "$set");
+    let mut set_once = take_object(properties, "$set_once");
+    for (key, value) in lifted {
+        let initial = format!("$initial_{}", key.trim_start_matches('$'));
+        set_once.entry(initial).or_insert_with(|| value.clone());
+        set.entry(key).or_insert(value);
+    }
+    properties.insert("$set".into(), Value::Object(set));
+    properties.insert("$set_once".into(), Value::Object(set_once));
+}
+
+fn take_object(properties: &mut Properties, key: &str) -> Map<String, Value> {
+    match properties.remove(key) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn props(value: Value) -> Properties {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn illegal_ids() {
+        for id in ["anonymous", "Anonymous", "GUEST", "null", "'null'", "\"undefined\"", "0", "[object Object]", "  ", "NaN"] {
+            assert!(is_illegal_distinct_id(id), "{id}");
+        }
+        for id in ["Null", "nan", "user-1", "00", "anonymous_user_abc123"] {
+            assert!(!is_illegal_distinct_id(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn set_beats_set_once_and_unset_beats_set() {
+        let updates = PropertyUpdates::from_event(&props(json!({
+            "$set": {"k": 1, "z": 2}, "$set_once": {"k": 99, "o": 1}, "$unset": ["z"]
+        })));
+        let mut person = Properties::new();
+        assert!(updates.apply(&mut person));
+        assert_eq!(Value::Object(person), json!({"k": 1, "o": 1}));
+    }
+
+    #[test]
+    fn set_once_keeps_existing_values_even_null() {
+        let mut person = props(json!({"first": "x", "gone": null}));
+        let updates = PropertyUpdates::from_event(&props(json!({"$set_once": {"first": "y", "gone": 1}})));
+        assert!(!updates.apply(&mut person));
+        assert_eq!(person["first"], "x");
+    }
+
+    #[test]
+    fn unset_as_object_uses_its_keys() {
+        let updates = PropertyUpdates::from_event(&props(json!({"$unset": {"a": null}})));
+        assert_eq!(updates.unset, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn initial_and_campaign_properties() {
+        let mut event = props(json!({"$browser": "Firefox", "utm_source": "news", "$os": "Linux",
+            "$set": {"$browser": "Chrome"}}));
+        add_initial_and_campaign_properties(&mut event);
+        assert_eq!(event["$set"], json!({"$browser": "Chrome", "utm_source": "news", "$os": "Linux"}));
+        assert_eq!(event["$set_once"], json!({"$initial_browser": "Firefox", "$initial_utm_source": "news", "$initial_os": "Linux"}));
+
+        let mut server = props(json!({"$os": "Linux", "$is_server": true}));
+        add_initial_and_campaign_properties(&mut server);
+        assert!(!server.contains_key("$set"));
+    }
+}

@@ -1,0 +1,159 @@
+//! The ingestion pipeline: one thread owns the person/group state and the
+//! store's writer. Requests queue their events; the thread takes everything
+//! queued (up to a cap), processes it in order, writes it in one transaction
+//! (group commit) and only then answers each request.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use chrono::Utc;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use cairn_core::ProjectId;
+use cairn_store::{IngestStore, StoreError};
+
+use crate::processor::Processor;
+use crate::IncomingEvent;
+
+/// Requests that may wait in the queue before senders are held back.
+const QUEUE_CAPACITY: usize = 4096;
+/// A group commit stops taking queued requests past this many events.
+const MAX_EVENTS_PER_COMMIT: usize = 20_000;
+
+/// What happened to a request's events: all are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Error, Clone)]
+pub enum PipelineError {
+    #[error("storage is unavailable, nothing of this request was stored: {0}")]
+    Unavailable(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+struct Job {
+    project: ProjectId,
+    events: Vec<IncomingEvent>,
+    reply: oneshot::Sender<Result<Accepted, PipelineError>>,
+}
+
+pub struct Pipeline {
+    sender: mpsc::Sender<Job>,
+    queued: Arc<AtomicI64>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Loads the state from `store` (this can take a while on a big store)
+    /// and starts the writer thread.
+    pub fn start<S: IngestStore>(mut store: S, group_type_limit: usize) -> Result<Self, StoreError> {
+        let loading = Instant::now();
+        let processor = load(&mut store, group_type_limit)?;
+        tracing::info!(elapsed_ms = loading.elapsed().as_millis() as u64, "ingestion state loaded");
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let queued = Arc::new(AtomicI64::new(0));
+        let worker = std::thread::Builder::new()
+            .name("cairn-ingest".into())
+            .spawn({
+                let queued = queued.clone();
+                move || run(store, processor, receiver, queued, group_type_limit)
+            })
+            .expect("spawn the ingestion thread");
+        Ok(Self { sender, queued, worker: Some(worker) })
+    }
+
+    /// Queues events for `project` and waits until they are durable.
+    pub async fn submit(&self, project: ProjectId, events: Vec<IncomingEvent>) -> Result<Accepted, PipelineError> {
+        let (reply, answer) = oneshot::channel();
+        let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
+        if self.sender.send(Job { project, events, reply }).await.is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(PipelineError::ShuttingDown);
+        }
+        answer.await.map_err(|_| PipelineError::ShuttingDown)?
+    }
+
+    /// Requests waiting for the writer.
+    pub fn queue_depth(&self) -> i64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Stops taking requests, finishes the queued ones and waits for the writer.
+    pub fn shutdown(mut self) {
+        let worker = self.worker.take();
+        drop(self);
+        if let Some(worker) = worker {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn load<S: IngestStore>(store: &mut S, group_type_limit: usize) -> Result<Processor, StoreError> {
+    let mut processor = Processor::new(group_type_limit);
+    store.load_snapshot(&mut processor)?;
+    Ok(processor)
+}
+
+fn run<S: IngestStore>(
+    mut store: S,
+    mut processor: Processor,
+    mut receiver: mpsc::Receiver<Job>,
+    queued: Arc<AtomicI64>,
+    group_type_limit: usize,
+) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs[0].events.len();
+        while events < MAX_EVENTS_PER_COMMIT {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    events += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let depth = queued.fetch_sub(jobs.len() as i64, Ordering::Relaxed) - jobs.len() as i64;
+        metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
+
+        let now = Utc::now();
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let processed = processor.process(job.project, job.events, now);
+            replies.push((job.reply, processed));
+        }
+        let commit = processor.take_commit();
+        let started = Instant::now();
+        let result = store.commit(&commit);
+        metrics::histogram!("cairn_batch_commit_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                metrics::counter!("cairn_events_stored_total").increment(commit.events.len() as u64);
+                for (reply, processed) in replies {
+                    let _ = reply.send(Ok(Accepted { stored: processed.stored, duplicates: processed.duplicates }));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, events = commit.events.len(), "commit failed; requests answered 503");
+                let failure = PipelineError::Unavailable(error.to_string());
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(failure.clone()));
+                }
+                // The in-memory state already holds the failed changes; rebuild
+                // it from what is really stored.
+                match load(&mut store, group_type_limit) {
+                    Ok(reloaded) => processor = reloaded,
+                    Err(error) => tracing::error!(%error, "reloading ingestion state failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! Person and group processing, in ingestion order, over in-memory state
+//! that mirrors the store. Each processed event changes the state at once and
+//! records what must be written; [`Processor::take_commit`] hands that over
+//! as one [`Commit`].
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use cairn_core::{Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties, WarningKind};
+use cairn_store::{Commit, SnapshotVisitor};
+
+use crate::groups::{group_key, is_valid_group_type};
+use crate::persons::{
+    add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates, MAX_PERSON_PROPERTIES_BYTES,
+};
+use crate::IncomingEvent;
+
+/// Events that only make sense with a person profile.
+const PERSON_EVENTS: &[&str] = &["$identify", "$create_alias", "$merge_dangerously", "$groupidentify"];
+/// Events that never change person properties.
+const EVENTS_WITHOUT_PERSON_UPDATES: &[&str] = &["$exception", "$$heatmap"];
+/// A personless event for a person older than this is attributed like a
+/// person-processed one (PostHog's "force upgrade").
+const FORCE_UPGRADE_AGE: Duration = Duration::minutes(1);
+/// The same warning about the same thing is recorded at most this often.
+const WARNING_DEBOUNCE: Duration = Duration::hours(1);
+
+#[derive(Debug, Default)]
+struct ProjectState {
+    persons: HashMap<Uuid, Person>,
+    person_of: HashMap<String, Uuid>,
+    group_types: Vec<GroupType>,
+    groups: HashMap<(GroupTypeIndex, String), Group>,
+    event_uuids: HashSet<Uuid>,
+}
+
+/// What the next commit must write, beyond the events themselves.
+#[derive(Debug, Default)]
+struct Pending {
+    commit: Commit,
+    dirty_persons: HashSet<(ProjectId, Uuid)>,
+    deleted_persons: HashSet<(ProjectId, Uuid)>,
+    distinct_ids: HashMap<(ProjectId, String), Uuid>,
+    dirty_groups: HashSet<(ProjectId, GroupTypeIndex, String)>,
+}
+
+/// How many of the submitted events were new.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Processed {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+pub struct Processor {
+    projects: HashMap<ProjectId, ProjectState>,
+    group_type_limit: usize,
+    pending: Pending,
+    last_warned: HashMap<(ProjectId, WarningKind, String), DateTime<Utc>>,
+}
+
+impl Processor {
+    pub fn new(group_type_limit: usize) -> Self {
+        Self {
+            projects: HashMap::new(),
+            group_type_limit,
+            pending: Pending::default(),
+            last_warned: HashMap::new(),
+        }
+    }
+
+    /// Processes one request's events in order.
+    pub fn process(&mut self, project: ProjectId, events: Vec<IncomingEvent>, now: DateTime<Utc>) -> Processed {
+        let mut processed = Processed::default();
+        let mut run = Run {
+            project,
+            now,
+            state: self.projects.entry(project).or_default(),
+            pending: &mut self.pending,
+            last_warned: &mut self.last_warned,
+            group_type_limit: self.group_type_limit,
+        };
+        for event in events {
+            if run.process_event(event) {
+                processed.stored += 1;
+            } else {
+                processed.duplicates += 1;
+            }
+        }
+        processed
+    }
+
+    /// Everything processed since the last call, ready to be written.
+    pub fn take_commit(&mut self) -> Commit {
+        let pending = std::mem::take(&mut self.pending);
+        let mut commit = pending.commit;
+        commit.persons = pending
+            .dirty_persons
+            .into_iter()
+            .filter_map(|(project, id)| self.projects.get(&project)?.persons.get(&id).cloned())
+            .collect();
+        commit.deleted_persons = pending.deleted_persons.into_iter().collect();
+        commit.distinct_ids = pending
+            .distinct_ids
+            .into_iter()
+            .map(|((project, distinct_id), person)| (project, distinct_id, person))
+            .collect();
+        commit.groups = pending
+            .dirty_groups
+            .into_iter()
+            .filter_map(|(project, index, key)| self.projects.get(&project)?.groups.get(&(index, key)).cloned())
+            .collect();
+        if self.last_warned.len() > 100_000 {
+            self.last_warned.clear();
+        }
+        commit
+    }
+
+    #[cfg(test)]
+    fn person_of(&self, project: ProjectId, distinct_id: &str) -> Option<&Person> {
+        let state = self.projects.get(&project)?;
+        state.persons.get(state.person_of.get(distinct_id)?)
+    }
+}
+
+impl SnapshotVisitor for Processor {
+    fn person(&mut self, person: Person) {
+        let state = self.projects.entry(person.project_id).or_default();
+        for distinct_id in &person.distinct_ids {
+            state.person_of.insert(distinct_id.clone(), person.id);
+        }
+        state.persons.insert(person.id, person);
+    }
+
+    fn group_type(&mut self, project: ProjectId, group_type: GroupType) {
+        let types = &mut self.projects.entry(project).or_default().group_types;
+        types.push(group_type);
+        types.sort_by_key(|t| t.group_type_index);
+    }
+
+    fn group(&mut self, group: Group) {
+        let state = self.projects.entry(group.project_id).or_default();
+        state.groups.insert((group.group_type_index, group.group_key.clone()), group);
+    }
+
+    fn event_uuid(&mut self, project: ProjectId, uuid: Uuid) {
+        self.projects.entry(project).or_default().event_uuids.insert(uuid);
+    }
+}
+
+/// Processing of one request for one project.
+struct Run<'a> {
+    project: ProjectId,
+    now: DateTime<Utc>,
+    state: &'a mut ProjectState,
+    pending: &'a mut Pending,
+    last_warned: &'a mut HashMap<(ProjectId, WarningKind, String), DateTime<Utc>>,
+    group_type_limit: usize,
+}
+
+/// An id given in a property (`$anon_distinct_id`, `alias`): text or a number.
+fn id_from_value(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(id) if !id.is_empty() => Some(id.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Run<'_> {
+    /// Returns false for a duplicate uuid (nothing is stored).
+    fn process_event(&mut self, incoming: IncomingEvent) -> bool {
+        if !self.state.event_uuids.insert(incoming.uuid) {
+            return false;
+        }
+        let IncomingEvent { uuid, event: name, distinct_id, mut properties, timestamp, warnings } = incoming;
+        for (kind, details) in warnings {
+            self.warn(kind, details);
+        }
+
+        let process_person = match properties.get("$process_person_profile") {
+            None | Some(Value::Bool(true)) => true,
+            Some(Value::Bool(false)) => false,
+            Some(other) => {
+                let details = json!({"event_uuid": uuid, "value": other});
+                self.warn(WarningKind::InvalidProcessPersonProfile, details);
+                true
+            }
+        };
+
+        let (person_id, attach_groups) = if process_person {
+            (self.process_person(uuid, &name, &distinct_id, &mut properties, timestamp), true)
+        } else {
+            self.process_personless(uuid, &name, &distinct_id, &mut properties, timestamp)
+        };
+
+        let mut groups = Vec::new();
+        if attach_groups {
+            if name == "$groupidentify" {
+                self.group_identify(uuid, &properties, timestamp);
+            }
+            groups = self.event_groups(uuid, &properties, timestamp);
+        }
+
+        self.pending.commit.events.push(Event {
+            project_id: self.project,
+            uuid,
+            event: name,
+            distinct_id,
+            person_id,
+            timestamp,
+            inserted_at: self.now,
+            properties,
+            groups,
+        });
+        true
+    }
+
+    /// Personless events change no person; they are attributed to the
+    /// distinct id's person if there is one. Returns the person id and whether
+    /// the event gets its groups (only when "force upgraded", as in PostHog).
+    fn process_personless(
+        &mut self,
+        uuid: Uuid,
+        name: &str,
+        distinct_id: &str,
+        properties: &mut Properties,
+        timestamp: DateTime<Utc>,
+    ) -> (Option<Uuid>, bool) {
+        for key in ["$set", "$set_once", "$unset"] {
+            properties.remove(key);
+        }
+        if PERSON_EVENTS.contains(&name) {
+            let details = json!({"event_uuid": uuid, "event": name, "distinct_id": distinct_id});
+            self.warn(WarningKind::InvalidEventWhenProcessPersonProfileIsFalse, details);
+            return (Some(Person::uuid_for(self.project, distinct_id)), false);
+        }
+        match self.existing_person(distinct_id) {
+            Some(person) => {
+                let upgraded = person.created_at <= timestamp - FORCE_UPGRADE_AGE;
+                (Some(person.id), upgraded)
+            }
+            None => (Some(Person::uuid_for(self.project, distinct_id)), false),
+        }
+    }
+
+    fn process_person(
+        &mut self,
+        uuid: Uuid,
+        name: &str,
+        distinct_id: &str,
+        properties: &mut Properties,
+        timestamp: DateTime<Utc>,
+    ) -> Option<Uuid> {
+        if name == "$groupidentify" {
+            // Group updates never touch persons, and (unlike PostHog) a
+            // `$groupidentify` sent under a throwaway distinct id creates no person.
+            for key in ["$set", "$set_once", "$unset"] {
+                properties.remove(key);
+            }
+            return Some(match self.existing_person(distinct_id) {
+                Some(person) => person.id,
+                None => Person::uuid_for(self.project, distinct_id),
+            });
+        }
+        let updates_person = !EVENTS_WITHOUT_PERSON_UPDATES.contains(&name);
+        if updates_person {
+            add_initial_and_campaign_properties(properties);
+        }
+        match name {
+            "$identify" => {
+                if let Some(anon) = id_from_value(properties.get("$anon_distinct_id")) {
+                    self.merge(uuid, distinct_id, &anon, false, timestamp);
+                }
+            }
+            "$create_alias" | "$merge_dangerously" => {
+                if let Some(alias) = id_from_value(properties.get("alias")) {
+                    self.merge(uuid, distinct_id, &alias, name == "$merge_dangerously", timestamp);
+                }
+            }
+            _ => {}
+        }
+        let person_id = self.person_for(distinct_id, uuid, timestamp);
+        if updates_person {
+            self.update_person_properties(person_id, uuid, &PropertyUpdates::from_event(properties));
+        }
+        Some(person_id)
+    }
+
+    fn existing_person(&self, distinct_id: &str) -> Option<&Person> {
+        self.state.persons.get(self.state.person_of.get(distinct_id)?)
+    }
+
+    /// The person of `distinct_id`, created if it has none.
+    fn person_for(&mut self, distinct_id: &str, event_uuid: Uuid, timestamp: DateTime<Utc>) -> Uuid {
+        if let Some(id) = self.state.person_of.get(distinct_id) {
+            return *id;
+        }
+        self.create_person(vec![distinct_id.to_string()], false, event_uuid, timestamp)
+    }
+
+    fn create_person(
+        &mut self,
+        distinct_ids: Vec<String>,
+        is_identified: bool,
+        event_uuid: Uuid,
+        timestamp: DateTime<Utc>,
+    ) -> Uuid {
+        let mut id = Person::uuid_for(self.project, &distinct_ids[0]);
+        if self.state.persons.contains_key(&id) {
+            id = Uuid::now_v7();
+        }
+        let mut properties = Properties::new();
+        properties.insert("$creator_event_uuid".into(), Value::String(event_uuid.to_string()));
+        for distinct_id in &distinct_ids {
+            self.assign_distinct_id(distinct_id, id);
+        }
+        let person = Person {
+            project_id: self.project,
+            id,
+            properties,
+            is_identified,
+            created_at: timestamp,
+            version: 0,
+            distinct_ids,
+        };
+        self.state.persons.insert(id, person);
+        self.pending.dirty_persons.insert((self.project, id));
+        id
+    }
+
+    fn assign_distinct_id(&mut self, distinct_id: &str, person: Uuid) {
+        self.state.person_of.insert(distinct_id.to_string(), person);
+        self.pending.distinct_ids.insert((self.project, distinct_id.to_string()), person);
+    }
+
+    fn mark_dirty(&mut self, id: Uuid) {
+        self.pending.dirty_persons.insert((self.project, id));
+    }
+
+    fn update_person_properties(&mut self, id: Uuid, event_uuid: Uuid, updates: &PropertyUpdates) {
+        if updates.is_empty() {
+            return;
+        }
+        let Some(person) = self.state.persons.get_mut(&id) else { return };
+        let mut properties = person.properties.clone();
+        if !updates.apply(&mut properties) {
+            return;
+        }
+        let size = serde_json::to_vec(&properties).map(|b| b.len()).unwrap_or(usize::MAX);
+        if size > MAX_PERSON_PROPERTIES_BYTES {
+            let details = json!({"event_uuid": event_uuid, "person_id": id, "size": size,
+                "limit": MAX_PERSON_PROPERTIES_BYTES});
+            self.warn(WarningKind::PersonPropertiesSizeViolation, details);
+            return;
+        }
+        person.properties = properties;
+        person.version += 1;
+        self.mark_dirty(id);
+    }
+
+    fn set_identified(&mut self, id: Uuid) {
+        if let Some(person) = self.state.persons.get_mut(&id) {
+            if !person.is_identified {
+                person.is_identified = true;
+                person.version += 1;
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    /// PostHog's merge: the event's distinct id is the target, whose person
+    /// survives; the source's distinct ids join it.
+    fn merge(&mut self, event_uuid: Uuid, target: &str, source: &str, dangerously: bool, timestamp: DateTime<Utc>) {
+        if is_illegal_distinct_id(target) || is_illegal_distinct_id(source) {
+            let details = json!({"event_uuid": event_uuid, "source": source, "target": target});
+            self.warn(WarningKind::CannotMergeWithIllegalDistinctId, details);
+            return;
+        }
+        if target == source {
+            return;
+        }
+        let target_person = self.state.person_of.get(target).copied();
+        let source_person = self.state.person_of.get(source).copied();
+        match (target_person, source_person) {
+            (None, None) => {
+                self.create_person(vec![target.to_string(), source.to_string()], true, event_uuid, timestamp);
+            }
+            (None, Some(person)) => {
+                self.add_distinct_id(person, target);
+                self.set_identified(person);
+            }
+            (Some(person), None) => {
+                self.add_distinct_id(person, source);
+                self.set_identified(person);
+            }
+            (Some(target_id), Some(source_id)) if target_id == source_id => self.set_identified(target_id),
+            (Some(target_id), Some(source_id)) => {
+                let source_identified = self.state.persons[&source_id].is_identified;
+                if source_identified && !dangerously {
+                    let details = json!({"event_uuid": event_uuid, "source": source, "target": target});
+                    self.warn(WarningKind::CannotMergeAlreadyIdentified, details);
+                } else {
+                    self.merge_persons(target_id, source_id);
+                }
+                self.set_identified(target_id);
+            }
+        }
+    }
+
+    fn add_distinct_id(&mut self, person: Uuid, distinct_id: &str) {
+        self.assign_distinct_id(distinct_id, person);
+        if let Some(person) = self.state.persons.get_mut(&person) {
+            person.distinct_ids.push(distinct_id.to_string());
+        }
+        self.mark_dirty(person);
+    }
+
+    /// Moves everything of `source` into `target`; target properties win.
+    fn merge_persons(&mut self, target: Uuid, source: Uuid) {
+        let Some(source) = self.state.persons.remove(&source) else { return };
+        for distinct_id in &source.distinct_ids {
+            self.assign_distinct_id(distinct_id, target);
+        }
+        let person = self.state.persons.get_mut(&target).expect("target person exists");
+        let mut properties = source.properties;
+        properties.extend(std::mem::take(&mut person.properties));
+        person.properties = properties;
+        person.created_at = person.created_at.min(source.created_at);
+        person.version = person.version.max(source.version) + 1;
+        person.is_identified = true;
+        person.distinct_ids.extend(source.distinct_ids);
+        self.pending.dirty_persons.remove(&(self.project, source.id));
+        self.pending.deleted_persons.insert((self.project, source.id));
+        self.mark_dirty(target);
+    }
+
+    /// The index of a group type, created at first sight while under the limit.
+    fn group_type_index(&mut self, group_type: &str, event_uuid: Uuid) -> Option<GroupTypeIndex> {
+        if let Some(existing) = self.state.group_types.iter().find(|t| t.group_type == group_type) {
+            return Some(existing.group_type_index);
+        }
+        if !is_valid_group_type(group_type) {
+            let details = json!({"event_uuid": event_uuid, "group_type": group_type,
+                "reason": "a group type name must be 1 to 400 characters"});
+            self.warn(WarningKind::InvalidGroupKey, details);
+            return None;
+        }
+        let count = self.state.group_types.len();
+        if count >= self.group_type_limit {
+            let details = json!({"event_uuid": event_uuid, "group_type": group_type, "limit": self.group_type_limit});
+            self.warn_once(WarningKind::GroupTypeLimitReached, group_type, details);
+            return None;
+        }
+        let created = GroupType {
+            group_type: group_type.to_string(),
+            group_type_index: count as GroupTypeIndex,
+            name_singular: None,
+            name_plural: None,
+            created_at: self.now,
+        };
+        self.pending.commit.group_types.push((self.project, created.clone()));
+        self.state.group_types.push(created);
+        Some(count as GroupTypeIndex)
+    }
+
+    /// `$groupidentify`: shallow-merges `$group_set` into the group.
+    fn group_identify(&mut self, event_uuid: Uuid, properties: &Properties, timestamp: DateTime<Utc>) {
+        let Some(group_type) = properties.get("$group_type").and_then(Value::as_str) else {
+            let details = json!({"event_uuid": event_uuid, "reason": "$groupidentify without a $group_type string"});
+            self.warn(WarningKind::InvalidGroupKey, details);
+            return;
+        };
+        let raw_key = properties.get("$group_key").unwrap_or(&Value::Null);
+        let key = match group_key(raw_key) {
+            Ok(Some(key)) if key != "0" || !raw_key.is_number() => key,
+            Ok(_) | Err(WarningKind::InvalidGroupKey) => {
+                let details = json!({"event_uuid": event_uuid, "group_type": group_type, "group_key": raw_key});
+                self.warn(WarningKind::InvalidGroupKey, details);
+                return;
+            }
+            Err(kind) => {
+                self.warn(kind, json!({"event_uuid": event_uuid, "group_type": group_type}));
+                return;
+            }
+        };
+        let set = match properties.get("$group_set") {
+            Some(Value::Object(set)) => set.clone(),
+            None | Some(Value::Null) => Properties::new(),
+            Some(other) => {
+                let details = json!({"event_uuid": event_uuid, "group_set": other});
+                self.warn(WarningKind::InvalidGroupSet, details);
+                Properties::new()
+            }
+        };
+        let Some(index) = self.group_type_index(group_type, event_uuid) else { return };
+        self.upsert_group(index, key, set, timestamp);
+    }
+
+    fn upsert_group(&mut self, index: GroupTypeIndex, key: String, set: Properties, timestamp: DateTime<Utc>) {
+        let dirty_key = (self.project, index, key.clone());
+        match self.state.groups.get_mut(&(index, key.clone())) {
+            Some(group) => {
+                let mut changed = timestamp < group.created_at;
+                group.created_at = group.created_at.min(timestamp);
+                for (name, value) in set {
+                    if group.properties.get(&name) != Some(&value) {
+                        group.properties.insert(name, value);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    group.version += 1;
+                    self.pending.dirty_groups.insert(dirty_key);
+                }
+            }
+            None => {
+                let group = Group {
+                    project_id: self.project,
+                    group_type_index: index,
+                    group_key: key.clone(),
+                    properties: set,
+                    created_at: timestamp,
+                    version: 1,
+                };
+                self.state.groups.insert((index, key), group);
+                self.pending.dirty_groups.insert(dirty_key);
+            }
+        }
+    }
+
+    /// The event's group of each type from `$groups`; every group referenced
+    /// exists afterwards, even without properties.
+    fn event_groups(&mut self, event_uuid: Uuid, properties: &Properties, timestamp: DateTime<Utc>) -> Vec<Option<String>> {
+        let mut columns: Vec<Option<String>> = Vec::new();
+        let groups = match properties.get("$groups") {
+            None | Some(Value::Null) => return columns,
+            Some(Value::Object(groups)) => groups,
+            Some(other) => {
+                self.warn(WarningKind::InvalidGroups, json!({"event_uuid": event_uuid, "groups": other}));
+                return columns;
+            }
+        };
+        for (group_type, value) in groups {
+            let key = match group_key(value) {
+                Ok(Some(key)) => key,
+                Ok(None) => continue,
+                Err(kind) => {
+                    let shown = match value {
+                        Value::String(s) => Value::String(s.chars().take(100).collect()),
+                        other => other.clone(),
+                    };
+                    self.warn(kind, json!({"event_uuid": event_uuid, "group_type": group_type, "group_key": shown}));
+                    continue;
+                }
+            };
+            let Some(index) = self.group_type_index(group_type, event_uuid) else { continue };
+            if !self.state.groups.contains_key(&(index, key.clone())) || self.group_is_newer(index, &key, timestamp) {
+                self.upsert_group(index, key.clone(), Properties::new(), timestamp);
+            }
+            let slot = index as usize;
+            if columns.len() <= slot {
+                columns.resize(slot + 1, None);
+            }
+            columns[slot] = Some(key);
+        }
+        columns
+    }
+
+    fn group_is_newer(&self, index: GroupTypeIndex, key: &str, timestamp: DateTime<Utc>) -> bool {
+        self.state.groups.get(&(index, key.to_string())).is_some_and(|g| g.created_at > timestamp)
+    }
+
+    fn warn(&mut self, kind: WarningKind, details: Value) {
+        self.pending.commit.warnings.push(IngestionWarning {
+            project_id: self.project,
+            kind,
+            details,
+            timestamp: self.now,
+        });
+    }
+
+    /// Records a warning about `subject` unless the same one was recorded
+    /// within the last hour: a misconfigured client repeats it on every event.
+    fn warn_once(&mut self, kind: WarningKind, subject: &str, details: Value) {
+        let key = (self.project, kind, subject.to_string());
+        if let Some(last) = self.last_warned.get(&key) {
+            if self.now - *last < WARNING_DEBOUNCE {
+                return;
+            }
+        }
+        self.last_warned.insert(key, self.now);
+        self.warn(kind, details);
+    }
+}
+
+#[cfg(test)]
+mod tests;

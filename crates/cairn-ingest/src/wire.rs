@@ -1,0 +1,405 @@
+//! Decoding of capture request bodies in every format PostHog's SDKs send:
+//! JSON, gzip (by hint or by magic bytes), lz-string base64, plain base64,
+//! form-encoded `data=`, and `?data=` on GET.
+
+use std::io::Read;
+
+use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::CaptureError;
+
+/// Decompressed payloads are capped too, so that a small gzip bomb cannot
+/// inflate into gigabytes.
+pub const MAX_DECOMPRESSED_BYTES: usize = 20 * 1024 * 1024;
+/// PostHog's cap on one event (Kafka's message size).
+pub const MAX_EVENT_BYTES: usize = 1_000_000;
+
+const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Which family of capture path received the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapturePath {
+    /// `/batch`: server SDKs.
+    Batch,
+    /// `/e`, `/i/v0/e`, `/capture`, `/track`: browser and legacy clients.
+    Event,
+    /// `/engage`: an object without `event` becomes `$identify`.
+    Engage,
+}
+
+impl CapturePath {
+    /// Largest request body accepted on this path.
+    pub fn body_limit(self) -> usize {
+        match self {
+            Self::Batch => 20 * 1024 * 1024,
+            Self::Event | Self::Engage => 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Query parameters PostHog's capture understands.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct CaptureQuery {
+    pub data: Option<String>,
+    pub compression: Option<String>,
+    #[serde(alias = "ver")]
+    pub lib_version: Option<String>,
+    /// `sent_at` in milliseconds since the epoch (posthog-js).
+    #[serde(rename = "_")]
+    pub sent_at_ms: Option<String>,
+    pub beacon: Option<String>,
+}
+
+impl CaptureQuery {
+    pub fn is_beacon(&self) -> bool {
+        self.beacon.as_deref() == Some("1")
+    }
+}
+
+/// What the HTTP layer hands to the decoder.
+#[derive(Debug)]
+pub struct WireRequest<'a> {
+    pub path: CapturePath,
+    pub body: &'a [u8],
+    pub query: &'a CaptureQuery,
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+}
+
+/// A decoded request: its events as JSON objects plus batch-level fields.
+#[derive(Debug, Default)]
+pub struct DecodedPayload {
+    pub events: Vec<Map<String, Value>>,
+    pub batch_token: Option<String>,
+    pub sent_at: Option<String>,
+    pub historical_migration: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Compression {
+    Gzip,
+    Lz64,
+    Base64,
+    None,
+}
+
+impl Compression {
+    fn from_hint(hint: &str) -> Self {
+        match hint.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "gzip-js" => Self::Gzip,
+            "lz64" | "lz-string" => Self::Lz64,
+            "base64" | "b64" => Self::Base64,
+            _ => Self::None,
+        }
+    }
+}
+
+pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, CaptureError> {
+    let from_query = request.query.data.as_deref().filter(|d| !d.is_empty());
+    let mut raw: Vec<u8> = match from_query {
+        Some(data) => data.replace(' ', "+").into_bytes(),
+        None => request.body.to_vec(),
+    };
+    if raw.is_empty() {
+        return Err(CaptureError::EmptyPayload);
+    }
+
+    let mut hint = None;
+    let is_form = request
+        .content_type
+        .is_some_and(|ct| ct.trim_start().starts_with("application/x-www-form-urlencoded"));
+    if is_form && from_query.is_none() {
+        let (data, compression) = parse_form(&raw)?;
+        raw = data.into_bytes();
+        hint = compression;
+    } else if let Some(decoded) = decode_base64_optimistically(&raw) {
+        raw = decoded;
+    }
+
+    let compression = hint
+        .or_else(|| request.query.compression.clone())
+        .map(|h| Compression::from_hint(&h))
+        .or_else(|| request.content_encoding.map(Compression::from_hint))
+        .unwrap_or(Compression::None);
+
+    let mut text = if compression == Compression::Gzip || raw.starts_with(&GZIP_MAGIC) {
+        gunzip(&raw)?
+    } else if compression == Compression::Lz64 {
+        lz64(&raw)?
+    } else if compression == Compression::Base64 {
+        BASE64.decode(trim_ascii(&raw)).map_err(|e| {
+            CaptureError::Malformed(format!("body marked base64 does not decode: {e}"))
+        })?
+    } else {
+        raw
+    };
+    if text.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(too_large_decompressed());
+    }
+    if request.path != CapturePath::Batch {
+        if let Some(decoded) = decode_base64_optimistically(&text) {
+            text = decoded;
+        }
+    }
+    parse_json(&text, request.path)
+}
+
+fn parse_form(raw: &[u8]) -> Result<(String, Option<String>), CaptureError> {
+    let mut data = None;
+    let mut compression = None;
+    for (key, value) in form_urlencoded::parse(raw) {
+        match key.as_ref() {
+            // A `+` of base64 arrives as a space when the sender did not escape it.
+            "data" => data = Some(value.replace(' ', "+")),
+            "compression" => compression = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    match data {
+        Some(data) if !data.is_empty() => Ok((data, compression)),
+        _ => Err(CaptureError::Malformed(
+            "expected form data with a `data` field (Content-Type is application/x-www-form-urlencoded)"
+                .into(),
+        )),
+    }
+}
+
+/// posthog-js and older SDKs send base64 without saying so; JSON never looks
+/// like base64 because it starts with `{` or `[`.
+fn decode_base64_optimistically(raw: &[u8]) -> Option<Vec<u8>> {
+    let trimmed = trim_ascii(raw);
+    let looks_like_base64 = !trimmed.is_empty()
+        && trimmed
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    if !looks_like_base64 {
+        return None;
+    }
+    BASE64.decode(trimmed).ok()
+}
+
+fn trim_ascii(raw: &[u8]) -> &[u8] {
+    raw.trim_ascii()
+}
+
+fn gunzip(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    let mut decoder = flate2::read::GzDecoder::new(raw).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| CaptureError::Malformed(format!("body is not valid gzip: {e}")))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(too_large_decompressed());
+    }
+    Ok(out)
+}
+
+fn lz64(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| CaptureError::Malformed("lz64 body is not text".into()))?;
+    let decoded = lz_str::decompress_from_base64(text.trim())
+        .ok_or_else(|| CaptureError::Malformed("body marked lz64 does not decompress".into()))?;
+    String::from_utf16(&decoded)
+        .map(String::into_bytes)
+        .map_err(|_| CaptureError::Malformed("lz64 body decompresses to invalid UTF-16".into()))
+}
+
+fn too_large_decompressed() -> CaptureError {
+    CaptureError::TooLarge(format!(
+        "the decompressed payload exceeds {} MiB",
+        MAX_DECOMPRESSED_BYTES / (1024 * 1024)
+    ))
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    batch: Option<Vec<&'a RawValue>>,
+    api_key: Option<Value>,
+    token: Option<Value>,
+    sent_at: Option<Value>,
+    historical_migration: Option<Value>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+}
+
+fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureError> {
+    let text = std::str::from_utf8(text)
+        .map_err(|e| CaptureError::Malformed(format!("payload is not valid UTF-8: {e}")))?;
+    let body = text.trim_start();
+    let mut payload = DecodedPayload::default();
+    let raw_events: Vec<&RawValue> = if body.starts_with('[') {
+        serde_json::from_str(body).map_err(json_error)?
+    } else if body.starts_with('{') {
+        let envelope: Envelope = serde_json::from_str(body).map_err(json_error)?;
+        if let Some(batch) = envelope.batch {
+            let token = envelope.api_key.or(envelope.token);
+            payload.batch_token = match token {
+                Some(Value::String(token)) => Some(token),
+                Some(_) => {
+                    return Err(CaptureError::Malformed("`api_key` must be a string".into()))
+                }
+                None => return Err(CaptureError::NoToken),
+            };
+            payload.sent_at = match envelope.sent_at {
+                Some(Value::String(sent_at)) => Some(sent_at),
+                Some(Value::Null) | None => None,
+                Some(_) => {
+                    return Err(CaptureError::Malformed("`sent_at` must be a string".into()))
+                }
+            };
+            payload.historical_migration =
+                matches!(envelope.historical_migration, Some(Value::Bool(true)));
+            batch
+        } else if envelope.event.is_none() && path != CapturePath::Engage {
+            return Err(CaptureError::Malformed(
+                "non-engage request missing event name attribute".into(),
+            ));
+        } else {
+            vec![serde_json::from_str(body).map_err(json_error)?]
+        }
+    } else {
+        return Err(CaptureError::Malformed(
+            "payload is not JSON: expected an event object, an array of events, or {\"api_key\", \"batch\"}"
+                .into(),
+        ));
+    };
+
+    payload.events.reserve(raw_events.len());
+    for (index, raw) in raw_events.into_iter().enumerate() {
+        if raw.get().len() > MAX_EVENT_BYTES {
+            return Err(CaptureError::TooLarge(format!(
+                "event #{index} is {} bytes, over the 1 MB limit for one event",
+                raw.get().len()
+            )));
+        }
+        match serde_json::from_str::<Value>(raw.get()).map_err(json_error)? {
+            Value::Object(mut event) => {
+                if path == CapturePath::Engage && !event.contains_key("event") {
+                    event.insert("event".into(), Value::String("$identify".into()));
+                }
+                payload.events.push(event)
+            }
+            other => {
+                return Err(CaptureError::invalid_event(
+                    index,
+                    format!("an event must be a JSON object, got {}", json_type(&other)),
+                ))
+            }
+        }
+    }
+    if payload.events.is_empty() {
+        return Err(CaptureError::NoEvents);
+    }
+    Ok(payload)
+}
+
+fn json_error(e: serde_json::Error) -> CaptureError {
+    CaptureError::Malformed(format!("invalid JSON: {e}"))
+}
+
+/// The JSON type of a value, for error messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression as Level};
+    use std::io::Write;
+
+    fn decode(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Option<&str>) -> Result<DecodedPayload, CaptureError> {
+        decode_payload(&WireRequest { path, body, query, content_type, content_encoding: None })
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Level::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    const BATCH: &str = r#"{"api_key":"phc_k","sent_at":"2024-01-01T00:00:00Z","batch":[{"event":"a","distinct_id":"u"},{"event":"b","distinct_id":"u"}]}"#;
+
+    #[test]
+    fn batch_shape_carries_token_and_sent_at() {
+        let payload = decode(CapturePath::Batch, BATCH.as_bytes(), &CaptureQuery::default(), None).unwrap();
+        assert_eq!(payload.events.len(), 2);
+        assert_eq!(payload.batch_token.as_deref(), Some("phc_k"));
+        assert_eq!(payload.sent_at.as_deref(), Some("2024-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic_bytes() {
+        let payload = decode(CapturePath::Batch, &gzip(BATCH.as_bytes()), &CaptureQuery::default(), None).unwrap();
+        assert_eq!(payload.events.len(), 2);
+    }
+
+    #[test]
+    fn form_base64_and_lz64_bodies() {
+        let array = r#"[{"event":"a","distinct_id":"u","properties":{"token":"phc_k"}}]"#;
+        let b64 = BASE64.encode(array);
+        let form = format!("data={}", b64.replace('+', " "));
+        let payload = decode(CapturePath::Event, form.as_bytes(), &CaptureQuery::default(), Some("application/x-www-form-urlencoded")).unwrap();
+        assert_eq!(payload.events.len(), 1);
+
+        let lz = lz_str::compress_to_base64(array);
+        let query = CaptureQuery { compression: Some("lz64".into()), ..Default::default() };
+        let form = format!("data={}", form_urlencoded::byte_serialize(lz.as_bytes()).collect::<String>());
+        let payload = decode(CapturePath::Event, form.as_bytes(), &query, Some("application/x-www-form-urlencoded")).unwrap();
+        assert_eq!(payload.events[0]["event"], "a");
+    }
+
+    #[test]
+    fn get_data_parameter_is_used() {
+        let query = CaptureQuery { data: Some(BASE64.encode(r#"{"event":"a","distinct_id":"u","token":"t"}"#)), ..Default::default() };
+        let payload = decode(CapturePath::Event, b"", &query, None).unwrap();
+        assert_eq!(payload.events.len(), 1);
+    }
+
+    #[test]
+    fn engage_without_event_becomes_identify() {
+        let body = r#"{"$set":{"a":1},"$distinct_id":"u","$token":"t"}"#;
+        assert!(decode(CapturePath::Event, body.as_bytes(), &CaptureQuery::default(), None).is_err());
+        let payload = decode(CapturePath::Engage, body.as_bytes(), &CaptureQuery::default(), None).unwrap();
+        assert_eq!(payload.events[0]["event"], "$identify");
+    }
+
+    #[test]
+    fn malformed_bodies_say_what_is_wrong() {
+        let q = CaptureQuery::default();
+        assert_eq!(decode(CapturePath::Batch, b"", &q, None).unwrap_err(), CaptureError::EmptyPayload);
+        assert!(matches!(decode(CapturePath::Batch, b"[1,2]", &q, None), Err(CaptureError::InvalidEvent { index: 0, .. })));
+        assert_eq!(decode(CapturePath::Batch, b"[]", &q, None).unwrap_err(), CaptureError::NoEvents);
+        assert!(matches!(decode(CapturePath::Batch, &[0x1f, 0x8b, 0x08, 0, 1], &q, None), Err(CaptureError::Malformed(m)) if m.contains("gzip")));
+        assert!(matches!(decode(CapturePath::Batch, br#"{"batch":[]}"#, &q, None), Err(CaptureError::NoToken)));
+        assert!(matches!(decode(CapturePath::Batch, b"\xff\xfe{", &q, None), Err(CaptureError::Malformed(_))));
+    }
+
+    #[test]
+    fn gzip_bombs_are_refused() {
+        let bomb = gzip(&vec![b' '; MAX_DECOMPRESSED_BYTES + 10]);
+        assert!(matches!(decode(CapturePath::Batch, &bomb, &CaptureQuery::default(), None), Err(CaptureError::TooLarge(_))));
+    }
+
+    #[test]
+    fn one_oversized_event_is_refused() {
+        let big = format!(r#"[{{"event":"a","distinct_id":"u","properties":{{"x":"{}"}}}}]"#, "a".repeat(MAX_EVENT_BYTES));
+        assert!(matches!(decode(CapturePath::Batch, big.as_bytes(), &CaptureQuery::default(), None), Err(CaptureError::TooLarge(_))));
+    }
+}

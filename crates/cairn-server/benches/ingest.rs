@@ -1,0 +1,164 @@
+//! Ingest benchmark: a loopback load generator posting posthog-python-shaped
+//! `/batch` requests of 100 events (10k persons, 500 companies, 3 group
+//! types) to a freshly started `cairn` binary. Prints events/s, ack latency
+//! percentiles and the server's peak RSS. Every 200 is a durable commit.
+//!
+//!     cargo bench -p cairn-server --bench ingest -- [--events N] [--clients C]
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+
+const PROJECT_KEY: &str = "phc_bench_project_key";
+const PERSONAL_KEY: &str = "phx_bench_personal_key";
+const BATCH: usize = 100;
+const PERSONS: usize = 10_000;
+const COMPANIES: usize = 500;
+const EVENT_NAMES: &[&str] = &["$pageview", "signed_up", "report_generated", "feature_used", "invite_sent", "dashboard_viewed"];
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One posthog-python 7.x `/batch` body, built as text: generating JSON must
+/// not cost the client more CPU than the server spends on it.
+fn batch_body(rng: &mut rand::rngs::StdRng, sent_at: &str) -> Vec<u8> {
+    let mut body = String::with_capacity(BATCH * 700);
+    body.push_str("{\"batch\":[");
+    for i in 0..BATCH {
+        let person = rng.random_range(0..PERSONS);
+        let company = person % COMPANIES;
+        let team = person % (COMPANIES * 4);
+        let project = rng.random_range(0..20_000);
+        let name = EVENT_NAMES[rng.random_range(0..EVENT_NAMES.len())];
+        let uuid = uuid::Uuid::from_u128(rng.random());
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"event\":\"{name}\",\"distinct_id\":\"user-{person}\",\"properties\":{{\"plan\":\"{plan}\",\"duration_ms\":{duration},\
+             \"$groups\":{{\"company\":\"company-{company}\",\"team\":\"team-{team}\",\"project\":\"project-{project}\"}},\
+             \"$lib\":\"posthog-python\",\"$lib_version\":\"7.91.1\",\"$python_runtime\":\"CPython\",\"$python_version\":\"3.11.7\",\
+             \"$os\":\"Linux\",\"$os_version\":\"6.1.0\",\"$geoip_disable\":true,\"$is_server\":true}},\
+             \"timestamp\":\"{sent_at}\",\"uuid\":\"{uuid}\"}}",
+            plan = ["free", "team", "enterprise"][company % 3],
+            duration = rng.random_range(5..5000),
+        ));
+    }
+    body.push_str(&format!("],\"historical_migration\":false,\"sent_at\":\"{sent_at}\",\"api_key\":\"{PROJECT_KEY}\"}}"));
+    body.into_bytes()
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let events = arg("--events", 1_000_000);
+    let clients = arg("--clients", 8);
+    let requests = events.div_ceil(BATCH);
+
+    let data = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
+        .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
+        .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start cairn");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let ready = Instant::now();
+    while client.get(format!("{base}/_health")).send().is_err() {
+        assert!(ready.elapsed() < Duration::from_secs(60), "cairn did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    eprintln!("generating {requests} batches of {BATCH} events…");
+    let sent_at = chrono::Utc::now().to_rfc3339();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(|_| batch_body(&mut rng, &sent_at)).collect());
+    let mean_kib = bodies.iter().map(Vec::len).sum::<usize>() as f64 / requests as f64 / 1024.0;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (bodies, next, latencies, failures, base) =
+                (bodies.clone(), next.clone(), latencies.clone(), failures.clone(), base.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+                let mut local = Histogram::<u64>::new(3).unwrap();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= bodies.len() {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let response = client
+                        .post(format!("{base}/batch/"))
+                        .header("Content-Type", "application/json")
+                        .body(bodies[i].clone())
+                        .send();
+                    local.record(sent.elapsed().as_micros() as u64).unwrap();
+                    if !matches!(response, Ok(ref r) if r.status() == 200) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies.lock().unwrap().add(local).unwrap();
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let latencies = latencies.lock().unwrap();
+    let rss = peak_rss_mib(server.id());
+    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+
+    println!("ingest benchmark: {} events in {requests} /batch requests of {BATCH} ({mean_kib:.0} KiB each), {clients} concurrent clients",
+        requests * BATCH);
+    println!("  throughput:   {:.0} events/s ({:.1} s)", (requests * BATCH) as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
+    println!("  ack latency:  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(0.5), ms(0.99), latencies.max() as f64 / 1000.0);
+    println!("  server peak RSS: {rss:.0} MiB");
+    println!("  failed requests: {}", failures.load(Ordering::Relaxed));
+
+    // Durable means stored: count what the server kept.
+    let stored: serde_json::Value = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .map(|r| serde_json::Value::String(r.text().unwrap_or_default()))
+        .unwrap_or_default();
+    let accepted = stored
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("cairn_events_accepted_total "))
+        .unwrap_or("cairn_events_accepted_total ?")
+        .to_string();
+    println!("  {accepted}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

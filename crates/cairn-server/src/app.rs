@@ -1,0 +1,75 @@
+//! The HTTP surface: which path goes to which handler.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, patch, MethodRouter};
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::CorsLayer;
+
+use crate::api::{events, groups, persons, projects, warnings};
+use crate::auth::{require_personal_key, require_project_access};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::capture;
+
+/// Every path PostHog's SDKs send events to (trailing slashes are trimmed
+/// before routing).
+const EVENT_PATHS: &[&str] = &["/e", "/i/v0/e", "/capture", "/track"];
+
+fn capture_route<H, T>(handler: H) -> MethodRouter<Arc<AppState>>
+where
+    H: axum::handler::Handler<T, Arc<AppState>> + Clone,
+    T: 'static,
+{
+    get(handler.clone()).post(handler).options(|| async { StatusCode::OK })
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut capture_routes = Router::new()
+        .route("/batch", capture_route(capture::batch))
+        .route("/engage", capture_route(capture::engage));
+    for path in EVENT_PATHS {
+        capture_routes = capture_routes.route(path, capture_route(capture::event));
+    }
+    // PostHog's capture answers any origin, with credentials, as browsers need.
+    let capture_routes = capture_routes.layer(CorsLayer::very_permissive());
+
+    let project_routes = Router::new()
+        .route("/", get(projects::get).patch(projects::update))
+        .route("/groups_types", get(groups::group_types))
+        .route("/groups_types/update_metadata", patch(groups::update_metadata).put(groups::update_metadata))
+        .route("/groups", get(groups::list))
+        .route("/groups/find", get(groups::find))
+        .route("/groups/property_definitions", get(groups::property_definitions))
+        .route("/groups/property_values", get(groups::property_values))
+        .route("/persons", get(persons::list))
+        .route("/persons/{id}", get(persons::get))
+        .route("/events", get(events::list))
+        .route("/ingestion_warnings", get(warnings::list))
+        .route("/personal_api_keys", get(projects::list_keys).post(projects::create_key))
+        .route("/personal_api_keys/{key_id}", delete(projects::delete_key))
+        .route_layer(from_fn(require_project_access));
+    let api_routes = Router::new()
+        .route("/api/projects", get(projects::list).post(projects::create))
+        .nest("/api/projects/{project_id}", project_routes)
+        .route_layer(from_fn_with_state(state.clone(), require_personal_key));
+
+    Router::new()
+        .merge(capture_routes)
+        .merge(api_routes)
+        .route("/_health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(|uri: axum::http::Uri| async move { ApiError::NotFound(format!("no such endpoint: {}", uri.path())) })
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "ingest_queue_depth": state.pipeline.queue_depth()}))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    state.metrics.render()
+}

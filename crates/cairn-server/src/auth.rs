@@ -1,0 +1,63 @@
+//! The private API's authentication: `Authorization: Bearer <personal key>`.
+//! A key opens exactly one project; any other project id is "not found", so
+//! a key cannot even learn which projects exist.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use cairn_core::ProjectId;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The project a request's personal key opens.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyProject(pub ProjectId);
+
+pub fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Any route of the private API: the key must be valid.
+pub async fn require_personal_key(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(token) = bearer_token(&request) else {
+        return Err(ApiError::Unauthorized(
+            "authentication required: send `Authorization: Bearer <personal API key>` (phx_…)".into(),
+        ));
+    };
+    let project = state.project_for_personal_key(token).ok_or_else(|| {
+        ApiError::Unauthorized("the personal API key is not valid: it was never created here or has been revoked".into())
+    })?;
+    request.extensions_mut().insert(KeyProject(project));
+    Ok(next.run(request).await)
+}
+
+/// Routes under `/api/projects/{project_id}/`: the id (or `@current`) must be
+/// the key's project. Handlers then read the [`ProjectId`] extension.
+pub async fn require_project_access(
+    Path(params): Path<HashMap<String, String>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let KeyProject(key_project) = *request
+        .extensions()
+        .get::<KeyProject>()
+        .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+    let raw = params.get("project_id").map(String::as_str).unwrap_or_default();
+    let requested = match raw {
+        "@current" => key_project,
+        id => ProjectId(id.parse().map_err(|_| ApiError::NotFound(format!("project {id:?} not found")))?),
+    };
+    if requested != key_project {
+        return Err(ApiError::NotFound(format!("project {requested} not found")));
+    }
+    request.extensions_mut().insert(requested);
+    Ok(next.run(request).await)
+}

@@ -1,0 +1,76 @@
+//! Errors of the HTTP layer, each with the status and the message a client sees.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use cairn_ingest::{CaptureError, PipelineError};
+use cairn_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    /// A request field that is missing or invalid, named in `attr`.
+    #[error("{detail}")]
+    InvalidField { attr: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn field(attr: &'static str, detail: impl Into<String>) -> Self {
+        Self::InvalidField { attr, detail: detail.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::BAD_REQUEST,
+            Self::Capture(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::Pipeline(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// PostHog's error shape: `{type, code, detail, attr}`; posthog-python
+    /// shows `detail` to the user.
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (kind, code) = match status {
+            StatusCode::UNAUTHORIZED => ("authentication_error", "authentication_failed"),
+            StatusCode::NOT_FOUND => ("invalid_request", "not_found"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "payload_too_large"),
+            s if s.is_server_error() => ("server_error", "unavailable"),
+            _ => ("validation_error", "invalid_input"),
+        };
+        let attr = match &self {
+            Self::InvalidField { attr, .. } => Some(*attr),
+            _ => None,
+        };
+        let body = json!({"type": kind, "code": code, "detail": self.to_string(), "attr": attr});
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,11 @@
+//! The `cairn` server: HTTP routes over the ingestion pipeline and the store.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod capture;
+pub mod config;
+pub mod error;
+pub mod serve;
+pub mod state;

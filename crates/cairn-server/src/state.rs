@@ -1,0 +1,57 @@
+//! What every handler shares: the store, the ingestion pipeline, and the
+//! key registries that authenticate requests without a database round trip.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use cairn_core::ProjectId;
+use cairn_ingest::Pipeline;
+use cairn_store::{keys, projects, DuckStore};
+
+use crate::config::Config;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: DuckStore,
+    pub pipeline: Pipeline,
+    pub metrics: PrometheusHandle,
+    /// Project API key (`phc_`) → project.
+    project_keys: RwLock<HashMap<String, ProjectId>>,
+    /// SHA-256 of a personal API key (`phx_`) → the project it opens.
+    personal_keys: RwLock<HashMap<String, ProjectId>>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: DuckStore, pipeline: Pipeline, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+        let state = Self {
+            config,
+            store,
+            pipeline,
+            metrics,
+            project_keys: RwLock::default(),
+            personal_keys: RwLock::default(),
+        };
+        state.reload_keys()?;
+        Ok(state)
+    }
+
+    /// Re-reads every key from the store; called after keys change.
+    pub fn reload_keys(&self) -> Result<(), cairn_store::StoreError> {
+        let conn = self.store.conn()?;
+        let project_keys = projects::list_projects(&conn)?.into_iter().map(|p| (p.api_token, p.id)).collect();
+        let personal_keys = keys::personal_key_hashes(&conn)?.into_iter().collect();
+        *self.project_keys.write().expect("key lock") = project_keys;
+        *self.personal_keys.write().expect("key lock") = personal_keys;
+        Ok(())
+    }
+
+    pub fn project_for_token(&self, token: &str) -> Option<ProjectId> {
+        self.project_keys.read().expect("key lock").get(token).copied()
+    }
+
+    pub fn project_for_personal_key(&self, secret: &str) -> Option<ProjectId> {
+        self.personal_keys.read().expect("key lock").get(&keys::hash_secret(secret)).copied()
+    }
+}

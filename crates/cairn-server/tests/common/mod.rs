@@ -1,0 +1,186 @@
+//! Black-box harness: starts the real `cairn` binary on a free port with a
+//! temporary data directory and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+
+pub const PROJECT_KEY: &str = "phc_test_project_key_0123456789";
+pub const PERSONAL_KEY: &str = "phx_test_personal_key_0123456789";
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    port: u16,
+    extra_args: Vec<String>,
+    pub client: Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let port = free_port();
+        let mut server = Server {
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            _temp: Some(temp),
+            port,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts (again) on the same port and data directory.
+    pub fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("serve")
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
+            .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
+            .env("CAIRN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the cairn binary");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = self.client.get(self.url("/_health")).send() {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("cairn exited before it was ready: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("cairn did not become ready within 60 s");
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        self.url(&format!("/api/projects/1{path}"))
+    }
+
+    pub fn authed(&self, request: RequestBuilder) -> RequestBuilder {
+        request.bearer_auth(PERSONAL_KEY)
+    }
+
+    /// GET on the private API of project 1, expecting success.
+    pub fn get(&self, path: &str) -> Value {
+        let response = self.authed(self.client.get(self.api(path))).send().unwrap();
+        let status = response.status();
+        let body = response.text().unwrap();
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn post_batch(&self, batch: Value) -> Response {
+        self.client
+            .post(self.url("/batch/"))
+            .json(&json!({"api_key": PROJECT_KEY, "batch": batch}))
+            .send()
+            .unwrap()
+    }
+
+    /// Sends events and requires a 200.
+    pub fn capture(&self, batch: Value) {
+        let response = self.post_batch(batch);
+        let status = response.status();
+        assert_eq!(status, 200, "capture failed: {}", response.text().unwrap());
+    }
+
+    pub fn events(&self, query: &str) -> Vec<Value> {
+        self.get(&format!("/events/?limit=1000&{query}"))["results"].as_array().unwrap().clone()
+    }
+
+    pub fn person(&self, distinct_id: &str) -> Option<Value> {
+        let response = self.authed(self.client.get(self.api(&format!("/persons/{distinct_id}/")))).send().unwrap();
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(response.status().is_success());
+        Some(response.json().unwrap())
+    }
+
+    pub fn group(&self, index: u8, key: &str) -> Option<Value> {
+        let response = self
+            .authed(self.client.get(self.api("/groups/find")))
+            .query(&[("group_type_index", index.to_string()), ("group_key", key.to_string())])
+            .send()
+            .unwrap();
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(response.status().is_success());
+        Some(response.json().unwrap())
+    }
+
+    pub fn warnings(&self) -> Vec<Value> {
+        let body = self.get("/ingestion_warnings/");
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|summary| summary["warnings"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    pub fn warning_types(&self) -> Vec<String> {
+        self.warnings().iter().map(|w| w["type"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn event(name: &str, distinct_id: &str, properties: Value) -> Value {
+    json!({"event": name, "distinct_id": distinct_id, "properties": properties})
+}

@@ -1,0 +1,263 @@
+//! The embedded DuckDB store: one database file in the data directory, a
+//! pool of connections for reads, and one dedicated connection for the
+//! ingestion writer.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Connection, DuckdbConnectionManager, ToSql};
+
+use cairn_core::{Group, Person, ProjectId};
+
+use crate::schema;
+use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
+
+pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "cairn.duckdb";
+
+#[derive(Clone)]
+pub struct DuckStore {
+    pool: r2d2::Pool<DuckdbConnectionManager>,
+    group_columns: usize,
+    path: PathBuf,
+}
+
+impl DuckStore {
+    /// Opens (creating if needed) the store in `data_dir`, with room for
+    /// `group_type_limit` group types per project.
+    pub fn open(data_dir: &Path, group_type_limit: usize) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let manager = DuckdbConnectionManager::file(&path)?;
+        let pool = r2d2::Pool::builder().max_size(16).build(manager)?;
+        let conn = pool.get()?;
+        schema::migrate(&conn, group_type_limit)?;
+        let group_columns = schema::count_group_columns(&conn)?;
+        Ok(Self { pool, group_columns, path })
+    }
+
+    /// A connection for reads (and the rare administrative write).
+    pub fn conn(&self) -> Result<PooledConnection> {
+        Ok(self.pool.get()?)
+    }
+
+    /// The connection that ingestion writes through, one per process.
+    pub fn writer(&self) -> Result<DuckWriter> {
+        Ok(DuckWriter { conn: self.pool.get()?, group_columns: self.group_columns })
+    }
+
+    pub fn group_columns(&self) -> usize {
+        self.group_columns
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Ingestion's writer: applies each [`Commit`] in one transaction.
+pub struct DuckWriter {
+    conn: PooledConnection,
+    group_columns: usize,
+}
+
+pub(crate) fn timestamp_value(ts: DateTime<Utc>) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, ts.timestamp_micros())
+}
+
+pub(crate) fn timestamp_from_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+impl DuckWriter {
+    fn write(&self, commit: &Commit) -> Result<()> {
+        let conn: &Connection = &self.conn;
+        if !commit.group_types.is_empty() {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO group_types (project_id, group_type_index, group_type, created_at)
+                 VALUES (?, ?, ?, ?)",
+            )?;
+            for (project, group_type) in &commit.group_types {
+                insert.execute(params![
+                    project.0,
+                    group_type.group_type_index,
+                    group_type.group_type,
+                    timestamp_value(group_type.created_at)
+                ])?;
+            }
+        }
+        if !commit.persons.is_empty() {
+            let mut upsert = conn.prepare_cached("INSERT OR REPLACE INTO persons VALUES (?, ?, ?, ?, ?, ?)")?;
+            for person in &commit.persons {
+                upsert.execute(params![
+                    person.project_id.0,
+                    person.id.to_string(),
+                    serde_json::to_string(&person.properties)?,
+                    person.is_identified,
+                    timestamp_value(person.created_at),
+                    person.version
+                ])?;
+            }
+        }
+        if !commit.deleted_persons.is_empty() {
+            let mut delete = conn.prepare_cached("DELETE FROM persons WHERE project_id = ? AND id = ?")?;
+            for (project, id) in &commit.deleted_persons {
+                delete.execute(params![project.0, id.to_string()])?;
+            }
+        }
+        if !commit.distinct_ids.is_empty() {
+            let mut upsert =
+                conn.prepare_cached("INSERT OR REPLACE INTO person_distinct_ids VALUES (?, ?, ?)")?;
+            for (project, distinct_id, person_id) in &commit.distinct_ids {
+                upsert.execute(params![project.0, distinct_id, person_id.to_string()])?;
+            }
+        }
+        if !commit.groups.is_empty() {
+            let mut upsert = conn.prepare_cached("INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?)")?;
+            for group in &commit.groups {
+                upsert.execute(params![
+                    group.project_id.0,
+                    group.group_type_index,
+                    group.group_key,
+                    serde_json::to_string(&group.properties)?,
+                    timestamp_value(group.created_at),
+                    group.version
+                ])?;
+            }
+        }
+        if !commit.warnings.is_empty() {
+            let mut appender = conn.appender("ingestion_warnings")?;
+            for warning in &commit.warnings {
+                appender.append_row(params![
+                    warning.project_id.0,
+                    warning.kind.as_str(),
+                    warning.details.to_string(),
+                    timestamp_value(warning.timestamp)
+                ])?;
+            }
+            appender.flush()?;
+        }
+        if !commit.events.is_empty() {
+            let mut appender = conn.appender("events")?;
+            for event in &commit.events {
+                let uuid = event.uuid.to_string();
+                let person_id = event.person_id.map(|id| id.to_string());
+                let properties = serde_json::to_string(&event.properties)?;
+                let timestamp = timestamp_value(event.timestamp);
+                let inserted_at = timestamp_value(event.inserted_at);
+                let mut row: Vec<&dyn ToSql> = vec![
+                    &event.project_id.0,
+                    &uuid,
+                    &event.event,
+                    &event.distinct_id,
+                    &person_id,
+                    &timestamp,
+                    &inserted_at,
+                    &properties,
+                ];
+                for index in 0..self.group_columns {
+                    row.push(match event.groups.get(index) {
+                        Some(key) => key,
+                        None => &None::<String>,
+                    });
+                }
+                appender.append_row(row.as_slice())?;
+            }
+            appender.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl IngestStore for DuckWriter {
+    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+        load_snapshot(&self.conn, visitor)
+    }
+
+    fn commit(&mut self, commit: &Commit) -> Result<()> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        match self.write(commit) {
+            Ok(()) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+    let mut distinct_ids: std::collections::HashMap<(i64, String), Vec<String>> = Default::default();
+    let mut statement = conn.prepare(
+        "SELECT project_id, person_id::VARCHAR, distinct_id FROM person_distinct_ids ORDER BY rowid",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        distinct_ids.entry((row.get(0)?, row.get(1)?)).or_default().push(row.get(2)?);
+    }
+
+    let mut statement = conn.prepare(
+        "SELECT project_id, id::VARCHAR, properties::VARCHAR, is_identified, epoch_us(created_at), version
+         FROM persons",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let project: i64 = row.get(0)?;
+        let id: String = row.get(1)?;
+        let properties: String = row.get(2)?;
+        visitor.person(Person {
+            project_id: ProjectId(project),
+            id: id.parse()?,
+            properties: serde_json::from_str(&properties)?,
+            is_identified: row.get(3)?,
+            created_at: timestamp_from_micros(row.get(4)?),
+            version: row.get(5)?,
+            distinct_ids: distinct_ids.remove(&(project, id)).unwrap_or_default(),
+        });
+    }
+
+    for (project, group_type) in crate::read::group_types(conn, None)? {
+        visitor.group_type(project, group_type);
+    }
+
+    let mut statement = conn.prepare(
+        "SELECT project_id, group_type_index, group_key, properties::VARCHAR, epoch_us(created_at), version
+         FROM groups",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let properties: String = row.get(3)?;
+        visitor.group(Group {
+            project_id: ProjectId(row.get(0)?),
+            group_type_index: row.get(1)?,
+            group_key: row.get(2)?,
+            properties: serde_json::from_str(&properties)?,
+            created_at: timestamp_from_micros(row.get(4)?),
+            version: row.get(5)?,
+        });
+    }
+
+    let mut statement = conn.prepare("SELECT project_id, uuid::VARCHAR FROM events")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let uuid: String = row.get(1)?;
+        visitor.event_uuid(ProjectId(row.get(0)?), uuid.parse()?);
+    }
+    Ok(())
+}
+

@@ -1,0 +1,118 @@
+//! API keys. Project keys (`phc_`) are public by design — they ship inside
+//! web pages — so they are stored as they are. Personal keys (`phx_`) open
+//! the private API and are stored only as SHA-256 hashes.
+
+use chrono::{DateTime, Utc};
+use duckdb::{params, Connection};
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use cairn_core::ProjectId;
+
+use crate::duck::{timestamp_from_micros, timestamp_value};
+use crate::{Result, StoreError};
+
+pub const PROJECT_KEY_PREFIX: &str = "phc_";
+pub const PERSONAL_KEY_PREFIX: &str = "phx_";
+
+fn random_key(prefix: &str) -> String {
+    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), 43))
+}
+
+pub fn new_project_key() -> String {
+    random_key(PROJECT_KEY_PREFIX)
+}
+
+pub fn new_personal_key() -> String {
+    random_key(PERSONAL_KEY_PREFIX)
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is kept of a personal key: never the secret itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalKey {
+    pub id: Uuid,
+    pub project_id: ProjectId,
+    pub label: String,
+    /// The key with all but its first and last characters hidden.
+    pub mask_value: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn mask(secret: &str) -> String {
+    let tail = &secret[secret.len().saturating_sub(4)..];
+    format!("{}...{tail}", &secret[..PERSONAL_KEY_PREFIX.len().min(secret.len())])
+}
+
+/// Stores a personal key for `project`; `secret` is generated unless given.
+/// Returns the key's record and its secret, which is shown only this once.
+pub fn create_personal_key(
+    conn: &Connection,
+    project: ProjectId,
+    label: &str,
+    secret: Option<String>,
+) -> Result<(PersonalKey, String)> {
+    let secret = secret.unwrap_or_else(new_personal_key);
+    if !secret.starts_with(PERSONAL_KEY_PREFIX) {
+        return Err(StoreError::Conflict(format!(
+            "a personal API key must start with {PERSONAL_KEY_PREFIX}"
+        )));
+    }
+    let key = PersonalKey {
+        id: Uuid::now_v7(),
+        project_id: project,
+        label: label.to_string(),
+        mask_value: mask(&secret),
+        created_at: Utc::now(),
+    };
+    conn.execute(
+        "INSERT INTO personal_api_keys VALUES (?, ?, ?, ?, ?, ?)",
+        params![
+            key.id.to_string(),
+            project.0,
+            key.label,
+            hash_secret(&secret),
+            key.mask_value,
+            timestamp_value(key.created_at)
+        ],
+    )?;
+    Ok((key, secret))
+}
+
+pub fn list_personal_keys(conn: &Connection, project: ProjectId) -> Result<Vec<PersonalKey>> {
+    let mut statement = conn.prepare(
+        "SELECT id::VARCHAR, label, mask_value, epoch_us(created_at) FROM personal_api_keys
+         WHERE project_id = ? ORDER BY created_at",
+    )?;
+    let rows = statement.query_map(params![project.0], |row| {
+        let id: String = row.get(0)?;
+        Ok(PersonalKey {
+            id: id.parse().unwrap_or_default(),
+            project_id: project,
+            label: row.get(1)?,
+            mask_value: row.get(2)?,
+            created_at: timestamp_from_micros(row.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes a key; false when the project has no key with that id.
+pub fn delete_personal_key(conn: &Connection, project: ProjectId, id: Uuid) -> Result<bool> {
+    let deleted = conn.execute(
+        "DELETE FROM personal_api_keys WHERE project_id = ? AND id = ?",
+        params![project.0, id.to_string()],
+    )?;
+    Ok(deleted > 0)
+}
+
+/// Every personal key's hash with the project it opens.
+pub fn personal_key_hashes(conn: &Connection) -> Result<Vec<(String, ProjectId)>> {
+    let mut statement = conn.prepare("SELECT secret_hash, project_id FROM personal_api_keys")?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, ProjectId(row.get(1)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

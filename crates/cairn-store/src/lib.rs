@@ -1,0 +1,37 @@
+//! The storage boundary. Ingestion hands a [`Commit`] to an [`IngestStore`]
+//! and is told "ok" only once it is durable; the private API reads through
+//! [`DuckStore`]'s query methods. DuckDB is the embedded store.
+
+pub mod commit;
+pub mod duck;
+pub mod error;
+pub mod keys;
+pub mod projects;
+pub mod read;
+mod schema;
+
+pub use commit::Commit;
+/// The DuckDB crate, for callers that run queries on a store connection.
+pub use duckdb;
+pub use duck::{DuckStore, DuckWriter};
+pub use error::StoreError;
+
+use cairn_core::{Group, GroupType, Person, ProjectId};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What ingestion's in-memory state is rebuilt from at start.
+pub trait SnapshotVisitor {
+    fn person(&mut self, person: Person);
+    fn group_type(&mut self, project: ProjectId, group_type: GroupType);
+    fn group(&mut self, group: Group);
+    fn event_uuid(&mut self, project: ProjectId, uuid: uuid::Uuid);
+}
+
+/// The write side of a store: one durable transaction per [`Commit`].
+pub trait IngestStore: Send + 'static {
+    /// Replays the persisted persons, groups, group types and event uuids.
+    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
+    /// Writes everything in `commit` atomically; returns once it is durable.
+    fn commit(&mut self, commit: &Commit) -> Result<()>;
+}
