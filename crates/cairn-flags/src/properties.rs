@@ -67,11 +67,24 @@ fn operator_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Res
     Ok(Option::deserialize(deserializer)?.unwrap_or(Operator::Exact))
 }
 
-/// A JSON string's own text; anything else as compact JSON (object keys sorted).
+/// A JSON string's own text; anything else as compact JSON with object keys
+/// sorted (maps keep insertion order in this workspace, so sort explicitly).
 fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        other => other.to_string(),
+        other => sorted(other).to_string(),
+    }
+}
+
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }
 
@@ -236,6 +249,12 @@ mod tests {
         assert!(!check("gt", json!(10), json!({"k": "eleven"})));
         assert!(check("between", json!([1, 5]), json!({"k": 5})));
         assert!(check("not_between", json!([1, 5]), json!({"k": 6})));
+    }
+
+    #[test]
+    fn objects_compare_as_json_with_sorted_keys() {
+        assert!(check("exact", json!({"b": 1, "a": [{"d": 1, "c": 2}]}), json!({"k": {"a": [{"c": 2, "d": 1}], "b": 1}})));
+        assert_eq!(text(&json!({"b": 1, "a": 2})), r#"{"a":2,"b":1}"#);
     }
 
     #[test]

@@ -75,7 +75,7 @@ async fn accept(state: &AppState, path: CapturePath, query: CaptureQuery, header
         Ok((token, events))
     };
     let (token, events) = if body_len_hint(&headers) > DECODE_INLINE_BYTES {
-        tokio::task::spawn_blocking(decode).await.map_err(|e| ApiError::BadRequest(format!("decoding failed: {e}")))??
+        tokio::task::spawn_blocking(decode).await.map_err(|e| ApiError::Internal(format!("decoding task failed: {e}")))??
     } else {
         decode()?
     };

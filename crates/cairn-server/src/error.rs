@@ -27,6 +27,9 @@ pub enum ApiError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bug on our side (a panic in a blocking task), never bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -164,7 +164,11 @@ fn bad_group_keys_are_warnings_and_the_event_is_kept() {
     assert!(types.contains(&"group_key_too_long".to_string()), "{types:?}");
     assert!(types.contains(&"invalid_group_key".to_string()), "{types:?}");
     assert_eq!(server.events("").len(), 2);
-    assert!(server.group(1, "7").is_some(), "numbers are keys as text");
+    // An invalid key claims no group-type slot: `team` is the first type.
+    let types = server.get("/groups_types/");
+    assert_eq!(types.as_array().unwrap().len(), 1);
+    assert_eq!(types[0]["group_type"], "team");
+    assert!(server.group(0, "7").is_some(), "numbers are keys as text");
 }
 
 #[test]

@@ -92,8 +92,8 @@ pub fn update_project(
     week_start_day: Option<i16>,
 ) -> Result<Project> {
     conn.execute(
-        "UPDATE projects SET name = coalesce(?, name), timezone = coalesce(?, timezone),
-                week_start_day = coalesce(?, week_start_day) WHERE id = ?",
+        "UPDATE projects SET name = coalesce(?::VARCHAR, name), timezone = coalesce(?::VARCHAR, timezone),
+                week_start_day = coalesce(?::SMALLINT, week_start_day) WHERE id = ?",
         params![name, timezone, week_start_day, id.0],
     )?;
     get_project(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("project {id} not found")))

@@ -19,7 +19,7 @@ use crate::Result;
 pub fn group_types(conn: &Connection, project: Option<ProjectId>) -> Result<Vec<(ProjectId, GroupType)>> {
     let mut statement = conn.prepare(
         "SELECT project_id, group_type_index, group_type, name_singular, name_plural, epoch_us(created_at)
-         FROM group_types WHERE ? IS NULL OR project_id = ? ORDER BY project_id, group_type_index",
+         FROM group_types WHERE ?::BIGINT IS NULL OR project_id = ? ORDER BY project_id, group_type_index",
     )?;
     let project = project.map(|p| p.0);
     let rows = statement.query_map(params![project, project], |row| {
@@ -48,8 +48,8 @@ pub fn update_group_type_names(
 ) -> Result<bool> {
     let changed = conn.execute(
         "UPDATE group_types SET
-            name_singular = CASE WHEN ? THEN ? ELSE name_singular END,
-            name_plural = CASE WHEN ? THEN ? ELSE name_plural END
+            name_singular = CASE WHEN ?::BOOLEAN THEN ?::VARCHAR ELSE name_singular END,
+            name_plural = CASE WHEN ?::BOOLEAN THEN ?::VARCHAR ELSE name_plural END
          WHERE project_id = ? AND group_type_index = ?",
         params![
             name_singular.is_some(),
@@ -94,8 +94,8 @@ pub fn list_groups(conn: &Connection, project: ProjectId, filter: &GroupFilter<'
     let mut statement = conn.prepare(&format!(
         "SELECT {GROUP_COLUMNS} FROM groups
          WHERE project_id = ? AND group_type_index = ?
-           AND (?::VARCHAR IS NULL OR properties::VARCHAR ILIKE '%' || ? || '%' OR group_key ILIKE '%' || ? || '%')
-           AND (?::VARCHAR IS NULL OR group_key ILIKE '%' || ? || '%')
+           AND (?::VARCHAR IS NULL OR properties::VARCHAR ILIKE '%' || ?::VARCHAR || '%' OR group_key ILIKE '%' || ?::VARCHAR || '%')
+           AND (?::VARCHAR IS NULL OR group_key ILIKE '%' || ?::VARCHAR || '%')
          ORDER BY created_at DESC, group_key
          LIMIT ? OFFSET ?"
     ))?;
@@ -166,10 +166,10 @@ pub fn group_property_values(
 ) -> Result<Vec<(Value, i64)>> {
     let mut statement = conn.prepare(
         "SELECT value::VARCHAR, count(*) AS n FROM (
-            SELECT json_extract(properties, ?) AS value FROM groups
+            SELECT json_extract(properties, ?::VARCHAR) AS value FROM groups
             WHERE project_id = ? AND group_type_index = ?)
          WHERE value IS NOT NULL AND json_type(value) <> 'NULL'
-           AND (?::VARCHAR IS NULL OR trim(value::VARCHAR, '\"') ILIKE '%' || ? || '%')
+           AND (?::VARCHAR IS NULL OR trim(value::VARCHAR, '\"') ILIKE '%' || ?::VARCHAR || '%')
          GROUP BY value ORDER BY n DESC, value::VARCHAR LIMIT 20",
     )?;
     let rows = statement.query_map(
@@ -206,11 +206,11 @@ pub fn list_persons(conn: &Connection, project: ProjectId, filter: &PersonFilter
            AND (?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM person_distinct_ids d
                 WHERE d.project_id = p.project_id AND d.person_id = p.id AND d.distinct_id = ?))
            AND (?::VARCHAR IS NULL
-                OR p.properties->>'$.email' ILIKE '%' || ? || '%'
-                OR p.properties->>'$.name' ILIKE '%' || ? || '%'
-                OR p.id::VARCHAR = lower(?)
+                OR p.properties->>'$.email' ILIKE '%' || ?::VARCHAR || '%'
+                OR p.properties->>'$.name' ILIKE '%' || ?::VARCHAR || '%'
+                OR p.id::VARCHAR = lower(?::VARCHAR)
                 OR EXISTS (SELECT 1 FROM person_distinct_ids d
-                    WHERE d.project_id = p.project_id AND d.person_id = p.id AND d.distinct_id ILIKE '%' || ? || '%'))
+                    WHERE d.project_id = p.project_id AND d.person_id = p.id AND d.distinct_id ILIKE '%' || ?::VARCHAR || '%'))
          ORDER BY p.created_at DESC, p.id
          LIMIT ? OFFSET ?",
     )?;

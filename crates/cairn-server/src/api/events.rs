@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -54,7 +54,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
     Query(query): Query<ListQuery>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(query.limit);

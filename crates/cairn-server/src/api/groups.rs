@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -112,7 +112,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
     Query(query): Query<GroupListQuery>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let index = require_index(query.group_type_index)?;

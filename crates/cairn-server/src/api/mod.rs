@@ -28,7 +28,7 @@ where
         f(&conn)
     })
     .await
-    .map_err(|e| ApiError::BadRequest(format!("request failed: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
     .map_err(ApiError::from)
 }
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -50,7 +50,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
     Query(query): Query<ListQuery>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(query.limit);
