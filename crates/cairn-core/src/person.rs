@@ -21,7 +21,10 @@ pub struct Person {
 impl Person {
     /// The deterministic uuid PostHog gives the person first seen as `distinct_id`.
     pub fn uuid_for(project_id: ProjectId, distinct_id: &str) -> Uuid {
-        Uuid::new_v5(&PERSON_UUID_NAMESPACE, format!("{project_id}:{distinct_id}").as_bytes())
+        Uuid::new_v5(
+            &PERSON_UUID_NAMESPACE,
+            format!("{project_id}:{distinct_id}").as_bytes(),
+        )
     }
 }
 

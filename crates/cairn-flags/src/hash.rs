@@ -34,7 +34,11 @@ pub fn in_rollout(flag_key: &str, identifier: &str, percentage: Option<f64>) -> 
 /// The variant `identifier` gets: the first whose running f64 total of
 /// `percentage / 100` exceeds the variant hash. `None` when the weights end
 /// before the hash (the flag is then plain `true`).
-pub fn variant<'a>(flag_key: &str, identifier: &str, variants: impl IntoIterator<Item = (&'a str, f64)>) -> Option<&'a str> {
+pub fn variant<'a>(
+    flag_key: &str,
+    identifier: &str,
+    variants: impl IntoIterator<Item = (&'a str, f64)>,
+) -> Option<&'a str> {
     let hash = bucket(flag_key, identifier, "variant");
     let mut total = 0.0;
     for (key, percentage) in variants {
@@ -75,11 +79,28 @@ mod tests {
     #[test]
     fn matches_posthog_python() {
         assert_eq!(bucket("beta-feature", "user-1", ""), 0.7264912549260886);
-        assert_eq!(bucket("beta-feature", "user-1", "variant"), 0.14578218334266493);
-        assert_eq!(bucket("multivariate-flag", "distinct_id_0", "variant"), 0.6186454537930379);
-        let variants = [("first", 50.0), ("second", 20.0), ("third", 20.0), ("fourth", 5.0), ("fifth", 5.0)];
-        let got: Vec<_> = (0..8).map(|i| variant("multivariate-flag", &format!("distinct_id_{i}"), variants).unwrap()).collect();
-        assert_eq!(got, ["second", "second", "first", "first", "second", "second", "first", "first"]);
+        assert_eq!(
+            bucket("beta-feature", "user-1", "variant"),
+            0.14578218334266493
+        );
+        assert_eq!(
+            bucket("multivariate-flag", "distinct_id_0", "variant"),
+            0.6186454537930379
+        );
+        let variants = [
+            ("first", 50.0),
+            ("second", 20.0),
+            ("third", 20.0),
+            ("fourth", 5.0),
+            ("fifth", 5.0),
+        ];
+        let got: Vec<_> = (0..8)
+            .map(|i| variant("multivariate-flag", &format!("distinct_id_{i}"), variants).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            ["second", "second", "first", "first", "second", "second", "first", "first"]
+        );
     }
 
     #[test]
@@ -94,22 +115,42 @@ mod tests {
         assert!(in_rollout("flag", "someone", None));
         assert!(in_rollout("flag", "someone", Some(100.0)));
         let h = bucket("flag", "someone", "");
-        assert_eq!(in_rollout("flag", "someone", Some(h * 100.0)), h <= (h * 100.0) / 100.0);
+        assert_eq!(
+            in_rollout("flag", "someone", Some(h * 100.0)),
+            h <= (h * 100.0) / 100.0
+        );
     }
 
     #[test]
     fn variant_bounds_are_float_sums_in_array_order() {
         // 50/20/20/5/5: bounds 0.5, 0.7, 0.8999999999999999, 0.95, 1.0 (spec §1).
         let mut total = 0.0_f64;
-        let bounds: Vec<f64> = [50.0, 20.0, 20.0, 5.0, 5.0].iter().map(|p| { total += p / 100.0; total }).collect();
+        let bounds: Vec<f64> = [50.0, 20.0, 20.0, 5.0, 5.0]
+            .iter()
+            .map(|p| {
+                total += p / 100.0;
+                total
+            })
+            .collect();
         assert_eq!(bounds, vec![0.5, 0.7, 0.8999999999999999, 0.95, 1.0]);
-        let variants = [("a", 50.0), ("b", 20.0), ("c", 20.0), ("d", 5.0), ("e", 5.0)];
+        let variants = [
+            ("a", 50.0),
+            ("b", 20.0),
+            ("c", 20.0),
+            ("d", 5.0),
+            ("e", 5.0),
+        ];
         let mut counts = std::collections::HashMap::new();
         for i in 0..10_000 {
-            *counts.entry(variant("mv", &format!("distinct_id_{i}"), variants).unwrap()).or_insert(0) += 1;
+            *counts
+                .entry(variant("mv", &format!("distinct_id_{i}"), variants).unwrap())
+                .or_insert(0) += 1;
         }
         let a = counts["a"] as f64 / 10_000.0;
         assert!((0.47..0.53).contains(&a), "{a}");
-        assert_eq!(variant("mv", "x", [("a", 10.0)]).is_none(), bucket("mv", "x", "variant") >= 0.1);
+        assert_eq!(
+            variant("mv", "x", [("a", 10.0)]).is_none(),
+            bucket("mv", "x", "variant") >= 0.1
+        );
     }
 }

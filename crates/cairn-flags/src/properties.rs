@@ -63,7 +63,9 @@ fn default_operator() -> Operator {
 }
 
 /// `"operator": null` means `exact`, as an absent operator does.
-fn operator_or_default<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Operator, D::Error> {
+fn operator_or_default<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Operator, D::Error> {
     Ok(Option::deserialize(deserializer)?.unwrap_or(Operator::Exact))
 }
 
@@ -81,7 +83,12 @@ fn sorted(value: &Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
         other => other.clone(),
@@ -112,7 +119,9 @@ fn exact(expected: &Value, actual: &Value) -> bool {
     }
     let actual = text(actual).to_lowercase();
     match expected {
-        Value::Array(options) => options.iter().any(|option| text(option).to_lowercase() == actual),
+        Value::Array(options) => options
+            .iter()
+            .any(|option| text(option).to_lowercase() == actual),
         single => text(single).to_lowercase() == actual,
     }
 }
@@ -133,21 +142,34 @@ fn compare(expected: &Value, actual: &Value, test: fn(f64, f64) -> bool) -> bool
 }
 
 fn between(expected: &Value, actual: &Value) -> Option<bool> {
-    let Value::Array(bounds) = expected else { return None };
-    let [low, high] = bounds.as_slice() else { return None };
+    let Value::Array(bounds) = expected else {
+        return None;
+    };
+    let [low, high] = bounds.as_slice() else {
+        return None;
+    };
     let x = number(actual).filter(|x| !x.is_nan())?;
     Some(number(low)? <= x && x <= number(high)?)
 }
 
 fn regex_matches(pattern: &Value, actual: &Value) -> Option<bool> {
-    let regex = fancy_regex::RegexBuilder::new(&text(pattern)).backtrack_limit(10_000).build().ok()?;
+    let regex = fancy_regex::RegexBuilder::new(&text(pattern))
+        .backtrack_limit(10_000)
+        .build()
+        .ok()?;
     regex.is_match(&text(actual)).ok()
 }
 
 fn contains_any(expected: &Value, actual: &Value) -> Option<bool> {
-    let Value::Array(needles) = expected else { return None };
+    let Value::Array(needles) = expected else {
+        return None;
+    };
     let haystack = text(actual).to_ascii_lowercase();
-    Some(needles.iter().any(|needle| haystack.contains(&text(needle).to_ascii_lowercase())))
+    Some(
+        needles
+            .iter()
+            .any(|needle| haystack.contains(&text(needle).to_ascii_lowercase())),
+    )
 }
 
 /// Whether `properties` satisfy `filter`, with the server's missing-property rules.
@@ -159,8 +181,12 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>) -> bool
         IsNotSet => return actual.is_none(),
         _ => {}
     }
-    let Some(actual) = actual else { return filter.operator.when_missing() };
-    let Some(expected) = &filter.value else { return false };
+    let Some(actual) = actual else {
+        return filter.operator.when_missing();
+    };
+    let Some(expected) = &filter.value else {
+        return false;
+    };
     let lower = |v: &Value| text(v).to_ascii_lowercase();
     match filter.operator {
         Exact => exact(expected, actual),
@@ -172,15 +198,21 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>) -> bool
         EndsWith => lower(actual).ends_with(&lower(expected)),
         NotEndsWith => !lower(actual).ends_with(&lower(expected)),
         IcontainsMulti => contains_any(expected, actual).unwrap_or(false),
-        NotIcontainsMulti => contains_any(expected, actual).map(|found| !found).unwrap_or(false),
+        NotIcontainsMulti => contains_any(expected, actual)
+            .map(|found| !found)
+            .unwrap_or(false),
         Regex => regex_matches(expected, actual).unwrap_or(false),
-        NotRegex => regex_matches(expected, actual).map(|found| !found).unwrap_or(false),
+        NotRegex => regex_matches(expected, actual)
+            .map(|found| !found)
+            .unwrap_or(false),
         Gt => compare(expected, actual, |a, e| a > e),
         Gte => compare(expected, actual, |a, e| a >= e),
         Lt => compare(expected, actual, |a, e| a < e),
         Lte => compare(expected, actual, |a, e| a <= e),
         Between => between(expected, actual).unwrap_or(false),
-        NotBetween => between(expected, actual).map(|inside| !inside).unwrap_or(false),
+        NotBetween => between(expected, actual)
+            .map(|inside| !inside)
+            .unwrap_or(false),
         IsSet | IsNotSet => unreachable!("answered above"),
     }
 }
@@ -192,16 +224,32 @@ mod tests {
 
     fn check(operator: &str, value: Value, properties: Value) -> bool {
         let filter: PropertyFilter =
-            serde_json::from_value(json!({"key": "k", "value": value, "operator": operator})).unwrap();
+            serde_json::from_value(json!({"key": "k", "value": value, "operator": operator}))
+                .unwrap();
         matches(&filter, properties.as_object().unwrap())
     }
 
     #[test]
     fn missing_properties_have_fixed_answers() {
-        for op in ["exact", "icontains", "regex", "gt", "is_set", "between", "starts_with"] {
+        for op in [
+            "exact",
+            "icontains",
+            "regex",
+            "gt",
+            "is_set",
+            "between",
+            "starts_with",
+        ] {
             assert!(!check(op, json!("x"), json!({})), "{op}");
         }
-        for op in ["is_not", "not_icontains", "not_regex", "is_not_set", "not_between", "not_starts_with"] {
+        for op in [
+            "is_not",
+            "not_icontains",
+            "not_regex",
+            "is_not_set",
+            "not_between",
+            "not_starts_with",
+        ] {
             assert!(check(op, json!("x"), json!({})), "{op}");
         }
     }
@@ -213,7 +261,8 @@ mod tests {
         assert!(check("exact", json!(5), json!({"k": "5"})));
         assert!(check("exact", json!("null"), json!({"k": null})));
         assert!(!check("is_not", json!("pro"), json!({"k": "PRO"})));
-        let null_operator: PropertyFilter = serde_json::from_value(json!({"key": "k", "value": "a", "operator": null})).unwrap();
+        let null_operator: PropertyFilter =
+            serde_json::from_value(json!({"key": "k", "value": "a", "operator": null})).unwrap();
         assert_eq!(null_operator.operator, Operator::Exact);
     }
 
@@ -227,17 +276,44 @@ mod tests {
 
     #[test]
     fn text_operators() {
-        assert!(check("icontains", json!("ACME"), json!({"k": "team@acme.io"})));
-        assert!(check("not_icontains", json!("globex"), json!({"k": "team@acme.io"})));
-        assert!(check("starts_with", json!("TEAM"), json!({"k": "team@acme.io"})));
-        assert!(check("ends_with", json!(".IO"), json!({"k": "team@acme.io"})));
-        assert!(check("icontains_multi", json!(["x", "ACME"]), json!({"k": "team@acme.io"})));
+        assert!(check(
+            "icontains",
+            json!("ACME"),
+            json!({"k": "team@acme.io"})
+        ));
+        assert!(check(
+            "not_icontains",
+            json!("globex"),
+            json!({"k": "team@acme.io"})
+        ));
+        assert!(check(
+            "starts_with",
+            json!("TEAM"),
+            json!({"k": "team@acme.io"})
+        ));
+        assert!(check(
+            "ends_with",
+            json!(".IO"),
+            json!({"k": "team@acme.io"})
+        ));
+        assert!(check(
+            "icontains_multi",
+            json!(["x", "ACME"]),
+            json!({"k": "team@acme.io"})
+        ));
     }
 
     #[test]
     fn regexes_search_and_invalid_patterns_never_match() {
-        assert!(check("regex", json!(r"^\w+@acme\.io$"), json!({"k": "team@acme.io"})));
-        assert!(check("regex", json!("acme"), json!({"k": "team@acme.io"})), "unanchored search");
+        assert!(check(
+            "regex",
+            json!(r"^\w+@acme\.io$"),
+            json!({"k": "team@acme.io"})
+        ));
+        assert!(
+            check("regex", json!("acme"), json!({"k": "team@acme.io"})),
+            "unanchored search"
+        );
         assert!(!check("regex", json!("(unclosed"), json!({"k": "x"})));
         assert!(!check("not_regex", json!("(unclosed"), json!({"k": "x"})));
     }
@@ -253,13 +329,18 @@ mod tests {
 
     #[test]
     fn objects_compare_as_json_with_sorted_keys() {
-        assert!(check("exact", json!({"b": 1, "a": [{"d": 1, "c": 2}]}), json!({"k": {"a": [{"c": 2, "d": 1}], "b": 1}})));
+        assert!(check(
+            "exact",
+            json!({"b": 1, "a": [{"d": 1, "c": 2}]}),
+            json!({"k": {"a": [{"c": 2, "d": 1}], "b": 1}})
+        ));
         assert_eq!(text(&json!({"b": 1, "a": 2})), r#"{"a":2,"b":1}"#);
     }
 
     #[test]
     fn a_filter_without_a_value_does_not_match() {
-        let filter: PropertyFilter = serde_json::from_value(json!({"key": "k", "operator": "exact"})).unwrap();
+        let filter: PropertyFilter =
+            serde_json::from_value(json!({"key": "k", "operator": "exact"})).unwrap();
         assert!(!matches(&filter, json!({"k": "x"}).as_object().unwrap()));
     }
 }

@@ -25,7 +25,10 @@ pub enum CaptureError {
 
 impl CaptureError {
     pub fn invalid_event(index: usize, reason: impl Into<String>) -> Self {
-        Self::InvalidEvent { index, reason: reason.into() }
+        Self::InvalidEvent {
+            index,
+            reason: reason.into(),
+        }
     }
 
     /// The HTTP status PostHog's capture answers with for this error.

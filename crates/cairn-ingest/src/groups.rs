@@ -40,7 +40,13 @@ mod tests {
         assert_eq!(group_key(&json!("")), Ok(None));
         assert_eq!(group_key(&json!(["a"])), Err(WarningKind::InvalidGroupKey));
         assert_eq!(group_key(&json!(null)), Err(WarningKind::InvalidGroupKey));
-        assert_eq!(group_key(&json!("k".repeat(401))), Err(WarningKind::GroupKeyTooLong));
-        assert_eq!(group_key(&json!("k".repeat(400))).unwrap().unwrap().len(), 400);
+        assert_eq!(
+            group_key(&json!("k".repeat(401))),
+            Err(WarningKind::GroupKeyTooLong)
+        );
+        assert_eq!(
+            group_key(&json!("k".repeat(400))).unwrap().unwrap().len(),
+            400
+        );
     }
 }

@@ -66,7 +66,12 @@ fn normalize_event(
         Some(Value::String(name)) if !name.is_empty() => truncate_chars(name, MAX_ID_CHARS),
         Some(Value::String(_)) => return Err("`event` is empty".into()),
         None | Some(Value::Null) => return Err("missing `event` name".into()),
-        Some(other) => return Err(format!("`event` must be a string, got {}", json_type(&other))),
+        Some(other) => {
+            return Err(format!(
+                "`event` must be a string, got {}",
+                json_type(&other)
+            ))
+        }
     };
     if event == "$performance_event" {
         return Ok(None);
@@ -76,7 +81,10 @@ fn normalize_event(
         Some(Value::Object(properties)) => properties,
         None | Some(Value::Null) => Map::new(),
         Some(other) => {
-            return Err(format!("`properties` must be an object, got {}", json_type(&other)))
+            return Err(format!(
+                "`properties` must be an object, got {}",
+                json_type(&other)
+            ))
         }
     };
 
@@ -84,7 +92,12 @@ fn normalize_event(
         .remove("distinct_id")
         .or_else(|| raw.remove("$distinct_id"))
         .filter(|v| !v.is_null())
-        .or_else(|| properties.get("distinct_id").filter(|v| !v.is_null()).cloned());
+        .or_else(|| {
+            properties
+                .get("distinct_id")
+                .filter(|v| !v.is_null())
+                .cloned()
+        });
     let distinct_id = match distinct_id {
         Some(Value::String(id)) => id,
         Some(other) => other.to_string(),
@@ -101,7 +114,12 @@ fn normalize_event(
         Some(Value::String(text)) => {
             Uuid::parse_str(&text).map_err(|_| format!("`uuid` is not a valid UUID: {text:?}"))?
         }
-        Some(other) => return Err(format!("`uuid` must be a string, got {}", json_type(&other))),
+        Some(other) => {
+            return Err(format!(
+                "`uuid` must be a string, got {}",
+                json_type(&other)
+            ))
+        }
     };
 
     if let Some(mode) = properties.get("$cookieless_mode") {
@@ -115,7 +133,10 @@ fn normalize_event(
             None | Some(Value::Null) => {}
             Some(Value::Object(top_level)) => merge_top_level(&mut properties, field, top_level),
             Some(other) => {
-                return Err(format!("`{field}` must be an object, got {}", json_type(&other)))
+                return Err(format!(
+                    "`{field}` must be an object, got {}",
+                    json_type(&other)
+                ))
             }
         }
     }
@@ -141,7 +162,12 @@ fn normalize_event(
                 .or_else(|| n.as_f64().map(|f| f as i64))
                 .ok_or("`offset` must be a number of milliseconds")?,
         ),
-        Some(other) => return Err(format!("`offset` must be a number, got {}", json_type(&other))),
+        Some(other) => {
+            return Err(format!(
+                "`offset` must be a number, got {}",
+                json_type(&other)
+            ))
+        }
     };
     let ignore_sent_at = properties.get("$ignore_sent_at") == Some(&Value::Bool(true));
     let client = ClientTime {
@@ -191,7 +217,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-06-01T12:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2024-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn one(event: Value) -> Result<Option<IncomingEvent>, String> {
@@ -200,48 +228,91 @@ mod tests {
 
     #[test]
     fn ids_are_stringified_and_cut() {
-        let e = one(json!({"event": "x".repeat(300), "distinct_id": 42})).unwrap().unwrap();
+        let e = one(json!({"event": "x".repeat(300), "distinct_id": 42}))
+            .unwrap()
+            .unwrap();
         assert_eq!(e.distinct_id, "42");
         assert_eq!(e.event.chars().count(), 200);
-        let e = one(json!({"event": "e", "distinct_id": "é".repeat(250)})).unwrap().unwrap();
+        let e = one(json!({"event": "e", "distinct_id": "é".repeat(250)}))
+            .unwrap()
+            .unwrap();
         assert_eq!(e.distinct_id.chars().count(), 200);
-        let e = one(json!({"event": "e", "properties": {"distinct_id": "from-props"}})).unwrap().unwrap();
+        let e = one(json!({"event": "e", "properties": {"distinct_id": "from-props"}}))
+            .unwrap()
+            .unwrap();
         assert_eq!(e.distinct_id, "from-props");
     }
 
     #[test]
     fn required_fields_are_named_in_errors() {
-        assert!(one(json!({"distinct_id": "u"})).unwrap_err().contains("event"));
-        assert!(one(json!({"event": "", "distinct_id": "u"})).unwrap_err().contains("empty"));
-        assert!(one(json!({"event": "e"})).unwrap_err().contains("distinct_id"));
-        assert!(one(json!({"event": "e", "distinct_id": "u", "uuid": "nope"})).unwrap_err().contains("uuid"));
-        assert!(one(json!({"event": "e", "distinct_id": "u", "properties": []})).unwrap_err().contains("properties"));
-        assert!(one(json!({"event": 5, "distinct_id": "u"})).unwrap_err().contains("string"));
+        assert!(one(json!({"distinct_id": "u"}))
+            .unwrap_err()
+            .contains("event"));
+        assert!(one(json!({"event": "", "distinct_id": "u"}))
+            .unwrap_err()
+            .contains("empty"));
+        assert!(one(json!({"event": "e"}))
+            .unwrap_err()
+            .contains("distinct_id"));
+        assert!(
+            one(json!({"event": "e", "distinct_id": "u", "uuid": "nope"}))
+                .unwrap_err()
+                .contains("uuid")
+        );
+        assert!(
+            one(json!({"event": "e", "distinct_id": "u", "properties": []}))
+                .unwrap_err()
+                .contains("properties")
+        );
+        assert!(one(json!({"event": 5, "distinct_id": "u"}))
+            .unwrap_err()
+            .contains("string"));
     }
 
     #[test]
     fn top_level_set_wins_over_properties() {
         let e = one(json!({"event": "e", "distinct_id": "u", "$set": {"a": 1},
-            "properties": {"$set": {"a": 0, "b": 2}}})).unwrap().unwrap();
+            "properties": {"$set": {"a": 0, "b": 2}}}))
+        .unwrap()
+        .unwrap();
         assert_eq!(e.properties["$set"], json!({"a": 1, "b": 2}));
     }
 
     #[test]
     fn client_uuid_is_kept_and_missing_one_is_v7() {
         let id = "0190b2b0-4f4e-7c53-a0a8-5d4a8e3e1b11";
-        assert_eq!(one(json!({"event": "e", "distinct_id": "u", "uuid": id})).unwrap().unwrap().uuid.to_string(), id);
-        assert_eq!(one(json!({"event": "e", "distinct_id": "u"})).unwrap().unwrap().uuid.get_version_num(), 7);
+        assert_eq!(
+            one(json!({"event": "e", "distinct_id": "u", "uuid": id}))
+                .unwrap()
+                .unwrap()
+                .uuid
+                .to_string(),
+            id
+        );
+        assert_eq!(
+            one(json!({"event": "e", "distinct_id": "u"}))
+                .unwrap()
+                .unwrap()
+                .uuid
+                .get_version_num(),
+            7
+        );
     }
 
     #[test]
     fn invalid_timestamp_is_a_warning_not_an_error() {
-        let e = one(json!({"event": "e", "distinct_id": "u", "timestamp": "soon"})).unwrap().unwrap();
+        let e = one(json!({"event": "e", "distinct_id": "u", "timestamp": "soon"}))
+            .unwrap()
+            .unwrap();
         assert_eq!(e.timestamp, now());
         assert_eq!(e.warnings[0].0, WarningKind::IgnoredInvalidTimestamp);
     }
 
     #[test]
     fn performance_events_are_dropped() {
-        assert_eq!(one(json!({"event": "$performance_event", "distinct_id": "u"})).unwrap(), None);
+        assert_eq!(
+            one(json!({"event": "$performance_event", "distinct_id": "u"})).unwrap(),
+            None
+        );
     }
 }

@@ -22,7 +22,15 @@ const ILLEGAL_IDS_ANY_CASE: &[&str] = &[
     "true",
     "false",
 ];
-const ILLEGAL_IDS_EXACT: &[&str] = &["[object Object]", "NaN", "None", "none", "null", "0", "undefined"];
+const ILLEGAL_IDS_EXACT: &[&str] = &[
+    "[object Object]",
+    "NaN",
+    "None",
+    "none",
+    "null",
+    "0",
+    "undefined",
+];
 
 /// Distinct ids that buggy clients send for everyone; merging on them would
 /// fuse unrelated people, so merges naming one are refused.
@@ -37,7 +45,9 @@ pub fn is_illegal_distinct_id(id: &str) -> bool {
         .unwrap_or(trimmed);
     [trimmed, unquoted].into_iter().any(|candidate| {
         ILLEGAL_IDS_EXACT.contains(&candidate)
-            || ILLEGAL_IDS_ANY_CASE.iter().any(|illegal| candidate.eq_ignore_ascii_case(illegal))
+            || ILLEGAL_IDS_ANY_CASE
+                .iter()
+                .any(|illegal| candidate.eq_ignore_ascii_case(illegal))
     })
 }
 
@@ -58,11 +68,18 @@ impl PropertyUpdates {
             _ => Map::new(),
         };
         let unset = match properties.get("$unset") {
-            Some(Value::Array(names)) => names.iter().filter_map(|n| n.as_str().map(String::from)).collect(),
+            Some(Value::Array(names)) => names
+                .iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect(),
             Some(Value::Object(map)) => map.keys().cloned().collect(),
             _ => Vec::new(),
         };
-        Self { set: object("$set"), set_once: object("$set_once"), unset }
+        Self {
+            set: object("$set"),
+            set_once: object("$set_once"),
+            unset,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -148,7 +165,9 @@ fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
     }
     PERSON_PROPERTIES_FROM_EVENT.contains(&key)
         || CAMPAIGN_PROPERTIES.contains(&key)
-        || PERSON_PROPERTY_PREFIXES_FROM_EVENT.iter().any(|p| key.starts_with(p))
+        || PERSON_PROPERTY_PREFIXES_FROM_EVENT
+            .iter()
+            .any(|p| key.starts_with(p))
 }
 
 /// Adds `$set[key]` (unless the caller set it) and `$set_once[$initial_key]`
@@ -192,7 +211,18 @@ mod tests {
 
     #[test]
     fn illegal_ids() {
-        for id in ["anonymous", "Anonymous", "GUEST", "null", "'null'", "\"undefined\"", "0", "[object Object]", "  ", "NaN"] {
+        for id in [
+            "anonymous",
+            "Anonymous",
+            "GUEST",
+            "null",
+            "'null'",
+            "\"undefined\"",
+            "0",
+            "[object Object]",
+            "  ",
+            "NaN",
+        ] {
             assert!(is_illegal_distinct_id(id), "{id}");
         }
         for id in ["Null", "nan", "user-1", "00", "anonymous_user_abc123"] {
@@ -213,7 +243,8 @@ mod tests {
     #[test]
     fn set_once_keeps_existing_values_even_null() {
         let mut person = props(json!({"first": "x", "gone": null}));
-        let updates = PropertyUpdates::from_event(&props(json!({"$set_once": {"first": "y", "gone": 1}})));
+        let updates =
+            PropertyUpdates::from_event(&props(json!({"$set_once": {"first": "y", "gone": 1}})));
         assert!(!updates.apply(&mut person));
         assert_eq!(person["first"], "x");
     }
@@ -226,11 +257,19 @@ mod tests {
 
     #[test]
     fn initial_and_campaign_properties() {
-        let mut event = props(json!({"$browser": "Firefox", "utm_source": "news", "$os": "Linux",
-            "$set": {"$browser": "Chrome"}}));
+        let mut event = props(
+            json!({"$browser": "Firefox", "utm_source": "news", "$os": "Linux",
+            "$set": {"$browser": "Chrome"}}),
+        );
         add_initial_and_campaign_properties(&mut event);
-        assert_eq!(event["$set"], json!({"$browser": "Chrome", "utm_source": "news", "$os": "Linux"}));
-        assert_eq!(event["$set_once"], json!({"$initial_browser": "Firefox", "$initial_utm_source": "news", "$initial_os": "Linux"}));
+        assert_eq!(
+            event["$set"],
+            json!({"$browser": "Chrome", "utm_source": "news", "$os": "Linux"})
+        );
+        assert_eq!(
+            event["$set_once"],
+            json!({"$initial_browser": "Firefox", "$initial_utm_source": "news", "$initial_os": "Linux"})
+        );
 
         let mut server = props(json!({"$os": "Linux", "$is_server": true}));
         add_initial_and_campaign_properties(&mut server);

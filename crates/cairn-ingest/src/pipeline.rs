@@ -53,10 +53,16 @@ pub struct Pipeline {
 impl Pipeline {
     /// Loads the state from `store` (this can take a while on a big store)
     /// and starts the writer thread.
-    pub fn start<S: IngestStore>(mut store: S, group_type_limit: usize) -> Result<Self, StoreError> {
+    pub fn start<S: IngestStore>(
+        mut store: S,
+        group_type_limit: usize,
+    ) -> Result<Self, StoreError> {
         let loading = Instant::now();
         let processor = load(&mut store, group_type_limit)?;
-        tracing::info!(elapsed_ms = loading.elapsed().as_millis() as u64, "ingestion state loaded");
+        tracing::info!(
+            elapsed_ms = loading.elapsed().as_millis() as u64,
+            "ingestion state loaded"
+        );
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let queued = Arc::new(AtomicI64::new(0));
         let worker = std::thread::Builder::new()
@@ -66,15 +72,32 @@ impl Pipeline {
                 move || run(store, processor, receiver, queued, group_type_limit)
             })
             .expect("spawn the ingestion thread");
-        Ok(Self { sender, queued, worker: Some(worker) })
+        Ok(Self {
+            sender,
+            queued,
+            worker: Some(worker),
+        })
     }
 
     /// Queues events for `project` and waits until they are durable.
-    pub async fn submit(&self, project: ProjectId, events: Vec<IncomingEvent>) -> Result<Accepted, PipelineError> {
+    pub async fn submit(
+        &self,
+        project: ProjectId,
+        events: Vec<IncomingEvent>,
+    ) -> Result<Accepted, PipelineError> {
         let (reply, answer) = oneshot::channel();
         let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
-        if self.sender.send(Job { project, events, reply }).await.is_err() {
+        if self
+            .sender
+            .send(Job {
+                project,
+                events,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(PipelineError::ShuttingDown);
         }
@@ -136,9 +159,13 @@ fn run<S: IngestStore>(
         metrics::histogram!("cairn_batch_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                metrics::counter!("cairn_events_stored_total").increment(commit.events.len() as u64);
+                metrics::counter!("cairn_events_stored_total")
+                    .increment(commit.events.len() as u64);
                 for (reply, processed) in replies {
-                    let _ = reply.send(Ok(Accepted { stored: processed.stored, duplicates: processed.duplicates }));
+                    let _ = reply.send(Ok(Accepted {
+                        stored: processed.stored,
+                        duplicates: processed.duplicates,
+                    }));
                 }
             }
             Err(error) => {

@@ -9,17 +9,26 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use cairn_core::{Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties, WarningKind};
+use cairn_core::{
+    Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties,
+    WarningKind,
+};
 use cairn_store::{Commit, SnapshotVisitor};
 
 use crate::groups::{group_key, is_valid_group_type};
 use crate::persons::{
-    add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates, MAX_PERSON_PROPERTIES_BYTES,
+    add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates,
+    MAX_PERSON_PROPERTIES_BYTES,
 };
 use crate::IncomingEvent;
 
 /// Events that only make sense with a person profile.
-const PERSON_EVENTS: &[&str] = &["$identify", "$create_alias", "$merge_dangerously", "$groupidentify"];
+const PERSON_EVENTS: &[&str] = &[
+    "$identify",
+    "$create_alias",
+    "$merge_dangerously",
+    "$groupidentify",
+];
 /// Events that never change person properties.
 const EVENTS_WITHOUT_PERSON_UPDATES: &[&str] = &["$exception", "$$heatmap"];
 /// A personless event for a person older than this is attributed like a
@@ -72,7 +81,12 @@ impl Processor {
     }
 
     /// Processes one request's events in order.
-    pub fn process(&mut self, project: ProjectId, events: Vec<IncomingEvent>, now: DateTime<Utc>) -> Processed {
+    pub fn process(
+        &mut self,
+        project: ProjectId,
+        events: Vec<IncomingEvent>,
+        now: DateTime<Utc>,
+    ) -> Processed {
         let mut processed = Processed::default();
         let mut run = Run {
             project,
@@ -110,7 +124,13 @@ impl Processor {
         commit.groups = pending
             .dirty_groups
             .into_iter()
-            .filter_map(|(project, index, key)| self.projects.get(&project)?.groups.get(&(index, key)).cloned())
+            .filter_map(|(project, index, key)| {
+                self.projects
+                    .get(&project)?
+                    .groups
+                    .get(&(index, key))
+                    .cloned()
+            })
             .collect();
         if self.last_warned.len() > 100_000 {
             self.last_warned.clear();
@@ -142,11 +162,17 @@ impl SnapshotVisitor for Processor {
 
     fn group(&mut self, group: Group) {
         let state = self.projects.entry(group.project_id).or_default();
-        state.groups.insert((group.group_type_index, group.group_key.clone()), group);
+        state
+            .groups
+            .insert((group.group_type_index, group.group_key.clone()), group);
     }
 
     fn event_uuid(&mut self, project: ProjectId, uuid: Uuid) {
-        self.projects.entry(project).or_default().event_uuids.insert(uuid);
+        self.projects
+            .entry(project)
+            .or_default()
+            .event_uuids
+            .insert(uuid);
     }
 }
 
@@ -175,7 +201,14 @@ impl Run<'_> {
         if !self.state.event_uuids.insert(incoming.uuid) {
             return false;
         }
-        let IncomingEvent { uuid, event: name, distinct_id, mut properties, timestamp, warnings } = incoming;
+        let IncomingEvent {
+            uuid,
+            event: name,
+            distinct_id,
+            mut properties,
+            timestamp,
+            warnings,
+        } = incoming;
         for (kind, details) in warnings {
             self.warn(kind, details);
         }
@@ -191,7 +224,10 @@ impl Run<'_> {
         };
 
         let (person_id, attach_groups) = if process_person {
-            (self.process_person(uuid, &name, &distinct_id, &mut properties, timestamp), true)
+            (
+                self.process_person(uuid, &name, &distinct_id, &mut properties, timestamp),
+                true,
+            )
         } else {
             self.process_personless(uuid, &name, &distinct_id, &mut properties, timestamp)
         };
@@ -234,7 +270,10 @@ impl Run<'_> {
         }
         if PERSON_EVENTS.contains(&name) {
             let details = json!({"event_uuid": uuid, "event": name, "distinct_id": distinct_id});
-            self.warn(WarningKind::InvalidEventWhenProcessPersonProfileIsFalse, details);
+            self.warn(
+                WarningKind::InvalidEventWhenProcessPersonProfileIsFalse,
+                details,
+            );
             return (Some(Person::uuid_for(self.project, distinct_id)), false);
         }
         match self.existing_person(distinct_id) {
@@ -277,24 +316,41 @@ impl Run<'_> {
             }
             "$create_alias" | "$merge_dangerously" => {
                 if let Some(alias) = id_from_value(properties.get("alias")) {
-                    self.merge(uuid, distinct_id, &alias, name == "$merge_dangerously", timestamp);
+                    self.merge(
+                        uuid,
+                        distinct_id,
+                        &alias,
+                        name == "$merge_dangerously",
+                        timestamp,
+                    );
                 }
             }
             _ => {}
         }
         let person_id = self.person_for(distinct_id, uuid, timestamp);
         if updates_person {
-            self.update_person_properties(person_id, uuid, &PropertyUpdates::from_event(properties));
+            self.update_person_properties(
+                person_id,
+                uuid,
+                &PropertyUpdates::from_event(properties),
+            );
         }
         Some(person_id)
     }
 
     fn existing_person(&self, distinct_id: &str) -> Option<&Person> {
-        self.state.persons.get(self.state.person_of.get(distinct_id)?)
+        self.state
+            .persons
+            .get(self.state.person_of.get(distinct_id)?)
     }
 
     /// The person of `distinct_id`, created if it has none.
-    fn person_for(&mut self, distinct_id: &str, event_uuid: Uuid, timestamp: DateTime<Utc>) -> Uuid {
+    fn person_for(
+        &mut self,
+        distinct_id: &str,
+        event_uuid: Uuid,
+        timestamp: DateTime<Utc>,
+    ) -> Uuid {
         if let Some(id) = self.state.person_of.get(distinct_id) {
             return *id;
         }
@@ -313,7 +369,10 @@ impl Run<'_> {
             id = Uuid::now_v7();
         }
         let mut properties = Properties::new();
-        properties.insert("$creator_event_uuid".into(), Value::String(event_uuid.to_string()));
+        properties.insert(
+            "$creator_event_uuid".into(),
+            Value::String(event_uuid.to_string()),
+        );
         for distinct_id in &distinct_ids {
             self.assign_distinct_id(distinct_id, id);
         }
@@ -333,7 +392,9 @@ impl Run<'_> {
 
     fn assign_distinct_id(&mut self, distinct_id: &str, person: Uuid) {
         self.state.person_of.insert(distinct_id.to_string(), person);
-        self.pending.distinct_ids.insert((self.project, distinct_id.to_string()), person);
+        self.pending
+            .distinct_ids
+            .insert((self.project, distinct_id.to_string()), person);
     }
 
     fn mark_dirty(&mut self, id: Uuid) {
@@ -344,12 +405,16 @@ impl Run<'_> {
         if updates.is_empty() {
             return;
         }
-        let Some(person) = self.state.persons.get_mut(&id) else { return };
+        let Some(person) = self.state.persons.get_mut(&id) else {
+            return;
+        };
         let mut properties = person.properties.clone();
         if !updates.apply(&mut properties) {
             return;
         }
-        let size = serde_json::to_vec(&properties).map(|b| b.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&properties)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_PERSON_PROPERTIES_BYTES {
             let details = json!({"event_uuid": event_uuid, "person_id": id, "size": size,
                 "limit": MAX_PERSON_PROPERTIES_BYTES});
@@ -373,7 +438,14 @@ impl Run<'_> {
 
     /// PostHog's merge: the event's distinct id is the target, whose person
     /// survives; the source's distinct ids join it.
-    fn merge(&mut self, event_uuid: Uuid, target: &str, source: &str, dangerously: bool, timestamp: DateTime<Utc>) {
+    fn merge(
+        &mut self,
+        event_uuid: Uuid,
+        target: &str,
+        source: &str,
+        dangerously: bool,
+        timestamp: DateTime<Utc>,
+    ) {
         if is_illegal_distinct_id(target) || is_illegal_distinct_id(source) {
             let details = json!({"event_uuid": event_uuid, "source": source, "target": target});
             self.warn(WarningKind::CannotMergeWithIllegalDistinctId, details);
@@ -386,7 +458,12 @@ impl Run<'_> {
         let source_person = self.state.person_of.get(source).copied();
         match (target_person, source_person) {
             (None, None) => {
-                self.create_person(vec![target.to_string(), source.to_string()], true, event_uuid, timestamp);
+                self.create_person(
+                    vec![target.to_string(), source.to_string()],
+                    true,
+                    event_uuid,
+                    timestamp,
+                );
             }
             (None, Some(person)) => {
                 self.add_distinct_id(person, target);
@@ -396,11 +473,14 @@ impl Run<'_> {
                 self.add_distinct_id(person, source);
                 self.set_identified(person);
             }
-            (Some(target_id), Some(source_id)) if target_id == source_id => self.set_identified(target_id),
+            (Some(target_id), Some(source_id)) if target_id == source_id => {
+                self.set_identified(target_id)
+            }
             (Some(target_id), Some(source_id)) => {
                 let source_identified = self.state.persons[&source_id].is_identified;
                 if source_identified && !dangerously {
-                    let details = json!({"event_uuid": event_uuid, "source": source, "target": target});
+                    let details =
+                        json!({"event_uuid": event_uuid, "source": source, "target": target});
                     self.warn(WarningKind::CannotMergeAlreadyIdentified, details);
                 } else {
                     self.merge_persons(target_id, source_id);
@@ -420,11 +500,17 @@ impl Run<'_> {
 
     /// Moves everything of `source` into `target`; target properties win.
     fn merge_persons(&mut self, target: Uuid, source: Uuid) {
-        let Some(source) = self.state.persons.remove(&source) else { return };
+        let Some(source) = self.state.persons.remove(&source) else {
+            return;
+        };
         for distinct_id in &source.distinct_ids {
             self.assign_distinct_id(distinct_id, target);
         }
-        let person = self.state.persons.get_mut(&target).expect("target person exists");
+        let person = self
+            .state
+            .persons
+            .get_mut(&target)
+            .expect("target person exists");
         let mut properties = source.properties;
         properties.extend(std::mem::take(&mut person.properties));
         person.properties = properties;
@@ -432,14 +518,23 @@ impl Run<'_> {
         person.version = person.version.max(source.version) + 1;
         person.is_identified = true;
         person.distinct_ids.extend(source.distinct_ids);
-        self.pending.dirty_persons.remove(&(self.project, source.id));
-        self.pending.deleted_persons.insert((self.project, source.id));
+        self.pending
+            .dirty_persons
+            .remove(&(self.project, source.id));
+        self.pending
+            .deleted_persons
+            .insert((self.project, source.id));
         self.mark_dirty(target);
     }
 
     /// The index of a group type, created at first sight while under the limit.
     fn group_type_index(&mut self, group_type: &str, event_uuid: Uuid) -> Option<GroupTypeIndex> {
-        if let Some(existing) = self.state.group_types.iter().find(|t| t.group_type == group_type) {
+        if let Some(existing) = self
+            .state
+            .group_types
+            .iter()
+            .find(|t| t.group_type == group_type)
+        {
             return Some(existing.group_type_index);
         }
         if !is_valid_group_type(group_type) {
@@ -461,13 +556,21 @@ impl Run<'_> {
             name_plural: None,
             created_at: self.now,
         };
-        self.pending.commit.group_types.push((self.project, created.clone()));
+        self.pending
+            .commit
+            .group_types
+            .push((self.project, created.clone()));
         self.state.group_types.push(created);
         Some(count as GroupTypeIndex)
     }
 
     /// `$groupidentify`: shallow-merges `$group_set` into the group.
-    fn group_identify(&mut self, event_uuid: Uuid, properties: &Properties, timestamp: DateTime<Utc>) {
+    fn group_identify(
+        &mut self,
+        event_uuid: Uuid,
+        properties: &Properties,
+        timestamp: DateTime<Utc>,
+    ) {
         let Some(group_type) = properties.get("$group_type").and_then(Value::as_str) else {
             let details = json!({"event_uuid": event_uuid, "reason": "$groupidentify without a $group_type string"});
             self.warn(WarningKind::InvalidGroupKey, details);
@@ -482,7 +585,10 @@ impl Run<'_> {
                 return;
             }
             Err(kind) => {
-                self.warn(kind, json!({"event_uuid": event_uuid, "group_type": group_type}));
+                self.warn(
+                    kind,
+                    json!({"event_uuid": event_uuid, "group_type": group_type}),
+                );
                 return;
             }
         };
@@ -495,11 +601,19 @@ impl Run<'_> {
                 Properties::new()
             }
         };
-        let Some(index) = self.group_type_index(group_type, event_uuid) else { return };
+        let Some(index) = self.group_type_index(group_type, event_uuid) else {
+            return;
+        };
         self.upsert_group(index, key, set, timestamp);
     }
 
-    fn upsert_group(&mut self, index: GroupTypeIndex, key: String, set: Properties, timestamp: DateTime<Utc>) {
+    fn upsert_group(
+        &mut self,
+        index: GroupTypeIndex,
+        key: String,
+        set: Properties,
+        timestamp: DateTime<Utc>,
+    ) {
         let dirty_key = (self.project, index, key.clone());
         match self.state.groups.get_mut(&(index, key.clone())) {
             Some(group) => {
@@ -533,13 +647,21 @@ impl Run<'_> {
 
     /// The event's group of each type from `$groups`; every group referenced
     /// exists afterwards, even without properties.
-    fn event_groups(&mut self, event_uuid: Uuid, properties: &Properties, timestamp: DateTime<Utc>) -> Vec<Option<String>> {
+    fn event_groups(
+        &mut self,
+        event_uuid: Uuid,
+        properties: &Properties,
+        timestamp: DateTime<Utc>,
+    ) -> Vec<Option<String>> {
         let mut columns: Vec<Option<String>> = Vec::new();
         let groups = match properties.get("$groups") {
             None | Some(Value::Null) => return columns,
             Some(Value::Object(groups)) => groups,
             Some(other) => {
-                self.warn(WarningKind::InvalidGroups, json!({"event_uuid": event_uuid, "groups": other}));
+                self.warn(
+                    WarningKind::InvalidGroups,
+                    json!({"event_uuid": event_uuid, "groups": other}),
+                );
                 return columns;
             }
         };
@@ -556,8 +678,12 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let Some(index) = self.group_type_index(group_type, event_uuid) else { continue };
-            if !self.state.groups.contains_key(&(index, key.clone())) || self.group_is_newer(index, &key, timestamp) {
+            let Some(index) = self.group_type_index(group_type, event_uuid) else {
+                continue;
+            };
+            if !self.state.groups.contains_key(&(index, key.clone()))
+                || self.group_is_newer(index, &key, timestamp)
+            {
                 self.upsert_group(index, key.clone(), Properties::new(), timestamp);
             }
             let slot = index as usize;
@@ -570,7 +696,10 @@ impl Run<'_> {
     }
 
     fn group_is_newer(&self, index: GroupTypeIndex, key: &str, timestamp: DateTime<Utc>) -> bool {
-        self.state.groups.get(&(index, key.to_string())).is_some_and(|g| g.created_at > timestamp)
+        self.state
+            .groups
+            .get(&(index, key.to_string()))
+            .is_some_and(|g| g.created_at > timestamp)
     }
 
     fn warn(&mut self, kind: WarningKind, details: Value) {

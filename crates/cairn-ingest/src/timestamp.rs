@@ -35,7 +35,10 @@ pub fn resolve(client: ClientTime, now: DateTime<Utc>) -> ResolvedTime {
     if clamped_from_future {
         timestamp = now;
     }
-    ResolvedTime { timestamp, clamped_from_future }
+    ResolvedTime {
+        timestamp,
+        clamped_from_future,
+    }
 }
 
 /// Parses a JSON timestamp: a string in one of the formats SDKs send, or a
@@ -57,13 +60,21 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     }
     let with_t = text.replacen(' ', "T", 1);
     for candidate in [with_t.as_str(), text] {
-        for format in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%#z"] {
+        for format in [
+            "%Y-%m-%dT%H:%M:%S%.f%#z",
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%dT%H:%M%#z",
+        ] {
             if let Ok(ts) = DateTime::parse_from_str(candidate, format) {
                 return Some(ts.with_timezone(&Utc));
             }
         }
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(&with_t, format) {
             return Some(Utc.from_utc_datetime(&naive));
         }
@@ -91,7 +102,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -127,11 +140,29 @@ mod tests {
     #[test]
     fn offset_overrides_and_future_is_clamped() {
         let now = at("2024-01-01T12:00:00Z");
-        let client = ClientTime { offset_ms: Some(1500), ..Default::default() };
-        assert_eq!(resolve(client, now).timestamp, at("2024-01-01T11:59:58.500Z"));
-        let future = ClientTime { timestamp: Some(at("2024-01-03T12:00:00Z")), ..Default::default() };
-        assert_eq!(resolve(future, now), ResolvedTime { timestamp: now, clamped_from_future: true });
-        let soon = ClientTime { timestamp: Some(at("2024-01-02T10:00:00Z")), ..Default::default() };
+        let client = ClientTime {
+            offset_ms: Some(1500),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(client, now).timestamp,
+            at("2024-01-01T11:59:58.500Z")
+        );
+        let future = ClientTime {
+            timestamp: Some(at("2024-01-03T12:00:00Z")),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(future, now),
+            ResolvedTime {
+                timestamp: now,
+                clamped_from_future: true
+            }
+        );
+        let soon = ClientTime {
+            timestamp: Some(at("2024-01-02T10:00:00Z")),
+            ..Default::default()
+        };
         assert!(!resolve(soon, now).clamped_from_future);
     }
 }

@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn batch_token_wins_and_events_must_agree() {
         assert_eq!(request_token(Some("phc_a"), [Some("phc_b")]), Ok("phc_a"));
-        assert_eq!(request_token(None, [Some("phc_a"), None, Some("phc_a")]), Ok("phc_a"));
+        assert_eq!(
+            request_token(None, [Some("phc_a"), None, Some("phc_a")]),
+            Ok("phc_a")
+        );
         assert_eq!(
             request_token(None, [Some("phc_a"), Some("phc_b")]),
             Err(CaptureError::InconsistentTokens)

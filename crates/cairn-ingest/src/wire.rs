@@ -113,9 +113,10 @@ pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, Captu
     }
 
     let mut hint = None;
-    let is_form = request
-        .content_type
-        .is_some_and(|ct| ct.trim_start().starts_with("application/x-www-form-urlencoded"));
+    let is_form = request.content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     if is_form && from_query.is_none() {
         let (data, compression) = parse_form(&raw)?;
         raw = data.into_bytes();
@@ -324,8 +325,19 @@ mod tests {
     use flate2::{write::GzEncoder, Compression as Level};
     use std::io::Write;
 
-    fn decode(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Option<&str>) -> Result<DecodedPayload, CaptureError> {
-        decode_payload(&WireRequest { path, body, query, content_type, content_encoding: None })
+    fn decode(
+        path: CapturePath,
+        body: &[u8],
+        query: &CaptureQuery,
+        content_type: Option<&str>,
+    ) -> Result<DecodedPayload, CaptureError> {
+        decode_payload(&WireRequest {
+            path,
+            body,
+            query,
+            content_type,
+            content_encoding: None,
+        })
     }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -338,7 +350,13 @@ mod tests {
 
     #[test]
     fn batch_shape_carries_token_and_sent_at() {
-        let payload = decode(CapturePath::Batch, BATCH.as_bytes(), &CaptureQuery::default(), None).unwrap();
+        let payload = decode(
+            CapturePath::Batch,
+            BATCH.as_bytes(),
+            &CaptureQuery::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(payload.events.len(), 2);
         assert_eq!(payload.batch_token.as_deref(), Some("phc_k"));
         assert_eq!(payload.sent_at.as_deref(), Some("2024-01-01T00:00:00Z"));
@@ -346,7 +364,13 @@ mod tests {
 
     #[test]
     fn gzip_is_detected_by_magic_bytes() {
-        let payload = decode(CapturePath::Batch, &gzip(BATCH.as_bytes()), &CaptureQuery::default(), None).unwrap();
+        let payload = decode(
+            CapturePath::Batch,
+            &gzip(BATCH.as_bytes()),
+            &CaptureQuery::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(payload.events.len(), 2);
     }
 
@@ -355,19 +379,40 @@ mod tests {
         let array = r#"[{"event":"a","distinct_id":"u","properties":{"token":"phc_k"}}]"#;
         let b64 = BASE64.encode(array);
         let form = format!("data={}", b64.replace('+', " "));
-        let payload = decode(CapturePath::Event, form.as_bytes(), &CaptureQuery::default(), Some("application/x-www-form-urlencoded")).unwrap();
+        let payload = decode(
+            CapturePath::Event,
+            form.as_bytes(),
+            &CaptureQuery::default(),
+            Some("application/x-www-form-urlencoded"),
+        )
+        .unwrap();
         assert_eq!(payload.events.len(), 1);
 
         let lz = lz_str::compress_to_base64(array);
-        let query = CaptureQuery { compression: Some("lz64".into()), ..Default::default() };
-        let form = format!("data={}", form_urlencoded::byte_serialize(lz.as_bytes()).collect::<String>());
-        let payload = decode(CapturePath::Event, form.as_bytes(), &query, Some("application/x-www-form-urlencoded")).unwrap();
+        let query = CaptureQuery {
+            compression: Some("lz64".into()),
+            ..Default::default()
+        };
+        let form = format!(
+            "data={}",
+            form_urlencoded::byte_serialize(lz.as_bytes()).collect::<String>()
+        );
+        let payload = decode(
+            CapturePath::Event,
+            form.as_bytes(),
+            &query,
+            Some("application/x-www-form-urlencoded"),
+        )
+        .unwrap();
         assert_eq!(payload.events[0]["event"], "a");
     }
 
     #[test]
     fn get_data_parameter_is_used() {
-        let query = CaptureQuery { data: Some(BASE64.encode(r#"{"event":"a","distinct_id":"u","token":"t"}"#)), ..Default::default() };
+        let query = CaptureQuery {
+            data: Some(BASE64.encode(r#"{"event":"a","distinct_id":"u","token":"t"}"#)),
+            ..Default::default()
+        };
         let payload = decode(CapturePath::Event, b"", &query, None).unwrap();
         assert_eq!(payload.events.len(), 1);
     }
@@ -375,31 +420,74 @@ mod tests {
     #[test]
     fn engage_without_event_becomes_identify() {
         let body = r#"{"$set":{"a":1},"$distinct_id":"u","$token":"t"}"#;
-        assert!(decode(CapturePath::Event, body.as_bytes(), &CaptureQuery::default(), None).is_err());
-        let payload = decode(CapturePath::Engage, body.as_bytes(), &CaptureQuery::default(), None).unwrap();
+        assert!(decode(
+            CapturePath::Event,
+            body.as_bytes(),
+            &CaptureQuery::default(),
+            None
+        )
+        .is_err());
+        let payload = decode(
+            CapturePath::Engage,
+            body.as_bytes(),
+            &CaptureQuery::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(payload.events[0]["event"], "$identify");
     }
 
     #[test]
     fn malformed_bodies_say_what_is_wrong() {
         let q = CaptureQuery::default();
-        assert_eq!(decode(CapturePath::Batch, b"", &q, None).unwrap_err(), CaptureError::EmptyPayload);
-        assert!(matches!(decode(CapturePath::Batch, b"[1,2]", &q, None), Err(CaptureError::InvalidEvent { index: 0, .. })));
-        assert_eq!(decode(CapturePath::Batch, b"[]", &q, None).unwrap_err(), CaptureError::NoEvents);
-        assert!(matches!(decode(CapturePath::Batch, &[0x1f, 0x8b, 0x08, 0, 1], &q, None), Err(CaptureError::Malformed(m)) if m.contains("gzip")));
-        assert!(matches!(decode(CapturePath::Batch, br#"{"batch":[]}"#, &q, None), Err(CaptureError::NoToken)));
-        assert!(matches!(decode(CapturePath::Batch, b"\xff\xfe{", &q, None), Err(CaptureError::Malformed(_))));
+        assert_eq!(
+            decode(CapturePath::Batch, b"", &q, None).unwrap_err(),
+            CaptureError::EmptyPayload
+        );
+        assert!(matches!(
+            decode(CapturePath::Batch, b"[1,2]", &q, None),
+            Err(CaptureError::InvalidEvent { index: 0, .. })
+        ));
+        assert_eq!(
+            decode(CapturePath::Batch, b"[]", &q, None).unwrap_err(),
+            CaptureError::NoEvents
+        );
+        assert!(
+            matches!(decode(CapturePath::Batch, &[0x1f, 0x8b, 0x08, 0, 1], &q, None), Err(CaptureError::Malformed(m)) if m.contains("gzip"))
+        );
+        assert!(matches!(
+            decode(CapturePath::Batch, br#"{"batch":[]}"#, &q, None),
+            Err(CaptureError::NoToken)
+        ));
+        assert!(matches!(
+            decode(CapturePath::Batch, b"\xff\xfe{", &q, None),
+            Err(CaptureError::Malformed(_))
+        ));
     }
 
     #[test]
     fn gzip_bombs_are_refused() {
         let bomb = gzip(&vec![b' '; MAX_DECOMPRESSED_BYTES + 10]);
-        assert!(matches!(decode(CapturePath::Batch, &bomb, &CaptureQuery::default(), None), Err(CaptureError::TooLarge(_))));
+        assert!(matches!(
+            decode(CapturePath::Batch, &bomb, &CaptureQuery::default(), None),
+            Err(CaptureError::TooLarge(_))
+        ));
     }
 
     #[test]
     fn one_oversized_event_is_refused() {
-        let big = format!(r#"[{{"event":"a","distinct_id":"u","properties":{{"x":"{}"}}}}]"#, "a".repeat(MAX_EVENT_BYTES));
-        assert!(matches!(decode(CapturePath::Batch, big.as_bytes(), &CaptureQuery::default(), None), Err(CaptureError::TooLarge(_))));
+        let big = format!(
+            r#"[{{"event":"a","distinct_id":"u","properties":{{"x":"{}"}}}}]"#,
+            "a".repeat(MAX_EVENT_BYTES)
+        );
+        assert!(matches!(
+            decode(
+                CapturePath::Batch,
+                big.as_bytes(),
+                &CaptureQuery::default(),
+                None
+            ),
+            Err(CaptureError::TooLarge(_))
+        ));
     }
 }

@@ -19,7 +19,14 @@ const PERSONAL_KEY: &str = "phx_bench_personal_key";
 const BATCH: usize = 100;
 const PERSONS: usize = 10_000;
 const COMPANIES: usize = 500;
-const EVENT_NAMES: &[&str] = &["$pageview", "signed_up", "report_generated", "feature_used", "invite_sent", "dashboard_viewed"];
+const EVENT_NAMES: &[&str] = &[
+    "$pageview",
+    "signed_up",
+    "report_generated",
+    "feature_used",
+    "invite_sent",
+    "dashboard_viewed",
+];
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -75,9 +82,18 @@ fn main() {
     let requests = events.div_ceil(BATCH);
 
     let data = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data.path())
         .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
         .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
@@ -89,14 +105,21 @@ fn main() {
     let client = reqwest::blocking::Client::new();
     let ready = Instant::now();
     while client.get(format!("{base}/_health")).send().is_err() {
-        assert!(ready.elapsed() < Duration::from_secs(60), "cairn did not start");
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "cairn did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
     eprintln!("generating {requests} batches of {BATCH} events…");
     let sent_at = chrono::Utc::now().to_rfc3339();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(|_| batch_body(&mut rng, &sent_at)).collect());
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..requests)
+            .map(|_| batch_body(&mut rng, &sent_at))
+            .collect(),
+    );
     let mean_kib = bodies.iter().map(Vec::len).sum::<usize>() as f64 / requests as f64 / 1024.0;
 
     let next = Arc::new(AtomicUsize::new(0));
@@ -105,10 +128,18 @@ fn main() {
     let started = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
-            let (bodies, next, latencies, failures, base) =
-                (bodies.clone(), next.clone(), latencies.clone(), failures.clone(), base.clone());
+            let (bodies, next, latencies, failures, base) = (
+                bodies.clone(),
+                next.clone(),
+                latencies.clone(),
+                failures.clone(),
+                base.clone(),
+            );
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
                 let mut local = Histogram::<u64>::new(3).unwrap();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -140,8 +171,17 @@ fn main() {
 
     println!("ingest benchmark: {} events in {requests} /batch requests of {BATCH} ({mean_kib:.0} KiB each), {clients} concurrent clients",
         requests * BATCH);
-    println!("  throughput:   {:.0} events/s ({:.1} s)", (requests * BATCH) as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
-    println!("  ack latency:  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(0.5), ms(0.99), latencies.max() as f64 / 1000.0);
+    println!(
+        "  throughput:   {:.0} events/s ({:.1} s)",
+        (requests * BATCH) as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  ack latency:  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(0.5),
+        ms(0.99),
+        latencies.max() as f64 / 1000.0
+    );
     println!("  server peak RSS: {rss:.0} MiB");
     println!("  failed requests: {}", failures.load(Ordering::Relaxed));
 

@@ -11,9 +11,9 @@ use tower_http::cors::CorsLayer;
 
 use crate::api::{events, groups, persons, projects, warnings};
 use crate::auth::{require_personal_key, require_project_access};
+use crate::capture;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::capture;
 
 /// Every path PostHog's SDKs send events to (trailing slashes are trimmed
 /// before routing).
@@ -24,7 +24,9 @@ where
     H: axum::handler::Handler<T, Arc<AppState>> + Clone,
     T: 'static,
 {
-    get(handler.clone()).post(handler).options(|| async { StatusCode::OK })
+    get(handler.clone())
+        .post(handler)
+        .options(|| async { StatusCode::OK })
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -40,16 +42,25 @@ pub fn router(state: Arc<AppState>) -> Router {
     let project_routes = Router::new()
         .route("/", get(projects::get).patch(projects::update))
         .route("/groups_types", get(groups::group_types))
-        .route("/groups_types/update_metadata", patch(groups::update_metadata).put(groups::update_metadata))
+        .route(
+            "/groups_types/update_metadata",
+            patch(groups::update_metadata).put(groups::update_metadata),
+        )
         .route("/groups", get(groups::list))
         .route("/groups/find", get(groups::find))
-        .route("/groups/property_definitions", get(groups::property_definitions))
+        .route(
+            "/groups/property_definitions",
+            get(groups::property_definitions),
+        )
         .route("/groups/property_values", get(groups::property_values))
         .route("/persons", get(persons::list))
         .route("/persons/{id}", get(persons::get))
         .route("/events", get(events::list))
         .route("/ingestion_warnings", get(warnings::list))
-        .route("/personal_api_keys", get(projects::list_keys).post(projects::create_key))
+        .route(
+            "/personal_api_keys",
+            get(projects::list_keys).post(projects::create_key),
+        )
         .route("/personal_api_keys/{key_id}", delete(projects::delete_key))
         .route_layer(from_fn(require_project_access));
     let api_routes = Router::new()
@@ -62,11 +73,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api_routes)
         .route("/_health", get(health))
         .route("/metrics", get(metrics))
-        .fallback(|uri: axum::http::Uri| async move { ApiError::NotFound(format!("no such endpoint: {}", uri.path())) })
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+        })
         .with_state(state)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn health(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "ingest_queue_depth": state.pipeline.queue_depth()}))
 }
 

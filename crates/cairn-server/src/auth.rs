@@ -26,14 +26,22 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
 }
 
 /// Any route of the private API: the key must be valid.
-pub async fn require_personal_key(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_personal_key(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Some(token) = bearer_token(&request) else {
         return Err(ApiError::Unauthorized(
-            "authentication required: send `Authorization: Bearer <personal API key>` (phx_…)".into(),
+            "authentication required: send `Authorization: Bearer <personal API key>` (phx_…)"
+                .into(),
         ));
     };
     let project = state.project_for_personal_key(token).ok_or_else(|| {
-        ApiError::Unauthorized("the personal API key is not valid: it was never created here or has been revoked".into())
+        ApiError::Unauthorized(
+            "the personal API key is not valid: it was never created here or has been revoked"
+                .into(),
+        )
     })?;
     request.extensions_mut().insert(KeyProject(project));
     Ok(next.run(request).await)
@@ -50,10 +58,16 @@ pub async fn require_project_access(
         .extensions()
         .get::<KeyProject>()
         .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
-    let raw = params.get("project_id").map(String::as_str).unwrap_or_default();
+    let raw = params
+        .get("project_id")
+        .map(String::as_str)
+        .unwrap_or_default();
     let requested = match raw {
         "@current" => key_project,
-        id => ProjectId(id.parse().map_err(|_| ApiError::NotFound(format!("project {id:?} not found")))?),
+        id => ProjectId(
+            id.parse()
+                .map_err(|_| ApiError::NotFound(format!("project {id:?} not found")))?,
+        ),
     };
     if requested != key_project {
         return Err(ApiError::NotFound(format!("project {requested} not found")));

@@ -11,15 +11,26 @@ pub struct FirstStart {
 }
 
 /// Creates the default project when the store has none.
-pub fn ensure_default_project(store: &DuckStore, config: &Config) -> anyhow::Result<Option<FirstStart>> {
+pub fn ensure_default_project(
+    store: &DuckStore,
+    config: &Config,
+) -> anyhow::Result<Option<FirstStart>> {
     let conn = store.conn()?;
     if !projects::list_projects(&conn)?.is_empty() {
         return Ok(None);
     }
-    let project = projects::create_project(&conn, "Default project", config.project_api_key.clone())?;
-    let (_, personal_api_key) =
-        keys::create_personal_key(&conn, project.id, "created at first start", config.personal_api_key.clone())?;
-    Ok(Some(FirstStart { project_api_key: project.api_token, personal_api_key }))
+    let project =
+        projects::create_project(&conn, "Default project", config.project_api_key.clone())?;
+    let (_, personal_api_key) = keys::create_personal_key(
+        &conn,
+        project.id,
+        "created at first start",
+        config.personal_api_key.clone(),
+    )?;
+    Ok(Some(FirstStart {
+        project_api_key: project.api_token,
+        personal_api_key,
+    }))
 }
 
 pub fn print_first_start(first: &FirstStart, config: &Config) {

@@ -13,7 +13,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use cairn_ingest::token::{event_token, request_token};
-use cairn_ingest::{decode_payload, normalize_batch, CaptureError, CapturePath, CaptureQuery, WireRequest};
+use cairn_ingest::{
+    decode_payload, normalize_batch, CaptureError, CapturePath, CaptureQuery, WireRequest,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -21,15 +23,30 @@ use crate::state::AppState;
 /// Bodies above this size are decoded off the async worker threads.
 const DECODE_INLINE_BYTES: usize = 256 * 1024;
 
-pub async fn batch(state: State<Arc<AppState>>, query: Query<CaptureQuery>, headers: HeaderMap, body: Body) -> Response {
+pub async fn batch(
+    state: State<Arc<AppState>>,
+    query: Query<CaptureQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     capture(state, CapturePath::Batch, query, headers, body).await
 }
 
-pub async fn event(state: State<Arc<AppState>>, query: Query<CaptureQuery>, headers: HeaderMap, body: Body) -> Response {
+pub async fn event(
+    state: State<Arc<AppState>>,
+    query: Query<CaptureQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     capture(state, CapturePath::Event, query, headers, body).await
 }
 
-pub async fn engage(state: State<Arc<AppState>>, query: Query<CaptureQuery>, headers: HeaderMap, body: Body) -> Response {
+pub async fn engage(
+    state: State<Arc<AppState>>,
+    query: Query<CaptureQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     capture(state, CapturePath::Engage, query, headers, body).await
 }
 
@@ -53,12 +70,26 @@ async fn capture(
     }
 }
 
-async fn accept(state: &AppState, path: CapturePath, query: CaptureQuery, headers: HeaderMap, body: Body) -> ApiResult<()> {
+async fn accept(
+    state: &AppState,
+    path: CapturePath,
+    query: CaptureQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<()> {
     let limit = path.body_limit();
     let body = to_bytes(body, limit).await.map_err(|_| {
-        CaptureError::TooLarge(format!("the request body exceeds the {} MiB limit of this endpoint", limit / (1024 * 1024)))
+        CaptureError::TooLarge(format!(
+            "the request body exceeds the {} MiB limit of this endpoint",
+            limit / (1024 * 1024)
+        ))
     })?;
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let (content_type, content_encoding) = (header(CONTENT_TYPE), header(CONTENT_ENCODING));
 
     let decode = move || -> Result<_, ApiError> {
@@ -70,12 +101,18 @@ async fn accept(state: &AppState, path: CapturePath, query: CaptureQuery, header
             content_encoding: content_encoding.as_deref(),
         };
         let payload = decode_payload(&request)?;
-        let token = request_token(payload.batch_token.as_deref(), payload.events.iter().map(event_token))?.to_owned();
+        let token = request_token(
+            payload.batch_token.as_deref(),
+            payload.events.iter().map(event_token),
+        )?
+        .to_owned();
         let events = normalize_batch(payload, &query, Utc::now())?;
         Ok((token, events))
     };
     let (token, events) = if body_len_hint(&headers) > DECODE_INLINE_BYTES {
-        tokio::task::spawn_blocking(decode).await.map_err(|e| ApiError::Internal(format!("decoding task failed: {e}")))??
+        tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(|e| ApiError::Internal(format!("decoding task failed: {e}")))??
     } else {
         decode()?
     };

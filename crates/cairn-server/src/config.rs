@@ -66,14 +66,22 @@ impl ServeArgs {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let group_type_limit =
-            self.group_type_limit.or(file.group_type_limit).unwrap_or(DEFAULT_GROUP_TYPE_LIMIT);
+        let group_type_limit = self
+            .group_type_limit
+            .or(file.group_type_limit)
+            .unwrap_or(DEFAULT_GROUP_TYPE_LIMIT);
         if !(1..=MAX_GROUP_TYPE_LIMIT).contains(&group_type_limit) {
             anyhow::bail!("group_type_limit must be between 1 and {MAX_GROUP_TYPE_LIMIT}, got {group_type_limit}");
         }
         Ok(Config {
-            bind: self.bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.parse().expect("valid default")),
-            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            bind: self
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| DEFAULT_BIND.parse().expect("valid default")),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             group_type_limit,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
@@ -83,7 +91,8 @@ impl ServeArgs {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
 }
 
@@ -96,14 +105,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cairn.toml");
         std::fs::write(&path, "bind = \"127.0.0.1:9000\"\ngroup_type_limit = 8\n").unwrap();
-        let args = ServeArgs { config: Some(path.clone()), group_type_limit: Some(6), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            group_type_limit: Some(6),
+            ..Default::default()
+        };
         let config = args.resolve().unwrap();
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.group_type_limit, 6);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
 
         std::fs::write(&path, "bogus = 1\n").unwrap();
-        let args = ServeArgs { config: Some(path), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
         assert!(args.resolve().is_err());
     }
 }

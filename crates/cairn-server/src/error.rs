@@ -34,7 +34,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn field(attr: &'static str, detail: impl Into<String>) -> Self {
-        Self::InvalidField { attr, detail: detail.into() }
+        Self::InvalidField {
+            attr,
+            detail: detail.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -43,7 +46,9 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::BAD_REQUEST,
-            Self::Capture(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::Capture(e) => {
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             Self::Pipeline(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,

@@ -23,7 +23,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.resolve()?;
             tracing_subscriber::fmt()
-                .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
+                .with_env_filter(
+                    EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")),
+                )
                 .init();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -18,7 +18,9 @@ use crate::config::Config;
 use crate::state::AppState;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let metrics = PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")?;
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
     let store = DuckStore::open(&config.data_dir, config.group_type_limit)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let first_start = ensure_default_project(&store, &config)?;
@@ -49,7 +51,9 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };

@@ -24,7 +24,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: DuckStore, pipeline: Pipeline, metrics: PrometheusHandle) -> anyhow::Result<Self> {
+    pub fn new(
+        config: Config,
+        store: DuckStore,
+        pipeline: Pipeline,
+        metrics: PrometheusHandle,
+    ) -> anyhow::Result<Self> {
         let state = Self {
             config,
             store,
@@ -40,7 +45,10 @@ impl AppState {
     /// Re-reads every key from the store; called after keys change.
     pub fn reload_keys(&self) -> Result<(), cairn_store::StoreError> {
         let conn = self.store.conn()?;
-        let project_keys = projects::list_projects(&conn)?.into_iter().map(|p| (p.api_token, p.id)).collect();
+        let project_keys = projects::list_projects(&conn)?
+            .into_iter()
+            .map(|p| (p.api_token, p.id))
+            .collect();
         let personal_keys = keys::personal_key_hashes(&conn)?.into_iter().collect();
         *self.project_keys.write().expect("key lock") = project_keys;
         *self.personal_keys.write().expect("key lock") = personal_keys;
@@ -48,10 +56,18 @@ impl AppState {
     }
 
     pub fn project_for_token(&self, token: &str) -> Option<ProjectId> {
-        self.project_keys.read().expect("key lock").get(token).copied()
+        self.project_keys
+            .read()
+            .expect("key lock")
+            .get(token)
+            .copied()
     }
 
     pub fn project_for_personal_key(&self, secret: &str) -> Option<ProjectId> {
-        self.personal_keys.read().expect("key lock").get(&keys::hash_secret(secret)).copied()
+        self.personal_keys
+            .read()
+            .expect("key lock")
+            .get(&keys::hash_secret(secret))
+            .copied()
     }
 }

@@ -18,7 +18,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn stored_names(server: &Server) -> Vec<String> {
-    let mut names: Vec<String> = server.events("").iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let mut names: Vec<String> = server
+        .events("")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     names.sort();
     names
 }
@@ -32,7 +36,12 @@ fn every_path_with_and_without_trailing_slash_accepts_events() {
         for suffix in ["", "/"] {
             let name = format!("via{path}{suffix}");
             let body = json!({"api_key": PROJECT_KEY, "batch": [event(&name, "u1", json!({}))]});
-            let response = server.client.post(server.url(&format!("{path}{suffix}"))).json(&body).send().unwrap();
+            let response = server
+                .client
+                .post(server.url(&format!("{path}{suffix}")))
+                .json(&body)
+                .send()
+                .unwrap();
             assert_eq!(response.status(), 200, "{path}{suffix}");
             let reply: Value = response.json().unwrap();
             assert_eq!(reply, json!({"status": "Ok"}));
@@ -48,42 +57,124 @@ fn body_formats_of_every_sdk() {
     let server = Server::start();
     let one = |name: &str| json!({"event": name, "distinct_id": "u", "properties": {"token": PROJECT_KEY}});
     let post = |path: &str, body: Vec<u8>, content_type: &str| {
-        server.client.post(server.url(path)).header("Content-Type", content_type).body(body).send().unwrap()
+        server
+            .client
+            .post(server.url(path))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .unwrap()
     };
 
     // A single event object, and a JSON array (posthog-js).
-    assert_eq!(post("/e/", one("single").to_string().into_bytes(), "application/json").status(), 200);
-    assert_eq!(post("/e/", json!([one("array")]).to_string().into_bytes(), "application/json").status(), 200);
+    assert_eq!(
+        post(
+            "/e/",
+            one("single").to_string().into_bytes(),
+            "application/json"
+        )
+        .status(),
+        200
+    );
+    assert_eq!(
+        post(
+            "/e/",
+            json!([one("array")]).to_string().into_bytes(),
+            "application/json"
+        )
+        .status(),
+        200
+    );
     // gzip found by its magic bytes, and gzip announced by ?compression=gzip-js.
     let zipped = gzip(json!([one("gzip-magic")]).to_string().as_bytes());
     assert_eq!(post("/e/", zipped, "text/plain").status(), 200);
     let zipped = gzip(json!([one("gzip-js")]).to_string().as_bytes());
-    assert_eq!(post("/e/?compression=gzip-js", zipped, "text/plain").status(), 200);
+    assert_eq!(
+        post("/e/?compression=gzip-js", zipped, "text/plain").status(),
+        200
+    );
     // Content-Encoding: gzip on /batch (posthog-node's default).
-    let batch = json!({"api_key": PROJECT_KEY, "batch": [event("content-encoding", "u", json!({}))]});
-    let response = server.client.post(server.url("/batch/")).header("Content-Encoding", "gzip")
-        .body(gzip(batch.to_string().as_bytes())).send().unwrap();
+    let batch =
+        json!({"api_key": PROJECT_KEY, "batch": [event("content-encoding", "u", json!({}))]});
+    let response = server
+        .client
+        .post(server.url("/batch/"))
+        .header("Content-Encoding", "gzip")
+        .body(gzip(batch.to_string().as_bytes()))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
     // base64 in a form field, as posthog-js sends without compression.
-    let form = format!("data={}", STANDARD.encode(json!([one("form-base64")]).to_string()));
-    assert_eq!(post("/e/", form.into_bytes(), "application/x-www-form-urlencoded").status(), 200);
+    let form = format!(
+        "data={}",
+        STANDARD.encode(json!([one("form-base64")]).to_string())
+    );
+    assert_eq!(
+        post(
+            "/e/",
+            form.into_bytes(),
+            "application/x-www-form-urlencoded"
+        )
+        .status(),
+        200
+    );
     // lz64 in a form field.
     let lz = lz_string(&json!([one("lz64")]).to_string());
-    let form: String = form_urlencoded::Serializer::new(String::new()).append_pair("data", &lz).append_pair("compression", "lz64").finish();
-    assert_eq!(post("/e/", form.into_bytes(), "application/x-www-form-urlencoded").status(), 200);
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("data", &lz)
+        .append_pair("compression", "lz64")
+        .finish();
+    assert_eq!(
+        post(
+            "/e/",
+            form.into_bytes(),
+            "application/x-www-form-urlencoded"
+        )
+        .status(),
+        200
+    );
     // Plain base64 body.
-    assert_eq!(post("/capture/", STANDARD.encode(one("raw-base64").to_string()).into_bytes(), "text/plain").status(), 200);
+    assert_eq!(
+        post(
+            "/capture/",
+            STANDARD.encode(one("raw-base64").to_string()).into_bytes(),
+            "text/plain"
+        )
+        .status(),
+        200
+    );
     // GET with ?data=.
     let data = STANDARD.encode(one("get-data").to_string());
-    let response = server.client.get(server.url("/e/")).query(&[("data", data)]).send().unwrap();
+    let response = server
+        .client
+        .get(server.url("/e/"))
+        .query(&[("data", data)])
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
     // sendBeacon: 204.
-    let response = server.client.post(server.url("/e/?beacon=1")).body(json!([one("beacon")]).to_string()).send().unwrap();
+    let response = server
+        .client
+        .post(server.url("/e/?beacon=1"))
+        .body(json!([one("beacon")]).to_string())
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 204);
 
     assert_eq!(
         stored_names(&server),
-        ["array", "beacon", "content-encoding", "form-base64", "get-data", "gzip-js", "gzip-magic", "lz64", "raw-base64", "single"]
+        [
+            "array",
+            "beacon",
+            "content-encoding",
+            "form-base64",
+            "get-data",
+            "gzip-js",
+            "gzip-magic",
+            "lz64",
+            "raw-base64",
+            "single"
+        ]
     );
 }
 
@@ -104,9 +195,19 @@ fn options_and_cors_answer_any_origin() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
-    assert_eq!(response.headers()["access-control-allow-credentials"], "true");
-    let plain = server.client.request(reqwest::Method::OPTIONS, server.url("/batch")).send().unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        response.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let plain = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/batch"))
+        .send()
+        .unwrap();
     assert_eq!(plain.status(), 200);
 }
 
@@ -119,28 +220,66 @@ fn refusal(response: reqwest::blocking::Response) -> (u16, String) {
 #[test]
 fn bad_requests_are_refused_with_a_reason_and_store_nothing() {
     let server = Server::start();
-    let post = |body: &str| server.client.post(server.url("/batch/")).body(body.to_string()).send().unwrap();
+    let post = |body: &str| {
+        server
+            .client
+            .post(server.url("/batch/"))
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
 
     let (status, detail) = refusal(post(""));
-    assert_eq!((status, detail.contains("missing data payload")), (400, true));
+    assert_eq!(
+        (status, detail.contains("missing data payload")),
+        (400, true)
+    );
     let (status, detail) = refusal(post("{not json"));
-    assert_eq!((status, detail.contains("invalid JSON")), (400, true), "{detail}");
-    let (status, detail) = refusal(post(&json!({"api_key": PROJECT_KEY, "batch": []}).to_string()));
+    assert_eq!(
+        (status, detail.contains("invalid JSON")),
+        (400, true),
+        "{detail}"
+    );
+    let (status, detail) = refusal(post(
+        &json!({"api_key": PROJECT_KEY, "batch": []}).to_string(),
+    ));
     assert_eq!((status, detail.as_str()), (400, "request holds no event"));
-    let (status, detail) = refusal(post(&json!({"api_key": PROJECT_KEY, "batch": [{"event": "e"}]}).to_string()));
+    let (status, detail) = refusal(post(
+        &json!({"api_key": PROJECT_KEY, "batch": [{"event": "e"}]}).to_string(),
+    ));
     assert_eq!(status, 400);
-    assert!(detail.contains("event #0") && detail.contains("distinct_id"), "{detail}");
-    let (status, detail) = refusal(post(&json!({"api_key": PROJECT_KEY, "batch": [{"distinct_id": "u", "event": 7}]}).to_string()));
-    assert!(status == 400 && detail.contains("`event` must be a string"), "{detail}");
+    assert!(
+        detail.contains("event #0") && detail.contains("distinct_id"),
+        "{detail}"
+    );
+    let (status, detail) = refusal(post(
+        &json!({"api_key": PROJECT_KEY, "batch": [{"distinct_id": "u", "event": 7}]}).to_string(),
+    ));
+    assert!(
+        status == 400 && detail.contains("`event` must be a string"),
+        "{detail}"
+    );
 
     // One bad uuid fails the whole batch: the good event is not stored either.
     let batch = json!({"api_key": PROJECT_KEY, "batch": [event("good", "u", json!({})),
         {"event": "bad", "distinct_id": "u", "uuid": "not-a-uuid"}]});
     let (status, detail) = refusal(post(&batch.to_string()));
-    assert!(status == 400 && detail.contains("event #1") && detail.contains("uuid"), "{detail}");
+    assert!(
+        status == 400 && detail.contains("event #1") && detail.contains("uuid"),
+        "{detail}"
+    );
 
-    let truncated = gzip(json!({"api_key": PROJECT_KEY, "batch": [event("z", "u", json!({}))]}).to_string().as_bytes());
-    let response = server.client.post(server.url("/batch/")).body(truncated[..truncated.len() / 2].to_vec()).send().unwrap();
+    let truncated = gzip(
+        json!({"api_key": PROJECT_KEY, "batch": [event("z", "u", json!({}))]})
+            .to_string()
+            .as_bytes(),
+    );
+    let response = server
+        .client
+        .post(server.url("/batch/"))
+        .body(truncated[..truncated.len() / 2].to_vec())
+        .send()
+        .unwrap();
     let (status, detail) = refusal(response);
     assert!(status == 400 && detail.contains("gzip"), "{detail}");
 
@@ -156,15 +295,39 @@ fn keys_that_open_no_project_are_401() {
         (PERSONAL_KEY, "personal API key"),
         (&"k".repeat(65)[..], "longer than 64"),
     ] {
-        let (status, detail) = refusal(server.client.post(server.url("/batch/")).json(&with_key(key)).send().unwrap());
+        let (status, detail) = refusal(
+            server
+                .client
+                .post(server.url("/batch/"))
+                .json(&with_key(key))
+                .send()
+                .unwrap(),
+        );
         assert_eq!(status, 401, "{key}");
         assert!(detail.contains(expected), "{detail}");
     }
     let no_key = json!([event("e", "u", json!({}))]);
-    let (status, detail) = refusal(server.client.post(server.url("/e/")).json(&no_key).send().unwrap());
-    assert!(status == 401 && detail.contains("without an api_key"), "{detail}");
+    let (status, detail) = refusal(
+        server
+            .client
+            .post(server.url("/e/"))
+            .json(&no_key)
+            .send()
+            .unwrap(),
+    );
+    assert!(
+        status == 401 && detail.contains("without an api_key"),
+        "{detail}"
+    );
     let mixed = json!([{"event": "e", "distinct_id": "u", "token": PROJECT_KEY}, {"event": "e", "distinct_id": "u", "token": "phc_other"}]);
-    let (status, detail) = refusal(server.client.post(server.url("/e/")).json(&mixed).send().unwrap());
+    let (status, detail) = refusal(
+        server
+            .client
+            .post(server.url("/e/"))
+            .json(&mixed)
+            .send()
+            .unwrap(),
+    );
     assert!(status == 401 && detail.contains("inconsistent"), "{detail}");
     assert!(server.events("").is_empty());
 }
@@ -177,12 +340,26 @@ fn oversize_requests_are_413() {
     assert!(status == 413 && detail.contains("1 MB"), "{detail}");
 
     let over_event_path_limit = json!([{"event": "e", "distinct_id": "u", "token": PROJECT_KEY, "properties": {"blob": "x".repeat(3 * 1024 * 1024)}}]);
-    let response = server.client.post(server.url("/e/")).json(&over_event_path_limit).send().unwrap();
+    let response = server
+        .client
+        .post(server.url("/e/"))
+        .json(&over_event_path_limit)
+        .send()
+        .unwrap();
     let (status, detail) = refusal(response);
     assert!(status == 413 && detail.contains("2 MiB"), "{detail}");
 
-    let blobs: Vec<Value> = (0..21).map(|i| event("e", &format!("u{i}"), json!({"blob": "x".repeat(1024 * 1024 - 200)}))).collect();
-    let (status, detail) = refusal(server.post_batch_raw(json!({"api_key": PROJECT_KEY, "batch": blobs}).to_string()));
+    let blobs: Vec<Value> = (0..21)
+        .map(|i| {
+            event(
+                "e",
+                &format!("u{i}"),
+                json!({"blob": "x".repeat(1024 * 1024 - 200)}),
+            )
+        })
+        .collect();
+    let (status, detail) =
+        refusal(server.post_batch_raw(json!({"api_key": PROJECT_KEY, "batch": blobs}).to_string()));
     assert!(status == 413 && detail.contains("20 MiB"), "{detail}");
     assert!(server.events("").is_empty());
 }
@@ -193,7 +370,11 @@ trait RawBatch {
 
 impl RawBatch for Server {
     fn post_batch_raw(&self, body: String) -> reqwest::blocking::Response {
-        self.client.post(self.url("/batch/")).body(body).send().unwrap()
+        self.client
+            .post(self.url("/batch/"))
+            .body(body)
+            .send()
+            .unwrap()
     }
 }
 
@@ -214,21 +395,46 @@ fn normalisation_of_ids_names_and_timestamps() {
     assert_eq!(long["distinct_id"], "42");
     assert_eq!(long["timestamp"].as_str().unwrap(), "2024-01-01T12:00:00Z");
     assert_eq!(find("skewed")["distinct_id"].as_str().unwrap().len(), 200);
-    let future: chrono::DateTime<chrono::Utc> = find("future")["timestamp"].as_str().unwrap().parse().unwrap();
-    assert!((future - now).num_minutes().abs() < 5, "clamped to now: {future}");
-    let offset: chrono::DateTime<chrono::Utc> = find("offset")["timestamp"].as_str().unwrap().parse().unwrap();
+    let future: chrono::DateTime<chrono::Utc> = find("future")["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (future - now).num_minutes().abs() < 5,
+        "clamped to now: {future}"
+    );
+    let offset: chrono::DateTime<chrono::Utc> = find("offset")["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(((now - offset).num_seconds() - 60).abs() < 10);
     assert_eq!(find("top-level-set")["properties"]["$set"]["plan"], "pro");
     assert_eq!(server.person("u").unwrap()["properties"]["plan"], "pro");
-    assert!(server.warning_types().contains(&"event_timestamp_in_future".to_string()));
+    assert!(server
+        .warning_types()
+        .contains(&"event_timestamp_in_future".to_string()));
 
     // Clock skew: sent_at one hour behind our clock moves the event one hour on.
     let sent_at = (now - chrono::Duration::hours(1)).to_rfc3339();
     let body = json!({"api_key": PROJECT_KEY, "sent_at": sent_at, "batch": [
         {"event": "with-skew", "distinct_id": "u", "timestamp": (now - chrono::Duration::hours(1) - chrono::Duration::minutes(5)).to_rfc3339()}]});
-    assert_eq!(server.client.post(server.url("/batch/")).json(&body).send().unwrap().status(), 200);
-    let skewed: chrono::DateTime<chrono::Utc> =
-        server.events("event=with-skew")[0]["timestamp"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        server
+            .client
+            .post(server.url("/batch/"))
+            .json(&body)
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let skewed: chrono::DateTime<chrono::Utc> = server.events("event=with-skew")[0]["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(((now - skewed).num_seconds() - 300).abs() < 10, "{skewed}");
 }
 
@@ -236,12 +442,35 @@ fn normalisation_of_ids_names_and_timestamps() {
 fn metrics_and_health() {
     let server = Server::start();
     server.capture(json!([event("e", "u", json!({}))]));
-    let _ = server.client.post(server.url("/batch/")).body("nope").send().unwrap();
-    let health: Value = server.client.get(server.url("/_health")).send().unwrap().json().unwrap();
+    let _ = server
+        .client
+        .post(server.url("/batch/"))
+        .body("nope")
+        .send()
+        .unwrap();
+    let health: Value = server
+        .client
+        .get(server.url("/_health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(health["status"], "ok");
-    let metrics = server.client.get(server.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("cairn_events_accepted_total 1"), "{metrics}");
-    assert!(metrics.contains("cairn_events_rejected_total{status=\"400\"} 1"), "{metrics}");
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("cairn_events_accepted_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cairn_events_rejected_total{status=\"400\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("cairn_batch_commit_seconds"), "{metrics}");
     assert!(metrics.contains("cairn_ingest_queue_depth"), "{metrics}");
 }

@@ -24,7 +24,11 @@ fn a_retried_batch_is_stored_once() {
 #[test]
 fn acknowledged_events_survive_kill_9_and_are_not_duplicated_after() {
     let mut server = Server::start();
-    server.capture(json!([event("$groupidentify", "u", json!({"$group_type": "company", "$group_key": "acme", "$group_set": {"name": "Acme"}}))]));
+    server.capture(json!([event(
+        "$groupidentify",
+        "u",
+        json!({"$group_type": "company", "$group_key": "acme", "$group_set": {"name": "Acme"}})
+    )]));
 
     // Several clients send concurrently; we kill the server mid-stream.
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
@@ -57,28 +61,45 @@ fn acknowledged_events_survive_kill_9_and_are_not_duplicated_after() {
         worker.join().unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 1000, "the test should kill mid-stream, after real work");
+    assert!(
+        acknowledged.len() >= 1000,
+        "the test should kill mid-stream, after real work"
+    );
 
     server.spawn();
     let stored: std::collections::HashSet<String> = count_ticks(&server);
     for event in &acknowledged {
-        assert!(stored.contains(event["uuid"].as_str().unwrap()), "acknowledged event lost");
+        assert!(
+            stored.contains(event["uuid"].as_str().unwrap()),
+            "acknowledged event lost"
+        );
     }
     // Clients retry what they sent before the crash: nothing is stored twice.
     for chunk in acknowledged.chunks(500) {
         server.capture(Value::Array(chunk.to_vec()));
     }
     assert_eq!(count_ticks(&server).len(), stored.len());
-    assert_eq!(server.group(0, "acme").unwrap()["group_properties"]["name"], "Acme");
+    assert_eq!(
+        server.group(0, "acme").unwrap()["group_properties"]["name"],
+        "Acme"
+    );
 }
 
 fn count_ticks(server: &Server) -> std::collections::HashSet<String> {
     let mut uuids = std::collections::HashSet::new();
     let mut url = server.api("/events/?event=tick&limit=1000");
     loop {
-        let page: Value = server.authed(server.client.get(&url)).send().unwrap().json().unwrap();
+        let page: Value = server
+            .authed(server.client.get(&url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         for e in page["results"].as_array().unwrap() {
-            assert!(uuids.insert(e["uuid"].as_str().unwrap().to_string()), "an event is stored twice");
+            assert!(
+                uuids.insert(e["uuid"].as_str().unwrap().to_string()),
+                "an event is stored twice"
+            );
         }
         match page["next"].as_str() {
             Some(next) => url = next.to_string(),

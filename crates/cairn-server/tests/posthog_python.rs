@@ -20,14 +20,28 @@ fn python() -> &'static PathBuf {
         let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posthog-python-venv");
         let python = venv.join("bin/python");
         let installed = Command::new(&python)
-            .args(["-c", "import importlib.metadata as m; assert m.version('posthog') == '7.91.1'"])
+            .args([
+                "-c",
+                "import importlib.metadata as m; assert m.version('posthog') == '7.91.1'",
+            ])
             .status()
             .is_ok_and(|s| s.success());
         if !installed {
-            let status = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3 -m venv");
+            let status = Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv)
+                .status()
+                .expect("python3 -m venv");
             assert!(status.success(), "creating the virtualenv failed");
             let status = Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", POSTHOG_PYTHON])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    POSTHOG_PYTHON,
+                ])
                 .status()
                 .expect("pip install");
             assert!(status.success(), "pip install {POSTHOG_PYTHON} failed");
@@ -37,16 +51,30 @@ fn python() -> &'static PathBuf {
 }
 
 fn run_script(server: &Server, script: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(script);
-    let output = Command::new(python()).arg(path).arg(&server.base).arg(PROJECT_KEY).output().expect("run python");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compat")
+        .join(script);
+    let output = Command::new(python())
+        .arg(path)
+        .arg(&server.base)
+        .arg(PROJECT_KEY)
+        .output()
+        .expect("run python");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the python script failed:\n{stderr}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("script output is not JSON ({e}):\n{stderr}"))
+    assert!(
+        output.status.success(),
+        "the python script failed:\n{stderr}"
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("script output is not JSON ({e}):\n{stderr}"))
 }
 
 fn without_creator(person: &Value) -> Value {
     let mut properties = person["properties"].clone();
-    properties.as_object_mut().unwrap().remove("$creator_event_uuid");
+    properties
+        .as_object_mut()
+        .unwrap()
+        .remove("$creator_event_uuid");
     properties
 }
 
@@ -65,7 +93,10 @@ fn posthog_python_capture_persons_and_groups() {
     for gzip in ["False", "True"] {
         let uuid = out[format!("e1_gzip_{gzip}")].as_str().unwrap();
         let stored = server.events("event=e1");
-        let event = stored.iter().find(|e| e["uuid"] == uuid).expect("e1 stored under the SDK's uuid");
+        let event = stored
+            .iter()
+            .find(|e| e["uuid"] == uuid)
+            .expect("e1 stored under the SDK's uuid");
         assert_eq!(event["distinct_id"], "u1");
         assert_eq!(event["properties"]["a"], 1);
         assert_eq!(event["properties"]["$lib"], "posthog-python");
@@ -76,41 +107,69 @@ fn posthog_python_capture_persons_and_groups() {
     assert_eq!(anon["uuid"], out["anon"]);
     assert_eq!(anon["properties"]["$process_person_profile"], false);
     assert_eq!(anon["groups"], json!({}));
-    assert!(server.person(anon["distinct_id"].as_str().unwrap()).is_none());
+    assert!(server
+        .person(anon["distinct_id"].as_str().unwrap())
+        .is_none());
 
     // 4, 5.
-    assert_eq!(without_creator(&server.person("u2").unwrap()), json!({"plan": "team", "first": "x"}));
-    assert_eq!(without_creator(&server.person("u3").unwrap()), json!({"k": 1, "o": 1}));
+    assert_eq!(
+        without_creator(&server.person("u2").unwrap()),
+        json!({"plan": "team", "first": "x"})
+    );
+    assert_eq!(
+        without_creator(&server.person("u3").unwrap()),
+        json!({"k": 1, "o": 1})
+    );
 
     // 6. alias(previous_id="A", distinct_id="B"): one person, A's values win.
     let a = server.person("A").unwrap();
     assert_eq!(server.person("B").unwrap()["id"], a["id"]);
     assert_eq!(a["properties"]["name"], "a");
-    assert_eq!((a["properties"]["only_a"].clone(), a["properties"]["only_b"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (
+            a["properties"]["only_a"].clone(),
+            a["properties"]["only_b"].clone()
+        ),
+        (json!(1), json!(1))
+    );
     assert_eq!(a["is_identified"], true);
 
     // 7. No merge with an identified source; a fresh id joins; illegal ids never merge.
     assert_ne!(server.person("C").unwrap()["id"], a["id"]);
     assert_eq!(server.person("D").unwrap()["id"], a["id"]);
-    assert_ne!(server.person("u9").unwrap()["id"], server.person("anonymous").unwrap()["id"]);
+    assert_ne!(
+        server.person("u9").unwrap()["id"],
+        server.person("anonymous").unwrap()["id"]
+    );
     assert!(server.person("null").is_none());
     assert_eq!(server.events("event=%24create_alias").len(), 3);
 
     // 8. Five group types in first-seen order; t6 ignored with a warning.
     let types = server.get("/groups_types/");
-    let names: Vec<&str> = types.as_array().unwrap().iter().map(|t| t["group_type"].as_str().unwrap()).collect();
+    let names: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["group_type"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["t1", "t2", "t3", "t4", "t5"]);
     let grouped = &server.events("event=grouped")[0];
     assert_eq!(grouped["uuid"], out["t6_event"]);
     assert_eq!(grouped["groups"], json!({"t2": "k"}));
-    assert!(server.warning_types().contains(&"group_type_limit_reached".to_string()));
+    assert!(server
+        .warning_types()
+        .contains(&"group_type_limit_reached".to_string()));
 
     // 10. Timestamps and dedup.
     let old = &server.events("event=old")[0];
     let stored: chrono::DateTime<chrono::Utc> = old["timestamp"].as_str().unwrap().parse().unwrap();
     let expected: chrono::DateTime<chrono::Utc> = "2024-01-01T12:00:00Z".parse().unwrap();
     assert!((stored - expected).num_seconds().abs() < 5, "{stored}");
-    let future: chrono::DateTime<chrono::Utc> = server.events("event=future")[0]["timestamp"].as_str().unwrap().parse().unwrap();
+    let future: chrono::DateTime<chrono::Utc> = server.events("event=future")[0]["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((future - chrono::Utc::now()).num_minutes().abs() < 5);
     let twice = server.events("event=twice");
     assert_eq!(twice.len(), 1);
@@ -125,25 +184,55 @@ fn posthog_python_group_identify_and_grouped_capture() {
 
     // 9. `$groupidentify` shallow-merges, the group is listed and found.
     let acme = server.group(0, "acme").unwrap();
-    assert_eq!(acme["group_properties"], json!({"name": "Acme", "seats": 7, "tier": "gold"}));
+    assert_eq!(
+        acme["group_properties"],
+        json!({"name": "Acme", "seats": 7, "tier": "gold"})
+    );
     let listed = server.get("/groups/?group_type_index=0");
-    let keys: Vec<&str> = listed["results"].as_array().unwrap().iter().map(|g| g["group_key"].as_str().unwrap()).collect();
-    assert!(keys.contains(&"acme") && keys.contains(&"company_xyz"), "{keys:?}");
+    let keys: Vec<&str> = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group_key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"acme") && keys.contains(&"company_xyz"),
+        "{keys:?}"
+    );
     let too_long = "k".repeat(401);
     assert!(server.group(0, &too_long).is_none());
-    assert!(server.warning_types().contains(&"group_key_too_long".to_string()));
+    assert!(server
+        .warning_types()
+        .contains(&"group_key_too_long".to_string()));
 
     // The seed's combined tracking: an event in two groups, both groups with
     // their properties, the user with theirs.
     let types = server.get("/groups_types/");
-    let names: Vec<&str> = types.as_array().unwrap().iter().map(|t| t["group_type"].as_str().unwrap()).collect();
+    let names: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["group_type"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["company", "team"]);
     let used = &server.events("event=feature_used")[0];
     assert_eq!(used["uuid"], out["feature_used"]);
-    assert_eq!(used["groups"], json!({"company": "company_xyz", "team": "team_frontend"}));
-    assert_eq!(server.group(0, "company_xyz").unwrap()["group_properties"]["industry"], "SaaS");
-    assert_eq!(server.group(1, "team_frontend").unwrap()["display_name"], "Frontend Team");
-    assert_eq!(server.person("user_789").unwrap()["properties"]["role"], "Senior Developer");
+    assert_eq!(
+        used["groups"],
+        json!({"company": "company_xyz", "team": "team_frontend"})
+    );
+    assert_eq!(
+        server.group(0, "company_xyz").unwrap()["group_properties"]["industry"],
+        "SaaS"
+    );
+    assert_eq!(
+        server.group(1, "team_frontend").unwrap()["display_name"],
+        "Frontend Team"
+    );
+    assert_eq!(
+        server.person("user_789").unwrap()["properties"]["role"],
+        "Senior Developer"
+    );
     let company_events = server.events("group_type_index=0&group_key=company_xyz");
     assert_eq!(company_events.len(), 1);
 }

@@ -7,7 +7,10 @@ pub enum StoreError {
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]

@@ -17,7 +17,10 @@ pub const PROJECT_KEY_PREFIX: &str = "phc_";
 pub const PERSONAL_KEY_PREFIX: &str = "phx_";
 
 fn random_key(prefix: &str) -> String {
-    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), 43))
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 43)
+    )
 }
 
 pub fn new_project_key() -> String {
@@ -29,7 +32,10 @@ pub fn new_personal_key() -> String {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What is kept of a personal key: never the secret itself.
@@ -45,7 +51,10 @@ pub struct PersonalKey {
 
 fn mask(secret: &str) -> String {
     let tail = &secret[secret.len().saturating_sub(4)..];
-    format!("{}...{tail}", &secret[..PERSONAL_KEY_PREFIX.len().min(secret.len())])
+    format!(
+        "{}...{tail}",
+        &secret[..PERSONAL_KEY_PREFIX.len().min(secret.len())]
+    )
 }
 
 /// Stores a personal key for `project`; `secret` is generated unless given.

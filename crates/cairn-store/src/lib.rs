@@ -11,9 +11,9 @@ pub mod read;
 mod schema;
 
 pub use commit::Commit;
+pub use duck::{DuckStore, DuckWriter};
 /// The DuckDB crate, for callers that run queries on a store connection.
 pub use duckdb;
-pub use duck::{DuckStore, DuckWriter};
 pub use error::StoreError;
 
 use cairn_core::{Group, GroupType, Person, ProjectId};

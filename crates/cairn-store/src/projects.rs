@@ -43,7 +43,11 @@ pub fn list_projects(conn: &Connection) -> Result<Vec<Project>> {
 
 pub fn get_project(conn: &Connection, id: ProjectId) -> Result<Option<Project>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?"), params![id.0], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM projects WHERE id = ?"),
+            params![id.0],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -55,12 +59,19 @@ pub fn create_project(conn: &Connection, name: &str, api_token: Option<String>) 
             "a project API key must start with {PROJECT_KEY_PREFIX} and be at most 64 ASCII characters"
         )));
     }
-    let taken: i64 =
-        conn.query_row("SELECT count(*) FROM projects WHERE api_token = ?", params![api_token], |r| r.get(0))?;
+    let taken: i64 = conn.query_row(
+        "SELECT count(*) FROM projects WHERE api_token = ?",
+        params![api_token],
+        |r| r.get(0),
+    )?;
     if taken > 0 {
-        return Err(StoreError::Conflict("another project already has this API key".into()));
+        return Err(StoreError::Conflict(
+            "another project already has this API key".into(),
+        ));
     }
-    let id: i64 = conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM projects", [], |r| r.get(0))?;
+    let id: i64 = conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM projects", [], |r| {
+        r.get(0)
+    })?;
     let project = Project {
         id: ProjectId(id),
         name: name.to_string(),

@@ -9,14 +9,19 @@ use duckdb::{params, params_from_iter, Connection, OptionalExt, Row};
 use serde_json::Value;
 use uuid::Uuid;
 
-use cairn_core::{Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties};
+use cairn_core::{
+    Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties,
+};
 
 use crate::duck::{timestamp_from_micros, timestamp_value};
 use crate::schema::group_column;
 use crate::Result;
 
 /// Group types of one project (or of all, for the ingestion snapshot).
-pub fn group_types(conn: &Connection, project: Option<ProjectId>) -> Result<Vec<(ProjectId, GroupType)>> {
+pub fn group_types(
+    conn: &Connection,
+    project: Option<ProjectId>,
+) -> Result<Vec<(ProjectId, GroupType)>> {
     let mut statement = conn.prepare(
         "SELECT project_id, group_type_index, group_type, name_singular, name_plural, epoch_us(created_at)
          FROM group_types WHERE ?::BIGINT IS NULL OR project_id = ? ORDER BY project_id, group_type_index",
@@ -90,7 +95,11 @@ fn group_from_row(row: &Row<'_>) -> duckdb::Result<Group> {
     })
 }
 
-pub fn list_groups(conn: &Connection, project: ProjectId, filter: &GroupFilter<'_>) -> Result<Vec<Group>> {
+pub fn list_groups(
+    conn: &Connection,
+    project: ProjectId,
+    filter: &GroupFilter<'_>,
+) -> Result<Vec<Group>> {
     let mut statement = conn.prepare(&format!(
         "SELECT {GROUP_COLUMNS} FROM groups
          WHERE project_id = ? AND group_type_index = ?
@@ -146,7 +155,10 @@ pub fn group_property_definitions(
     let mut definitions: BTreeMap<GroupTypeIndex, Vec<(String, i64)>> = BTreeMap::new();
     let mut rows = statement.query(params![project.0])?;
     while let Some(row) = rows.next()? {
-        definitions.entry(row.get(0)?).or_default().push((row.get(1)?, row.get(2)?));
+        definitions
+            .entry(row.get(0)?)
+            .or_default()
+            .push((row.get(1)?, row.get(2)?));
     }
     Ok(definitions)
 }
@@ -173,7 +185,13 @@ pub fn group_property_values(
          GROUP BY value ORDER BY n DESC, value::VARCHAR LIMIT 20",
     )?;
     let rows = statement.query_map(
-        params![json_pointer(key), project.0, index, value_contains, value_contains],
+        params![
+            json_pointer(key),
+            project.0,
+            index,
+            value_contains,
+            value_contains
+        ],
         |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
     )?;
     let mut values = Vec::new();
@@ -195,7 +213,11 @@ pub struct PersonFilter<'a> {
     pub limit: usize,
 }
 
-pub fn list_persons(conn: &Connection, project: ProjectId, filter: &PersonFilter<'_>) -> Result<Vec<Person>> {
+pub fn list_persons(
+    conn: &Connection,
+    project: ProjectId,
+    filter: &PersonFilter<'_>,
+) -> Result<Vec<Person>> {
     let mut statement = conn.prepare(
         "SELECT p.project_id, p.id::VARCHAR, p.properties::VARCHAR, p.is_identified, epoch_us(p.created_at), p.version,
                 (SELECT to_json(list(d.distinct_id ORDER BY d.rowid))::VARCHAR FROM person_distinct_ids d
@@ -315,11 +337,16 @@ pub fn list_events(
     }
     if let Some((timestamp, uuid)) = filter.after_cursor {
         conditions.push("(e.timestamp < ? OR (e.timestamp = ? AND e.uuid < ?::UUID))".into());
-        args.extend([timestamp_value(timestamp), timestamp_value(timestamp), SqlValue::Text(uuid.to_string())]);
+        args.extend([
+            timestamp_value(timestamp),
+            timestamp_value(timestamp),
+            SqlValue::Text(uuid.to_string()),
+        ]);
     }
     args.push(SqlValue::BigInt(filter.limit as i64));
-    let group_select: String =
-        (0..group_columns).map(|i| format!(", e.{}", group_column(i))).collect();
+    let group_select: String = (0..group_columns)
+        .map(|i| format!(", e.{}", group_column(i)))
+        .collect();
     let sql = format!(
         "SELECT e.uuid::VARCHAR, e.event, e.distinct_id, d.person_id::VARCHAR, epoch_us(e.timestamp),
                 e.properties::VARCHAR{group_select}
@@ -335,7 +362,9 @@ pub fn list_events(
         let uuid: String = row.get(0)?;
         let person: Option<String> = row.get(3)?;
         let properties: String = row.get(5)?;
-        let groups = (0..group_columns).map(|i| row.get(6 + i)).collect::<duckdb::Result<_>>()?;
+        let groups = (0..group_columns)
+            .map(|i| row.get(6 + i))
+            .collect::<duckdb::Result<_>>()?;
         Ok(StoredEvent {
             uuid: uuid.parse().unwrap_or_default(),
             event: row.get(1)?,
@@ -350,7 +379,11 @@ pub fn list_events(
 }
 
 /// The newest ingestion warnings of a project.
-pub fn list_warnings(conn: &Connection, project: ProjectId, limit: usize) -> Result<Vec<IngestionWarning>> {
+pub fn list_warnings(
+    conn: &Connection,
+    project: ProjectId,
+    limit: usize,
+) -> Result<Vec<IngestionWarning>> {
     let mut statement = conn.prepare(
         "SELECT type, details::VARCHAR, epoch_us(timestamp) FROM ingestion_warnings
          WHERE project_id = ? ORDER BY timestamp DESC LIMIT ?",
@@ -363,7 +396,9 @@ pub fn list_warnings(conn: &Connection, project: ProjectId, limit: usize) -> Res
     let mut warnings = Vec::new();
     for row in rows {
         let (kind, details, micros) = row?;
-        let Some(kind) = cairn_core::WarningKind::parse(&kind) else { continue };
+        let Some(kind) = cairn_core::WarningKind::parse(&kind) else {
+            continue;
+        };
         warnings.push(IngestionWarning {
             project_id: project,
             kind,

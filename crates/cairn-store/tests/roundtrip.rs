@@ -74,12 +74,41 @@ fn commits_survive_reopening_and_upserts_replace() {
                 persons: vec![a.clone(), b.clone()],
                 distinct_ids: vec![(P, "a".into(), a.id), (P, "b".into(), b.id)],
                 group_types: vec![
-                    (P, GroupType { group_type: "team".into(), group_type_index: 0, name_singular: None, name_plural: None, created_at: at(0) }),
-                    (P, GroupType { group_type: "company".into(), group_type_index: 1, name_singular: None, name_plural: None, created_at: at(0) }),
+                    (
+                        P,
+                        GroupType {
+                            group_type: "team".into(),
+                            group_type_index: 0,
+                            name_singular: None,
+                            name_plural: None,
+                            created_at: at(0),
+                        },
+                    ),
+                    (
+                        P,
+                        GroupType {
+                            group_type: "company".into(),
+                            group_type_index: 1,
+                            name_singular: None,
+                            name_plural: None,
+                            created_at: at(0),
+                        },
+                    ),
                 ],
-                groups: vec![Group { project_id: P, group_type_index: 1, group_key: "acme".into(),
-                    properties: json!({"name": "Acme"}).as_object().unwrap().clone(), created_at: at(1), version: 1 }],
-                warnings: vec![IngestionWarning { project_id: P, kind: WarningKind::GroupKeyTooLong, details: json!({"k": 1}), timestamp: at(2) }],
+                groups: vec![Group {
+                    project_id: P,
+                    group_type_index: 1,
+                    group_key: "acme".into(),
+                    properties: json!({"name": "Acme"}).as_object().unwrap().clone(),
+                    created_at: at(1),
+                    version: 1,
+                }],
+                warnings: vec![IngestionWarning {
+                    project_id: P,
+                    kind: WarningKind::GroupKeyTooLong,
+                    details: json!({"k": 1}),
+                    timestamp: at(2),
+                }],
                 ..Default::default()
             })
             .unwrap();
@@ -98,7 +127,11 @@ fn commits_survive_reopening_and_upserts_replace() {
 
     let store = DuckStore::open(dir.path(), 5).unwrap();
     let mut collected = Collected::default();
-    store.writer().unwrap().load_snapshot(&mut collected).unwrap();
+    store
+        .writer()
+        .unwrap()
+        .load_snapshot(&mut collected)
+        .unwrap();
     assert_eq!(collected.persons.len(), 1);
     let a = &collected.persons[0];
     assert_eq!(a.properties["plan"], "team");
@@ -109,16 +142,47 @@ fn commits_survive_reopening_and_upserts_replace() {
     assert_eq!(collected.groups[0].display_name(), "Acme");
 
     let conn = store.conn().unwrap();
-    let events = read::list_events(&conn, P, store.group_columns(), &EventFilter { limit: 10, ..Default::default() }).unwrap();
+    let events = read::list_events(
+        &conn,
+        P,
+        store.group_columns(),
+        &EventFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(events[0].groups[1].as_deref(), Some("acme"));
     assert_eq!(events[0].person_id, Some(a.id));
-    let by_b = read::list_persons(&conn, P, &PersonFilter { distinct_id: Some("b"), limit: 5, ..Default::default() }).unwrap();
+    let by_b = read::list_persons(
+        &conn,
+        P,
+        &PersonFilter {
+            distinct_id: Some("b"),
+            limit: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(by_b[0].id, a.id);
-    let groups = read::list_groups(&conn, P, &GroupFilter { group_type_index: 1, search: Some("acm"), limit: 10, ..Default::default() }).unwrap();
+    let groups = read::list_groups(
+        &conn,
+        P,
+        &GroupFilter {
+            group_type_index: 1,
+            search: Some("acm"),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(groups.len(), 1);
     let values = read::group_property_values(&conn, P, 1, "name", None).unwrap();
     assert_eq!(values, vec![(json!("Acme"), 1)]);
-    assert_eq!(read::list_warnings(&conn, P, 10).unwrap()[0].kind, WarningKind::GroupKeyTooLong);
+    assert_eq!(
+        read::list_warnings(&conn, P, 10).unwrap()[0].kind,
+        WarningKind::GroupKeyTooLong
+    );
 }
 
 #[test]
@@ -126,7 +190,11 @@ fn raising_the_group_type_limit_adds_columns() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(DuckStore::open(dir.path(), 5).unwrap().group_columns(), 5);
     assert_eq!(DuckStore::open(dir.path(), 8).unwrap().group_columns(), 8);
-    assert_eq!(DuckStore::open(dir.path(), 5).unwrap().group_columns(), 8, "columns are never dropped");
+    assert_eq!(
+        DuckStore::open(dir.path(), 5).unwrap().group_columns(),
+        8,
+        "columns are never dropped"
+    );
 }
 
 #[test]

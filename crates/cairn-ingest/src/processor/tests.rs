@@ -24,7 +24,11 @@ fn run(processor: &mut Processor, events: Vec<IncomingEvent>) -> Commit {
 }
 
 fn props(processor: &Processor, distinct_id: &str) -> Value {
-    let mut properties = processor.person_of(P, distinct_id).expect("person").properties.clone();
+    let mut properties = processor
+        .person_of(P, distinct_id)
+        .expect("person")
+        .properties
+        .clone();
     properties.remove("$creator_event_uuid");
     Value::Object(properties)
 }
@@ -32,23 +36,42 @@ fn props(processor: &Processor, distinct_id: &str) -> Value {
 #[test]
 fn set_then_set_once_then_set() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![
-        event("$set", "u2", json!({"$set": {"plan": "free"}}), 0),
-        event("$set_once", "u2", json!({"$set_once": {"plan": "pro", "first": "x"}}), 1),
-        event("$set", "u2", json!({"$set": {"plan": "team"}}), 2),
-        event("$set_once", "u2", json!({"$set_once": {"first": "y"}}), 3),
-    ]);
+    run(
+        &mut p,
+        vec![
+            event("$set", "u2", json!({"$set": {"plan": "free"}}), 0),
+            event(
+                "$set_once",
+                "u2",
+                json!({"$set_once": {"plan": "pro", "first": "x"}}),
+                1,
+            ),
+            event("$set", "u2", json!({"$set": {"plan": "team"}}), 2),
+            event("$set_once", "u2", json!({"$set_once": {"first": "y"}}), 3),
+        ],
+    );
     assert_eq!(props(&p, "u2"), json!({"plan": "team", "first": "x"}));
 }
 
 #[test]
 fn alias_target_wins_and_persons_fuse() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![
-        event("$set", "A", json!({"$set": {"name": "a", "only_a": 1}}), 10),
-        event("$set", "B", json!({"$set": {"name": "b", "only_b": 1}}), 5),
-    ]);
-    let commit = run(&mut p, vec![event("$create_alias", "A", json!({"alias": "B", "distinct_id": "A"}), 20)]);
+    run(
+        &mut p,
+        vec![
+            event("$set", "A", json!({"$set": {"name": "a", "only_a": 1}}), 10),
+            event("$set", "B", json!({"$set": {"name": "b", "only_b": 1}}), 5),
+        ],
+    );
+    let commit = run(
+        &mut p,
+        vec![event(
+            "$create_alias",
+            "A",
+            json!({"alias": "B", "distinct_id": "A"}),
+            20,
+        )],
+    );
     let person = p.person_of(P, "A").unwrap().clone();
     assert_eq!(p.person_of(P, "B").unwrap().id, person.id);
     assert_eq!(person.properties["name"], "a");
@@ -62,59 +85,124 @@ fn alias_target_wins_and_persons_fuse() {
 #[test]
 fn merge_of_an_identified_source_is_refused() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![
-        event("$set", "A", json!({"$set": {"a": 1}}), 0),
-        event("$identify", "A", json!({"$anon_distinct_id": "anon-1"}), 1),
-        event("$set", "C", json!({"$set": {"c": 1}}), 2),
-    ]);
-    let commit = run(&mut p, vec![event("$identify", "C", json!({"$anon_distinct_id": "A"}), 3)]);
-    assert_ne!(p.person_of(P, "C").unwrap().id, p.person_of(P, "A").unwrap().id);
-    assert_eq!(commit.warnings[0].kind, WarningKind::CannotMergeAlreadyIdentified);
+    run(
+        &mut p,
+        vec![
+            event("$set", "A", json!({"$set": {"a": 1}}), 0),
+            event("$identify", "A", json!({"$anon_distinct_id": "anon-1"}), 1),
+            event("$set", "C", json!({"$set": {"c": 1}}), 2),
+        ],
+    );
+    let commit = run(
+        &mut p,
+        vec![event(
+            "$identify",
+            "C",
+            json!({"$anon_distinct_id": "A"}),
+            3,
+        )],
+    );
+    assert_ne!(
+        p.person_of(P, "C").unwrap().id,
+        p.person_of(P, "A").unwrap().id
+    );
+    assert_eq!(
+        commit.warnings[0].kind,
+        WarningKind::CannotMergeAlreadyIdentified
+    );
     assert_eq!(commit.events.len(), 1);
     // A fresh id simply joins the identified person.
-    run(&mut p, vec![event("$identify", "D", json!({"$anon_distinct_id": "A"}), 4)]);
-    assert_eq!(p.person_of(P, "D").unwrap().id, p.person_of(P, "A").unwrap().id);
+    run(
+        &mut p,
+        vec![event(
+            "$identify",
+            "D",
+            json!({"$anon_distinct_id": "A"}),
+            4,
+        )],
+    );
+    assert_eq!(
+        p.person_of(P, "D").unwrap().id,
+        p.person_of(P, "A").unwrap().id
+    );
 }
 
 #[test]
 fn merge_dangerously_merges_identified_persons() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![
-        event("$identify", "A", json!({"$anon_distinct_id": "a0"}), 0),
-        event("$identify", "B", json!({"$anon_distinct_id": "b0"}), 0),
-    ]);
-    run(&mut p, vec![event("$merge_dangerously", "A", json!({"alias": "B"}), 1)]);
-    assert_eq!(p.person_of(P, "b0").unwrap().id, p.person_of(P, "A").unwrap().id);
+    run(
+        &mut p,
+        vec![
+            event("$identify", "A", json!({"$anon_distinct_id": "a0"}), 0),
+            event("$identify", "B", json!({"$anon_distinct_id": "b0"}), 0),
+        ],
+    );
+    run(
+        &mut p,
+        vec![event("$merge_dangerously", "A", json!({"alias": "B"}), 1)],
+    );
+    assert_eq!(
+        p.person_of(P, "b0").unwrap().id,
+        p.person_of(P, "A").unwrap().id
+    );
 }
 
 #[test]
 fn illegal_ids_never_merge() {
     let mut p = Processor::new(5);
-    let commit = run(&mut p, vec![
-        event("$create_alias", "anonymous", json!({"alias": "u9"}), 0),
-        event("$create_alias", "u9", json!({"alias": "null"}), 1),
-    ]);
-    assert_ne!(p.person_of(P, "u9").unwrap().id, p.person_of(P, "anonymous").unwrap().id);
+    let commit = run(
+        &mut p,
+        vec![
+            event("$create_alias", "anonymous", json!({"alias": "u9"}), 0),
+            event("$create_alias", "u9", json!({"alias": "null"}), 1),
+        ],
+    );
+    assert_ne!(
+        p.person_of(P, "u9").unwrap().id,
+        p.person_of(P, "anonymous").unwrap().id
+    );
     assert!(p.person_of(P, "null").is_none());
     assert_eq!(commit.events.len(), 2);
-    assert!(commit.warnings.iter().all(|w| w.kind == WarningKind::CannotMergeWithIllegalDistinctId));
+    assert!(commit
+        .warnings
+        .iter()
+        .all(|w| w.kind == WarningKind::CannotMergeWithIllegalDistinctId));
 }
 
 #[test]
 fn identify_of_two_unknown_ids_creates_one_identified_person() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![event("$identify", "user", json!({"$anon_distinct_id": "anon", "$set": {"e": 1}}), 0)]);
+    run(
+        &mut p,
+        vec![event(
+            "$identify",
+            "user",
+            json!({"$anon_distinct_id": "anon", "$set": {"e": 1}}),
+            0,
+        )],
+    );
     let person = p.person_of(P, "anon").unwrap();
     assert!(person.is_identified);
-    assert_eq!(person.distinct_ids, vec!["user".to_string(), "anon".to_string()]);
+    assert_eq!(
+        person.distinct_ids,
+        vec!["user".to_string(), "anon".to_string()]
+    );
     assert_eq!(person.properties["e"], 1);
 }
 
 #[test]
 fn personless_events_create_no_person_and_no_groups() {
     let mut p = Processor::new(5);
-    let commit = run(&mut p, vec![event("e", "anon", json!({"$process_person_profile": false,
-        "$set": {"a": 1}, "$groups": {"company": "acme"}}), 0)]);
+    let commit = run(
+        &mut p,
+        vec![event(
+            "e",
+            "anon",
+            json!({"$process_person_profile": false,
+        "$set": {"a": 1}, "$groups": {"company": "acme"}}),
+            0,
+        )],
+    );
     assert!(p.person_of(P, "anon").is_none());
     assert!(commit.persons.is_empty() && commit.group_types.is_empty());
     assert!(commit.events[0].groups.is_empty());
@@ -126,7 +214,13 @@ fn duplicate_uuids_are_stored_once() {
     let mut p = Processor::new(5);
     let e = event("e", "u", json!({}), 0);
     let processed = p.process(P, vec![e.clone(), e.clone()], at(0));
-    assert_eq!(processed, Processed { stored: 1, duplicates: 1 });
+    assert_eq!(
+        processed,
+        Processed {
+            stored: 1,
+            duplicates: 1
+        }
+    );
     assert_eq!(p.process(P, vec![e.clone()], at(0)).duplicates, 1);
     assert_eq!(p.process(ProjectId(2), vec![e], at(0)).stored, 1);
 }
@@ -135,15 +229,39 @@ fn duplicate_uuids_are_stored_once() {
 fn group_types_are_indexed_in_first_seen_order_up_to_the_limit() {
     let mut p = Processor::new(5);
     let events = (1..=6)
-        .map(|i| event("$groupidentify", "u", json!({"$group_type": format!("t{i}"), "$group_key": "k"}), 0))
+        .map(|i| {
+            event(
+                "$groupidentify",
+                "u",
+                json!({"$group_type": format!("t{i}"), "$group_key": "k"}),
+                0,
+            )
+        })
         .collect();
     let commit = run(&mut p, events);
-    let names: Vec<_> = commit.group_types.iter().map(|(_, t)| (t.group_type.clone(), t.group_type_index)).collect();
-    assert_eq!(names, (1..=5).map(|i| (format!("t{i}"), i as u8 - 1)).collect::<Vec<_>>());
+    let names: Vec<_> = commit
+        .group_types
+        .iter()
+        .map(|(_, t)| (t.group_type.clone(), t.group_type_index))
+        .collect();
+    assert_eq!(
+        names,
+        (1..=5)
+            .map(|i| (format!("t{i}"), i as u8 - 1))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(commit.warnings.len(), 1);
     assert_eq!(commit.warnings[0].kind, WarningKind::GroupTypeLimitReached);
 
-    let commit = run(&mut p, vec![event("e", "u", json!({"$groups": {"t6": "k", "t2": "k"}}), 1)]);
+    let commit = run(
+        &mut p,
+        vec![event(
+            "e",
+            "u",
+            json!({"$groups": {"t6": "k", "t2": "k"}}),
+            1,
+        )],
+    );
     assert_eq!(commit.events[0].groups, vec![None, Some("k".to_string())]);
     assert!(commit.warnings.is_empty(), "the limit warning is debounced");
 }
@@ -151,32 +269,76 @@ fn group_types_are_indexed_in_first_seen_order_up_to_the_limit() {
 #[test]
 fn group_identify_merges_shallowly_and_keeps_earliest_created_at() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![event("$groupidentify", "x", json!({"$group_type": "company", "$group_key": "acme",
-        "$group_set": {"name": "Acme", "seats": 5}}), 10)]);
-    let commit = run(&mut p, vec![event("$groupidentify", "y", json!({"$group_type": "company", "$group_key": "acme",
-        "$group_set": {"seats": 7, "tier": "gold"}, "$set": {"person": 1}}), 5)]);
+    run(
+        &mut p,
+        vec![event(
+            "$groupidentify",
+            "x",
+            json!({"$group_type": "company", "$group_key": "acme",
+        "$group_set": {"name": "Acme", "seats": 5}}),
+            10,
+        )],
+    );
+    let commit = run(
+        &mut p,
+        vec![event(
+            "$groupidentify",
+            "y",
+            json!({"$group_type": "company", "$group_key": "acme",
+        "$group_set": {"seats": 7, "tier": "gold"}, "$set": {"person": 1}}),
+            5,
+        )],
+    );
     let group = &commit.groups[0];
-    assert_eq!(Value::Object(group.properties.clone()), json!({"name": "Acme", "seats": 7, "tier": "gold"}));
+    assert_eq!(
+        Value::Object(group.properties.clone()),
+        json!({"name": "Acme", "seats": 7, "tier": "gold"})
+    );
     assert_eq!(group.created_at, at(5));
-    assert!(p.person_of(P, "y").is_none(), "$groupidentify creates no person");
+    assert!(
+        p.person_of(P, "y").is_none(),
+        "$groupidentify creates no person"
+    );
 }
 
 #[test]
 fn groups_on_events_create_listed_groups_and_warn_on_bad_keys() {
     let mut p = Processor::new(5);
-    let commit = run(&mut p, vec![event("e", "u", json!({"$groups": {"company": 42, "team": true,
-        "project": "k".repeat(401)}}), 0)]);
+    let commit = run(
+        &mut p,
+        vec![event(
+            "e",
+            "u",
+            json!({"$groups": {"company": 42, "team": true,
+        "project": "k".repeat(401)}}),
+            0,
+        )],
+    );
     assert_eq!(commit.events[0].groups, vec![Some("42".to_string())]);
     assert_eq!(commit.groups.len(), 1);
     let kinds: Vec<_> = commit.warnings.iter().map(|w| w.kind).collect();
-    assert!(kinds.contains(&WarningKind::InvalidGroupKey) && kinds.contains(&WarningKind::GroupKeyTooLong));
+    assert!(
+        kinds.contains(&WarningKind::InvalidGroupKey)
+            && kinds.contains(&WarningKind::GroupKeyTooLong)
+    );
 }
 
 #[test]
 fn initial_properties_reach_the_person() {
     let mut p = Processor::new(5);
-    run(&mut p, vec![event("$pageview", "u", json!({"$browser": "Firefox", "utm_source": "ad"}), 0)]);
-    run(&mut p, vec![event("$pageview", "u", json!({"$browser": "Chrome"}), 1)]);
+    run(
+        &mut p,
+        vec![event(
+            "$pageview",
+            "u",
+            json!({"$browser": "Firefox", "utm_source": "ad"}),
+            0,
+        )],
+    );
+    run(
+        &mut p,
+        vec![event("$pageview", "u", json!({"$browser": "Chrome"}), 1)],
+    );
     let person = props(&p, "u");
     assert_eq!(person["$browser"], "Chrome");
     assert_eq!(person["$initial_browser"], "Firefox");

@@ -34,19 +34,28 @@ pub struct ListQuery {
 }
 
 fn parse_time(field: &'static str, text: Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
-    text.map(|t| timestamp::parse(&t).ok_or_else(|| ApiError::field(field, format!("{field} is not a date or time: {t:?}"))))
-        .transpose()
+    text.map(|t| {
+        timestamp::parse(&t)
+            .ok_or_else(|| ApiError::field(field, format!("{field} is not a date or time: {t:?}")))
+    })
+    .transpose()
 }
 
 fn encode_cursor(event: &StoredEvent) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", event.timestamp.timestamp_micros(), event.uuid))
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        event.timestamp.timestamp_micros(),
+        event.uuid
+    ))
 }
 
 fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
     let invalid = || ApiError::field("cursor", "cursor is not one this server handed out");
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?)
+        .map_err(|_| invalid())?;
     let (micros, uuid) = raw.split_once('|').ok_or_else(invalid)?;
-    let timestamp = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
+    let timestamp = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
+        .ok_or_else(invalid)?;
     Ok((timestamp, uuid.parse().map_err(|_| invalid())?))
 }
 
@@ -64,7 +73,12 @@ pub async fn list(
     let group = match (query.group_type_index, query.group_key) {
         (Some(index), Some(key)) => Some((index, key)),
         (None, None) => None,
-        _ => return Err(ApiError::field("group_key", "filter by group with both group_type_index and group_key")),
+        _ => {
+            return Err(ApiError::field(
+                "group_key",
+                "filter by group with both group_type_index and group_key",
+            ))
+        }
     };
     let group_columns = state.store.group_columns();
     let (event, distinct_id, person_id) = (query.event, query.distinct_id, query.person_id);
@@ -79,10 +93,19 @@ pub async fn list(
             after_cursor,
             limit: limit + 1,
         };
-        Ok((read::list_events(conn, project, group_columns, &filter)?, read::group_types(conn, Some(project))?))
+        Ok((
+            read::list_events(conn, project, group_columns, &filter)?,
+            read::group_types(conn, Some(project))?,
+        ))
     })
     .await?;
-    let next = (events.len() > limit).then(|| page_url(&uri, &headers, &[("cursor", encode_cursor(&events[limit - 1]))]));
+    let next = (events.len() > limit).then(|| {
+        page_url(
+            &uri,
+            &headers,
+            &[("cursor", encode_cursor(&events[limit - 1]))],
+        )
+    });
     let results: Vec<Value> = events
         .iter()
         .take(limit)

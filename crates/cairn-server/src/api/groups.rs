@@ -38,11 +38,17 @@ pub fn group_json(group: &Group) -> Value {
 }
 
 async fn list_types(state: &AppState, project: ProjectId) -> ApiResult<Vec<Value>> {
-    let types = with_conn(&state.store, move |conn| read::group_types(conn, Some(project))).await?;
+    let types = with_conn(&state.store, move |conn| {
+        read::group_types(conn, Some(project))
+    })
+    .await?;
     Ok(types.iter().map(|(_, t)| group_type_json(t)).collect())
 }
 
-pub async fn group_types(State(state): State<Arc<AppState>>, Extension(project): Extension<ProjectId>) -> ApiResult<Json<Vec<Value>>> {
+pub async fn group_types(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<ProjectId>,
+) -> ApiResult<Json<Vec<Value>>> {
     Ok(Json(list_types(&state, project).await?))
 }
 
@@ -56,7 +62,9 @@ pub struct GroupTypeNames {
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::deserialize(deserializer)?))
 }
 
@@ -116,9 +124,17 @@ pub async fn list(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let index = require_index(query.group_type_index)?;
-    let offset = query.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
+    let offset = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .unwrap_or(0);
     let limit = page_size(query.limit);
-    let (search, key) = (query.search.filter(|s| !s.is_empty()), query.group_key.filter(|s| !s.is_empty()));
+    let (search, key) = (
+        query.search.filter(|s| !s.is_empty()),
+        query.group_key.filter(|s| !s.is_empty()),
+    );
     let groups = with_conn(&state.store, move |conn| {
         let filter = GroupFilter {
             group_type_index: index,
@@ -130,11 +146,19 @@ pub async fn list(
         read::list_groups(conn, project, &filter)
     })
     .await?;
-    let next = (groups.len() > limit).then(|| page_url(&uri, &headers, &[("cursor", encode_cursor(offset + limit))]));
-    let previous = (offset > 0)
-        .then(|| page_url(&uri, &headers, &[("cursor", encode_cursor(offset.saturating_sub(limit)))]));
+    let next = (groups.len() > limit)
+        .then(|| page_url(&uri, &headers, &[("cursor", encode_cursor(offset + limit))]));
+    let previous = (offset > 0).then(|| {
+        page_url(
+            &uri,
+            &headers,
+            &[("cursor", encode_cursor(offset.saturating_sub(limit)))],
+        )
+    });
     let results: Vec<Value> = groups.iter().take(limit).map(group_json).collect();
-    Ok(Json(json!({"next": next, "previous": previous, "results": results})))
+    Ok(Json(
+        json!({"next": next, "previous": previous, "results": results}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,10 +173,19 @@ pub async fn find(
     Query(query): Query<FindQuery>,
 ) -> ApiResult<Json<Value>> {
     let index = require_index(query.group_type_index)?;
-    let key = query.group_key.ok_or_else(|| ApiError::field("group_key", "You must pass ?group_key= in this URL."))?;
+    let key = query
+        .group_key
+        .ok_or_else(|| ApiError::field("group_key", "You must pass ?group_key= in this URL."))?;
     let lookup = key.clone();
-    let group = with_conn(&state.store, move |conn| read::find_group(conn, project, index, &lookup)).await?;
-    let group = group.ok_or_else(|| ApiError::NotFound(format!("no group of type index {index} has the key {key:?}")))?;
+    let group = with_conn(&state.store, move |conn| {
+        read::find_group(conn, project, index, &lookup)
+    })
+    .await?;
+    let group = group.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no group of type index {index} has the key {key:?}"
+        ))
+    })?;
     Ok(Json(group_json(&group)))
 }
 
@@ -160,11 +193,17 @@ pub async fn property_definitions(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let definitions = with_conn(&state.store, move |conn| read::group_property_definitions(conn, project)).await?;
+    let definitions = with_conn(&state.store, move |conn| {
+        read::group_property_definitions(conn, project)
+    })
+    .await?;
     let body: Map<String, Value> = definitions
         .into_iter()
         .map(|(index, names)| {
-            let names = names.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect();
+            let names = names
+                .into_iter()
+                .map(|(name, count)| json!({"name": name, "count": count}))
+                .collect();
             (index.to_string(), Value::Array(names))
         })
         .collect();
@@ -184,11 +223,21 @@ pub async fn property_values(
     Query(query): Query<ValuesQuery>,
 ) -> ApiResult<Json<Value>> {
     let index = require_index(query.group_type_index)?;
-    let key = query.key.ok_or_else(|| ApiError::field("key", "You must pass ?key= (a group property name) in this URL."))?;
+    let key = query.key.ok_or_else(|| {
+        ApiError::field(
+            "key",
+            "You must pass ?key= (a group property name) in this URL.",
+        )
+    })?;
     let contains = query.value.filter(|v| !v.is_empty());
     let values = with_conn(&state.store, move |conn| {
         read::group_property_values(conn, project, index, &key, contains.as_deref())
     })
     .await?;
-    Ok(Json(Value::Array(values.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect())))
+    Ok(Json(Value::Array(
+        values
+            .into_iter()
+            .map(|(name, count)| json!({"name": name, "count": count}))
+            .collect(),
+    )))
 }

@@ -66,7 +66,10 @@ pub fn page_url(uri: &Uri, headers: &HeaderMap, replace: &[(&str, String)]) -> S
         query.append_pair(key, value);
     }
     let (path, query) = (uri.path(), query.finish());
-    match headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()) {
+    match headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
         Some(host) => format!("http://{host}{path}?{query}"),
         None => format!("{path}?{query}"),
     }

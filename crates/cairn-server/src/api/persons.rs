@@ -20,7 +20,13 @@ use crate::state::AppState;
 fn display_name(person: &Person) -> String {
     ["email", "name"]
         .iter()
-        .find_map(|key| person.properties.get(*key)?.as_str().filter(|s| !s.is_empty()))
+        .find_map(|key| {
+            person
+                .properties
+                .get(*key)?
+                .as_str()
+                .filter(|s| !s.is_empty())
+        })
         .map(String::from)
         .or_else(|| person.distinct_ids.first().cloned())
         .unwrap_or_else(|| person.id.to_string())
@@ -67,11 +73,19 @@ pub async fn list(
         read::list_persons(conn, project, &filter)
     })
     .await?;
-    let next = (persons.len() > limit).then(|| page_url(&uri, &headers, &[("offset", (offset + limit).to_string())]));
-    let previous =
-        (offset > 0).then(|| page_url(&uri, &headers, &[("offset", offset.saturating_sub(limit).to_string())]));
+    let next = (persons.len() > limit)
+        .then(|| page_url(&uri, &headers, &[("offset", (offset + limit).to_string())]));
+    let previous = (offset > 0).then(|| {
+        page_url(
+            &uri,
+            &headers,
+            &[("offset", offset.saturating_sub(limit).to_string())],
+        )
+    });
     let results: Vec<Value> = persons.iter().take(limit).map(person_json).collect();
-    Ok(Json(json!({"next": next, "previous": previous, "results": results})))
+    Ok(Json(
+        json!({"next": next, "previous": previous, "results": results}),
+    ))
 }
 
 /// `persons/{id}`: the id is a person uuid, or else taken as a distinct id.
@@ -83,7 +97,11 @@ pub async fn get(
     let lookup = id.clone();
     let persons = with_conn(&state.store, move |conn| {
         let uuid = Uuid::parse_str(&lookup).ok();
-        let by_id = PersonFilter { id: uuid, limit: 1, ..Default::default() };
+        let by_id = PersonFilter {
+            id: uuid,
+            limit: 1,
+            ..Default::default()
+        };
         let found = match uuid {
             Some(_) => read::list_persons(conn, project, &by_id)?,
             None => Vec::new(),
@@ -91,10 +109,16 @@ pub async fn get(
         if !found.is_empty() {
             return Ok(found);
         }
-        let by_distinct_id = PersonFilter { distinct_id: Some(&lookup), limit: 1, ..Default::default() };
+        let by_distinct_id = PersonFilter {
+            distinct_id: Some(&lookup),
+            limit: 1,
+            ..Default::default()
+        };
         read::list_persons(conn, project, &by_distinct_id)
     })
     .await?;
-    let person = persons.first().ok_or_else(|| ApiError::NotFound(format!("no person has the id or distinct id {id:?}")))?;
+    let person = persons
+        .first()
+        .ok_or_else(|| ApiError::NotFound(format!("no person has the id or distinct id {id:?}")))?;
     Ok(Json(person_json(person)))
 }

@@ -35,10 +35,18 @@ fn key_json(key: &PersonalKey) -> Value {
 }
 
 /// `GET /api/projects/`: the projects this key opens (its own).
-pub async fn list(State(state): State<Arc<AppState>>, Extension(KeyProject(project)): Extension<KeyProject>) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| projects::get_project(conn, project)).await?;
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(KeyProject(project)): Extension<KeyProject>,
+) -> ApiResult<Json<Value>> {
+    let found = with_conn(&state.store, move |conn| {
+        projects::get_project(conn, project)
+    })
+    .await?;
     let results: Vec<Value> = found.iter().map(|p| project_json(p, &state)).collect();
-    Ok(Json(json!({"count": results.len(), "next": null, "previous": null, "results": results})))
+    Ok(Json(
+        json!({"count": results.len(), "next": null, "previous": null, "results": results}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,9 +58,15 @@ pub struct NewProject {
 
 /// `POST /api/projects/`: a new project with its first personal key, whose
 /// secret is in the reply and nowhere else.
-pub async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewProject = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"name\": \"…\", \"api_token\"?: \"phc_…\"}}: {e}")))?;
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let new: NewProject = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"name\": \"…\", \"api_token\"?: \"phc_…\"}}: {e}"
+        ))
+    })?;
     if new.name.trim().is_empty() {
         return Err(ApiError::field("name", "a project needs a name"));
     }
@@ -68,8 +82,14 @@ pub async fn create(State(state): State<Arc<AppState>>, body: axum::body::Bytes)
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-pub async fn get(State(state): State<Arc<AppState>>, Extension(project): Extension<ProjectId>) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| projects::get_project(conn, project)).await?;
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<ProjectId>,
+) -> ApiResult<Json<Value>> {
+    let found = with_conn(&state.store, move |conn| {
+        projects::get_project(conn, project)
+    })
+    .await?;
     let found = found.ok_or_else(|| ApiError::NotFound(format!("project {project} not found")))?;
     Ok(Json(project_json(&found, &state)))
 }
@@ -89,29 +109,55 @@ pub async fn update(
     Extension(project): Extension<ProjectId>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let changes: ProjectChanges = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected any of name, timezone, week_start_day: {e}")))?;
+    let changes: ProjectChanges = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected any of name, timezone, week_start_day: {e}"
+        ))
+    })?;
     if let Some(timezone) = &changes.timezone {
         if timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ApiError::field("timezone", format!("{timezone:?} is not an IANA time zone such as \"Europe/Berlin\"")));
+            return Err(ApiError::field(
+                "timezone",
+                format!("{timezone:?} is not an IANA time zone such as \"Europe/Berlin\""),
+            ));
         }
     }
-    if changes.week_start_day.is_some_and(|d| !(0..=1).contains(&d)) {
-        return Err(ApiError::field("week_start_day", "week_start_day must be 0 (Sunday) or 1 (Monday)"));
+    if changes
+        .week_start_day
+        .is_some_and(|d| !(0..=1).contains(&d))
+    {
+        return Err(ApiError::field(
+            "week_start_day",
+            "week_start_day must be 0 (Sunday) or 1 (Monday)",
+        ));
     }
     if changes.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ApiError::field("name", "a project needs a name"));
     }
     let updated = with_conn(&state.store, move |conn| {
-        projects::update_project(conn, project, changes.name.as_deref(), changes.timezone.as_deref(), changes.week_start_day)
+        projects::update_project(
+            conn,
+            project,
+            changes.name.as_deref(),
+            changes.timezone.as_deref(),
+            changes.week_start_day,
+        )
     })
     .await?;
     Ok(Json(project_json(&updated, &state)))
 }
 
-pub async fn list_keys(State(state): State<Arc<AppState>>, Extension(project): Extension<ProjectId>) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| keys::list_personal_keys(conn, project)).await?;
-    Ok(Json(json!({"results": found.iter().map(key_json).collect::<Vec<_>>()})))
+pub async fn list_keys(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<ProjectId>,
+) -> ApiResult<Json<Value>> {
+    let found = with_conn(&state.store, move |conn| {
+        keys::list_personal_keys(conn, project)
+    })
+    .await?;
+    Ok(Json(
+        json!({"results": found.iter().map(key_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,10 +173,14 @@ pub async fn create_key(
     let new: NewKey = if body.is_empty() {
         NewKey::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("expected {{\"label\": \"…\"}}: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("expected {{\"label\": \"…\"}}: {e}")))?
     };
     let label = new.label.unwrap_or_else(|| "API key".into());
-    let (key, secret) = with_conn(&state.store, move |conn| keys::create_personal_key(conn, project, &label, None)).await?;
+    let (key, secret) = with_conn(&state.store, move |conn| {
+        keys::create_personal_key(conn, project, &label, None)
+    })
+    .await?;
     state.reload_keys()?;
     let mut body = key_json(&key);
     body["value"] = Value::String(secret);
@@ -142,9 +192,14 @@ pub async fn delete_key(
     Extension(project): Extension<ProjectId>,
     Path((_, id)): Path<(String, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let deleted = with_conn(&state.store, move |conn| keys::delete_personal_key(conn, project, id)).await?;
+    let deleted = with_conn(&state.store, move |conn| {
+        keys::delete_personal_key(conn, project, id)
+    })
+    .await?;
     if !deleted {
-        return Err(ApiError::NotFound(format!("personal API key {id} not found")));
+        return Err(ApiError::NotFound(format!(
+            "personal API key {id} not found"
+        )));
     }
     state.reload_keys()?;
     Ok(StatusCode::NO_CONTENT)

@@ -16,12 +16,19 @@ use crate::state::AppState;
 
 const MAX_WARNINGS: usize = 10_000;
 
-pub async fn list(State(state): State<Arc<AppState>>, Extension(project): Extension<ProjectId>) -> ApiResult<Json<Value>> {
-    let warnings = with_conn(&state.store, move |conn| read::list_warnings(conn, project, MAX_WARNINGS)).await?;
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<ProjectId>,
+) -> ApiResult<Json<Value>> {
+    let warnings = with_conn(&state.store, move |conn| {
+        read::list_warnings(conn, project, MAX_WARNINGS)
+    })
+    .await?;
     let mut summaries: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for warning in &warnings {
         let kind = warning.kind.as_str();
-        let entry = json!({"type": kind, "timestamp": warning.timestamp, "details": warning.details});
+        let entry =
+            json!({"type": kind, "timestamp": warning.timestamp, "details": warning.details});
         match summaries.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, list)) => list.push(entry),
             None => summaries.push((kind, vec![entry])),

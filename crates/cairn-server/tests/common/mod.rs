@@ -25,7 +25,11 @@ pub struct Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Server {
@@ -44,7 +48,10 @@ impl Server {
             _temp: Some(temp),
             port,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
         };
         server.spawn();
         server
@@ -135,11 +142,20 @@ impl Server {
     }
 
     pub fn events(&self, query: &str) -> Vec<Value> {
-        self.get(&format!("/events/?limit=1000&{query}"))["results"].as_array().unwrap().clone()
+        self.get(&format!("/events/?limit=1000&{query}"))["results"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     pub fn person(&self, distinct_id: &str) -> Option<Value> {
-        let response = self.authed(self.client.get(self.api(&format!("/persons/{distinct_id}/")))).send().unwrap();
+        let response = self
+            .authed(
+                self.client
+                    .get(self.api(&format!("/persons/{distinct_id}/"))),
+            )
+            .send()
+            .unwrap();
         if response.status() == 404 {
             return None;
         }
@@ -150,7 +166,10 @@ impl Server {
     pub fn group(&self, index: u8, key: &str) -> Option<Value> {
         let response = self
             .authed(self.client.get(self.api("/groups/find")))
-            .query(&[("group_type_index", index.to_string()), ("group_key", key.to_string())])
+            .query(&[
+                ("group_type_index", index.to_string()),
+                ("group_key", key.to_string()),
+            ])
             .send()
             .unwrap();
         if response.status() == 404 {
@@ -171,7 +190,10 @@ impl Server {
     }
 
     pub fn warning_types(&self) -> Vec<String> {
-        self.warnings().iter().map(|w| w["type"].as_str().unwrap().to_string()).collect()
+        self.warnings()
+            .iter()
+            .map(|w| w["type"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
