@@ -186,6 +186,13 @@ struct Run<'a> {
     group_type_limit: usize,
 }
 
+/// Drops the person operations of an event that must not change a person.
+fn strip_person_updates(properties: &mut Properties) {
+    for key in ["$set", "$set_once", "$unset"] {
+        properties.remove(key);
+    }
+}
+
 /// An id given in a property (`$anon_distinct_id`, `alias`): text or a number.
 fn id_from_value(value: Option<&Value>) -> Option<String> {
     match value? {
@@ -265,23 +272,27 @@ impl Run<'_> {
         properties: &mut Properties,
         timestamp: DateTime<Utc>,
     ) -> (Option<Uuid>, bool) {
-        for key in ["$set", "$set_once", "$unset"] {
-            properties.remove(key);
-        }
+        strip_person_updates(properties);
         if PERSON_EVENTS.contains(&name) {
             let details = json!({"event_uuid": uuid, "event": name, "distinct_id": distinct_id});
             self.warn(
                 WarningKind::InvalidEventWhenProcessPersonProfileIsFalse,
                 details,
             );
-            return (Some(Person::uuid_for(self.project, distinct_id)), false);
+            return (Some(self.attributed_person(distinct_id)), false);
         }
+        let upgraded = self
+            .existing_person(distinct_id)
+            .is_some_and(|person| person.created_at <= timestamp - FORCE_UPGRADE_AGE);
+        (Some(self.attributed_person(distinct_id)), upgraded)
+    }
+
+    /// The person an event that changes no person is attributed to: the
+    /// distinct id's person, else the id that person would get.
+    fn attributed_person(&self, distinct_id: &str) -> Uuid {
         match self.existing_person(distinct_id) {
-            Some(person) => {
-                let upgraded = person.created_at <= timestamp - FORCE_UPGRADE_AGE;
-                (Some(person.id), upgraded)
-            }
-            None => (Some(Person::uuid_for(self.project, distinct_id)), false),
+            Some(person) => person.id,
+            None => Person::uuid_for(self.project, distinct_id),
         }
     }
 
@@ -296,13 +307,8 @@ impl Run<'_> {
         if name == "$groupidentify" {
             // Group updates never touch persons, and (unlike PostHog) a
             // `$groupidentify` sent under a throwaway distinct id creates no person.
-            for key in ["$set", "$set_once", "$unset"] {
-                properties.remove(key);
-            }
-            return Some(match self.existing_person(distinct_id) {
-                Some(person) => person.id,
-                None => Person::uuid_for(self.project, distinct_id),
-            });
+            strip_person_updates(properties);
+            return Some(self.attributed_person(distinct_id));
         }
         let updates_person = !EVENTS_WITHOUT_PERSON_UPDATES.contains(&name);
         if updates_person {

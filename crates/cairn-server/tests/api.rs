@@ -227,21 +227,8 @@ fn events_are_filtered_and_paged_newest_first() {
 
     // Same timestamps everywhere: paging by cursor still sees each event once.
     let mut seen = std::collections::HashSet::new();
-    let mut url = server.api("/events/?limit=7");
-    loop {
-        let page: Value = server
-            .authed(server.client.get(&url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        for e in page["results"].as_array().unwrap() {
-            assert!(seen.insert(e["uuid"].as_str().unwrap().to_string()));
-        }
-        match page["next"].as_str() {
-            Some(next) => url = next.to_string(),
-            None => break,
-        }
+    for e in server.all_pages("/events/?limit=7") {
+        assert!(seen.insert(e["uuid"].as_str().unwrap().to_string()));
     }
     assert_eq!(seen.len(), 30);
     let response = server

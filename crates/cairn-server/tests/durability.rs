@@ -87,23 +87,11 @@ fn acknowledged_events_survive_kill_9_and_are_not_duplicated_after() {
 
 fn count_ticks(server: &Server) -> std::collections::HashSet<String> {
     let mut uuids = std::collections::HashSet::new();
-    let mut url = server.api("/events/?event=tick&limit=1000");
-    loop {
-        let page: Value = server
-            .authed(server.client.get(&url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        for e in page["results"].as_array().unwrap() {
-            assert!(
-                uuids.insert(e["uuid"].as_str().unwrap().to_string()),
-                "an event is stored twice"
-            );
-        }
-        match page["next"].as_str() {
-            Some(next) => url = next.to_string(),
-            None => return uuids,
-        }
+    for e in server.all_pages("/events/?event=tick&limit=1000") {
+        assert!(
+            uuids.insert(e["uuid"].as_str().unwrap().to_string()),
+            "an event is stored twice"
+        );
     }
+    uuids
 }

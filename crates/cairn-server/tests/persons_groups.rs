@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{event, Server};
+use common::{event, properties_without_creator, Server};
 use serde_json::{json, Value};
-
-fn props(person: &Value) -> Value {
-    let mut properties = person["properties"].clone();
-    properties
-        .as_object_mut()
-        .unwrap()
-        .remove("$creator_event_uuid");
-    properties
-}
 
 #[test]
 fn set_set_once_and_unset_precedence() {
@@ -25,11 +16,11 @@ fn set_set_once_and_unset_precedence() {
         event("e", "u3", json!({"$set": {"k": 1, "z": 2}, "$set_once": {"k": 99, "o": 1}, "$unset": ["z"]})),
     ]));
     assert_eq!(
-        props(&server.person("u2").unwrap()),
+        properties_without_creator(&server.person("u2").unwrap()),
         json!({"plan": "team", "first": "x"})
     );
     assert_eq!(
-        props(&server.person("u3").unwrap()),
+        properties_without_creator(&server.person("u3").unwrap()),
         json!({"k": 1, "o": 1})
     );
 }
@@ -58,7 +49,7 @@ fn alias_merges_into_the_previous_id_and_target_wins() {
     ids.sort();
     assert_eq!(ids, ["A", "B"]);
     assert_eq!(
-        props(&person),
+        properties_without_creator(&person),
         json!({"name": "a", "only_a": 1, "only_b": 1})
     );
     assert_eq!(person["is_identified"], true);

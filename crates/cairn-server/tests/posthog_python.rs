@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Server, PROJECT_KEY};
+use common::{properties_without_creator, Server, PROJECT_KEY};
 use serde_json::{json, Value};
 
 pub const POSTHOG_PYTHON: &str = "posthog==7.91.1";
@@ -69,15 +69,6 @@ fn run_script(server: &Server, script: &str) -> Value {
         .unwrap_or_else(|e| panic!("script output is not JSON ({e}):\n{stderr}"))
 }
 
-fn without_creator(person: &Value) -> Value {
-    let mut properties = person["properties"].clone();
-    properties
-        .as_object_mut()
-        .unwrap()
-        .remove("$creator_event_uuid");
-    properties
-}
-
 #[test]
 fn posthog_python_capture_persons_and_groups() {
     let server = Server::start();
@@ -113,11 +104,11 @@ fn posthog_python_capture_persons_and_groups() {
 
     // 4, 5.
     assert_eq!(
-        without_creator(&server.person("u2").unwrap()),
+        properties_without_creator(&server.person("u2").unwrap()),
         json!({"plan": "team", "first": "x"})
     );
     assert_eq!(
-        without_creator(&server.person("u3").unwrap()),
+        properties_without_creator(&server.person("u3").unwrap()),
         json!({"k": 1, "o": 1})
     );
 

@@ -179,6 +179,25 @@ impl Server {
         Some(response.json().unwrap())
     }
 
+    /// Every result of a paged private-API listing, following `next`.
+    pub fn all_pages(&self, path: &str) -> Vec<Value> {
+        let mut results = Vec::new();
+        let mut url = self.api(path);
+        loop {
+            let page: Value = self
+                .authed(self.client.get(&url))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            results.extend(page["results"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => url = next.to_string(),
+                None => return results,
+            }
+        }
+    }
+
     pub fn warnings(&self) -> Vec<Value> {
         let body = self.get("/ingestion_warnings/");
         body["results"]
@@ -205,4 +224,14 @@ impl Drop for Server {
 
 pub fn event(name: &str, distinct_id: &str, properties: Value) -> Value {
     json!({"event": name, "distinct_id": distinct_id, "properties": properties})
+}
+
+/// A person's properties without the `$creator_event_uuid` every person gets.
+pub fn properties_without_creator(person: &Value) -> Value {
+    let mut properties = person["properties"].clone();
+    properties
+        .as_object_mut()
+        .unwrap()
+        .remove("$creator_event_uuid");
+    properties
 }
