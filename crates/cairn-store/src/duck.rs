@@ -18,6 +18,10 @@ pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "cairn.duckdb";
 
+/// WAL size that triggers a checkpoint inside a commit. DuckDB's 16 MB
+/// default means a checkpoint every fraction of a second under load.
+const CHECKPOINT_THRESHOLD: &str = "256MB";
+
 #[derive(Clone)]
 pub struct DuckStore {
     pool: r2d2::Pool<DuckdbConnectionManager>,
@@ -37,6 +41,9 @@ impl DuckStore {
         let manager = DuckdbConnectionManager::file(&path)?;
         let pool = r2d2::Pool::builder().max_size(16).build(manager)?;
         let conn = pool.get()?;
+        conn.execute_batch(&format!(
+            "SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'"
+        ))?;
         schema::migrate(&conn, group_type_limit)?;
         let group_columns = schema::count_group_columns(&conn)?;
         Ok(Self {
