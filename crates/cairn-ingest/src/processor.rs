@@ -687,9 +687,10 @@ impl Run<'_> {
             let Some(index) = self.group_type_index(group_type, event_uuid) else {
                 continue;
             };
-            if !self.state.groups.contains_key(&(index, key.clone()))
-                || self.group_is_newer(index, &key, timestamp)
-            {
+            let lookup = (index, key);
+            let known_since = self.state.groups.get(&lookup).map(|g| g.created_at);
+            let key = lookup.1;
+            if known_since.is_none_or(|created_at| created_at > timestamp) {
                 self.upsert_group(index, key.clone(), Properties::new(), timestamp);
             }
             let slot = index as usize;
@@ -699,13 +700,6 @@ impl Run<'_> {
             columns[slot] = Some(key);
         }
         columns
-    }
-
-    fn group_is_newer(&self, index: GroupTypeIndex, key: &str, timestamp: DateTime<Utc>) -> bool {
-        self.state
-            .groups
-            .get(&(index, key.to_string()))
-            .is_some_and(|g| g.created_at > timestamp)
     }
 
     fn warn(&mut self, kind: WarningKind, details: Value) {
