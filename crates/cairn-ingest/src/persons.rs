@@ -82,8 +82,17 @@ impl PropertyUpdates {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.set_once.is_empty() && self.unset.is_empty()
+    /// Whether [`apply`](Self::apply) would change `properties`; lets the
+    /// hot path skip copying properties for events that repeat known values.
+    pub fn changes(&self, properties: &Properties) -> bool {
+        self.set_once
+            .keys()
+            .any(|key| !properties.contains_key(key))
+            || self
+                .set
+                .iter()
+                .any(|(key, value)| properties.get(key) != Some(value))
+            || self.unset.iter().any(|key| properties.contains_key(key))
     }
 
     /// Applies the updates in PostHog's order: `$set_once` only where the key
@@ -236,6 +245,7 @@ mod tests {
             "$set": {"k": 1, "z": 2}, "$set_once": {"k": 99, "o": 1}, "$unset": ["z"]
         })));
         let mut person = Properties::new();
+        assert!(updates.changes(&person));
         assert!(updates.apply(&mut person));
         assert_eq!(Value::Object(person), json!({"k": 1, "o": 1}));
     }

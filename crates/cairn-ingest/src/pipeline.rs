@@ -23,12 +23,8 @@ const QUEUE_CAPACITY: usize = 4096;
 /// A group commit stops taking queued requests past this many events.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 
-/// What happened to a request's events: all are durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accepted {
-    pub stored: usize,
-    pub duplicates: usize,
-}
+/// What happened to a request's events, reported once they are durable.
+pub use crate::processor::Processed as Accepted;
 
 #[derive(Debug, Error, Clone)]
 pub enum PipelineError {
@@ -162,10 +158,7 @@ fn run<S: IngestStore>(
                 metrics::counter!("cairn_events_stored_total")
                     .increment(commit.events.len() as u64);
                 for (reply, processed) in replies {
-                    let _ = reply.send(Ok(Accepted {
-                        stored: processed.stored,
-                        duplicates: processed.duplicates,
-                    }));
+                    let _ = reply.send(Ok(processed));
                 }
             }
             Err(error) => {

@@ -408,16 +408,14 @@ impl Run<'_> {
     }
 
     fn update_person_properties(&mut self, id: Uuid, event_uuid: Uuid, updates: &PropertyUpdates) {
-        if updates.is_empty() {
-            return;
-        }
         let Some(person) = self.state.persons.get_mut(&id) else {
             return;
         };
-        let mut properties = person.properties.clone();
-        if !updates.apply(&mut properties) {
+        if !updates.changes(&person.properties) {
             return;
         }
+        let mut properties = person.properties.clone();
+        updates.apply(&mut properties);
         let size = serde_json::to_vec(&properties)
             .map(|b| b.len())
             .unwrap_or(usize::MAX);

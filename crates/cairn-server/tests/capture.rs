@@ -364,20 +364,6 @@ fn oversize_requests_are_413() {
     assert!(server.events("").is_empty());
 }
 
-trait RawBatch {
-    fn post_batch_raw(&self, body: String) -> reqwest::blocking::Response;
-}
-
-impl RawBatch for Server {
-    fn post_batch_raw(&self, body: String) -> reqwest::blocking::Response {
-        self.client
-            .post(self.url("/batch/"))
-            .body(body)
-            .send()
-            .unwrap()
-    }
-}
-
 #[test]
 fn normalisation_of_ids_names_and_timestamps() {
     let server = Server::start();

@@ -134,6 +134,15 @@ impl Server {
             .unwrap()
     }
 
+    /// Posts a body to `/batch/` exactly as given.
+    pub fn post_batch_raw(&self, body: String) -> Response {
+        self.client
+            .post(self.url("/batch/"))
+            .body(body)
+            .send()
+            .unwrap()
+    }
+
     /// Sends events and requires a 200.
     pub fn capture(&self, batch: Value) {
         let response = self.post_batch(batch);
