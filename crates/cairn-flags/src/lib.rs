@@ -1,5 +1,16 @@
 //! Feature-flag evaluation that gives PostHog's answers for PostHog's flag
 //! definitions. Pure: no I/O, so the server and the Rust SDK share it.
 
+mod dates;
+mod evaluate;
+mod flag;
 pub mod hash;
 pub mod properties;
+mod versions;
+
+pub use evaluate::{DependencyProblem, Evaluation, FlagSet, GroupSubject, Reason, Subject};
+pub use flag::{
+    BucketingIdentifier, ConditionSet, FeatureFlag, FlagFilters, Holdout, Invalid, Multivariate,
+    Variant,
+};
+pub use properties::{FilterKind, Operator, PropertyFilter};

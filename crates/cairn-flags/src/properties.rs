@@ -2,8 +2,13 @@
 //! §3.5). A missing property is never an error: each operator has a fixed
 //! answer for it, and any other failure means "does not match".
 
+use std::sync::OnceLock;
+
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::{dates, versions};
 
 /// Operators a property filter can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +34,28 @@ pub enum Operator {
     NotBetween,
     IsSet,
     IsNotSet,
+    IsDateBefore,
+    IsDateAfter,
+    IsDateExact,
+    SemverEq,
+    SemverNeq,
+    SemverGt,
+    SemverGte,
+    SemverLt,
+    SemverLte,
+    SemverTilde,
+    SemverCaret,
+    SemverWildcard,
+    /// Cohort membership; Cairn has no cohorts, so validation refuses it.
+    In,
+    NotIn,
+    /// Flag dependencies (`type: "flag"`), answered by the evaluator.
+    FlagEvaluatesTo,
 }
 
 impl Operator {
     /// The answer when the property is absent (the server's rule).
-    fn when_missing(self) -> bool {
+    pub(crate) fn when_missing(self) -> bool {
         matches!(
             self,
             Self::IsNot
@@ -48,6 +70,17 @@ impl Operator {
     }
 }
 
+/// Which properties a filter reads, or what else it tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterKind {
+    Person,
+    Group,
+    Cohort,
+    /// Another flag's value (a flag dependency).
+    Flag,
+}
+
 /// One property condition of a release condition set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertyFilter {
@@ -56,6 +89,61 @@ pub struct PropertyFilter {
     pub value: Option<Value>,
     #[serde(default = "default_operator", deserialize_with = "operator_or_default")]
     pub operator: Operator,
+    /// Absent: the properties of the condition's aggregation (person or group).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FilterKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_type_index: Option<u8>,
+    /// For flag dependencies: the flags to evaluate first, ending with `key`
+    /// (empty when they form a cycle). Filled in for SDKs by the definitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_chain: Option<Vec<String>>,
+    #[serde(skip)]
+    regex: CompiledRegex,
+}
+
+/// A filter's regex, compiled on first use (`None`: the pattern is invalid).
+#[derive(Default, Clone)]
+struct CompiledRegex(OnceLock<Option<fancy_regex::Regex>>);
+
+impl PartialEq for CompiledRegex {
+    fn eq(&self, _: &Self) -> bool {
+        true // a cache, not part of the filter's identity
+    }
+}
+
+impl std::fmt::Debug for CompiledRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompiledRegex")
+    }
+}
+
+impl PropertyFilter {
+    /// A filter on the subject's own properties.
+    pub fn new(key: impl Into<String>, operator: Operator, value: Option<Value>) -> Self {
+        Self {
+            key: key.into(),
+            value,
+            operator,
+            kind: None,
+            group_type_index: None,
+            dependency_chain: None,
+            regex: CompiledRegex::default(),
+        }
+    }
+
+    fn regex(&self) -> Option<&fancy_regex::Regex> {
+        self.regex
+            .0
+            .get_or_init(|| {
+                let pattern = text(self.value.as_ref()?);
+                fancy_regex::RegexBuilder::new(&pattern)
+                    .backtrack_limit(10_000)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 fn default_operator() -> Operator {
@@ -152,28 +240,18 @@ fn between(expected: &Value, actual: &Value) -> Option<bool> {
     Some(number(low)? <= x && x <= number(high)?)
 }
 
-fn regex_matches(pattern: &Value, actual: &Value) -> Option<bool> {
-    let regex = fancy_regex::RegexBuilder::new(&text(pattern))
-        .backtrack_limit(10_000)
-        .build()
-        .ok()?;
-    regex.is_match(&text(actual)).ok()
-}
-
-fn contains_any(expected: &Value, actual: &Value) -> Option<bool> {
-    let Value::Array(needles) = expected else {
-        return None;
-    };
+fn contains_any(expected: &Value, actual: &Value) -> bool {
     let haystack = text(actual).to_ascii_lowercase();
-    Some(
-        needles
-            .iter()
-            .any(|needle| haystack.contains(&text(needle).to_ascii_lowercase())),
-    )
+    let found = |needle: &Value| haystack.contains(&text(needle).to_ascii_lowercase());
+    match expected {
+        Value::Array(needles) => needles.iter().any(found),
+        single => found(single),
+    }
 }
 
-/// Whether `properties` satisfy `filter`, with the server's missing-property rules.
-pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>) -> bool {
+/// Whether `properties` satisfy `filter`, with the server's missing-property
+/// rules; naive dates are read in `timezone` (the project's).
+pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>, timezone: Tz) -> bool {
     use Operator::*;
     let actual = properties.get(&filter.key);
     match filter.operator {
@@ -197,14 +275,13 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>) -> bool
         NotStartsWith => !lower(actual).starts_with(&lower(expected)),
         EndsWith => lower(actual).ends_with(&lower(expected)),
         NotEndsWith => !lower(actual).ends_with(&lower(expected)),
-        IcontainsMulti => contains_any(expected, actual).unwrap_or(false),
-        NotIcontainsMulti => contains_any(expected, actual)
-            .map(|found| !found)
-            .unwrap_or(false),
-        Regex => regex_matches(expected, actual).unwrap_or(false),
-        NotRegex => regex_matches(expected, actual)
-            .map(|found| !found)
-            .unwrap_or(false),
+        IcontainsMulti => contains_any(expected, actual),
+        NotIcontainsMulti => !contains_any(expected, actual),
+        Regex | NotRegex => match filter.regex().map(|r| r.is_match(&text(actual))) {
+            Some(Ok(found)) => found == (filter.operator == Regex),
+            // An invalid pattern or a blown backtrack limit matches neither way.
+            _ => false,
+        },
         Gt => compare(expected, actual, |a, e| a > e),
         Gte => compare(expected, actual, |a, e| a >= e),
         Lt => compare(expected, actual, |a, e| a < e),
@@ -213,6 +290,27 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>) -> bool
         NotBetween => between(expected, actual)
             .map(|inside| !inside)
             .unwrap_or(false),
+        IsDateBefore | IsDateAfter | IsDateExact => {
+            let (Some(x), Some(v)) = (
+                dates::property_instant(actual, timezone),
+                expected
+                    .as_str()
+                    .and_then(|s| dates::filter_instant(s, timezone)),
+            ) else {
+                return false;
+            };
+            match filter.operator {
+                IsDateBefore => x < v,
+                IsDateAfter => x > v,
+                _ => x == v,
+            }
+        }
+        SemverEq | SemverNeq | SemverGt | SemverGte | SemverLt | SemverLte | SemverTilde
+        | SemverCaret | SemverWildcard => {
+            versions::matches(filter.operator, &text(expected), &text(actual)).unwrap_or(false)
+        }
+        // Answered by the evaluator, never by property values.
+        In | NotIn | FlagEvaluatesTo => false,
         IsSet | IsNotSet => unreachable!("answered above"),
     }
 }
@@ -226,7 +324,7 @@ mod tests {
         let filter: PropertyFilter =
             serde_json::from_value(json!({"key": "k", "value": value, "operator": operator}))
                 .unwrap();
-        matches(&filter, properties.as_object().unwrap())
+        matches(&filter, properties.as_object().unwrap(), Tz::UTC)
     }
 
     #[test]
@@ -301,6 +399,49 @@ mod tests {
             json!(["x", "ACME"]),
             json!({"k": "team@acme.io"})
         ));
+        assert!(!check(
+            "not_icontains_multi",
+            json!("acme"),
+            json!({"k": "team@acme.io"})
+        ));
+    }
+
+    #[test]
+    fn dates_compare_as_instants() {
+        let when = json!({"k": "2024-06-01T12:00:00Z"});
+        assert!(check("is_date_before", json!("2024-06-02"), when.clone()));
+        assert!(check("is_date_after", json!("2024-06-01"), when.clone()));
+        assert!(check(
+            "is_date_exact",
+            json!("2024-06-01T14:00:00+02:00"),
+            when.clone()
+        ));
+        assert!(check("is_date_before", json!("-1d"), when.clone()));
+        assert!(!check("is_date_after", json!("-1d"), when.clone()));
+        assert!(check(
+            "is_date_after",
+            json!("2020-01-01"),
+            json!({"k": 1717243200})
+        ));
+        assert!(!check("is_date_before", json!("not a date"), when));
+    }
+
+    #[test]
+    fn semver_operators() {
+        let version = json!({"k": "v1.2.3"});
+        assert!(check("semver_gt", json!("1.2.2"), version.clone()));
+        assert!(check("semver_eq", json!("1.2.03"), version.clone()));
+        assert!(check("semver_tilde", json!("1.2.0"), version.clone()));
+        assert!(!check("semver_tilde", json!("1.1.0"), version.clone()));
+        assert!(check("semver_caret", json!("1.0"), version.clone()));
+        assert!(check("semver_wildcard", json!("1.2.*"), version.clone()));
+        assert!(!check("semver_wildcard", json!("1.3.*"), version.clone()));
+        assert!(check(
+            "semver_lt",
+            json!("1.0.0"),
+            json!({"k": "1.0.0-alpha"})
+        ));
+        assert!(!check("semver_gt", json!("1.0.0"), json!({"k": "banana"})));
     }
 
     #[test]
@@ -341,6 +482,10 @@ mod tests {
     fn a_filter_without_a_value_does_not_match() {
         let filter: PropertyFilter =
             serde_json::from_value(json!({"key": "k", "operator": "exact"})).unwrap();
-        assert!(!matches(&filter, json!({"k": "x"}).as_object().unwrap()));
+        assert!(!matches(
+            &filter,
+            json!({"k": "x"}).as_object().unwrap(),
+            Tz::UTC
+        ));
     }
 }

@@ -11,42 +11,26 @@ use std::sync::OnceLock;
 use common::{properties_without_creator, Server, PROJECT_KEY};
 use serde_json::{json, Value};
 
-pub const POSTHOG_PYTHON: &str = "posthog==7.91.1";
+pub const POSTHOG_PYTHON_VERSION: &str = "7.91.1";
 
 /// A virtualenv with posthog-python, made once per target directory.
 fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/posthog-python-venv");
         let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posthog-python-venv");
-        let python = venv.join("bin/python");
-        let installed = Command::new(&python)
-            .args([
-                "-c",
-                "import importlib.metadata as m; assert m.version('posthog') == '7.91.1'",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            let status = Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv)
-                .status()
-                .expect("python3 -m venv");
-            assert!(status.success(), "creating the virtualenv failed");
-            let status = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    POSTHOG_PYTHON,
-                ])
-                .status()
-                .expect("pip install");
-            assert!(status.success(), "pip install {POSTHOG_PYTHON} failed");
-        }
-        python
+        let output = Command::new(script)
+            .arg(venv)
+            .arg(POSTHOG_PYTHON_VERSION)
+            .output()
+            .expect("run scripts/posthog-python-venv");
+        assert!(
+            output.status.success(),
+            "making the posthog-python virtualenv failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
     })
 }
 

@@ -1,0 +1,520 @@
+//! Evaluating flags for one request the way PostHog's server does
+//! (spec/flags.md §3, §4, §6): enrollment, holdout, condition sets in
+//! stored order, variants, payloads, reasons and flag dependencies.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::flag::{BucketingIdentifier, ConditionSet, FeatureFlag};
+use crate::hash;
+use crate::properties::{self, FilterKind, PropertyFilter};
+
+/// A group the request is about: its key and its properties (stored ∪ sent,
+/// with `$group_key`).
+#[derive(Debug, Clone, Default)]
+pub struct GroupSubject {
+    pub key: String,
+    pub properties: Map<String, Value>,
+}
+
+/// Everything one evaluation reads.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub distinct_id: String,
+    /// Stored ∪ sent person properties, with `distinct_id`.
+    pub person_properties: Map<String, Value>,
+    /// By group type index.
+    pub groups: BTreeMap<u8, GroupSubject>,
+    pub device_id: Option<String>,
+    /// What experience-continuity flags hash instead of the distinct id.
+    pub continuity_key: Option<String>,
+    /// The project's timezone, for naive dates in filters.
+    pub timezone: Tz,
+}
+
+impl Subject {
+    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
+        let distinct_id = distinct_id.into();
+        let mut person_properties = properties;
+        person_properties
+            .entry("distinct_id")
+            .or_insert_with(|| Value::String(distinct_id.clone()));
+        Self {
+            distinct_id,
+            person_properties,
+            groups: BTreeMap::new(),
+            device_id: None,
+            continuity_key: None,
+            timezone: Tz::UTC,
+        }
+    }
+}
+
+/// Why a flag has its value; ordered by PostHog's priority for non-matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    SuperConditionValue,
+    HoldoutConditionValue,
+    ConditionMatch,
+    OutOfRolloutBound,
+    NoConditionMatch,
+    NoGroupType,
+    FlagDisabled,
+    MissingDependency,
+}
+
+impl Reason {
+    fn score(self) -> i8 {
+        match self {
+            Self::SuperConditionValue => 6,
+            Self::HoldoutConditionValue => 5,
+            Self::ConditionMatch => 4,
+            Self::OutOfRolloutBound => 3,
+            Self::NoConditionMatch => 2,
+            Self::NoGroupType => 1,
+            Self::FlagDisabled => 0,
+            Self::MissingDependency => -1,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SuperConditionValue => "super_condition_value",
+            Self::HoldoutConditionValue => "holdout_condition_value",
+            Self::ConditionMatch => "condition_match",
+            Self::OutOfRolloutBound => "out_of_rollout_bound",
+            Self::NoConditionMatch => "no_condition_match",
+            Self::NoGroupType => "no_group_type",
+            Self::FlagDisabled => "flag_disabled",
+            Self::MissingDependency => "missing_dependency",
+        }
+    }
+}
+
+/// One flag's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub enabled: bool,
+    pub variant: Option<String>,
+    pub reason: Reason,
+    pub condition_index: Option<usize>,
+    /// The stored payload for the value, when the flag is enabled.
+    pub payload: Option<Value>,
+    /// Some group conditions were skipped for want of a group in the request.
+    pub group_conditions_skipped: bool,
+}
+
+impl Evaluation {
+    fn off(reason: Reason, condition_index: Option<usize>) -> Self {
+        Self {
+            enabled: false,
+            variant: None,
+            reason,
+            condition_index,
+            payload: None,
+            group_conditions_skipped: false,
+        }
+    }
+
+    /// The flag's value as SDKs see it: the variant, else the boolean.
+    pub fn value(&self) -> Value {
+        match &self.variant {
+            Some(variant) => Value::String(variant.clone()),
+            None => Value::Bool(self.enabled),
+        }
+    }
+
+    /// PostHog's human-readable reason.
+    pub fn description(&self) -> String {
+        match self.reason {
+            Reason::SuperConditionValue => "Super condition value".into(),
+            Reason::HoldoutConditionValue => "Holdout condition value".into(),
+            Reason::ConditionMatch => format!(
+                "Matched condition set {}",
+                self.condition_index.map_or(0, |i| i + 1)
+            ),
+            Reason::OutOfRolloutBound => "Out of rollout bound".into(),
+            Reason::NoConditionMatch if self.group_conditions_skipped => "No matching condition set (group conditions were not evaluated because no group type was provided)".into(),
+            Reason::NoConditionMatch => "No matching condition set".into(),
+            Reason::NoGroupType => "No group type".into(),
+            Reason::FlagDisabled => "Feature flag is disabled".into(),
+            Reason::MissingDependency => {
+                "Flag cannot be evaluated due to missing dependency".into()
+            }
+        }
+    }
+}
+
+/// A project's flags, indexed for evaluation. Deleted flags are left out.
+#[derive(Debug, Clone, Default)]
+pub struct FlagSet {
+    flags: Vec<FeatureFlag>,
+    by_key: HashMap<String, usize>,
+    /// Flags that depend on a missing flag or on a cycle.
+    broken: Vec<bool>,
+}
+
+/// A dependency problem, for refusing a definition that would create it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependencyProblem {
+    Missing { flag: String, dependency: String },
+    Cycle { flag: String },
+}
+
+impl FlagSet {
+    pub fn new(flags: impl IntoIterator<Item = FeatureFlag>) -> Self {
+        let flags: Vec<_> = flags.into_iter().filter(|f| !f.deleted).collect();
+        let by_key = flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.key.clone(), i))
+            .collect();
+        let mut set = Self {
+            flags,
+            by_key,
+            broken: Vec::new(),
+        };
+        set.broken = (0..set.flags.len())
+            .map(|i| set.problem(i).is_some())
+            .collect();
+        set
+    }
+
+    pub fn flags(&self) -> &[FeatureFlag] {
+        &self.flags
+    }
+
+    pub fn get(&self, key: &str) -> Option<&FeatureFlag> {
+        self.by_key.get(key).map(|&i| &self.flags[i])
+    }
+
+    /// The first dependency problem among the flags, if any.
+    pub fn check_dependencies(&self) -> Result<(), DependencyProblem> {
+        (0..self.flags.len())
+            .find_map(|i| self.problem(i))
+            .map_or(Ok(()), Err)
+    }
+
+    fn problem(&self, start: usize) -> Option<DependencyProblem> {
+        // Depth-first walk; meeting a flag still on the path is a cycle.
+        fn walk(set: &FlagSet, i: usize, path: &mut Vec<usize>) -> Option<DependencyProblem> {
+            if path.contains(&i) {
+                return Some(DependencyProblem::Cycle {
+                    flag: set.flags[i].key.clone(),
+                });
+            }
+            path.push(i);
+            for dependency in set.flags[i].dependencies() {
+                let Some(&next) = set.by_key.get(dependency) else {
+                    return Some(DependencyProblem::Missing {
+                        flag: set.flags[i].key.clone(),
+                        dependency: dependency.to_string(),
+                    });
+                };
+                if let Some(problem) = walk(set, next, path) {
+                    return Some(problem);
+                }
+            }
+            path.pop();
+            None
+        }
+        walk(self, start, &mut Vec::new())
+    }
+
+    /// The order SDKs evaluate `key`'s dependencies in, ending with `key`;
+    /// empty when they cannot be evaluated (missing or cyclic).
+    pub fn dependency_chain(&self, key: &str) -> Vec<String> {
+        let Some(&start) = self.by_key.get(key) else {
+            return Vec::new();
+        };
+        if self.broken[start] {
+            return Vec::new();
+        }
+        fn post_order(set: &FlagSet, i: usize, out: &mut Vec<String>) {
+            for dependency in set.flags[i].dependencies() {
+                post_order(set, set.by_key[dependency], out);
+            }
+            let key = &set.flags[i].key;
+            if !out.contains(key) {
+                out.push(key.clone());
+            }
+        }
+        let mut chain = Vec::new();
+        post_order(self, start, &mut chain);
+        chain
+    }
+
+    /// The definitions SDKs evaluate locally: every flag, with each
+    /// dependency filter's `dependency_chain` filled in.
+    pub fn definitions(&self) -> Vec<FeatureFlag> {
+        let mut flags = self.flags.clone();
+        for flag in &mut flags {
+            for set in &mut flag.filters.groups {
+                for filter in &mut set.properties {
+                    if filter.kind == Some(FilterKind::Flag) {
+                        filter.dependency_chain = Some(self.dependency_chain(&filter.key));
+                    }
+                }
+            }
+        }
+        flags
+    }
+
+    /// One flag, or `None` if the project has no such (undeleted) flag.
+    pub fn evaluate(&self, key: &str, subject: &Subject) -> Option<Evaluation> {
+        let &i = self.by_key.get(key)?;
+        Some(Evaluator::new(self, subject).flag(i))
+    }
+
+    /// Every active flag (or those in `only`), in definition order.
+    pub fn evaluate_all<'a>(
+        &'a self,
+        subject: &Subject,
+        only: Option<&[String]>,
+    ) -> Vec<(&'a FeatureFlag, Evaluation)> {
+        let mut evaluator = Evaluator::new(self, subject);
+        (0..self.flags.len())
+            .filter(|&i| self.flags[i].active)
+            .filter(|&i| only.is_none_or(|keys| keys.contains(&self.flags[i].key)))
+            .map(|i| (&self.flags[i], evaluator.flag(i)))
+            .collect()
+    }
+}
+
+/// One request's evaluation; remembers results so dependencies run once.
+struct Evaluator<'a> {
+    set: &'a FlagSet,
+    subject: &'a Subject,
+    done: Vec<Option<Evaluation>>,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(set: &'a FlagSet, subject: &'a Subject) -> Self {
+        Self {
+            set,
+            subject,
+            done: vec![None; set.flags.len()],
+        }
+    }
+
+    fn flag(&mut self, i: usize) -> Evaluation {
+        if let Some(done) = &self.done[i] {
+            return done.clone();
+        }
+        let result = if !self.set.flags[i].active {
+            Evaluation::off(Reason::FlagDisabled, None)
+        } else if self.set.broken[i] {
+            Evaluation::off(Reason::MissingDependency, None)
+        } else {
+            let set = self.set;
+            self.evaluate(&set.flags[i])
+        };
+        self.done[i] = Some(result.clone());
+        result
+    }
+
+    /// The identifier a set aggregated by `aggregation` hashes, and the
+    /// properties it reads; `None` when the request lacks that group.
+    fn target(
+        &self,
+        flag: &FeatureFlag,
+        aggregation: Option<u8>,
+    ) -> Option<(&'a str, &'a Map<String, Value>)> {
+        let subject = self.subject;
+        match aggregation {
+            Some(index) => subject
+                .groups
+                .get(&index)
+                .filter(|g| !g.key.is_empty())
+                .map(|g| (g.key.as_str(), &g.properties)),
+            None => {
+                let id = if flag.ensure_experience_continuity {
+                    subject
+                        .continuity_key
+                        .as_deref()
+                        .unwrap_or(&subject.distinct_id)
+                } else {
+                    &subject.distinct_id
+                };
+                Some((id, &subject.person_properties))
+            }
+        }
+    }
+
+    fn evaluate(&mut self, flag: &FeatureFlag) -> Evaluation {
+        let filters = &flag.filters;
+        let subject = self.subject;
+        let person = &subject.person_properties;
+        if filters.feature_enrollment == Some(true) {
+            if let Some(enrolled) = person.get(&format!("$feature_enrollment/{}", flag.key)) {
+                let enabled = enrolled == &Value::Bool(true) || enrolled == "true";
+                return self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0));
+            }
+        } else if let Some(super_set) = filters.super_groups.as_ref().and_then(|s| s.first()) {
+            if super_set
+                .properties
+                .iter()
+                .any(|f| person.contains_key(&f.key))
+            {
+                let id = self.target(flag, None).map_or("", |(id, _)| id);
+                let enabled =
+                    self.condition(super_set, filters.aggregation_group_type_index, person)
+                        == Outcome::Match
+                        && hash::in_rollout(&flag.key, id, super_set.rollout_percentage);
+                return self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0));
+            }
+        }
+        if let Some(holdout) = &filters.holdout {
+            if let Some((id, _)) = self.target(flag, filters.aggregation_group_type_index) {
+                let share = holdout.exclusion_percentage.clamp(0.0, 100.0);
+                if share >= 100.0 || hash::holdout_bucket(id) <= share / 100.0 {
+                    let variant = format!("holdout-{}", holdout.id);
+                    return Evaluation {
+                        enabled: true,
+                        payload: filters.payloads.get(&variant).cloned(),
+                        variant: Some(variant),
+                        reason: Reason::HoldoutConditionValue,
+                        condition_index: None,
+                        group_conditions_skipped: false,
+                    };
+                }
+            }
+        }
+
+        let mut best = (Reason::NoGroupType, None);
+        let mut group_conditions_skipped = false;
+        for (i, set) in filters.groups.iter().enumerate() {
+            let aggregation = set
+                .aggregation_group_type_index
+                .unwrap_or(filters.aggregation_group_type_index);
+            let outcome = match self.target(flag, aggregation) {
+                None => {
+                    group_conditions_skipped = true;
+                    Reason::NoGroupType
+                }
+                Some(_)
+                    if aggregation.is_none()
+                        && filters.bucketing_identifier == Some(BucketingIdentifier::DeviceId)
+                        && self.subject.device_id.as_deref().unwrap_or("").is_empty() =>
+                {
+                    Reason::OutOfRolloutBound
+                }
+                Some((id, properties)) => match self.condition(set, aggregation, properties) {
+                    Outcome::NoMatch => Reason::NoConditionMatch,
+                    Outcome::Match if !hash::in_rollout(&flag.key, id, set.rollout_percentage) => {
+                        Reason::OutOfRolloutBound
+                    }
+                    Outcome::Match => {
+                        let variant = match &set.variant {
+                            Some(v) if flag.is_variant(v) => Some(v.clone()),
+                            _ => hash::variant(
+                                &flag.key,
+                                id,
+                                flag.variants()
+                                    .iter()
+                                    .map(|v| (v.key.as_str(), v.rollout_percentage)),
+                            )
+                            .map(str::to_string),
+                        };
+                        return self.decided(flag, true, variant, Reason::ConditionMatch, Some(i));
+                    }
+                },
+            };
+            if outcome.score() >= best.0.score() {
+                best = (outcome, Some(i));
+            }
+        }
+        Evaluation {
+            group_conditions_skipped,
+            ..Evaluation::off(best.0, best.1)
+        }
+    }
+
+    fn decided(
+        &self,
+        flag: &FeatureFlag,
+        enabled: bool,
+        variant: Option<String>,
+        reason: Reason,
+        condition_index: Option<usize>,
+    ) -> Evaluation {
+        let payload = enabled
+            .then(|| {
+                flag.filters
+                    .payloads
+                    .get(variant.as_deref().unwrap_or("true"))
+                    .cloned()
+            })
+            .flatten();
+        Evaluation {
+            enabled,
+            variant,
+            reason,
+            condition_index,
+            payload,
+            group_conditions_skipped: false,
+        }
+    }
+
+    /// Whether all of a set's filters hold (rollout aside).
+    fn condition(
+        &mut self,
+        set: &ConditionSet,
+        aggregation: Option<u8>,
+        own: &Map<String, Value>,
+    ) -> Outcome {
+        for filter in &set.properties {
+            let holds = match filter.kind {
+                Some(FilterKind::Flag) => self.dependency(filter),
+                Some(FilterKind::Cohort) => false,
+                Some(FilterKind::Person) => properties::matches(
+                    filter,
+                    &self.subject.person_properties,
+                    self.subject.timezone,
+                ),
+                Some(FilterKind::Group) => {
+                    let index = filter.group_type_index.or(aggregation);
+                    let props = index.and_then(|i| self.subject.groups.get(&i));
+                    match props {
+                        Some(group) => {
+                            properties::matches(filter, &group.properties, self.subject.timezone)
+                        }
+                        None => filter.operator.when_missing(),
+                    }
+                }
+                None => properties::matches(filter, own, self.subject.timezone),
+            };
+            if !holds {
+                return Outcome::NoMatch;
+            }
+        }
+        Outcome::Match
+    }
+
+    /// `flag_evaluates_to`: true matches any enabled value, false a disabled
+    /// one, a string exactly that variant.
+    fn dependency(&mut self, filter: &PropertyFilter) -> bool {
+        let Some(&i) = self.set.by_key.get(&filter.key) else {
+            return false;
+        };
+        let result = self.flag(i);
+        match (&filter.value, &result.variant) {
+            (Some(Value::Bool(expected)), _) => *expected == result.enabled,
+            (Some(Value::String(expected)), Some(variant)) => expected == variant,
+            _ => false,
+        }
+    }
+}
+
+#[derive(PartialEq)]
+enum Outcome {
+    Match,
+    NoMatch,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use serde_json::json;
+
+use super::*;
+
+fn set(flags: Value) -> FlagSet {
+    FlagSet::new(serde_json::from_value::<Vec<FeatureFlag>>(flags).unwrap())
+}
+
+fn person(id: &str, properties: Value) -> Subject {
+    Subject::person(id, properties.as_object().unwrap().clone())
+}
+
+fn reason(set: &FlagSet, key: &str, subject: &Subject) -> (Reason, Option<usize>, bool) {
+    let e = set.evaluate(key, subject).unwrap();
+    (e.reason, e.condition_index, e.enabled)
+}
+
+#[test]
+fn non_matches_report_the_strongest_reason_latest_index_on_ties() {
+    let flags = set(json!([{"key": "f", "filters": {"groups": [
+        {"properties": [{"key": "plan", "value": "pro"}], "rollout_percentage": 0},
+        {"properties": [{"key": "plan", "value": "free"}]},
+        {"properties": [{"key": "plan", "value": "team"}]}]}}]));
+    let pro = person("u", json!({"plan": "pro"}));
+    // A 0% rollout still lets an empty identifier in; "u" hashes above 0.
+    assert_eq!(
+        reason(&flags, "f", &pro),
+        (Reason::OutOfRolloutBound, Some(0), false)
+    );
+    let other = person("u", json!({"plan": "x"}));
+    assert_eq!(
+        reason(&flags, "f", &other),
+        (Reason::NoConditionMatch, Some(2), false)
+    );
+    let nothing = set(json!([{"key": "f", "filters": {"groups": []}}]));
+    assert_eq!(
+        reason(&nothing, "f", &other),
+        (Reason::NoGroupType, None, false)
+    );
+}
+
+#[test]
+fn group_flags_without_the_group_say_no_group_type() {
+    let flags = set(
+        json!([{"key": "g", "filters": {"aggregation_group_type_index": 0,
+        "groups": [{"properties": []}, {"properties": []}]}}]),
+    );
+    let alone = person("u", json!({}));
+    assert_eq!(
+        reason(&flags, "g", &alone),
+        (Reason::NoGroupType, Some(1), false)
+    );
+    let mut member = alone.clone();
+    member.groups.insert(
+        0,
+        GroupSubject {
+            key: "acme".into(),
+            properties: Map::new(),
+        },
+    );
+    assert_eq!(
+        reason(&flags, "g", &member),
+        (Reason::ConditionMatch, Some(0), true)
+    );
+}
+
+#[test]
+fn mixed_targeting_describes_skipped_group_conditions() {
+    let flags = set(json!([{"key": "m", "filters": {"groups": [
+        {"properties": [{"key": "plan", "value": "pro"}]},
+        {"properties": [], "aggregation_group_type_index": 1}]}}]));
+    let e = flags
+        .evaluate("m", &person("u", json!({"plan": "free"})))
+        .unwrap();
+    assert_eq!(e.reason, Reason::NoConditionMatch);
+    assert_eq!(
+        e.description(),
+        "No matching condition set (group conditions were not evaluated because no group type was provided)"
+    );
+}
+
+#[test]
+fn variant_overrides_must_name_a_variant() {
+    let flags = set(json!([{"key": "v", "filters": {
+        "groups": [{"properties": [], "variant": "ghost"}],
+        "multivariate": {"variants": [{"key": "only", "rollout_percentage": 100}]},
+        "payloads": {"only": "{\"x\":1}"}}}]));
+    let e = flags.evaluate("v", &person("u", json!({}))).unwrap();
+    assert_eq!(e.variant.as_deref(), Some("only"));
+    assert_eq!(e.payload, Some(json!("{\"x\":1}")));
+    assert_eq!(e.description(), "Matched condition set 1");
+}
+
+#[test]
+fn enrollment_decides_before_conditions_and_falls_through_when_absent() {
+    let flags = set(
+        json!([{"key": "early", "filters": {"feature_enrollment": true,
+        "groups": [{"properties": [], "rollout_percentage": 100}]}}]),
+    );
+    let opted_out = person("u", json!({"$feature_enrollment/early": false}));
+    assert_eq!(
+        reason(&flags, "early", &opted_out),
+        (Reason::SuperConditionValue, Some(0), false)
+    );
+    let unknown = person("u", json!({}));
+    assert_eq!(
+        reason(&flags, "early", &unknown),
+        (Reason::ConditionMatch, Some(0), true)
+    );
+}
+
+#[test]
+fn full_holdout_holds_everyone_out() {
+    let flags = set(
+        json!([{"key": "h", "filters": {"holdout": {"id": 3, "exclusion_percentage": 100},
+        "groups": [{"properties": []}], "payloads": {"holdout-3": "\"x\""}}}]),
+    );
+    let e = flags.evaluate("h", &person("u", json!({}))).unwrap();
+    assert_eq!(
+        (e.enabled, e.variant.as_deref(), e.reason),
+        (true, Some("holdout-3"), Reason::HoldoutConditionValue)
+    );
+    assert_eq!(e.condition_index, None);
+    assert_eq!(e.payload, Some(json!("\"x\"")));
+}
+
+#[test]
+fn dependencies_missing_or_cyclic_never_evaluate() {
+    let flags = set(json!([
+        {"key": "a", "filters": {"groups": [{"properties": [
+            {"key": "b", "type": "flag", "operator": "flag_evaluates_to", "value": true}]}]}},
+        {"key": "b", "filters": {"groups": [{"properties": [
+            {"key": "a", "type": "flag", "operator": "flag_evaluates_to", "value": true}]}]}},
+        {"key": "c", "filters": {"groups": [{"properties": [
+            {"key": "gone", "type": "flag", "operator": "flag_evaluates_to", "value": false}]}]}},
+        {"key": "d", "filters": {"groups": [{"properties": [
+            {"key": "off", "type": "flag", "operator": "flag_evaluates_to", "value": false}]}]}},
+        {"key": "off", "active": false, "filters": {"groups": [{"properties": []}]}}
+    ]));
+    let u = person("u", json!({}));
+    assert_eq!(reason(&flags, "a", &u).0, Reason::MissingDependency);
+    assert_eq!(reason(&flags, "c", &u).0, Reason::MissingDependency);
+    assert!(flags.dependency_chain("a").is_empty());
+    // An inactive dependency counts as false.
+    assert_eq!(
+        reason(&flags, "d", &u),
+        (Reason::ConditionMatch, Some(0), true)
+    );
+    assert_eq!(flags.dependency_chain("d"), ["off", "d"]);
+    assert!(matches!(
+        flags.check_dependencies(),
+        Err(DependencyProblem::Cycle { .. })
+    ));
+    let all = flags.evaluate_all(&u, None);
+    assert!(
+        all.iter().all(|(f, _)| f.key != "off"),
+        "inactive flags are left out"
+    );
+}
+
+#[test]
+fn empty_identifiers_are_inside_every_rollout() {
+    let flags = set(
+        json!([{"key": "z", "filters": {"groups": [{"properties": [], "rollout_percentage": 0}]}}]),
+    );
+    assert!(flags.evaluate("z", &person("", json!({}))).unwrap().enabled);
+}
+
+#[test]
+fn experience_continuity_hashes_the_continuity_key() {
+    let flags = set(json!([{"key": "eec", "ensure_experience_continuity": true,
+        "filters": {"groups": [{"properties": [], "rollout_percentage": 50}]}}]));
+    let anonymous = person("anon-1", json!({}));
+    let mut identified = person("user-1", json!({}));
+    identified.continuity_key = Some("anon-1".into());
+    for _ in 0..3 {
+        assert_eq!(
+            flags.evaluate("eec", &anonymous).unwrap().enabled,
+            flags.evaluate("eec", &identified).unwrap().enabled
+        );
+    }
+}
