@@ -2,6 +2,7 @@
 //! normalise each event, then apply person and group processing in one
 //! ordered pipeline that commits to the store before anyone is told "ok".
 
+pub mod directory;
 pub mod error;
 pub mod groups;
 pub mod normalize;
@@ -12,7 +13,8 @@ pub mod timestamp;
 pub mod token;
 pub mod wire;
 
+pub use directory::Directory;
 pub use error::CaptureError;
 pub use normalize::{normalize_batch, IncomingEvent};
 pub use pipeline::{Accepted, Pipeline, PipelineError};
-pub use wire::{decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest};
+pub use wire::{decode_body, decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest};

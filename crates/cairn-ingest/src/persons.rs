@@ -179,6 +179,22 @@ fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
             .any(|p| key.starts_with(p))
 }
 
+/// Adds `$initial_<name>` for each lifted property that lacks one, as flag
+/// evaluation does for the person properties a request sends.
+pub fn fill_initial_properties(properties: &mut Properties) {
+    let missing: Vec<(String, Value)> = properties
+        .iter()
+        .filter(|(key, value)| !value.is_null() && is_lifted_to_person(key, false))
+        .map(|(key, value)| (initial_key(key), value.clone()))
+        .filter(|(initial, _)| !properties.contains_key(initial))
+        .collect();
+    properties.extend(missing);
+}
+
+fn initial_key(key: &str) -> String {
+    format!("$initial_{}", key.trim_start_matches('$'))
+}
+
 /// Adds `$set[key]` (unless the caller set it) and `$set_once[$initial_key]`
 /// for every lifted property, into the event's own `$set` / `$set_once`.
 pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
@@ -194,8 +210,7 @@ pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
     let mut set = take_object(properties, "$set");
     let mut set_once = take_object(properties, "$set_once");
     for (key, value) in lifted {
-        let initial = format!("$initial_{}", key.trim_start_matches('$'));
-        set_once.entry(initial).or_insert_with(|| value.clone());
+        set_once.entry(initial_key(&key)).or_insert_with(|| value.clone());
         set.entry(key).or_insert(value);
     }
     properties.insert("$set".into(), Value::Object(set));

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use cairn_core::ProjectId;
 use cairn_store::{IngestStore, StoreError};
 
+use crate::directory::{Directory, Tee};
 use crate::processor::Processor;
 use crate::IncomingEvent;
 
@@ -43,6 +44,7 @@ struct Job {
 pub struct Pipeline {
     sender: mpsc::Sender<Job>,
     queued: Arc<AtomicI64>,
+    directory: Arc<Directory>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -54,7 +56,8 @@ impl Pipeline {
         group_type_limit: usize,
     ) -> Result<Self, StoreError> {
         let loading = Instant::now();
-        let processor = load(&mut store, group_type_limit)?;
+        let directory = Arc::new(Directory::default());
+        let processor = load(&mut store, group_type_limit, &directory)?;
         tracing::info!(
             elapsed_ms = loading.elapsed().as_millis() as u64,
             "ingestion state loaded"
@@ -65,12 +68,14 @@ impl Pipeline {
             .name("cairn-ingest".into())
             .spawn({
                 let queued = queued.clone();
-                move || run(store, processor, receiver, queued, group_type_limit)
+                let directory = directory.clone();
+                move || run(store, processor, receiver, queued, &directory, group_type_limit)
             })
             .expect("spawn the ingestion thread");
         Ok(Self {
             sender,
             queued,
+            directory,
             worker: Some(worker),
         })
     }
@@ -100,6 +105,11 @@ impl Pipeline {
         answer.await.map_err(|_| PipelineError::ShuttingDown)?
     }
 
+    /// Committed person and group properties.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
     /// Requests waiting for the writer.
     pub fn queue_depth(&self) -> i64 {
         self.queued.load(Ordering::Relaxed)
@@ -115,9 +125,19 @@ impl Pipeline {
     }
 }
 
-fn load<S: IngestStore>(store: &mut S, group_type_limit: usize) -> Result<Processor, StoreError> {
+/// Rebuilds the writer's state and the published directory from the store.
+fn load<S: IngestStore>(
+    store: &mut S,
+    group_type_limit: usize,
+    directory: &Directory,
+) -> Result<Processor, StoreError> {
     let mut processor = Processor::new(group_type_limit);
-    store.load_snapshot(&mut processor)?;
+    let mut fresh = Directory::default();
+    store.load_snapshot(&mut Tee {
+        first: &mut processor,
+        directory: &mut fresh,
+    })?;
+    directory.replace(fresh);
     Ok(processor)
 }
 
@@ -126,6 +146,7 @@ fn run<S: IngestStore>(
     mut processor: Processor,
     mut receiver: mpsc::Receiver<Job>,
     queued: Arc<AtomicI64>,
+    directory: &Directory,
     group_type_limit: usize,
 ) {
     while let Some(first) = receiver.blocking_recv() {
@@ -157,6 +178,7 @@ fn run<S: IngestStore>(
             Ok(()) => {
                 metrics::counter!("cairn_events_stored_total")
                     .increment(commit.events.len() as u64);
+                directory.publish(commit);
                 for (reply, processed) in replies {
                     let _ = reply.send(Ok(processed));
                 }
@@ -169,7 +191,7 @@ fn run<S: IngestStore>(
                 }
                 // The in-memory state already holds the failed changes; rebuild
                 // it from what is really stored.
-                match load(&mut store, group_type_limit) {
+                match load(&mut store, group_type_limit, directory) {
                     Ok(reloaded) => processor = reloaded,
                     Err(error) => tracing::error!(%error, "reloading ingestion state failed"),
                 }

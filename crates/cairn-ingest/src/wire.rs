@@ -103,6 +103,12 @@ impl Compression {
 }
 
 pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, CaptureError> {
+    parse_json(&decode_body(request)?, request.path)
+}
+
+/// The request's JSON text, with form encoding, base64 and compression
+/// undone (the same transports serve `/flags`).
+pub fn decode_body(request: &WireRequest<'_>) -> Result<Vec<u8>, CaptureError> {
     let from_query = request.query.data.as_deref().filter(|d| !d.is_empty());
     let mut raw: Vec<u8> = match from_query {
         Some(data) => data.replace(' ', "+").into_bytes(),
@@ -150,7 +156,7 @@ pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, Captu
             text = decoded;
         }
     }
-    parse_json(&text, request.path)
+    Ok(text)
 }
 
 fn parse_form(raw: &[u8]) -> Result<(String, Option<String>), CaptureError> {

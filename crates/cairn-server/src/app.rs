@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, patch, MethodRouter};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::CorsLayer;
 
-use crate::api::{events, groups, persons, projects, warnings};
+use crate::api::{events, feature_flags, groups, persons, projects, warnings};
 use crate::auth::{require_personal_key, require_project_access};
 use crate::capture;
+use crate::flags::{definitions, evaluate};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -62,14 +63,46 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(projects::list_keys).post(projects::create_key),
         )
         .route("/personal_api_keys/{key_id}", delete(projects::delete_key))
+        .route(
+            "/feature_flags",
+            get(feature_flags::list).post(feature_flags::create),
+        )
+        .route(
+            "/feature_flags/{flag_id}",
+            get(feature_flags::get)
+                .patch(feature_flags::update)
+                .put(feature_flags::update)
+                .delete(feature_flags::delete),
+        )
         .route_layer(from_fn(require_project_access));
     let api_routes = Router::new()
         .route("/api/projects", get(projects::list).post(projects::create))
+        // SDKs fetching definitions for local evaluation (old and new paths).
+        .route("/flags/definitions", get(definitions::definitions))
+        .route(
+            "/api/feature_flag/local_evaluation",
+            get(definitions::definitions),
+        )
         .nest("/api/projects/{project_id}", project_routes)
         .route_layer(from_fn_with_state(state.clone(), require_personal_key));
 
+    // Remote evaluation: the project key in the body authenticates.
+    let flag_routes = Router::new()
+        .route(
+            "/flags",
+            get(evaluate::flags_get)
+                .post(evaluate::flags)
+                .options(|| async { StatusCode::OK }),
+        )
+        .route(
+            "/decide",
+            post(evaluate::decide).options(|| async { StatusCode::OK }),
+        )
+        .layer(CorsLayer::very_permissive());
+
     Router::new()
         .merge(capture_routes)
+        .merge(flag_routes)
         .merge(api_routes)
         .route("/_health", get(health))
         .route("/metrics", get(metrics))

@@ -14,7 +14,7 @@ pub enum ApiError {
     BadRequest(String),
     /// A request field that is missing or invalid, named in `attr`.
     #[error("{detail}")]
-    InvalidField { attr: &'static str, detail: String },
+    InvalidField { attr: String, detail: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -33,9 +33,9 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn field(attr: &'static str, detail: impl Into<String>) -> Self {
+    pub fn field(attr: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::InvalidField {
-            attr,
+            attr: attr.into(),
             detail: detail.into(),
         }
     }
@@ -74,7 +74,7 @@ impl IntoResponse for ApiError {
             _ => ("validation_error", "invalid_input"),
         };
         let attr = match &self {
-            Self::InvalidField { attr, .. } => Some(*attr),
+            Self::InvalidField { attr, .. } => Some(attr.as_str()),
             _ => None,
         };
         let body = json!({"type": kind, "code": code, "detail": self.to_string(), "attr": attr});

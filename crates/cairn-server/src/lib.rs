@@ -7,5 +7,6 @@ pub mod bootstrap;
 pub mod capture;
 pub mod config;
 pub mod error;
+pub mod flags;
 pub mod serve;
 pub mod state;

@@ -11,12 +11,14 @@ use cairn_ingest::Pipeline;
 use cairn_store::{keys, projects, DuckStore};
 
 use crate::config::Config;
+use crate::flags::FlagRegistry;
 
 pub struct AppState {
     pub config: Config,
     pub store: DuckStore,
     pub pipeline: Pipeline,
     pub metrics: PrometheusHandle,
+    pub flags: FlagRegistry,
     /// Project API key (`phc_`) → project.
     project_keys: RwLock<HashMap<String, ProjectId>>,
     /// SHA-256 of a personal API key (`phx_`) → the project it opens.
@@ -35,6 +37,7 @@ impl AppState {
             store,
             pipeline,
             metrics,
+            flags: FlagRegistry::default(),
             project_keys: RwLock::default(),
             personal_keys: RwLock::default(),
         };

@@ -5,6 +5,7 @@
 pub mod commit;
 pub mod duck;
 pub mod error;
+pub mod flags;
 pub mod keys;
 pub mod projects;
 pub mod read;

@@ -65,6 +65,19 @@ CREATE TABLE IF NOT EXISTS groups (
     version BIGINT NOT NULL,
     PRIMARY KEY (project_id, group_type_index, group_key)
 );
+CREATE TABLE IF NOT EXISTS feature_flags (
+    id BIGINT PRIMARY KEY,
+    project_id BIGINT NOT NULL,
+    key VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    filters JSON NOT NULL,
+    active BOOLEAN NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    ensure_experience_continuity BOOLEAN NOT NULL,
+    version BIGINT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingestion_warnings (
     project_id BIGINT NOT NULL,
     type VARCHAR NOT NULL,

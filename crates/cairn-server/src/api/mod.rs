@@ -2,6 +2,7 @@
 //! shapes so its docs and clients apply.
 
 pub mod events;
+pub mod feature_flags;
 pub mod groups;
 pub mod persons;
 pub mod projects;

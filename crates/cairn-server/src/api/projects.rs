@@ -144,6 +144,8 @@ pub async fn update(
         )
     })
     .await?;
+    // Flags read naive dates in the project's timezone.
+    state.flags.invalidate(project);
     Ok(Json(project_json(&updated, &state)))
 }
 

@@ -1,0 +1,140 @@
+//! Committed person and group properties, readable from any thread. The
+//! writer thread owns the ingestion state; feature flags need to read it per
+//! request without waiting for the writer, so every successful commit is
+//! published here, and nothing that was not committed ever is.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use cairn_core::{Group, GroupType, GroupTypeIndex, Person, ProjectId, Properties};
+use cairn_store::{Commit, SnapshotVisitor};
+use uuid::Uuid;
+
+#[derive(Debug, Default)]
+pub struct Directory {
+    projects: RwLock<HashMap<ProjectId, ProjectDirectory>>,
+}
+
+#[derive(Debug, Default)]
+struct ProjectDirectory {
+    person_of: HashMap<String, Uuid>,
+    persons: HashMap<Uuid, Arc<Properties>>,
+    groups: HashMap<(GroupTypeIndex, String), Arc<Properties>>,
+    group_types: Vec<(GroupTypeIndex, String)>,
+}
+
+impl Directory {
+    /// The stored properties of the person `distinct_id` belongs to.
+    pub fn person_properties(&self, project: ProjectId, distinct_id: &str) -> Option<Arc<Properties>> {
+        let projects = self.projects.read().expect("directory lock");
+        let state = projects.get(&project)?;
+        state.persons.get(state.person_of.get(distinct_id)?).cloned()
+    }
+
+    pub fn group_properties(
+        &self,
+        project: ProjectId,
+        index: GroupTypeIndex,
+        key: &str,
+    ) -> Option<Arc<Properties>> {
+        let projects = self.projects.read().expect("directory lock");
+        projects.get(&project)?.groups.get(&(index, key.to_string())).cloned()
+    }
+
+    /// `(index, group type name)` for the project's group types, by index.
+    pub fn group_types(&self, project: ProjectId) -> Vec<(GroupTypeIndex, String)> {
+        let projects = self.projects.read().expect("directory lock");
+        projects
+            .get(&project)
+            .map(|state| state.group_types.clone())
+            .unwrap_or_default()
+    }
+
+    /// Publishes what a successful commit changed.
+    pub(crate) fn publish(&self, commit: Commit) {
+        let mut projects = self.projects.write().expect("directory lock");
+        for (project, person) in &commit.deleted_persons {
+            if let Some(state) = projects.get_mut(project) {
+                state.persons.remove(person);
+            }
+        }
+        for (project, distinct_id, person) in commit.distinct_ids {
+            let state = projects.entry(project).or_default();
+            state.person_of.insert(distinct_id, person);
+        }
+        for person in commit.persons {
+            let state = projects.entry(person.project_id).or_default();
+            state.persons.insert(person.id, Arc::new(person.properties));
+        }
+        for (project, group_type) in &commit.group_types {
+            projects.entry(*project).or_default().add_group_type(group_type);
+        }
+        for group in commit.groups {
+            let state = projects.entry(group.project_id).or_default();
+            state
+                .groups
+                .insert((group.group_type_index, group.group_key), Arc::new(group.properties));
+        }
+    }
+
+    /// Replaces everything with `fresh` (after a start or a reload).
+    pub(crate) fn replace(&self, fresh: Directory) {
+        let fresh = fresh.projects.into_inner().expect("directory lock");
+        *self.projects.write().expect("directory lock") = fresh;
+    }
+}
+
+impl ProjectDirectory {
+    fn add_person(&mut self, person: &Person) {
+        self.persons.insert(person.id, Arc::new(person.properties.clone()));
+    }
+
+    fn add_group_type(&mut self, group_type: &GroupType) {
+        let entry = (group_type.group_type_index, group_type.group_type.clone());
+        if !self.group_types.contains(&entry) {
+            self.group_types.push(entry);
+            self.group_types.sort();
+        }
+    }
+
+    fn add_group(&mut self, group: &Group) {
+        self.groups.insert(
+            (group.group_type_index, group.group_key.clone()),
+            Arc::new(group.properties.clone()),
+        );
+    }
+}
+
+/// Fills a directory while the processor loads the same snapshot.
+pub(crate) struct Tee<'a, V> {
+    pub first: &'a mut V,
+    pub directory: &'a mut Directory,
+}
+
+impl<V: SnapshotVisitor> SnapshotVisitor for Tee<'_, V> {
+    fn person(&mut self, person: Person) {
+        let state = self.directory.projects.get_mut().expect("directory lock");
+        let state = state.entry(person.project_id).or_default();
+        for distinct_id in &person.distinct_ids {
+            state.person_of.insert(distinct_id.clone(), person.id);
+        }
+        state.add_person(&person);
+        self.first.person(person);
+    }
+
+    fn group_type(&mut self, project: ProjectId, group_type: GroupType) {
+        let state = self.directory.projects.get_mut().expect("directory lock");
+        state.entry(project).or_default().add_group_type(&group_type);
+        self.first.group_type(project, group_type);
+    }
+
+    fn group(&mut self, group: Group) {
+        let state = self.directory.projects.get_mut().expect("directory lock");
+        state.entry(group.project_id).or_default().add_group(&group);
+        self.first.group(group);
+    }
+
+    fn event_uuid(&mut self, project: ProjectId, uuid: Uuid) {
+        self.first.event_uuid(project, uuid);
+    }
+}

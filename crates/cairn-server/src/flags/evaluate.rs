@@ -1,0 +1,379 @@
+//! `POST /flags` and `POST /decide`: evaluate a project's flags for one
+//! person and their groups, answered in the shape the request's version asks
+//! for (spec/flags.md §5). The project API key in the body authenticates.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::HeaderMap;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use cairn_core::ProjectId;
+use cairn_flags::{Evaluation, FeatureFlag, GroupSubject, Subject};
+use cairn_ingest::persons::fill_initial_properties;
+use cairn_ingest::wire::json_type;
+use cairn_ingest::{decode_body, CapturePath, CaptureQuery, WireRequest};
+
+use super::project_flags;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Longest distinct id kept, as capture does.
+const MAX_DISTINCT_ID_CHARS: usize = 200;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FlagsQuery {
+    v: Option<String>,
+    config: Option<String>,
+    compression: Option<String>,
+}
+
+/// Which endpoint was called; `/decide` has its own legacy versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Flags,
+    Decide,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `{"featureFlags": ["key", …]}`: enabled keys only.
+    DecideV1,
+    /// `{"featureFlags": {key: value}}`: enabled flags only.
+    DecideV2,
+    /// `featureFlags` + `featureFlagPayloads`, disabled flags included.
+    Legacy,
+    /// `flags: {key: {enabled, variant, reason, metadata}}`.
+    Detailed,
+}
+
+fn shape(endpoint: Endpoint, query: &FlagsQuery) -> Shape {
+    let version = query.v.as_deref().map(|v| v.trim().parse::<u32>());
+    match (endpoint, version) {
+        (Endpoint::Flags, None) => Shape::Detailed,
+        (Endpoint::Flags, Some(Ok(v))) if v >= 2 => Shape::Detailed,
+        (Endpoint::Flags, Some(_)) => Shape::Legacy,
+        (Endpoint::Decide, None | Some(Err(_)) | Some(Ok(0 | 1))) => Shape::DecideV1,
+        (Endpoint::Decide, Some(Ok(2))) => Shape::DecideV2,
+        (Endpoint::Decide, Some(Ok(3))) => Shape::Legacy,
+        (Endpoint::Decide, Some(Ok(_))) => Shape::Detailed,
+    }
+}
+
+pub async fn flags(
+    state: State<Arc<AppState>>,
+    query: Query<FlagsQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    answer(state, Endpoint::Flags, query, headers, body).await
+}
+
+pub async fn decide(
+    state: State<Arc<AppState>>,
+    query: Query<FlagsQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    answer(state, Endpoint::Decide, query, headers, body).await
+}
+
+/// `GET /flags`: nothing to evaluate without a body.
+pub async fn flags_get() -> Json<Value> {
+    Json(json!({"errorsWhileComputingFlags": false, "flags": {}, "featureFlags": {}}))
+}
+
+async fn answer(
+    State(state): State<Arc<AppState>>,
+    endpoint: Endpoint,
+    Query(query): Query<FlagsQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let request = parse_request(&body, &query, &headers)?;
+    let project = state.project_for_token(&request.token).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "the project API key is not valid: no project has this key (check the `token`/`api_key` field)".into(),
+        )
+    })?;
+    let flags = project_flags(&state, project).await?;
+    let evaluated: Vec<(&FeatureFlag, Evaluation)> = if request.disable_flags {
+        Vec::new()
+    } else {
+        let mut subject = subject(&state, project, &request);
+        subject.timezone = flags.timezone;
+        flags.set.evaluate_all(&subject, request.flag_keys.as_deref())
+    };
+    let shape = shape(endpoint, &query);
+    let mut body = render(shape, &evaluated);
+    if endpoint == Endpoint::Decide || query.config.as_deref().is_some_and(|c| c == "true" || c == "1") {
+        add_config(&mut body);
+    }
+    Ok(Json(Value::Object(body)))
+}
+
+/// What a `/flags` body says, whatever names and transport it used.
+#[derive(Debug, Default)]
+struct FlagRequest {
+    token: String,
+    distinct_id: String,
+    groups: BTreeMap<String, String>,
+    person_properties: Map<String, Value>,
+    group_properties: BTreeMap<String, Map<String, Value>>,
+    anon_distinct_id: Option<String>,
+    device_id: Option<String>,
+    flag_keys: Option<Vec<String>>,
+    disable_flags: bool,
+}
+
+fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiResult<FlagRequest> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let wire_query = CaptureQuery {
+        compression: query.compression.clone(),
+        ..CaptureQuery::default()
+    };
+    let text = decode_body(&WireRequest {
+        path: CapturePath::Event,
+        body,
+        query: &wire_query,
+        content_type: header(CONTENT_TYPE),
+        content_encoding: header(CONTENT_ENCODING),
+    })?;
+    let fields = match serde_json::from_slice::<Value>(&text) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "expected a JSON object with `token` and `distinct_id`, got {}",
+                json_type(&other)
+            )))
+        }
+        Err(e) => return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}"))),
+    };
+    let get = |names: &[&str]| names.iter().find_map(|n| fields.get(*n).filter(|v| !v.is_null()));
+
+    let token = match get(&["token", "api_key", "$token"]) {
+        Some(Value::String(token)) if !token.trim().is_empty() => token.trim().to_string(),
+        _ => {
+            return Err(ApiError::Unauthorized(
+                "no project API key: send it as `token` (or `api_key`) in the body".into(),
+            ))
+        }
+    };
+    let distinct_id = match get(&["distinct_id", "$distinct_id"]) {
+        Some(Value::String(id)) => id.chars().take(MAX_DISTINCT_ID_CHARS).collect(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(ApiError::field(
+                "distinct_id",
+                format!("must be a string or a number, not {}", json_type(other)),
+            ))
+        }
+        None => return Err(ApiError::field("distinct_id", "distinct_id is required")),
+    };
+    let object = |names: &[&str]| -> ApiResult<Map<String, Value>> {
+        match get(names) {
+            None => Ok(Map::new()),
+            Some(Value::Object(map)) => Ok(map.clone()),
+            Some(other) => Err(ApiError::field(
+                names[0],
+                format!("must be an object, not {}", json_type(other)),
+            )),
+        }
+    };
+    let groups = object(&["groups", "$groups"])?
+        .into_iter()
+        .filter_map(|(name, key)| match key {
+            Value::String(key) => Some((name, key)),
+            Value::Number(n) => Some((name, n.to_string())),
+            _ => None,
+        })
+        .collect();
+    let group_properties = object(&["group_properties", "$group_properties"])?
+        .into_iter()
+        .map(|(name, props)| match props {
+            Value::Object(props) => Ok((name, props)),
+            other => Err(ApiError::field(
+                "group_properties",
+                format!("group_properties.{name} must be an object, not {}", json_type(&other)),
+            )),
+        })
+        .collect::<ApiResult<_>>()?;
+    let text = |names: &[&str]| match get(names) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let flag_keys = match get(&["flag_keys_to_evaluate", "flag_keys"]) {
+        None => None,
+        Some(Value::Array(keys)) => Some(
+            keys.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect(),
+        ),
+        Some(other) => {
+            return Err(ApiError::field(
+                "flag_keys_to_evaluate",
+                format!("must be a list of flag keys, not {}", json_type(other)),
+            ))
+        }
+    };
+    Ok(FlagRequest {
+        token,
+        distinct_id,
+        groups,
+        person_properties: object(&["person_properties", "$properties"])?,
+        group_properties,
+        anon_distinct_id: text(&["$anon_distinct_id", "anon_distinct_id"]),
+        device_id: text(&["device_id", "$device_id"]),
+        flag_keys,
+        disable_flags: get(&["disable_flags"]) == Some(&Value::Bool(true)),
+    })
+}
+
+/// Stored properties overlaid with the request's (spec/flags.md §3.3).
+fn subject(state: &AppState, project: ProjectId, request: &FlagRequest) -> Subject {
+    let directory = state.pipeline.directory();
+    let mut person = directory
+        .person_properties(project, &request.distinct_id)
+        .map(|stored| (*stored).clone())
+        .unwrap_or_default();
+    person.extend(request.person_properties.clone());
+    fill_initial_properties(&mut person);
+    person.insert("distinct_id".into(), Value::String(request.distinct_id.clone()));
+    let mut subject = Subject::person(request.distinct_id.clone(), person);
+    for (index, name) in directory.group_types(project) {
+        let Some(key) = request.groups.get(&name) else {
+            continue;
+        };
+        let mut properties = directory
+            .group_properties(project, index, key)
+            .map(|stored| (*stored).clone())
+            .unwrap_or_default();
+        if let Some(sent) = request.group_properties.get(&name) {
+            properties.extend(sent.clone());
+        }
+        properties.insert("$group_key".into(), Value::String(key.clone()));
+        subject.groups.insert(
+            index,
+            GroupSubject {
+                key: key.clone(),
+                properties,
+            },
+        );
+    }
+    subject.device_id = request
+        .device_id
+        .clone()
+        .or_else(|| text_property(&request.person_properties, "$device_id"));
+    subject.continuity_key = request.anon_distinct_id.clone();
+    subject
+}
+
+fn text_property(properties: &Map<String, Value>, key: &str) -> Option<String> {
+    properties.get(key)?.as_str().map(str::to_string)
+}
+
+fn render(shape: Shape, evaluated: &[(&FeatureFlag, Evaluation)]) -> Map<String, Value> {
+    let enabled = || evaluated.iter().filter(|(_, e)| e.enabled);
+    let mut body = Map::new();
+    match shape {
+        Shape::DecideV1 => {
+            let keys: Vec<&str> = enabled().map(|(f, _)| f.key.as_str()).collect();
+            body.insert("featureFlags".into(), json!(keys));
+        }
+        Shape::DecideV2 => {
+            let flags: Map<String, Value> = enabled().map(|(f, e)| (f.key.clone(), e.value())).collect();
+            body.insert("featureFlags".into(), Value::Object(flags));
+        }
+        Shape::Legacy => {
+            let flags: Map<String, Value> =
+                evaluated.iter().map(|(f, e)| (f.key.clone(), e.value())).collect();
+            let payloads: Map<String, Value> = evaluated
+                .iter()
+                .filter_map(|(f, e)| Some((f.key.clone(), e.payload.clone()?)))
+                .collect();
+            body.insert("featureFlags".into(), Value::Object(flags));
+            body.insert("featureFlagPayloads".into(), Value::Object(payloads));
+        }
+        Shape::Detailed => {
+            let flags: Map<String, Value> = evaluated
+                .iter()
+                .map(|(flag, e)| {
+                    let record = json!({
+                        "key": flag.key,
+                        "enabled": e.enabled,
+                        "variant": e.variant,
+                        "reason": {
+                            "code": e.reason.code(),
+                            "condition_index": e.condition_index,
+                            "description": e.description(),
+                        },
+                        "metadata": {
+                            "id": flag.id,
+                            "version": flag.version,
+                            "description": null,
+                            "payload": e.payload,
+                            "has_experiment": false,
+                        },
+                    });
+                    (flag.key.clone(), record)
+                })
+                .collect();
+            body.insert("flags".into(), Value::Object(flags));
+        }
+    }
+    body.insert("errorsWhileComputingFlags".into(), Value::Bool(false));
+    body.insert("requestId".into(), json!(uuid::Uuid::now_v7()));
+    body.insert("evaluatedAt".into(), json!(Utc::now().timestamp_millis()));
+    body
+}
+
+/// The remote-config fields posthog-js reads with `config=true`: Cairn has
+/// no session recording, surveys or site apps, so they are all off.
+fn add_config(body: &mut Map<String, Value>) {
+    let config = json!({
+        "config": {"enable_collect_everything": true},
+        "supportedCompression": ["gzip", "gzip-js"],
+        "autocapture_opt_out": false,
+        "autocaptureExceptions": false,
+        "capturePerformance": false,
+        "sessionRecording": false,
+        "heatmaps": false,
+        "surveys": false,
+        "siteApps": [],
+        "toolbarParams": {},
+        "editorParams": {},
+        "isAuthenticated": false,
+        "elementsChainAsString": true,
+    });
+    if let Value::Object(config) = config {
+        body.extend(config);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_pick_the_response_shape() {
+        let q = |v: Option<&str>| FlagsQuery {
+            v: v.map(str::to_string),
+            ..FlagsQuery::default()
+        };
+        assert_eq!(shape(Endpoint::Flags, &q(None)), Shape::Detailed);
+        assert_eq!(shape(Endpoint::Flags, &q(Some("4"))), Shape::Detailed);
+        assert_eq!(shape(Endpoint::Flags, &q(Some("1"))), Shape::Legacy);
+        assert_eq!(shape(Endpoint::Flags, &q(Some("x"))), Shape::Legacy);
+        assert_eq!(shape(Endpoint::Decide, &q(None)), Shape::DecideV1);
+        assert_eq!(shape(Endpoint::Decide, &q(Some("2"))), Shape::DecideV2);
+        assert_eq!(shape(Endpoint::Decide, &q(Some("3"))), Shape::Legacy);
+        assert_eq!(shape(Endpoint::Decide, &q(Some("4"))), Shape::Detailed);
+    }
+}
