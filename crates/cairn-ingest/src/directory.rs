@@ -25,10 +25,17 @@ struct ProjectDirectory {
 
 impl Directory {
     /// The stored properties of the person `distinct_id` belongs to.
-    pub fn person_properties(&self, project: ProjectId, distinct_id: &str) -> Option<Arc<Properties>> {
+    pub fn person_properties(
+        &self,
+        project: ProjectId,
+        distinct_id: &str,
+    ) -> Option<Arc<Properties>> {
         let projects = self.projects.read().expect("directory lock");
         let state = projects.get(&project)?;
-        state.persons.get(state.person_of.get(distinct_id)?).cloned()
+        state
+            .persons
+            .get(state.person_of.get(distinct_id)?)
+            .cloned()
     }
 
     pub fn group_properties(
@@ -38,7 +45,11 @@ impl Directory {
         key: &str,
     ) -> Option<Arc<Properties>> {
         let projects = self.projects.read().expect("directory lock");
-        projects.get(&project)?.groups.get(&(index, key.to_string())).cloned()
+        projects
+            .get(&project)?
+            .groups
+            .get(&(index, key.to_string()))
+            .cloned()
     }
 
     /// `(index, group type name)` for the project's group types, by index.
@@ -67,13 +78,17 @@ impl Directory {
             state.persons.insert(person.id, Arc::new(person.properties));
         }
         for (project, group_type) in &commit.group_types {
-            projects.entry(*project).or_default().add_group_type(group_type);
+            projects
+                .entry(*project)
+                .or_default()
+                .add_group_type(group_type);
         }
         for group in commit.groups {
             let state = projects.entry(group.project_id).or_default();
-            state
-                .groups
-                .insert((group.group_type_index, group.group_key), Arc::new(group.properties));
+            state.groups.insert(
+                (group.group_type_index, group.group_key),
+                Arc::new(group.properties),
+            );
         }
     }
 
@@ -86,7 +101,8 @@ impl Directory {
 
 impl ProjectDirectory {
     fn add_person(&mut self, person: &Person) {
-        self.persons.insert(person.id, Arc::new(person.properties.clone()));
+        self.persons
+            .insert(person.id, Arc::new(person.properties.clone()));
     }
 
     fn add_group_type(&mut self, group_type: &GroupType) {
@@ -124,7 +140,10 @@ impl<V: SnapshotVisitor> SnapshotVisitor for Tee<'_, V> {
 
     fn group_type(&mut self, project: ProjectId, group_type: GroupType) {
         let state = self.directory.projects.get_mut().expect("directory lock");
-        state.entry(project).or_default().add_group_type(&group_type);
+        state
+            .entry(project)
+            .or_default()
+            .add_group_type(&group_type);
         self.first.group_type(project, group_type);
     }
 

@@ -17,4 +17,6 @@ pub use directory::Directory;
 pub use error::CaptureError;
 pub use normalize::{normalize_batch, IncomingEvent};
 pub use pipeline::{Accepted, Pipeline, PipelineError};
-pub use wire::{decode_body, decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest};
+pub use wire::{
+    decode_body, decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest,
+};

@@ -210,7 +210,9 @@ pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
     let mut set = take_object(properties, "$set");
     let mut set_once = take_object(properties, "$set_once");
     for (key, value) in lifted {
-        set_once.entry(initial_key(&key)).or_insert_with(|| value.clone());
+        set_once
+            .entry(initial_key(&key))
+            .or_insert_with(|| value.clone());
         set.entry(key).or_insert(value);
     }
     properties.insert("$set".into(), Value::Object(set));

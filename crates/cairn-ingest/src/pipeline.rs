@@ -69,7 +69,16 @@ impl Pipeline {
             .spawn({
                 let queued = queued.clone();
                 let directory = directory.clone();
-                move || run(store, processor, receiver, queued, &directory, group_type_limit)
+                move || {
+                    run(
+                        store,
+                        processor,
+                        receiver,
+                        queued,
+                        &directory,
+                        group_type_limit,
+                    )
+                }
             })
             .expect("spawn the ingestion thread");
         Ok(Self {

@@ -12,8 +12,8 @@ use tower_http::cors::CorsLayer;
 use crate::api::{events, feature_flags, groups, persons, projects, warnings};
 use crate::auth::{require_personal_key, require_project_access};
 use crate::capture;
-use crate::flags::{definitions, evaluate};
 use crate::error::ApiError;
+use crate::flags::{definitions, evaluate};
 use crate::state::AppState;
 
 /// Every path PostHog's SDKs send events to (trailing slashes are trimmed

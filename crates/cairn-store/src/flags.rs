@@ -66,7 +66,9 @@ pub fn list_flags(conn: &Connection, project: ProjectId) -> Result<Vec<StoredFla
 
 pub fn get_flag(conn: &Connection, project: ProjectId, id: i64) -> Result<Option<StoredFlag>> {
     conn.query_row(
-        &format!("SELECT {COLUMNS} FROM feature_flags WHERE project_id = ? AND id = ? AND NOT deleted"),
+        &format!(
+            "SELECT {COLUMNS} FROM feature_flags WHERE project_id = ? AND id = ? AND NOT deleted"
+        ),
         params![project.0, id],
         from_row,
     )
@@ -92,7 +94,11 @@ pub fn create_flag(conn: &Connection, mut flag: StoredFlag) -> Result<StoredFlag
             flag.key
         )));
     }
-    flag.id = conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM feature_flags", [], |r| r.get(0))?;
+    flag.id = conn.query_row(
+        "SELECT coalesce(max(id), 0) + 1 FROM feature_flags",
+        [],
+        |r| r.get(0),
+    )?;
     flag.version = 1;
     flag.created_at = Utc::now();
     flag.updated_at = flag.created_at;
@@ -139,7 +145,10 @@ pub fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<StoredFlag> {
         ],
     )?;
     if changed == 0 {
-        return Err(StoreError::NotFound(format!("feature flag {} not found", flag.id)));
+        return Err(StoreError::NotFound(format!(
+            "feature flag {} not found",
+            flag.id
+        )));
     }
     // A deleted flag is no longer readable; report what was written.
     let mut stored = flag.clone();

@@ -143,7 +143,10 @@ fn apply(mut flag: StoredFlag, changes: &Map<String, Value>) -> ApiResult<Stored
         Some(Value::Null) if name == "name" => Ok(Some(String::new())),
         Some(other) => Err(ApiError::field(
             name,
-            format!("must be a string, not {}", cairn_ingest::wire::json_type(other)),
+            format!(
+                "must be a string, not {}",
+                cairn_ingest::wire::json_type(other)
+            ),
         )),
     };
     let boolean = |name: &str| match changes.get(name) {
@@ -151,7 +154,10 @@ fn apply(mut flag: StoredFlag, changes: &Map<String, Value>) -> ApiResult<Stored
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(other) => Err(ApiError::field(
             name,
-            format!("must be true or false, not {}", cairn_ingest::wire::json_type(other)),
+            format!(
+                "must be true or false, not {}",
+                cairn_ingest::wire::json_type(other)
+            ),
         )),
     };
     if let Some(key) = text("key")? {
@@ -211,13 +217,17 @@ async fn checked(state: &AppState, project: ProjectId, flag: StoredFlag) -> ApiR
     all.push(definition);
     match FlagSet::new(all).check_dependencies() {
         Ok(()) => Ok(flag),
-        Err(DependencyProblem::Missing { flag: from, dependency }) if flag.deleted => {
-            Err(ApiError::field(
-                "deleted",
-                format!("flag {from:?} depends on {dependency:?}; change it first"),
-            ))
-        }
-        Err(DependencyProblem::Missing { flag: from, dependency }) => Err(ApiError::field(
+        Err(DependencyProblem::Missing {
+            flag: from,
+            dependency,
+        }) if flag.deleted => Err(ApiError::field(
+            "deleted",
+            format!("flag {from:?} depends on {dependency:?}; change it first"),
+        )),
+        Err(DependencyProblem::Missing {
+            flag: from,
+            dependency,
+        }) => Err(ApiError::field(
             "filters",
             format!("flag {from:?} depends on {dependency:?}, which does not exist"),
         )),

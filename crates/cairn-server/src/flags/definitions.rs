@@ -33,11 +33,18 @@ pub async fn definitions(
             ));
         }
     }
-    let body = serde_json::to_vec(&document(&state, project).await?).expect("definitions serialise");
+    let body =
+        serde_json::to_vec(&document(&state, project).await?).expect("definitions serialise");
     let tag = hex(&Sha256::digest(&body)[..16]);
     let cache_headers = [
-        (ETAG, HeaderValue::from_str(&format!("W/\"{tag}\"")).expect("hex is a header value")),
-        (CACHE_CONTROL, HeaderValue::from_static("private, must-revalidate")),
+        (
+            ETAG,
+            HeaderValue::from_str(&format!("W/\"{tag}\"")).expect("hex is a header value"),
+        ),
+        (
+            CACHE_CONTROL,
+            HeaderValue::from_static("private, must-revalidate"),
+        ),
     ];
     let seen = headers
         .get(IF_NONE_MATCH)

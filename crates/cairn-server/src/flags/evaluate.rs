@@ -108,11 +108,18 @@ async fn answer(
     } else {
         let mut subject = subject(&state, project, &request);
         subject.timezone = flags.timezone;
-        flags.set.evaluate_all(&subject, request.flag_keys.as_deref())
+        flags
+            .set
+            .evaluate_all(&subject, request.flag_keys.as_deref())
     };
     let shape = shape(endpoint, &query);
     let mut body = render(shape, &evaluated);
-    if endpoint == Endpoint::Decide || query.config.as_deref().is_some_and(|c| c == "true" || c == "1") {
+    if endpoint == Endpoint::Decide
+        || query
+            .config
+            .as_deref()
+            .is_some_and(|c| c == "true" || c == "1")
+    {
         add_config(&mut body);
     }
     Ok(Json(Value::Object(body)))
@@ -155,7 +162,11 @@ fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiRes
         }
         Err(e) => return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}"))),
     };
-    let get = |names: &[&str]| names.iter().find_map(|n| fields.get(*n).filter(|v| !v.is_null()));
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| fields.get(*n).filter(|v| !v.is_null()))
+    };
 
     let token = match get(&["token", "api_key", "$token"]) {
         Some(Value::String(token)) if !token.trim().is_empty() => token.trim().to_string(),
@@ -200,7 +211,10 @@ fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiRes
             Value::Object(props) => Ok((name, props)),
             other => Err(ApiError::field(
                 "group_properties",
-                format!("group_properties.{name} must be an object, not {}", json_type(&other)),
+                format!(
+                    "group_properties.{name} must be an object, not {}",
+                    json_type(&other)
+                ),
             )),
         })
         .collect::<ApiResult<_>>()?;
@@ -245,7 +259,10 @@ fn subject(state: &AppState, project: ProjectId, request: &FlagRequest) -> Subje
         .unwrap_or_default();
     person.extend(request.person_properties.clone());
     fill_initial_properties(&mut person);
-    person.insert("distinct_id".into(), Value::String(request.distinct_id.clone()));
+    person.insert(
+        "distinct_id".into(),
+        Value::String(request.distinct_id.clone()),
+    );
     let mut subject = Subject::person(request.distinct_id.clone(), person);
     for (index, name) in directory.group_types(project) {
         let Some(key) = request.groups.get(&name) else {
@@ -288,12 +305,15 @@ fn render(shape: Shape, evaluated: &[(&FeatureFlag, Evaluation)]) -> Map<String,
             body.insert("featureFlags".into(), json!(keys));
         }
         Shape::DecideV2 => {
-            let flags: Map<String, Value> = enabled().map(|(f, e)| (f.key.clone(), e.value())).collect();
+            let flags: Map<String, Value> =
+                enabled().map(|(f, e)| (f.key.clone(), e.value())).collect();
             body.insert("featureFlags".into(), Value::Object(flags));
         }
         Shape::Legacy => {
-            let flags: Map<String, Value> =
-                evaluated.iter().map(|(f, e)| (f.key.clone(), e.value())).collect();
+            let flags: Map<String, Value> = evaluated
+                .iter()
+                .map(|(f, e)| (f.key.clone(), e.value()))
+                .collect();
             let payloads: Map<String, Value> = evaluated
                 .iter()
                 .filter_map(|(f, e)| Some((f.key.clone(), e.payload.clone()?)))

@@ -68,7 +68,13 @@ pub fn to_feature_flag(stored: &StoredFlag) -> Option<FeatureFlag> {
 
 /// The project's flags, from memory or loaded from the store.
 pub async fn project_flags(state: &AppState, project: ProjectId) -> ApiResult<Arc<ProjectFlags>> {
-    if let Some(cached) = state.flags.projects.read().expect("flag lock").get(&project) {
+    if let Some(cached) = state
+        .flags
+        .projects
+        .read()
+        .expect("flag lock")
+        .get(&project)
+    {
         return Ok(cached.clone());
     }
     let generation = state.flags.generation.load(Ordering::SeqCst);
