@@ -259,7 +259,10 @@ fn flags_read_stored_person_and_group_properties() {
 fn flags_accepts_gzip_and_base64_and_refuses_unknown_keys() {
     let server = Server::start();
     seed(&server);
-    created(&server, json!({"key": "everyone", "filters": {"groups": [{"properties": []}]}}));
+    created(
+        &server,
+        json!({"key": "everyone", "filters": {"groups": [{"properties": []}]}}),
+    );
     let body = json!({"token": PROJECT_KEY, "distinct_id": "ana"}).to_string();
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

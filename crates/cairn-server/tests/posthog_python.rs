@@ -35,6 +35,10 @@ fn python() -> &'static PathBuf {
 }
 
 fn run_script(server: &Server, script: &str) -> Value {
+    run_script_with(server, script, &[])
+}
+
+fn run_script_with(server: &Server, script: &str, extra: &[&str]) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/compat")
         .join(script);
@@ -42,6 +46,7 @@ fn run_script(server: &Server, script: &str) -> Value {
         .arg(path)
         .arg(&server.base)
         .arg(PROJECT_KEY)
+        .args(extra)
         .output()
         .expect("run python");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -210,4 +215,88 @@ fn posthog_python_group_identify_and_grouped_capture() {
     );
     let company_events = server.events("group_type_index=0&group_key=company_xyz");
     assert_eq!(company_events.len(), 1);
+}
+
+#[test]
+fn posthog_python_feature_flags_remote_and_local() {
+    let server = Server::start();
+    server.capture(json!([
+        {"event": "$groupidentify", "distinct_id": "admin", "properties": {
+            "$group_type": "company", "$group_key": "acme", "$group_set": {"plan": "enterprise"}}},
+        {"event": "$groupidentify", "distinct_id": "admin", "properties": {
+            "$group_type": "company", "$group_key": "initech", "$group_set": {"plan": "free"}}},
+        {"event": "$identify", "distinct_id": "ana", "properties": {"$set": {"email": "ana@acme.io"}}},
+    ]));
+    for flag in [
+        json!({"key": "acme-staff", "filters": {"groups": [{"properties": [
+            {"key": "email", "value": "@acme.io", "operator": "icontains", "type": "person"}]}],
+            "payloads": {"true": "{\"welcome\": true}"}}}),
+        json!({"key": "enterprise-companies", "filters": {"aggregation_group_type_index": 0, "groups": [
+            {"properties": [{"key": "plan", "value": "enterprise", "type": "group", "group_type_index": 0}]}]}}),
+        json!({"key": "company-rollout", "filters": {"aggregation_group_type_index": 0,
+            "groups": [{"properties": [], "rollout_percentage": 50}]}}),
+        json!({"key": "experiment", "filters": {"groups": [{"properties": [], "rollout_percentage": 80}],
+            "multivariate": {"variants": [{"key": "control", "rollout_percentage": 50},
+                                          {"key": "test", "rollout_percentage": 50}]}}}),
+    ] {
+        let response = server
+            .authed(server.client.post(server.api("/feature_flags/")))
+            .json(&flag)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().unwrap());
+    }
+
+    let out = run_script_with(&server, "posthog_python_flags.py", &[common::PERSONAL_KEY]);
+    assert_eq!(out["errors"], json!([]));
+    let remote = &out["remote"];
+    assert_eq!(remote["staff"], true);
+    assert_eq!(remote["staff_payload"], json!({"welcome": true}));
+    assert_eq!(remote["staff_overridden"], false);
+    assert_eq!(remote["company_acme"], true);
+    assert_eq!(remote["company_initech"], false);
+    assert_eq!(remote["company_initech_overridden"], true);
+    assert_eq!(remote["company_none"], false);
+    assert!(
+        [json!("control"), json!("test"), json!(false)].contains(&remote["variant"]),
+        "{}",
+        remote["variant"]
+    );
+    assert_eq!(remote["all"]["acme-staff"], true);
+    assert_eq!(remote["all"]["enterprise-companies"], true);
+    assert_eq!(remote["missing"], Value::Null);
+
+    assert_eq!(
+        out["local_loaded"],
+        json!([
+            "acme-staff",
+            "company-rollout",
+            "enterprise-companies",
+            "experiment"
+        ])
+    );
+    let rows = out["local_vs_remote"].as_array().unwrap();
+    for row in rows {
+        assert_eq!(row["local"], row["remote"], "{row}");
+        assert_eq!(row["local_company"], row["remote_company"], "{row}");
+    }
+    let values: std::collections::HashSet<String> =
+        rows.iter().map(|r| r["local"].to_string()).collect();
+    assert!(
+        values.len() >= 3,
+        "variants and rollout both exercised: {values:?}"
+    );
+    assert_eq!(out["local_group"], true);
+    assert_eq!(out["local_all"]["acme-staff"], true);
+    assert_eq!(out["local_all"]["enterprise-companies"], true);
+
+    // The SDK reported its flag calls as events.
+    let called = server.events("event=$feature_flag_called");
+    assert!(
+        called
+            .iter()
+            .any(|e| e["properties"]["$feature_flag"] == "acme-staff"
+                && e["properties"]["$feature_flag_response"] == true),
+        "{called:?}"
+    );
 }
