@@ -5,8 +5,8 @@
 //!
 //!     cargo bench -p cairn-server --bench ingest -- [--events N] [--clients C]
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 
-const PROJECT_KEY: &str = "phc_bench_project_key";
-const PERSONAL_KEY: &str = "phx_bench_personal_key";
+use support::{arg, BenchServer, PROJECT_KEY};
+
 const BATCH: usize = 100;
 const PERSONS: usize = 10_000;
 const COMPANIES: usize = 500;
@@ -27,15 +27,6 @@ const EVENT_NAMES: &[&str] = &[
     "invite_sent",
     "dashboard_viewed",
 ];
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One posthog-python 7.x `/batch` body, built as text: generating JSON must
 /// not cost the client more CPU than the server spends on it.
@@ -66,51 +57,14 @@ fn batch_body(rng: &mut rand::rngs::StdRng, sent_at: &str) -> Vec<u8> {
     body.into_bytes()
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 fn main() {
     let events = arg("--events", 1_000_000);
     let clients = arg("--clients", 8);
     let requests = events.div_ceil(BATCH);
 
-    let data = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
-        .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start cairn");
-    let base = format!("http://127.0.0.1:{port}");
+    let server = BenchServer::start();
+    let base = server.base.clone();
     let client = reqwest::blocking::Client::new();
-    let ready = Instant::now();
-    while client.get(format!("{base}/_health")).send().is_err() {
-        assert!(
-            ready.elapsed() < Duration::from_secs(60),
-            "cairn did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     eprintln!("generating {requests} batches of {BATCH} events…");
     let sent_at = chrono::Utc::now().to_rfc3339();
@@ -166,7 +120,7 @@ fn main() {
     }
     let elapsed = started.elapsed();
     let latencies = latencies.lock().unwrap();
-    let rss = peak_rss_mib(server.id());
+    let rss = server.peak_rss_mib();
     let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
 
     println!("ingest benchmark: {} events in {requests} /batch requests of {BATCH} ({mean_kib:.0} KiB each), {clients} concurrent clients",
@@ -199,6 +153,4 @@ fn main() {
         .unwrap_or("cairn_events_accepted_total ?")
         .to_string();
     println!("  {accepted}");
-    let _ = server.kill();
-    let _ = server.wait();
 }
