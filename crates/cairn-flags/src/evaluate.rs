@@ -297,22 +297,31 @@ impl<'a> Evaluator<'a> {
         Self {
             set,
             subject,
-            done: vec![None; set.flags.len()],
+            done: Vec::new(),
         }
     }
 
     fn flag(&mut self, i: usize) -> Evaluation {
-        if let Some(done) = &self.done[i] {
+        if let Some(Some(done)) = self.done.get(i) {
             return done.clone();
         }
-        let result = if !self.set.flags[i].active {
+        if !self.set.flags[i].active {
             Evaluation::off(Reason::FlagDisabled, None)
         } else if self.set.broken[i] {
             Evaluation::off(Reason::MissingDependency, None)
         } else {
             let set = self.set;
             self.evaluate(&set.flags[i])
-        };
+        }
+    }
+
+    /// A dependency's result, kept for the other flags that read it (only
+    /// dependencies are kept, so evaluating one plain flag allocates nothing).
+    fn memoized(&mut self, i: usize) -> Evaluation {
+        let result = self.flag(i);
+        if self.done.is_empty() {
+            self.done.resize(self.set.flags.len(), None);
+        }
         self.done[i] = Some(result.clone());
         result
     }
@@ -501,7 +510,7 @@ impl<'a> Evaluator<'a> {
         let Some(&i) = self.set.by_key.get(&filter.key) else {
             return false;
         };
-        let result = self.flag(i);
+        let result = self.memoized(i);
         match (&filter.value, &result.variant) {
             (Some(Value::Bool(expected)), _) => *expected == result.enabled,
             (Some(Value::String(expected)), Some(variant)) => expected == variant,

@@ -7,8 +7,13 @@ use sha1::{Digest, Sha1};
 /// rounds to `2^60`, exactly as in every PostHog implementation).
 const LONG_SCALE: u64 = 0xFFF_FFFF_FFFF_FFFF;
 
-fn scaled(input: &str) -> f64 {
-    let digest = Sha1::digest(input.as_bytes());
+/// SHA-1 of the parts, concatenated, as a fraction of `LONG_SCALE`.
+fn scaled(parts: &[&str]) -> f64 {
+    let mut hasher = Sha1::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
     let first = u64::from_be_bytes(digest[..8].try_into().expect("SHA-1 has 20 bytes"));
     (first >> 4) as f64 / LONG_SCALE as f64
 }
@@ -19,7 +24,7 @@ pub fn bucket(flag_key: &str, identifier: &str, salt: &str) -> f64 {
     if identifier.is_empty() {
         return 0.0;
     }
-    scaled(&format!("{flag_key}.{identifier}{salt}"))
+    scaled(&[flag_key, ".", identifier, salt])
 }
 
 /// Whether `identifier` is inside a rollout of `percentage` (None = 100).
@@ -52,7 +57,7 @@ pub fn variant<'a>(
 
 /// The holdout hash: `SHA1("holdout-" + identifier)`, no flag key.
 pub fn holdout_bucket(identifier: &str) -> f64 {
-    scaled(&format!("holdout-{identifier}"))
+    scaled(&["holdout-", identifier])
 }
 
 #[cfg(test)]
