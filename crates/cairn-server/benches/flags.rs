@@ -10,14 +10,12 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use cairn_flags::{FeatureFlag, FlagSet, GroupSubject, Subject};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use support::{arg, BenchServer, PERSONAL_KEY, PROJECT_KEY};
+use support::{arg, drive, BenchServer, PERSONAL_KEY, PROJECT_KEY};
 
 const PERSONS: usize = 2_000;
 const COMPANIES: usize = 200;
@@ -147,64 +145,28 @@ fn main() {
             })
             .collect(),
     );
-    let next = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (bodies, next, latencies, failures, base) = (
-                bodies.clone(),
-                next.clone(),
-                latencies.clone(),
-                failures.clone(),
-                server.base.clone(),
-            );
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .unwrap();
-                let mut local = Histogram::<u64>::new(3).unwrap();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= requests {
-                        break;
-                    }
-                    let sent = Instant::now();
-                    let response = client
-                        .post(format!("{base}/flags/?v=2"))
-                        .header("Content-Type", "application/json")
-                        .body(bodies[i % bodies.len()].clone())
-                        .send()
-                        .and_then(|r| r.error_for_status())
-                        .and_then(|r| r.bytes());
-                    local.record(sent.elapsed().as_micros() as u64).unwrap();
-                    if response.is_err() {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                latencies.lock().unwrap().add(local).unwrap();
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    let elapsed = started.elapsed();
-    let latencies = latencies.lock().unwrap();
-    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+    let base = server.base.clone();
+    let load = drive(clients, requests, move |client, i| {
+        client
+            .post(format!("{base}/flags/?v=2"))
+            .header("Content-Type", "application/json")
+            .body(bodies[i % bodies.len()].clone())
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.bytes())
+            .is_ok()
+    });
     println!(
         "  /flags over loopback: {:.0} requests/s ({requests} requests, {clients} clients, {:.1} s)",
-        requests as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        requests as f64 / load.elapsed.as_secs_f64(),
+        load.elapsed.as_secs_f64()
     );
     println!(
         "  latency:     p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
-        ms(0.5),
-        ms(0.99),
-        latencies.max() as f64 / 1000.0
+        load.ms(0.5),
+        load.ms(0.99),
+        load.max_ms()
     );
-    println!("  failed requests: {}", failures.load(Ordering::Relaxed));
+    println!("  failed requests: {}", load.failures);
     println!("  server peak RSS: {:.0} MiB", server.peak_rss_mib());
 }

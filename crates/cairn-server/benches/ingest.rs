@@ -7,14 +7,11 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 
-use support::{arg, BenchServer, PROJECT_KEY};
+use support::{arg, drive, BenchServer, PROJECT_KEY};
 
 const BATCH: usize = 100;
 const PERSONS: usize = 10_000;
@@ -76,52 +73,17 @@ fn main() {
     );
     let mean_kib = bodies.iter().map(Vec::len).sum::<usize>() as f64 / requests as f64 / 1024.0;
 
-    let next = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (bodies, next, latencies, failures, base) = (
-                bodies.clone(),
-                next.clone(),
-                latencies.clone(),
-                failures.clone(),
-                base.clone(),
-            );
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(60))
-                    .build()
-                    .unwrap();
-                let mut local = Histogram::<u64>::new(3).unwrap();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= bodies.len() {
-                        break;
-                    }
-                    let sent = Instant::now();
-                    let response = client
-                        .post(format!("{base}/batch/"))
-                        .header("Content-Type", "application/json")
-                        .body(bodies[i].clone())
-                        .send();
-                    local.record(sent.elapsed().as_micros() as u64).unwrap();
-                    if !matches!(response, Ok(ref r) if r.status() == 200) {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                latencies.lock().unwrap().add(local).unwrap();
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    let elapsed = started.elapsed();
-    let latencies = latencies.lock().unwrap();
+    let batch_url = format!("{base}/batch/");
+    let load = drive(clients, requests, move |client, i| {
+        client
+            .post(&batch_url)
+            .header("Content-Type", "application/json")
+            .body(bodies[i].clone())
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+    let elapsed = load.elapsed;
     let rss = server.peak_rss_mib();
-    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
 
     println!("ingest benchmark: {} events in {requests} /batch requests of {BATCH} ({mean_kib:.0} KiB each), {clients} concurrent clients",
         requests * BATCH);
@@ -132,12 +94,12 @@ fn main() {
     );
     println!(
         "  ack latency:  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms(0.5),
-        ms(0.99),
-        latencies.max() as f64 / 1000.0
+        load.ms(0.5),
+        load.ms(0.99),
+        load.max_ms()
     );
     println!("  server peak RSS: {rss:.0} MiB");
-    println!("  failed requests: {}", failures.load(Ordering::Relaxed));
+    println!("  failed requests: {}", load.failures);
 
     // Durable means stored: count what the server kept.
     let stored: serde_json::Value = client

@@ -82,3 +82,81 @@ impl Drop for BenchServer {
         let _ = self.child.wait();
     }
 }
+
+/// What a load run measured.
+pub struct Load {
+    /// Per-request latency in microseconds.
+    pub latencies: hdrhistogram::Histogram<u64>,
+    pub failures: usize,
+    pub elapsed: Duration,
+}
+
+impl Load {
+    /// Latency at quantile `q`, in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.latencies.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.latencies.max() as f64 / 1000.0
+    }
+}
+
+/// Sends requests `0..requests` from `clients` threads, each with its own
+/// HTTP client; `send(client, i)` answers whether request `i` succeeded.
+pub fn drive<F>(clients: usize, requests: usize, send: F) -> Load
+where
+    F: Fn(&reqwest::blocking::Client, usize) -> bool + Send + Sync + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let send = Arc::new(send);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new(3).unwrap()));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (send, next, failures, latencies) = (
+                send.clone(),
+                next.clone(),
+                failures.clone(),
+                latencies.clone(),
+            );
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
+                let mut local = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let ok = send(&client, i);
+                    local.record(sent.elapsed().as_micros() as u64).unwrap();
+                    if !ok {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies.lock().unwrap().add(local).unwrap();
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let latencies = std::mem::replace(
+        &mut *latencies.lock().unwrap(),
+        hdrhistogram::Histogram::new(3).unwrap(),
+    );
+    Load {
+        latencies,
+        failures: failures.load(Ordering::Relaxed),
+        elapsed,
+    }
+}
