@@ -3,31 +3,16 @@
 //! and payload must equal what posthog-python's own local evaluation gives
 //! for the same definitions (installed from PyPI into a virtualenv).
 
+#[path = "../../../scripts/posthog_python.rs"]
+mod posthog_python;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
 use cairn_flags::{FeatureFlag, FlagSet, GroupSubject, Subject};
+use posthog_python::python;
 use serde_json::{json, Map, Value};
-
-const POSTHOG_PYTHON_VERSION: &str = "7.91.1";
-
-fn python() -> PathBuf {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/posthog-python-venv");
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posthog-python-venv");
-    let output = Command::new(script)
-        .arg(venv)
-        .arg(POSTHOG_PYTHON_VERSION)
-        .output()
-        .expect("run scripts/posthog-python-venv");
-    assert!(
-        output.status.success(),
-        "making the posthog-python virtualenv failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-}
 
 fn flags() -> Vec<FeatureFlag> {
     let definitions = json!([

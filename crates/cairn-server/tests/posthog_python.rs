@@ -3,36 +3,16 @@
 //! keep (spec/ingest.md §8).
 
 mod common;
+#[path = "../../../scripts/posthog_python.rs"]
+mod posthog_python;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+
+use posthog_python::python;
 
 use common::{properties_without_creator, Server, PROJECT_KEY};
 use serde_json::{json, Value};
-
-pub const POSTHOG_PYTHON_VERSION: &str = "7.91.1";
-
-/// A virtualenv with posthog-python, made once per target directory.
-fn python() -> &'static PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/posthog-python-venv");
-        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("posthog-python-venv");
-        let output = Command::new(script)
-            .arg(venv)
-            .arg(POSTHOG_PYTHON_VERSION)
-            .output()
-            .expect("run scripts/posthog-python-venv");
-        assert!(
-            output.status.success(),
-            "making the posthog-python virtualenv failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-    })
-}
 
 fn run_script(server: &Server, script: &str) -> Value {
     run_script_with(server, script, &[])

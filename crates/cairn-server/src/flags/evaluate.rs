@@ -96,7 +96,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let request = parse_request(&body, &query, &headers)?;
+    let mut request = parse_request(&body, &query, &headers)?;
     let project = state.project_for_token(&request.token).ok_or_else(|| {
         ApiError::Unauthorized(
             "the project API key is not valid: no project has this key (check the `token`/`api_key` field)".into(),
@@ -106,7 +106,7 @@ async fn answer(
     let evaluated: Vec<(&FeatureFlag, Evaluation)> = if request.disable_flags {
         Vec::new()
     } else {
-        let mut subject = subject(&state, project, &request);
+        let mut subject = subject(&state, project, &mut request);
         subject.timezone = flags.timezone;
         flags
             .set
@@ -250,14 +250,19 @@ fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiRes
     })
 }
 
-/// Stored properties overlaid with the request's (spec/flags.md §3.3).
-fn subject(state: &AppState, project: ProjectId, request: &FlagRequest) -> Subject {
+/// Stored properties overlaid with the request's (spec/flags.md §3.3); the
+/// request's property maps are moved, not copied.
+fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> Subject {
     let directory = state.pipeline.directory();
+    let device_id = request
+        .device_id
+        .clone()
+        .or_else(|| text_property(&request.person_properties, "$device_id"));
     let mut person = directory
         .person_properties(project, &request.distinct_id)
         .map(|stored| (*stored).clone())
         .unwrap_or_default();
-    person.extend(request.person_properties.clone());
+    person.extend(std::mem::take(&mut request.person_properties));
     fill_initial_properties(&mut person);
     person.insert(
         "distinct_id".into(),
@@ -272,8 +277,8 @@ fn subject(state: &AppState, project: ProjectId, request: &FlagRequest) -> Subje
             .group_properties(project, index, key)
             .map(|stored| (*stored).clone())
             .unwrap_or_default();
-        if let Some(sent) = request.group_properties.get(&name) {
-            properties.extend(sent.clone());
+        if let Some(sent) = request.group_properties.remove(&name) {
+            properties.extend(sent);
         }
         properties.insert("$group_key".into(), Value::String(key.clone()));
         subject.groups.insert(
@@ -284,10 +289,7 @@ fn subject(state: &AppState, project: ProjectId, request: &FlagRequest) -> Subje
             },
         );
     }
-    subject.device_id = request
-        .device_id
-        .clone()
-        .or_else(|| text_property(&request.person_properties, "$device_id"));
+    subject.device_id = device_id;
     subject.continuity_key = request.anon_distinct_id.clone();
     subject
 }
