@@ -27,7 +27,7 @@ pub(crate) fn property_instant(value: &Value, timezone: Tz) -> Option<DateTime<U
 }
 
 /// A filter value as an instant: relative (`-30d`) or absolute.
-pub(crate) fn filter_instant(value: &str, timezone: Tz) -> Option<DateTime<Utc>> {
+pub fn filter_instant(value: &str, timezone: Tz) -> Option<DateTime<Utc>> {
     relative(value, Utc::now().with_timezone(&timezone)).or_else(|| absolute(value, timezone))
 }
 

@@ -1,7 +1,7 @@
 //! Feature-flag evaluation that gives PostHog's answers for PostHog's flag
 //! definitions. Pure: no I/O, so the server and the Rust SDK share it.
 
-mod dates;
+pub mod dates;
 mod evaluate;
 mod flag;
 pub mod hash;

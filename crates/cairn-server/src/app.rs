@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::CorsLayer;
 
-use crate::api::{events, feature_flags, groups, persons, projects, warnings};
+use crate::api::{events, feature_flags, groups, persons, projects, query, warnings};
 use crate::auth::{require_personal_key, require_project_access};
 use crate::capture;
 use crate::error::ApiError;
@@ -57,6 +57,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/persons", get(persons::list))
         .route("/persons/{id}", get(persons::get))
         .route("/events", get(events::list))
+        .route("/query", post(query::query))
         .route("/ingestion_warnings", get(warnings::list))
         .route(
             "/personal_api_keys",

@@ -6,6 +6,7 @@ pub mod feature_flags;
 pub mod groups;
 pub mod persons;
 pub mod projects;
+pub mod query;
 pub mod warnings;
 
 use axum::http::{HeaderMap, Uri};

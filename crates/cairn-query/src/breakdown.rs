@@ -1,0 +1,190 @@
+//! Breakdowns (spec/insights.md §0.4, §1.6): the value expression, the null
+//! and "Other" labels, and the ranking that keeps the top values.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use crate::error::{QueryError, Result};
+use crate::nodes::{BreakdownFilter, BreakdownType, PropertyKind};
+use crate::sql::{literal, Scan};
+
+pub const NULL_LABEL: &str = "$$_posthog_breakdown_null_$$";
+pub const OTHER_LABEL: &str = "$$_posthog_breakdown_other_$$";
+pub const DEFAULT_LIMIT: usize = 25;
+/// Joins the parts of a multi-property breakdown value in one SQL string.
+const PART_SEPARATOR: char = '\u{1f}';
+
+#[derive(Debug, Clone)]
+struct Part {
+    kind: PropertyKind,
+    key: String,
+    group: Option<u8>,
+    normalize_url: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    parts: Vec<Part>,
+    multi: bool,
+    pub limit: usize,
+    pub hide_other: bool,
+}
+
+fn kind_of(kind: Option<BreakdownType>) -> PropertyKind {
+    match kind.unwrap_or(BreakdownType::Event) {
+        BreakdownType::Event => PropertyKind::Event,
+        BreakdownType::Person => PropertyKind::Person,
+        BreakdownType::Group => PropertyKind::Group,
+    }
+}
+
+fn key_of(value: &Value, field: &str) -> Result<String> {
+    match value {
+        Value::String(key) if !key.is_empty() => Ok(key.clone()),
+        _ => Err(QueryError::invalid(field, "a breakdown is a property name")),
+    }
+}
+
+impl Breakdown {
+    /// `None` when the filter asks for no breakdown.
+    pub fn parse(filter: &BreakdownFilter) -> Result<Option<Self>> {
+        let field = "breakdownFilter";
+        let normalize = filter.breakdown_normalize_url.unwrap_or(false);
+        let (parts, multi) = match (&filter.breakdowns, &filter.breakdown) {
+            (Some(items), _) if !items.is_empty() => {
+                if items.len() > 3 {
+                    return Err(QueryError::invalid(
+                        format!("{field}.breakdowns"),
+                        "at most 3 breakdowns",
+                    ));
+                }
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        Ok(Part {
+                            kind: kind_of(item.kind),
+                            key: key_of(
+                                &item.property,
+                                &format!("{field}.breakdowns[{i}].property"),
+                            )?,
+                            group: item.group_type_index,
+                            normalize_url: item.normalize_url.unwrap_or(false),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (parts, true)
+            }
+            (_, Some(Value::Null)) | (_, None) => return Ok(None),
+            (_, Some(value)) => {
+                let part = Part {
+                    kind: kind_of(filter.breakdown_type),
+                    key: key_of(value, &format!("{field}.breakdown"))?,
+                    group: filter.breakdown_group_type_index,
+                    normalize_url: normalize,
+                };
+                (vec![part], false)
+            }
+        };
+        if let Some(0) = filter.breakdown_limit {
+            return Err(QueryError::invalid(
+                format!("{field}.breakdown_limit"),
+                "must be at least 1",
+            ));
+        }
+        Ok(Some(Self {
+            parts,
+            multi,
+            limit: filter.breakdown_limit.unwrap_or(DEFAULT_LIMIT),
+            hide_other: filter.breakdown_hide_other_aggregation.unwrap_or(false),
+        }))
+    }
+
+    /// The value of each event as one SQL string, null label for none.
+    pub fn sql(&self, scan: &mut Scan<'_>) -> Result<String> {
+        let mut parts = Vec::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            let field = if self.multi {
+                format!("breakdownFilter.breakdowns[{i}]")
+            } else {
+                "breakdownFilter.breakdown_group_type_index".into()
+            };
+            let group = match (part.kind, part.group) {
+                (PropertyKind::Group, None) => {
+                    return Err(QueryError::invalid(
+                        field,
+                        "a group breakdown needs its group type index",
+                    ))
+                }
+                (_, group) => group,
+            };
+            let mut x = scan.property(part.kind, &part.key, group, &field)?;
+            if part.normalize_url {
+                x = format!("coalesce(nullif(rtrim({x}, '/?#'), ''), CASE WHEN {x} IS NULL THEN NULL ELSE '/' END)");
+            }
+            parts.push(format!(
+                "coalesce(nullif({x}, ''), {})",
+                literal(NULL_LABEL)
+            ));
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap_or_default()
+        } else {
+            format!(
+                "concat_ws({}, {})",
+                literal(&PART_SEPARATOR.to_string()),
+                parts.join(", ")
+            )
+        })
+    }
+
+    /// A value as the response's `breakdown_value`.
+    pub fn value_json(&self, text: &str) -> Value {
+        if self.multi && text != OTHER_LABEL {
+            Value::Array(
+                text.split(PART_SEPARATOR)
+                    .map(|p| Value::String(p.into()))
+                    .collect(),
+            )
+        } else {
+            Value::String(text.into())
+        }
+    }
+
+    /// The label a value contributes to a series label.
+    pub fn label(&self, text: &str) -> String {
+        if self.multi {
+            text.split(PART_SEPARATOR).collect::<Vec<_>>().join("::")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+fn ordering(value: &str) -> u8 {
+    match value {
+        OTHER_LABEL => 2,
+        NULL_LABEL => 1,
+        _ => 0,
+    }
+}
+
+/// PostHog's order of breakdown values: real values before the null label
+/// before "Other", larger totals first, then by value.
+pub fn compare_ranked(a: (&str, f64), b: (&str, f64)) -> Ordering {
+    ordering(a.0)
+        .cmp(&ordering(b.0))
+        .then(b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal))
+        .then(a.0.cmp(b.0))
+}
+
+/// Splits `(value, total)` into the values kept (in order) and the rest.
+pub fn top_values(mut totals: Vec<(String, f64)>, limit: usize) -> (Vec<String>, Vec<String>) {
+    totals.sort_by(|a, b| compare_ranked((&a.0, a.1), (&b.0, b.1)));
+    let rest = totals.split_off(totals.len().min(limit));
+    (
+        totals.into_iter().map(|(v, _)| v).collect(),
+        rest.into_iter().map(|(v, _)| v).collect(),
+    )
+}

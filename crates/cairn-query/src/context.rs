@@ -1,0 +1,54 @@
+//! The project a query runs in: its id, clock, timezone, week start and
+//! group types.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use cairn_core::ProjectId;
+
+use crate::error::{QueryError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeekStart {
+    Sunday,
+    Monday,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectContext {
+    pub project: ProjectId,
+    pub timezone: Tz,
+    pub week_start: WeekStart,
+    /// `(index, name)` of every group type the project has.
+    pub group_types: Vec<(u8, String)>,
+    /// "Now" for relative dates; fixed per query so every part agrees.
+    pub now: DateTime<Utc>,
+}
+
+impl ProjectContext {
+    pub fn new(project: ProjectId, timezone: &str, week_start_day: i16) -> Self {
+        Self {
+            project,
+            timezone: timezone.parse().unwrap_or(Tz::UTC),
+            week_start: if week_start_day == 1 {
+                WeekStart::Monday
+            } else {
+                WeekStart::Sunday
+            },
+            group_types: Vec::new(),
+            now: Utc::now(),
+        }
+    }
+
+    /// Checks that group type `index`, named at `field`, exists.
+    pub fn group_type(&self, index: u8, field: &str) -> Result<u8> {
+        if self.group_types.iter().any(|(i, _)| *i == index) {
+            Ok(index)
+        } else {
+            Err(QueryError::invalid(
+                field,
+                format!("this project has no group type with index {index}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! What can go wrong with a query: the caller's mistake (a field to fix) or
+//! the store's failure.
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query names something Cairn cannot answer; `field` is its path in
+    /// the query JSON (`series[1].math`).
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("the store failed to answer: {0}")]
+    Store(#[from] cairn_store::duckdb::Error),
+}
+
+impl QueryError {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;

@@ -1,0 +1,81 @@
+//! Insight queries in PostHog's query JSON, each counted by persons or by any
+//! group type, answered from the embedded store. SQL does the scanning and
+//! grouping; per-actor state machines (funnels, retention, lifecycle, paths)
+//! run in Rust over the compact rows it returns.
+
+pub mod breakdown;
+pub mod context;
+pub mod dates;
+pub mod error;
+pub mod formula;
+pub mod nodes;
+pub mod sql;
+pub mod trends;
+
+use serde_json::Value;
+
+use cairn_store::duckdb::Connection;
+
+pub use context::{ProjectContext, WeekStart};
+pub use error::{QueryError, Result};
+use nodes::InsightQuery;
+
+/// Answers `{"kind": …}` (or an `InsightVizNode` wrapping one).
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Value> {
+    let query = match query {
+        Value::Object(mut node)
+            if node.get("kind").and_then(Value::as_str) == Some("InsightVizNode") =>
+        {
+            node.remove("source").unwrap_or(Value::Null)
+        }
+        other => other,
+    };
+    let kind = query
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let query = match kind.as_str() {
+        "TrendsQuery" => InsightQuery::TrendsQuery(parse(query)?),
+        "FunnelsQuery" => InsightQuery::FunnelsQuery(parse(query)?),
+        "RetentionQuery" => InsightQuery::RetentionQuery(parse(query)?),
+        "LifecycleQuery" => InsightQuery::LifecycleQuery(parse(query)?),
+        "StickinessQuery" => InsightQuery::StickinessQuery(parse(query)?),
+        "PathsQuery" => InsightQuery::PathsQuery(parse(query)?),
+        other => {
+            return Err(QueryError::invalid(
+                "query.kind",
+                format!("`{other}` is not one of TrendsQuery, FunnelsQuery, RetentionQuery, LifecycleQuery, StickinessQuery, PathsQuery"),
+            ))
+        }
+    };
+    match &query {
+        InsightQuery::TrendsQuery(q) => trends::run(conn, ctx, q),
+        _ => Err(QueryError::invalid(
+            "query.kind",
+            "this insight kind is not answered yet",
+        )),
+    }
+}
+
+/// Reads a query node, naming the field of the first problem.
+fn parse<T: serde::de::DeserializeOwned>(query: Value) -> Result<T> {
+    serde_path_to_error::deserialize(query).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "query".to_string()
+        } else {
+            format!("query.{path}")
+        };
+        QueryError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+/// A JSON number: integral values as integers, as PostHog returns counts.
+pub(crate) fn number(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        Value::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
+    }
+}

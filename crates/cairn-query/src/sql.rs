@@ -1,0 +1,488 @@
+//! SQL for one scan of the events table: the joins it needs (current
+//! person, current group properties), its conditions, and expressions for
+//! actors, properties and local-time buckets.
+//!
+//! Values are written as escaped literals rather than bound parameters so
+//! DuckDB sees constant JSON paths and timestamps and can plan with them.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
+use serde_json::Value;
+
+use cairn_flags::Operator;
+
+use crate::context::{ProjectContext, WeekStart};
+use crate::error::{QueryError, Result};
+use crate::nodes::{Interval, Properties, Property, PropertyKind, PropertyNode};
+
+/// A SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A TIMESTAMP literal for an instant (the events table stores UTC).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    naive_timestamp(t.naive_utc())
+}
+
+pub fn naive_timestamp(t: NaiveDateTime) -> String {
+    format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+/// Whom an insight counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Person,
+    Group(u8),
+}
+
+impl Actor {
+    pub fn from_index(index: Option<u8>) -> Self {
+        index.map_or(Self::Person, Self::Group)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Join {
+    PersonId,
+    Person,
+    Group(u8),
+}
+
+/// One `FROM events e … WHERE …` under construction.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    ctx: &'a ProjectContext,
+    joins: BTreeSet<Join>,
+    conditions: Vec<String>,
+    /// The instants scanned, which bound the timezone conversion.
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl<'a> Scan<'a> {
+    /// Events of the project with `from <= timestamp <= to`.
+    pub fn new(ctx: &'a ProjectContext, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        Self {
+            ctx,
+            joins: BTreeSet::new(),
+            conditions: vec![
+                format!("e.project_id = {}", ctx.project.0),
+                format!("e.timestamp >= {}", timestamp(from)),
+                format!("e.timestamp <= {}", timestamp(to)),
+            ],
+            from,
+            to,
+        }
+    }
+
+    pub fn ctx(&self) -> &'a ProjectContext {
+        self.ctx
+    }
+
+    pub fn condition(&mut self, sql: impl Into<String>) {
+        self.conditions.push(sql.into());
+    }
+
+    /// Only events named `event` (`None`: every event).
+    pub fn event(&mut self, event: Option<&str>) {
+        if let Some(name) = event {
+            self.conditions.push(format!("e.event = {}", literal(name)));
+        }
+    }
+
+    /// Only events whose actor is known: groups need the event's key.
+    pub fn require_actor(&mut self, actor: Actor) {
+        if let Actor::Group(index) = actor {
+            self.conditions
+                .push(format!("coalesce(e.group_{index}, '') <> ''"));
+        }
+    }
+
+    /// ANDs a property filter tree in.
+    pub fn properties(&mut self, properties: &Properties, field: &str) -> Result<()> {
+        if let Some(sql) = self.predicate(properties, field)? {
+            self.conditions.push(sql);
+        }
+        Ok(())
+    }
+
+    /// The SQL of a filter tree (registering the joins it reads).
+    pub fn predicate(&mut self, properties: &Properties, field: &str) -> Result<Option<String>> {
+        match &properties.0 {
+            None => Ok(None),
+            Some(node) => self.node(node, field).map(Some),
+        }
+    }
+
+    fn node(&mut self, node: &PropertyNode, field: &str) -> Result<String> {
+        let (parts, joiner) = match node {
+            PropertyNode::Filter(property) => return self.filter(property, field),
+            PropertyNode::All(nodes) => (nodes, " AND "),
+            PropertyNode::Any(nodes) => (nodes, " OR "),
+        };
+        if parts.is_empty() {
+            return Ok("TRUE".into());
+        }
+        let sql: Result<Vec<String>> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.node(n, &format!("{field}[{i}]")))
+            .collect();
+        Ok(format!("({})", sql?.join(joiner)))
+    }
+
+    /// The text of a property, NULL when absent.
+    pub fn property(
+        &mut self,
+        kind: PropertyKind,
+        key: &str,
+        group: Option<u8>,
+        field: &str,
+    ) -> Result<String> {
+        let column = match kind {
+            PropertyKind::Event => "e.properties".to_string(),
+            PropertyKind::Person => {
+                self.joins.insert(Join::PersonId);
+                self.joins.insert(Join::Person);
+                "p.properties".to_string()
+            }
+            PropertyKind::Group => {
+                let Some(index) = group else {
+                    return Err(QueryError::invalid(
+                        format!("{field}.group_type_index"),
+                        "a group property needs group_type_index",
+                    ));
+                };
+                let index = self
+                    .ctx
+                    .group_type(index, &format!("{field}.group_type_index"))?;
+                self.joins.insert(Join::Group(index));
+                format!("g{index}.properties")
+            }
+        };
+        Ok(format!(
+            "json_extract_string({column}, {})",
+            literal(&cairn_store::read::json_pointer(key))
+        ))
+    }
+
+    fn filter(&mut self, property: &Property, field: &str) -> Result<String> {
+        let x = self.property(
+            property.kind,
+            &property.key,
+            property.group_type_index,
+            field,
+        )?;
+        filter_sql(self.ctx, &x, property, field)
+    }
+
+    /// The actor's id as SQL: the person an event's distinct id belongs to
+    /// now, or the event's key of the group type.
+    pub fn actor(&mut self, actor: Actor) -> String {
+        match actor {
+            Actor::Person => {
+                self.joins.insert(Join::PersonId);
+                "coalesce(pd.person_id, e.person_id)".into()
+            }
+            Actor::Group(index) => format!("e.group_{index}"),
+        }
+    }
+
+    /// The local wall-clock reading of `e.timestamp` (DST-correct).
+    pub fn local_time(&self) -> String {
+        local_time_sql(self.ctx, "e.timestamp", self.from, self.to)
+    }
+
+    /// The local start of the bucket of each event.
+    pub fn bucket(&self, interval: Interval) -> String {
+        bucket_sql(&self.local_time(), interval, self.ctx.week_start)
+    }
+
+    pub fn from_where(&self) -> String {
+        let mut sql = String::from("FROM events e");
+        for join in &self.joins {
+            let _ = match join {
+                Join::PersonId => write!(
+                    sql,
+                    " LEFT JOIN person_distinct_ids pd ON pd.project_id = e.project_id AND pd.distinct_id = e.distinct_id"
+                ),
+                Join::Person => write!(
+                    sql,
+                    " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = pd.person_id"
+                ),
+                Join::Group(i) => write!(
+                    sql,
+                    " LEFT JOIN groups g{i} ON g{i}.project_id = e.project_id AND g{i}.group_type_index = {i} AND g{i}.group_key = e.group_{i}"
+                ),
+            };
+        }
+        let _ = write!(sql, " WHERE {}", self.conditions.join(" AND "));
+        sql
+    }
+}
+
+/// The bucket start of a local reading, as a naive TIMESTAMP.
+pub fn bucket_sql(local: &str, interval: Interval, week_start: WeekStart) -> String {
+    match (interval, week_start) {
+        (Interval::Minute, _) => format!("date_trunc('minute', {local})"),
+        (Interval::Hour, _) => format!("date_trunc('hour', {local})"),
+        (Interval::Day, _) => format!("date_trunc('day', {local})"),
+        (Interval::Week, WeekStart::Monday) => format!("date_trunc('week', {local})"),
+        (Interval::Week, WeekStart::Sunday) => {
+            format!("(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY)")
+        }
+        (Interval::Month, _) => format!("date_trunc('month', {local})"),
+    }
+}
+
+/// `column + offset`, the offset chosen by which side of each DST change in
+/// `[from, to]` the instant falls (DuckDB's core has no time zones).
+pub fn local_time_sql(
+    ctx: &ProjectContext,
+    column: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> String {
+    let segments = offset_segments(ctx, from - TimeDelta::days(1), to + TimeDelta::days(1));
+    if segments.len() == 1 {
+        return match segments[0].1 {
+            0 => column.to_string(),
+            offset => format!("({column} + INTERVAL {offset} SECOND)"),
+        };
+    }
+    let mut sql = format!("({column} + to_seconds(CASE");
+    for pair in segments.windows(2) {
+        let _ = write!(
+            sql,
+            " WHEN {column} < {} THEN {}",
+            timestamp(pair[1].0),
+            pair[0].1
+        );
+    }
+    let _ = write!(sql, " ELSE {} END))", segments[segments.len() - 1].1);
+    sql
+}
+
+fn offset_at(ctx: &ProjectContext, t: DateTime<Utc>) -> i32 {
+    ctx.timezone
+        .offset_from_utc_datetime(&t.naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+/// `(start, offset seconds)` for each stretch of constant UTC offset.
+fn offset_segments(
+    ctx: &ProjectContext,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, i32)> {
+    let mut segments = vec![(from, offset_at(ctx, from))];
+    let mut t = from;
+    while t < to {
+        let next = (t + TimeDelta::days(1)).min(to);
+        let offset = offset_at(ctx, next);
+        if offset != segments[segments.len() - 1].1 {
+            // Narrow the change down to the second.
+            let (mut lo, mut hi) = (t, next);
+            while hi - lo > TimeDelta::seconds(1) {
+                let mid = lo + (hi - lo) / 2;
+                if offset_at(ctx, mid) == offset {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            segments.push((hi.with_timezone(&Utc), offset));
+        }
+        t = next;
+    }
+    segments
+}
+
+/// Each operator as SQL over the text `x` of a property.
+fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -> Result<String> {
+    let value_field = format!("{field}.value");
+    let texts = || -> Result<Vec<String>> {
+        match &property.value {
+            Some(Value::Array(values)) => Ok(values.iter().filter_map(text_of).collect()),
+            Some(value) => Ok(text_of(value).into_iter().collect()),
+            None => Err(QueryError::invalid(
+                &value_field,
+                "this operator needs a value",
+            )),
+        }
+    };
+    let one_text = || -> Result<String> {
+        texts()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| QueryError::invalid(&value_field, "this operator needs a value"))
+    };
+    let number = |value: Option<&Value>| -> Result<f64> {
+        value
+            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| {
+                QueryError::invalid(
+                    &value_field,
+                    "this operator compares numbers; the value is not one",
+                )
+            })
+    };
+    let in_list = || -> Result<String> {
+        let values = texts()?;
+        Ok(if values.is_empty() {
+            "(NULL)".into()
+        } else {
+            format!(
+                "({})",
+                values
+                    .iter()
+                    .map(|v| literal(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    };
+    let regex = || -> Result<String> {
+        let pattern = one_text()?;
+        regex_syntax::Parser::new().parse(&pattern).map_err(|e| {
+            QueryError::invalid(&value_field, format!("invalid regular expression: {e}"))
+        })?;
+        Ok(literal(&pattern))
+    };
+    let cast = format!("TRY_CAST({x} AS DOUBLE)");
+    let date = || -> Result<String> {
+        let text = one_text()?;
+        cairn_flags::dates::filter_instant(&text, ctx.timezone)
+            .map(timestamp)
+            .ok_or_else(|| QueryError::invalid(&value_field, format!("`{text}` is not a date")))
+    };
+    let as_date = format!("TRY_CAST({x} AS TIMESTAMP)");
+    let lower = || one_text().map(|t| literal(&t.to_lowercase()));
+    Ok(match property.operator {
+        Operator::Exact => format!("{x} IN {}", in_list()?),
+        Operator::IsNot => format!("({x} IS NULL OR {x} NOT IN {})", in_list()?),
+        Operator::Icontains => format!("contains(lower({x}), {})", lower()?),
+        Operator::NotIcontains => {
+            format!("({x} IS NULL OR NOT contains(lower({x}), {}))", lower()?)
+        }
+        Operator::StartsWith => format!("starts_with({x}, {})", literal(&one_text()?)),
+        Operator::NotStartsWith => format!(
+            "({x} IS NULL OR NOT starts_with({x}, {}))",
+            literal(&one_text()?)
+        ),
+        Operator::EndsWith => format!("ends_with({x}, {})", literal(&one_text()?)),
+        Operator::NotEndsWith => format!(
+            "({x} IS NULL OR NOT ends_with({x}, {}))",
+            literal(&one_text()?)
+        ),
+        Operator::Regex => format!("regexp_matches({x}, {})", regex()?),
+        Operator::NotRegex => format!("({x} IS NULL OR NOT regexp_matches({x}, {}))", regex()?),
+        Operator::Gt => format!("{cast} > {}", number(property.value.as_ref())?),
+        Operator::Gte => format!("{cast} >= {}", number(property.value.as_ref())?),
+        Operator::Lt => format!("{cast} < {}", number(property.value.as_ref())?),
+        Operator::Lte => format!("{cast} <= {}", number(property.value.as_ref())?),
+        Operator::Between | Operator::NotBetween => {
+            let bounds = property.value.as_ref().and_then(Value::as_array);
+            let (lo, hi) = match bounds.map(Vec::as_slice) {
+                Some([lo, hi]) => (number(Some(lo))?, number(Some(hi))?),
+                _ => {
+                    return Err(QueryError::invalid(
+                        &value_field,
+                        "between needs [low, high]",
+                    ))
+                }
+            };
+            if property.operator == Operator::Between {
+                format!("{cast} BETWEEN {lo} AND {hi}")
+            } else {
+                format!("({cast} IS NULL OR {cast} NOT BETWEEN {lo} AND {hi})")
+            }
+        }
+        Operator::IsSet => format!("{x} IS NOT NULL"),
+        Operator::IsNotSet => format!("{x} IS NULL"),
+        Operator::IsDateBefore => format!("{as_date} < {}", date()?),
+        Operator::IsDateAfter => format!("{as_date} > {}", date()?),
+        Operator::IsDateExact => format!("{as_date} = {}", date()?),
+        other => {
+            return Err(QueryError::invalid(
+                format!("{field}.operator"),
+                format!(
+                    "operator `{}` is not supported in insights",
+                    serde_json::to_value(other)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("?")
+                ),
+            ))
+        }
+    })
+}
+
+/// A filter value as the text DuckDB's `json_extract_string` gives.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Reads the rows of a query.
+pub fn query_rows<T>(
+    conn: &cairn_store::duckdb::Connection,
+    sql: &str,
+    mut row: impl FnMut(&cairn_store::duckdb::Row<'_>) -> cairn_store::duckdb::Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare(sql).map_err(store_error)?;
+    let mut rows = statement.query([]).map_err(store_error)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(store_error)? {
+        out.push(row(r).map_err(store_error)?);
+    }
+    Ok(out)
+}
+
+/// DuckDB rejects some values only when it meets them (a regex RE2 cannot
+/// compile); those are the query's fault, everything else the store's.
+fn store_error(error: cairn_store::duckdb::Error) -> QueryError {
+    let text = error.to_string();
+    if text.starts_with("Invalid Input Error") {
+        QueryError::invalid("query", text)
+    } else {
+        QueryError::Store(error)
+    }
+}
+
+/// A naive timestamp read back from `epoch_us(...)`.
+pub fn naive_from_micros(micros: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(micros)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+/// The earliest event of the project (for `date_from: "all"`).
+pub fn earliest_event(
+    conn: &cairn_store::duckdb::Connection,
+    ctx: &ProjectContext,
+    events: &[Option<&str>],
+) -> Result<Option<DateTime<Utc>>> {
+    let mut sql = format!(
+        "SELECT epoch_us(min(timestamp)) FROM events WHERE project_id = {}",
+        ctx.project.0
+    );
+    if !events.is_empty() && events.iter().all(Option::is_some) {
+        let names: Vec<String> = events.iter().flatten().map(|e| literal(e)).collect();
+        let _ = write!(sql, " AND event IN ({})", names.join(", "));
+    }
+    let rows = query_rows(conn, &sql, |r| r.get::<_, Option<i64>>(0))?;
+    Ok(rows
+        .into_iter()
+        .flatten()
+        .next()
+        .and_then(DateTime::from_timestamp_micros))
+}

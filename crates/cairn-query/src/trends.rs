@@ -1,0 +1,608 @@
+//! Trends (spec/insights.md §1): one value per bucket (or per range) for each
+//! series, counted as events, persons, groups, sessions or property math,
+//! with breakdowns, formulas, comparison and cumulative displays.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta};
+use serde_json::{json, Value};
+
+use cairn_store::duckdb::Connection;
+
+use crate::breakdown::{top_values, Breakdown, NULL_LABEL, OTHER_LABEL};
+use crate::context::ProjectContext;
+use crate::dates::{self, check_buckets, day_string, instant, Range};
+use crate::error::{QueryError, Result};
+use crate::formula::Formula;
+use crate::nodes::{
+    Display, EventsNode, Interval, Math, MathPropertyType, PropertyKind, TrendsQuery,
+};
+use crate::number;
+use crate::sql::{
+    bucket_sql, earliest_event, local_time_sql, naive_timestamp, query_rows, timestamp, Actor, Scan,
+};
+
+/// One series' values: per breakdown value (in rank order), one per bucket.
+struct SeriesValues {
+    rows: Vec<(String, Vec<f64>)>,
+    has_more: bool,
+}
+
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Result<Value> {
+    if query.series.is_empty() {
+        return Err(QueryError::invalid(
+            "series",
+            "a trend needs at least one series",
+        ));
+    }
+    let display = query
+        .trends_filter
+        .display
+        .unwrap_or(Display::ActionsLineGraph);
+    let total_value = display.is_total_value();
+    let interval = if total_value {
+        Interval::Day
+    } else {
+        query.interval.unwrap_or(Interval::Day)
+    };
+    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(conn, ctx, &events)
+    })?;
+    check_buckets(&range.buckets(ctx))?;
+    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+    let formulas = formulas(query)?;
+
+    let mut periods = vec![(range.clone(), None)];
+    match (
+        &query.compare_filter.compare,
+        &query.compare_filter.compare_to,
+    ) {
+        (Some(true), Some(to)) => periods.push((range.moved_back(ctx, to)?, Some("previous"))),
+        (Some(true), None) => periods.push((range.earlier(ctx), Some("previous"))),
+        _ => {}
+    }
+    if periods.len() == 2 {
+        periods[0].1 = Some("current");
+    }
+
+    let mut results = Vec::new();
+    let mut has_more = false;
+    for (range, compare_label) in &periods {
+        let buckets = if total_value {
+            vec![range.from]
+        } else {
+            range.buckets(ctx)
+        };
+        let mut all = Vec::new();
+        for (i, series) in query.series.iter().enumerate() {
+            let values = series_values(
+                conn,
+                ctx,
+                query,
+                i,
+                series,
+                range,
+                &buckets,
+                breakdown.as_ref(),
+                display,
+            )?;
+            has_more |= values.has_more;
+            all.push(values);
+        }
+        let shape = Shape {
+            ctx,
+            range,
+            buckets: &buckets,
+            total_value,
+            compare_label: *compare_label,
+            breakdown: breakdown.as_ref(),
+        };
+        if formulas.is_empty() {
+            for (i, (series, values)) in query.series.iter().zip(&all).enumerate() {
+                for (value, data) in &values.rows {
+                    let label = series_label(
+                        &series.display_name(),
+                        breakdown.as_ref(),
+                        value,
+                        query.series.len(),
+                    );
+                    results.push(shape.result(label, action_json(series, i), value, data.clone()));
+                }
+            }
+        } else {
+            for (order, (formula, text, custom_name)) in formulas.iter().enumerate() {
+                for (value, data) in formula_rows(formula, &all, buckets.len()) {
+                    let name = custom_name
+                        .clone()
+                        .unwrap_or_else(|| format!("Formula ({text})"));
+                    let label = series_label(&name, breakdown.as_ref(), &value, 2);
+                    let mut result = shape.result(label, Value::Null, &value, data);
+                    result["order"] = json!(order);
+                    results.push(result);
+                }
+            }
+        }
+    }
+    Ok(json!({
+        "results": results,
+        "hasMore": has_more,
+        "timezone": ctx.timezone.name(),
+        "is_cached": false,
+        "last_refresh": ctx.now,
+    }))
+}
+
+/// `(formula, its text, custom name)` from `formula`, `formulas` or `formulaNodes`.
+fn formulas(query: &TrendsQuery) -> Result<Vec<(Formula, String, Option<String>)>> {
+    let filter = &query.trends_filter;
+    let n = query.series.len();
+    let mut out = Vec::new();
+    if let Some(nodes) = &filter.formula_nodes {
+        for (i, node) in nodes.iter().enumerate() {
+            let field = format!("trendsFilter.formulaNodes[{i}].formula");
+            out.push((
+                Formula::parse(&node.formula, n, &field)?,
+                node.formula.clone(),
+                node.custom_name.clone(),
+            ));
+        }
+    } else if let Some(texts) = &filter.formulas {
+        for (i, text) in texts.iter().enumerate() {
+            out.push((
+                Formula::parse(text, n, &format!("trendsFilter.formulas[{i}]"))?,
+                text.clone(),
+                None,
+            ));
+        }
+    } else if let Some(text) = filter.formula.as_deref().filter(|t| !t.trim().is_empty()) {
+        out.push((
+            Formula::parse(text, n, "trendsFilter.formula")?,
+            text.to_string(),
+            None,
+        ));
+    }
+    Ok(out)
+}
+
+/// Applies a formula per breakdown value; a series without that value
+/// contributes zeros.
+fn formula_rows(formula: &Formula, all: &[SeriesValues], points: usize) -> Vec<(String, Vec<f64>)> {
+    let mut values: Vec<String> = Vec::new();
+    for series in all {
+        for (value, _) in &series.rows {
+            if !values.contains(value) {
+                values.push(value.clone());
+            }
+        }
+    }
+    values
+        .into_iter()
+        .map(|value| {
+            let per_series: Vec<Option<&Vec<f64>>> = all
+                .iter()
+                .map(|s| s.rows.iter().find(|(v, _)| *v == value).map(|(_, d)| d))
+                .collect();
+            let data = (0..points)
+                .map(|k| {
+                    let point: Vec<f64> =
+                        per_series.iter().map(|d| d.map_or(0.0, |d| d[k])).collect();
+                    formula.eval(&point)
+                })
+                .collect();
+            (value, data)
+        })
+        .collect()
+}
+
+fn series_label(name: &str, breakdown: Option<&Breakdown>, value: &str, series: usize) -> String {
+    match breakdown {
+        None => name.to_string(),
+        Some(b) if series == 1 => b.label(value),
+        Some(b) => format!("{name} - {}", b.label(value)),
+    }
+}
+
+fn action_json(series: &EventsNode, order: usize) -> Value {
+    json!({
+        "id": series.event,
+        "type": "events",
+        "order": order,
+        "name": series.event.clone().unwrap_or_else(|| "All events".into()),
+        "custom_name": series.custom_name,
+        "math": series.math.unwrap_or(Math::Total),
+        "math_property": series.math_property,
+        "math_group_type_index": series.math_group_type_index,
+    })
+}
+
+/// What every result of one period shares.
+struct Shape<'a> {
+    ctx: &'a ProjectContext,
+    range: &'a Range,
+    buckets: &'a [NaiveDateTime],
+    total_value: bool,
+    compare_label: Option<&'static str>,
+    breakdown: Option<&'a Breakdown>,
+}
+
+impl Shape<'_> {
+    fn result(&self, label: String, action: Value, value: &str, data: Vec<f64>) -> Value {
+        let interval = self.range.interval;
+        let mut result = json!({
+            "action": action,
+            "label": label,
+            "filter": {
+                "interval": interval,
+                "date_from": instant(self.ctx, self.range.from),
+                "date_to": instant(self.ctx, self.range.to),
+            },
+        });
+        if self.total_value {
+            let total = data.first().copied().unwrap_or(0.0);
+            result["aggregated_value"] = number(total);
+            result["count"] = number(total);
+            result["data"] = json!([]);
+            result["days"] = json!([]);
+            result["labels"] = json!([]);
+        } else {
+            result["count"] = number(data.iter().sum());
+            result["days"] = self
+                .buckets
+                .iter()
+                .map(|b| json!(day_string(*b, interval)))
+                .collect();
+            result["labels"] = self
+                .buckets
+                .iter()
+                .map(|b| json!(dates::label(*b, interval)))
+                .collect();
+            result["data"] = data.into_iter().map(number).collect();
+        }
+        if let Some(breakdown) = self.breakdown {
+            result["breakdown_value"] = breakdown.value_json(value);
+        }
+        if let Some(compare_label) = self.compare_label {
+            result["compare"] = json!(true);
+            result["compare_label"] = json!(compare_label);
+        }
+        result
+    }
+}
+
+/// Weekly and monthly active become plain uniques once a bucket is as long
+/// as their window.
+fn effective_math(math: Math, interval: Interval) -> Math {
+    match (math, interval) {
+        (Math::WeeklyActive, Interval::Week | Interval::Month) => Math::Dau,
+        (Math::MonthlyActive, Interval::Month) => Math::Dau,
+        _ => math,
+    }
+}
+
+/// A series' events: the event name and every property filter.
+fn series_scan<'a>(
+    ctx: &'a ProjectContext,
+    query: &TrendsQuery,
+    series: &EventsNode,
+    field: &str,
+    from: DateTime<chrono::Utc>,
+    to: DateTime<chrono::Utc>,
+    with_filters: bool,
+) -> Result<Scan<'a>> {
+    let mut scan = Scan::new(ctx, from, to);
+    scan.event(series.event.as_deref());
+    if with_filters {
+        scan.properties(&query.properties, "properties")?;
+        scan.properties(&series.properties, &format!("{field}.properties"))?;
+    }
+    Ok(scan)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn series_values(
+    conn: &Connection,
+    ctx: &ProjectContext,
+    query: &TrendsQuery,
+    index: usize,
+    series: &EventsNode,
+    range: &Range,
+    buckets: &[NaiveDateTime],
+    breakdown: Option<&Breakdown>,
+    display: Display,
+) -> Result<SeriesValues> {
+    let field = format!("series[{index}]");
+    let total_value = display.is_total_value();
+    let math = effective_math(series.math.unwrap_or(Math::Total), range.interval);
+    let group = match series.math_group_type_index {
+        Some(i) => Some(ctx.group_type(i, &format!("{field}.math_group_type_index"))?),
+        None => None,
+    };
+    let actor = match (math, group) {
+        (Math::UniqueGroup, None) => {
+            return Err(QueryError::invalid(
+                format!("{field}.math_group_type_index"),
+                "unique_group counts groups of one type; name it with math_group_type_index",
+            ))
+        }
+        (Math::Dau | Math::WeeklyActive | Math::MonthlyActive | Math::UniqueGroup, Some(i)) => {
+            Actor::Group(i)
+        }
+        _ => Actor::Person,
+    };
+    let (from, to) = range.instants(ctx);
+    let interval = range.interval;
+    let bucket_of = |scan: &Scan<'_>| -> String {
+        if total_value {
+            "0".into()
+        } else {
+            format!("epoch_us({})", scan.bucket(interval))
+        }
+    };
+    let breakdown_of = |scan: &mut Scan<'_>| -> Result<String> {
+        breakdown.map_or(Ok("''".to_string()), |b| b.sql(scan))
+    };
+
+    let sql = match math {
+        Math::WeeklyActive | Math::MonthlyActive => {
+            let days = if math == Math::WeeklyActive { 7 } else { 30 };
+            if total_value {
+                let mut scan = series_scan(
+                    ctx,
+                    query,
+                    series,
+                    &field,
+                    to - TimeDelta::days(days),
+                    to,
+                    true,
+                )?;
+                scan.require_actor(actor);
+                let (a, bd) = (scan.actor(actor), breakdown_of(&mut scan)?);
+                format!(
+                    "SELECT 0, {bd}, count(DISTINCT {a})::DOUBLE {} GROUP BY ALL",
+                    scan.from_where()
+                )
+            } else {
+                let first = instant(ctx, buckets[0] - TimeDelta::days(days));
+                let mut scan = series_scan(ctx, query, series, &field, first, to, true)?;
+                scan.require_actor(actor);
+                let (a, bd) = (scan.actor(actor), breakdown_of(&mut scan)?);
+                let day = match interval {
+                    Interval::Hour | Interval::Minute => interval,
+                    _ => Interval::Day,
+                };
+                let t = bucket_sql(&scan.local_time(), day, ctx.week_start);
+                let starts: Vec<String> = buckets.iter().map(|b| naive_timestamp(*b)).collect();
+                format!(
+                    "WITH d AS (SELECT DISTINCT {t} AS t, {bd} AS bd, {a} AS a {fw}),
+                          w AS (SELECT unnest([{starts}]) AS b)
+                     SELECT epoch_us(w.b), d.bd, count(DISTINCT d.a)::DOUBLE
+                     FROM w JOIN d ON d.t > w.b - INTERVAL {days} DAY AND d.t <= w.b GROUP BY ALL",
+                    fw = scan.from_where(),
+                    starts = starts.join(", ")
+                )
+            }
+        }
+        Math::FirstTimeForUser | Math::FirstMatchingEventForUser => {
+            let matching = math == Math::FirstMatchingEventForUser;
+            let mut scan = series_scan(
+                ctx,
+                query,
+                series,
+                &field,
+                DateTime::UNIX_EPOCH,
+                to,
+                matching,
+            )?;
+            let ok = if matching {
+                "TRUE".to_string()
+            } else {
+                let global = scan.predicate(&query.properties, "properties")?;
+                let own = scan.predicate(&series.properties, &format!("{field}.properties"))?;
+                match (global, own) {
+                    (Some(a), Some(b)) => format!("({a} AND {b})"),
+                    (Some(a), None) | (None, Some(a)) => a,
+                    (None, None) => "TRUE".into(),
+                }
+            };
+            let (a, bd) = (scan.actor(Actor::Person), breakdown_of(&mut scan)?);
+            let b = if total_value {
+                "0".to_string()
+            } else {
+                format!(
+                    "epoch_us({})",
+                    bucket_sql(
+                        &local_time_sql(ctx, "f.ts", from, to),
+                        interval,
+                        ctx.week_start
+                    )
+                )
+            };
+            format!(
+                "SELECT {b}, f.bd, count(*)::DOUBLE FROM (
+                   SELECT {a} AS a, min(e.timestamp) AS ts, arg_min(coalesce({ok}, FALSE), e.timestamp) AS ok,
+                          arg_min({bd}, e.timestamp) AS bd {fw} GROUP BY 1) f
+                 WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} GROUP BY ALL",
+                fw = scan.from_where(),
+                from = timestamp(from),
+                to = timestamp(to),
+            )
+        }
+        Math::AvgCountPerActor
+        | Math::MinCountPerActor
+        | Math::MaxCountPerActor
+        | Math::MedianCountPerActor
+        | Math::P75CountPerActor
+        | Math::P90CountPerActor
+        | Math::P95CountPerActor
+        | Math::P99CountPerActor => {
+            let mut scan = series_scan(ctx, query, series, &field, from, to, true)?;
+            let (a, bd, b) = (
+                scan.actor(Actor::Person),
+                breakdown_of(&mut scan)?,
+                bucket_of(&scan),
+            );
+            let outer = aggregate(math, "c");
+            format!(
+                "SELECT b, bd, {outer}::DOUBLE FROM (SELECT {b} AS b, {bd} AS bd, {a} AS a, count(*) AS c {fw} GROUP BY ALL) GROUP BY ALL",
+                fw = scan.from_where()
+            )
+        }
+        _ => {
+            let mut scan = series_scan(ctx, query, series, &field, from, to, true)?;
+            scan.require_actor(actor);
+            let bd = breakdown_of(&mut scan)?;
+            let b = bucket_of(&scan);
+            let cumulative_uniques = display == Display::ActionsLineGraphCumulative
+                && matches!(math, Math::Dau | Math::UniqueGroup);
+            if cumulative_uniques {
+                // Each actor counts once, in the first bucket it appears in.
+                let a = scan.actor(actor);
+                format!(
+                    "SELECT b, bd, count(*)::DOUBLE FROM (SELECT min({b}) AS b, {bd} AS bd, {a} AS a {fw} GROUP BY bd, a) GROUP BY ALL",
+                    fw = scan.from_where()
+                )
+            } else {
+                let value = match math {
+                    Math::Total => "count(*)".to_string(),
+                    Math::Dau | Math::UniqueGroup => {
+                        format!("count(DISTINCT {})", scan.actor(actor))
+                    }
+                    Math::UniqueSession => {
+                        let session =
+                            scan.property(PropertyKind::Event, "$session_id", None, &field)?;
+                        format!("count(DISTINCT {session})")
+                    }
+                    _ => {
+                        let Some(key) = series.math_property.as_deref() else {
+                            return Err(QueryError::invalid(
+                                format!("{field}.math_property"),
+                                "this math aggregates a property; name it with math_property",
+                            ));
+                        };
+                        let kind = match series.math_property_type {
+                            Some(MathPropertyType::PersonProperties) => PropertyKind::Person,
+                            _ => PropertyKind::Event,
+                        };
+                        let x = scan.property(kind, key, None, &field)?;
+                        format!(
+                            "coalesce({}, 0)",
+                            aggregate(math, &format!("TRY_CAST({x} AS DOUBLE)"))
+                        )
+                    }
+                };
+                format!(
+                    "SELECT {b}, {bd}, {value}::DOUBLE {fw} GROUP BY ALL",
+                    fw = scan.from_where()
+                )
+            }
+        }
+    };
+
+    let index_of: HashMap<i64, usize> = if total_value {
+        HashMap::from([(0, 0)])
+    } else {
+        buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.and_utc().timestamp_micros(), i))
+            .collect()
+    };
+    let rows = query_rows(conn, &sql, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<f64>>(2)?,
+        ))
+    })?;
+    let mut by_value: HashMap<String, Vec<f64>> = HashMap::new();
+    for (bucket, value, v) in rows {
+        if let Some(&k) = index_of.get(&bucket) {
+            by_value
+                .entry(value)
+                .or_insert_with(|| vec![0.0; buckets.len()])[k] += v.unwrap_or(0.0);
+        }
+    }
+    if breakdown.is_none() && by_value.is_empty() {
+        by_value.insert(String::new(), vec![0.0; buckets.len()]);
+    }
+    let mut values = rank(by_value, breakdown);
+    if display == Display::ActionsLineGraphCumulative {
+        for (_, data) in &mut values.rows {
+            let mut sum = 0.0;
+            for v in data.iter_mut() {
+                sum += *v;
+                *v = sum;
+            }
+        }
+    }
+    if let Some(k) = query.trends_filter.smoothing_intervals.filter(|k| *k > 1) {
+        for (_, data) in &mut values.rows {
+            *data = smooth(data, k);
+        }
+    }
+    Ok(values)
+}
+
+/// An aggregate of `x` for a property or per-actor math.
+fn aggregate(math: Math, x: &str) -> String {
+    let quantile = |q: f64| format!("quantile_cont({x}, {q})");
+    match math {
+        Math::Sum => format!("sum({x})"),
+        Math::Avg | Math::AvgCountPerActor => format!("avg({x})"),
+        Math::Min | Math::MinCountPerActor => format!("min({x})"),
+        Math::Max | Math::MaxCountPerActor => format!("max({x})"),
+        Math::Median | Math::MedianCountPerActor => quantile(0.5),
+        Math::P75 | Math::P75CountPerActor => quantile(0.75),
+        Math::P90 | Math::P90CountPerActor => quantile(0.9),
+        Math::P95 | Math::P95CountPerActor => quantile(0.95),
+        _ => quantile(0.99),
+    }
+}
+
+/// Keeps the top breakdown values; the rest are summed into "Other".
+fn rank(by_value: HashMap<String, Vec<f64>>, breakdown: Option<&Breakdown>) -> SeriesValues {
+    let Some(breakdown) = breakdown else {
+        return SeriesValues {
+            rows: by_value.into_iter().collect(),
+            has_more: false,
+        };
+    };
+    let totals = by_value
+        .iter()
+        .filter(|(value, data)| !(value.as_str() == NULL_LABEL && data.iter().all(|v| *v == 0.0)))
+        .map(|(value, data)| (value.clone(), data.iter().sum()))
+        .collect();
+    let (kept, rest) = top_values(totals, breakdown.limit);
+    let mut by_value = by_value;
+    let mut rows: Vec<(String, Vec<f64>)> = kept
+        .into_iter()
+        .filter_map(|v| by_value.remove(&v).map(|d| (v, d)))
+        .collect();
+    let has_more = !rest.is_empty();
+    if has_more && !breakdown.hide_other {
+        let mut other: Option<Vec<f64>> = None;
+        for value in rest {
+            if let Some(data) = by_value.remove(&value) {
+                match &mut other {
+                    None => other = Some(data),
+                    Some(sum) => sum.iter_mut().zip(data).for_each(|(s, v)| *s += v),
+                }
+            }
+        }
+        if let Some(data) = other {
+            rows.push((OTHER_LABEL.to_string(), data));
+        }
+    }
+    SeriesValues { rows, has_more }
+}
+
+/// The moving average of the last `k` points, floored as PostHog does.
+fn smooth(data: &[f64], k: usize) -> Vec<f64> {
+    (0..data.len())
+        .map(|i| {
+            let window = &data[i.saturating_sub(k - 1)..=i];
+            (window.iter().sum::<f64>() / window.len() as f64).floor()
+        })
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! `POST query/`: insights in PostHog's query JSON (`{"query": {"kind": …}}`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde_json::Value;
+
+use cairn_core::ProjectId;
+use cairn_query::{ProjectContext, QueryError};
+use cairn_store::{projects, read, StoreError};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub async fn query(
+    State(state): State<Arc<AppState>>,
+    Extension(project): Extension<ProjectId>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let mut body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let query = match body.get_mut("query").map(Value::take) {
+        Some(query @ Value::Object(_)) => query,
+        _ => {
+            return Err(ApiError::field(
+                "query",
+                "the body must be {\"query\": {\"kind\": \"TrendsQuery\", …}}",
+            ))
+        }
+    };
+    let store = state.store.clone();
+    let answer = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let conn = store.conn()?;
+        let project = projects::get_project(&conn, project)?
+            .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
+        let mut ctx = ProjectContext::new(project.id, &project.timezone, project.week_start_day);
+        ctx.group_types = read::group_types(&conn, Some(project.id))?
+            .into_iter()
+            .map(|(_, t)| (t.group_type_index, t.group_type))
+            .collect();
+        cairn_query::run(&conn, &ctx, query).map_err(|e| match e {
+            QueryError::Invalid { field, detail } => ApiError::field(field, detail),
+            QueryError::Store(e) => ApiError::Store(StoreError::Database(e)),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
+    Ok(Json(answer))
+}

@@ -1,0 +1,159 @@
+//! Insights through the real binary: events captured over HTTP, answered
+//! by `POST /api/projects/:id/query/`, by persons and by group type.
+
+mod common;
+
+use common::{event, Server};
+use serde_json::{json, Value};
+
+fn at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Value {
+    let mut e = event(name, distinct_id, properties);
+    e["timestamp"] = json!(timestamp);
+    e
+}
+
+fn query(server: &Server, query: Value) -> (u16, Value) {
+    let response = server
+        .authed(server.client.post(server.api("/query/")))
+        .json(&json!({ "query": query }))
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+fn answer(server: &Server, q: Value) -> Value {
+    let (status, body) = query(server, q);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Two companies; ana and ben at acme (ben first anonymous, then identified), cy at globex.
+fn seed(server: &Server) {
+    server.capture(json!([
+        at("$groupidentify", "admin", "2024-03-01T00:00:00Z",
+           json!({"$group_type": "company", "$group_key": "acme", "$group_set": {"plan": "pro"}})),
+        at("$groupidentify", "admin", "2024-03-01T00:00:00Z",
+           json!({"$group_type": "company", "$group_key": "globex", "$group_set": {"plan": "free"}})),
+        at("opened app", "ana", "2024-03-09T10:00:00Z", json!({"$groups": {"company": "acme"}})),
+        at("opened app", "anon-1", "2024-03-09T11:00:00Z", json!({"$groups": {"company": "acme"}})),
+        at("$identify", "ben", "2024-03-09T11:05:00Z", json!({"$anon_distinct_id": "anon-1"})),
+        at("opened app", "ben", "2024-03-09T12:00:00Z", json!({"$groups": {"company": "acme"}})),
+        at("opened app", "cy", "2024-03-10T23:30:00Z", json!({"$groups": {"company": "globex"}})),
+    ]));
+}
+
+fn trends(series: Value, extra: Value) -> Value {
+    let mut q = json!({"kind": "TrendsQuery", "series": series,
+        "dateRange": {"date_from": "2024-03-08", "date_to": "2024-03-11"}});
+    for (k, v) in extra.as_object().unwrap() {
+        q[k] = v.clone();
+    }
+    q
+}
+
+#[test]
+fn trends_count_persons_after_merges_and_companies() {
+    let server = Server::start();
+    seed(&server);
+    let body = answer(
+        &server,
+        trends(
+            json!([
+                {"kind": "EventsNode", "event": "opened app"},
+                {"kind": "EventsNode", "event": "opened app", "math": "dau"},
+                {"kind": "EventsNode", "event": "opened app", "math": "unique_group", "math_group_type_index": 0}
+            ]),
+            json!({}),
+        ),
+    );
+    let data: Vec<&Value> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["data"])
+        .collect();
+    assert_eq!(data[0], &json!([0, 3, 1, 0]));
+    assert_eq!(
+        data[1],
+        &json!([0, 2, 1, 0]),
+        "anon-1 and ben are one person"
+    );
+    assert_eq!(data[2], &json!([0, 1, 1, 0]));
+    assert_eq!(
+        body["results"][0]["days"],
+        json!(["2024-03-08", "2024-03-09", "2024-03-10", "2024-03-11"])
+    );
+
+    let body = answer(
+        &server,
+        trends(
+            json!([{"event": "opened app", "math": "dau"}]),
+            json!({"breakdownFilter": {"breakdown": "plan", "breakdown_type": "group", "breakdown_group_type_index": 0}}),
+        ),
+    );
+    let by_plan: Vec<(Value, Value)> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["breakdown_value"].clone(), r["count"].clone()))
+        .collect();
+    assert_eq!(
+        by_plan,
+        vec![(json!("pro"), json!(2)), (json!("free"), json!(1))]
+    );
+}
+
+#[test]
+fn the_project_timezone_moves_events_between_days() {
+    let server = Server::start();
+    seed(&server);
+    let q = trends(json!([{"event": "opened app"}]), json!({}));
+    assert_eq!(
+        answer(&server, q.clone())["results"][0]["data"],
+        json!([0, 3, 1, 0])
+    );
+    let response = server
+        .authed(server.client.patch(server.api("/")))
+        .json(&json!({"timezone": "Asia/Tokyo"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // cy's 23:30Z on Mar 10 is Mar 11 in Tokyo.
+    let body = answer(&server, q);
+    assert_eq!(body["results"][0]["data"], json!([0, 3, 0, 1]));
+    assert_eq!(body["timezone"], "Asia/Tokyo");
+}
+
+#[test]
+fn bad_queries_are_400s_naming_the_field() {
+    let server = Server::start();
+    seed(&server);
+    let (status, body) = query(
+        &server,
+        json!({"kind": "TrendsQuery", "series": [{"event": "x", "math": "nope"}]}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["attr"], "query.series[0].math");
+    let (status, body) = query(
+        &server,
+        json!({"kind": "TrendsQuery", "series": [{"event": "x"}], "interval": "fortnight"}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(body["attr"], "query.interval");
+    let (status, body) = query(&server, json!({"kind": "HogQLQuery", "query": "select 1"}));
+    assert_eq!(status, 400);
+    assert_eq!(body["attr"], "query.kind");
+    let response = server
+        .authed(server.client.post(server.api("/query/")))
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = server
+        .client
+        .post(server.api("/query/"))
+        .json(&json!({"query": {}}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
