@@ -103,6 +103,24 @@ impl Breakdown {
 
     /// The value of each event as one SQL string, null label for none.
     pub fn sql(&self, scan: &mut Scan<'_>) -> Result<String> {
+        self.expression(scan, true)
+    }
+
+    /// The value of each event as one SQL string, NULL for none.
+    pub fn raw_sql(&self, scan: &mut Scan<'_>) -> Result<String> {
+        self.expression(scan, false)
+    }
+
+    /// Whether values are a group's (scalars in funnels, not arrays).
+    pub fn is_group(&self) -> bool {
+        !self.multi && self.parts[0].kind == PropertyKind::Group
+    }
+
+    pub fn is_multi(&self) -> bool {
+        self.multi
+    }
+
+    fn expression(&self, scan: &mut Scan<'_>, null_label: bool) -> Result<String> {
         let mut parts = Vec::new();
         for (i, part) in self.parts.iter().enumerate() {
             let field = if self.multi {
@@ -123,20 +141,30 @@ impl Breakdown {
             if part.normalize_url {
                 x = format!("coalesce(nullif(rtrim({x}, '/?#'), ''), CASE WHEN {x} IS NULL THEN NULL ELSE '/' END)");
             }
-            parts.push(format!(
-                "coalesce(nullif({x}, ''), {})",
-                literal(NULL_LABEL)
-            ));
+            parts.push(if null_label {
+                format!("coalesce(nullif({x}, ''), {})", literal(NULL_LABEL))
+            } else {
+                format!("coalesce({x}, '')")
+            });
         }
-        Ok(if parts.len() == 1 {
+        let separator = PART_SEPARATOR.to_string();
+        let joined = if parts.len() == 1 {
             parts.pop().unwrap_or_default()
         } else {
-            format!(
-                "concat_ws({}, {})",
-                literal(&PART_SEPARATOR.to_string()),
-                parts.join(", ")
-            )
+            format!("concat_ws({}, {})", literal(&separator), parts.join(", "))
+        };
+        Ok(if null_label {
+            joined
+        } else {
+            // NULL when every part is missing or empty.
+            let empty = separator.repeat(self.parts.len() - 1);
+            format!("nullif({joined}, {})", literal(&empty))
         })
+    }
+
+    /// The parts of a value.
+    pub fn parts_of<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        text.split(PART_SEPARATOR).collect()
     }
 
     /// A value as the response's `breakdown_value`.

@@ -7,6 +7,9 @@ pub enum QueryError {
     /// the query JSON (`series[1].math`).
     #[error("{field}: {detail}")]
     Invalid { field: String, detail: String },
+    /// A bug of ours, never the query's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("the store failed to answer: {0}")]
     Store(#[from] cairn_store::duckdb::Error),
 }

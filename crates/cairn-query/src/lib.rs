@@ -8,6 +8,7 @@ pub mod context;
 pub mod dates;
 pub mod error;
 pub mod formula;
+pub mod funnels;
 pub mod nodes;
 pub mod sql;
 pub mod trends;
@@ -51,6 +52,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Valu
     };
     match &query {
         InsightQuery::TrendsQuery(q) => trends::run(conn, ctx, q),
+        InsightQuery::FunnelsQuery(q) => funnels::run(conn, ctx, q),
         _ => Err(QueryError::invalid(
             "query.kind",
             "this insight kind is not answered yet",
@@ -69,6 +71,17 @@ fn parse<T: serde::de::DeserializeOwned>(query: Value) -> Result<T> {
         };
         QueryError::invalid(field, e.into_inner().to_string())
     })
+}
+
+/// ClickHouse's interpolated quantile of sorted values (§0.5).
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let h = q * (sorted.len() - 1) as f64;
+    let low = h.floor() as usize;
+    let high = (low + 1).min(sorted.len() - 1);
+    Some(sorted[low] + (h - low as f64) * (sorted[high] - sorted[low]))
 }
 
 /// A JSON number: integral values as integers, as PostHog returns counts.

@@ -486,3 +486,30 @@ pub fn earliest_event(
         .next()
         .and_then(DateTime::from_timestamp_micros))
 }
+
+/// Runs `sql` and hands each Arrow batch to `f` (for large results, where
+/// row-by-row reads would dominate).
+pub fn for_each_batch(
+    conn: &cairn_store::duckdb::Connection,
+    sql: &str,
+    mut f: impl FnMut(&cairn_store::duckdb::arrow::record_batch::RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let mut statement = conn.prepare(sql).map_err(store_error)?;
+    for batch in statement.query_arrow([]).map_err(store_error)? {
+        f(&batch)?;
+    }
+    Ok(())
+}
+
+/// Column `i` of a batch as a typed Arrow array.
+pub fn column<T: 'static>(
+    batch: &cairn_store::duckdb::arrow::record_batch::RecordBatch,
+    i: usize,
+) -> Result<&T> {
+    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
+        QueryError::Internal(format!(
+            "column {i} has type {}",
+            batch.column(i).data_type()
+        ))
+    })
+}

@@ -42,6 +42,7 @@ pub async fn query(
         cairn_query::run(&conn, &ctx, query).map_err(|e| match e {
             QueryError::Invalid { field, detail } => ApiError::field(field, detail),
             QueryError::Store(e) => ApiError::Store(StoreError::Database(e)),
+            QueryError::Internal(e) => ApiError::Internal(e),
         })
     })
     .await

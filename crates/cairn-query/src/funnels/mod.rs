@@ -1,0 +1,645 @@
+//! Funnels (spec/insights.md §2): which actors went through the steps in
+//! order within the conversion window, by persons or by group (one merged
+//! event stream per group), with breakdown attribution, conversion times,
+//! time-to-convert histograms and conversion trends.
+
+pub mod engine;
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use cairn_store::duckdb::arrow::array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
+use cairn_store::duckdb::Connection;
+
+use crate::breakdown::{Breakdown, OTHER_LABEL};
+use crate::context::ProjectContext;
+use crate::dates::{self, day_string, instant, Range};
+use crate::error::{QueryError, Result};
+use crate::nodes::{
+    Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, WindowUnit,
+};
+use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Scan};
+use crate::{number, quantile};
+use engine::{Event, Funnel, Outcome};
+
+/// The most steps a funnel may have (step matches are a bit mask).
+const MAX_STEPS: usize = 20;
+
+/// One row of an actor's stream, with its breakdown value (interned).
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    event: Event,
+    value: Option<u32>,
+}
+
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
+    let steps = &query.series;
+    if steps.len() < 2 {
+        return Err(QueryError::invalid(
+            "series",
+            "a funnel needs at least two steps",
+        ));
+    }
+    if steps.len() > MAX_STEPS {
+        return Err(QueryError::invalid(
+            "series",
+            format!("a funnel has at most {MAX_STEPS} steps"),
+        ));
+    }
+    let filter = &query.funnels_filter;
+    let order = filter.order.unwrap_or(FunnelOrder::Ordered);
+    let funnel = Funnel {
+        steps: steps.len(),
+        optional: optional_steps(steps, order)?,
+        window_us: i64::from(filter.window_interval.unwrap_or(14))
+            * filter.window_unit.unwrap_or(WindowUnit::Day).seconds()
+            * 1_000_000,
+        order,
+        exclusions: exclusions(query, order)?,
+    };
+    let actor = match query.aggregation_group_type_index {
+        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
+        None => Actor::Person,
+    };
+    let interval = query.interval.unwrap_or(Interval::Day);
+    let events: Vec<Option<&str>> = steps.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(conn, ctx, &events)
+    })?;
+    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+    let attribution = filter.attribution.unwrap_or(Attribution::FirstTouch);
+    if attribution == Attribution::Step {
+        let step = filter.attribution_step.unwrap_or(0);
+        if step >= steps.len() {
+            return Err(QueryError::invalid(
+                "funnelsFilter.breakdownAttributionValue",
+                "no such step",
+            ));
+        }
+        if order == FunnelOrder::Unordered && step != 0 {
+            return Err(QueryError::invalid(
+                "funnelsFilter.breakdownAttributionValue",
+                "unordered funnels attribute breakdowns to the first step only",
+            ));
+        }
+    }
+
+    let (streams, values) =
+        actor_streams(conn, ctx, query, &funnel, actor, &range, breakdown.as_ref())?;
+    let viz = filter.viz.unwrap_or(FunnelViz::Steps);
+    if viz == FunnelViz::Trends {
+        return trends(ctx, query, &funnel, &range, &streams);
+    }
+    let mut by_value: HashMap<String, Vec<Outcome>> = HashMap::new();
+    for rows in &streams {
+        for (value, outcome) in attribute(
+            &funnel,
+            rows,
+            attribution,
+            filter.attribution_step.unwrap_or(0),
+            &values,
+        ) {
+            by_value.entry(value).or_default().push(outcome);
+        }
+    }
+    if viz == FunnelViz::TimeToConvert {
+        let outcomes: Vec<Outcome> = by_value.into_values().flatten().collect();
+        return time_to_convert(query, &funnel, &outcomes);
+    }
+    let names = step_names(steps, order);
+    let Some(breakdown) = breakdown else {
+        let outcomes = by_value.remove("").unwrap_or_default();
+        return Ok(
+            json!({"results": step_results(&names, steps, &funnel, &outcomes, None), "is_cached": false}),
+        );
+    };
+    let ranked = rank(by_value, &funnel, breakdown.limit);
+    let results: Vec<Value> = ranked
+        .iter()
+        .map(|(value, outcomes)| {
+            let shown = breakdown_json(&breakdown, value);
+            Value::Array(step_results(&names, steps, &funnel, outcomes, Some(&shown)))
+        })
+        .collect();
+    Ok(json!({"results": results, "is_cached": false}))
+}
+
+fn optional_steps(steps: &[EventsNode], order: FunnelOrder) -> Result<Vec<bool>> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let optional = s.optional_in_funnel.unwrap_or(false);
+            if optional && (i == 0 || order == FunnelOrder::Unordered) {
+                return Err(QueryError::invalid(
+                    format!("series[{i}].optionalInFunnel"),
+                    "only later steps of ordered or strict funnels can be optional",
+                ));
+            }
+            Ok(optional)
+        })
+        .collect()
+}
+
+fn exclusions(query: &FunnelsQuery, order: FunnelOrder) -> Result<Vec<(usize, usize)>> {
+    let n = query.series.len();
+    query
+        .funnels_filter
+        .exclusions
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let field = format!("funnelsFilter.exclusions[{i}]");
+            if x.from_step >= x.to_step || x.to_step >= n {
+                return Err(QueryError::invalid(
+                    field,
+                    format!(
+                        "funnelFromStep must be before funnelToStep, both within the {n} steps"
+                    ),
+                ));
+            }
+            if order == FunnelOrder::Unordered && (x.from_step != 0 || x.to_step != n - 1) {
+                return Err(QueryError::invalid(
+                    field,
+                    "exclusions of unordered funnels span the whole funnel",
+                ));
+            }
+            Ok((x.from_step, x.to_step))
+        })
+        .collect()
+}
+
+/// SQL that is true when an event matches a step or exclusion node.
+fn node_sql(scan: &mut Scan<'_>, node: &EventsNode, field: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    if let Some(event) = &node.event {
+        parts.push(format!("e.event = {}", literal(event)));
+    }
+    if let Some(p) = scan.predicate(&node.properties, &format!("{field}.properties"))? {
+        parts.push(p);
+    }
+    Ok(if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        parts.join(" AND ")
+    })
+}
+
+fn mask_sql(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        return "0".into();
+    }
+    let terms: Vec<String> = conditions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "CASE WHEN coalesce({c}, FALSE) THEN {} ELSE 0 END",
+                1u32 << i
+            )
+        })
+        .collect();
+    format!("({})::INTEGER", terms.join(" + "))
+}
+
+/// Each actor's rows in time order, and the interned breakdown values.
+fn actor_streams(
+    conn: &Connection,
+    ctx: &ProjectContext,
+    query: &FunnelsQuery,
+    funnel: &Funnel,
+    actor: Actor,
+    range: &Range,
+    breakdown: Option<&Breakdown>,
+) -> Result<(Vec<Vec<Row>>, Vec<String>)> {
+    let (from, to) = (instant(ctx, range.from), instant(ctx, range.to));
+    let mut scan = Scan::new(ctx, from, to);
+    scan.properties(&query.properties, "properties")?;
+    scan.require_actor(actor);
+    let steps: Vec<String> = query
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| node_sql(&mut scan, s, &format!("series[{i}]")))
+        .collect::<Result<_>>()?;
+    let exclusions: Vec<String> = query
+        .funnels_filter
+        .exclusions
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            node_sql(
+                &mut scan,
+                &x.node,
+                &format!("funnelsFilter.exclusions[{i}]"),
+            )
+        })
+        .collect::<Result<_>>()?;
+    // Strict funnels need every event of the actor: any event breaks a chain.
+    let names: Vec<&EventsNode> = query
+        .series
+        .iter()
+        .chain(query.funnels_filter.exclusions.iter().map(|x| &x.node))
+        .collect();
+    if funnel.order != FunnelOrder::Strict && names.iter().all(|n| n.event.is_some()) {
+        let list: Vec<String> = names
+            .iter()
+            .filter_map(|n| n.event.as_deref())
+            .map(literal)
+            .collect();
+        scan.condition(format!("e.event IN ({})", list.join(", ")));
+    }
+    let value = match breakdown {
+        Some(b) => b.raw_sql(&mut scan)?,
+        None => "NULL::VARCHAR".into(),
+    };
+    let a = scan.actor(actor);
+    let keep = if funnel.order == FunnelOrder::Strict {
+        "TRUE"
+    } else {
+        "m <> 0 OR x <> 0"
+    };
+    let sql = format!(
+        "SELECT hash(a), t, m, x, v FROM (
+           SELECT {a} AS a, epoch_us(e.timestamp) AS t, {m} AS m, {x} AS x, {value} AS v {fw}
+         ) WHERE {keep} ORDER BY 1, 2, m",
+        m = mask_sql(&steps),
+        x = mask_sql(&exclusions),
+        fw = scan.from_where(),
+    );
+    let mut streams: Vec<Vec<Row>> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut last_actor = None;
+    for_each_batch(conn, &sql, |batch| {
+        let actors = column::<UInt64Array>(batch, 0)?;
+        let times = column::<Int64Array>(batch, 1)?;
+        let masks = column::<Int32Array>(batch, 2)?;
+        let excluded = column::<Int32Array>(batch, 3)?;
+        let texts = column::<StringArray>(batch, 4)?;
+        for i in 0..batch.num_rows() {
+            let value = (!texts.is_null(i)).then(|| {
+                let text = texts.value(i);
+                *interned.entry(text.to_string()).or_insert_with(|| {
+                    values.push(text.to_string());
+                    values.len() as u32 - 1
+                })
+            });
+            if last_actor != Some(actors.value(i)) {
+                last_actor = Some(actors.value(i));
+                streams.push(Vec::new());
+            }
+            let event = Event {
+                t: times.value(i),
+                steps: masks.value(i) as u32,
+                exclusions: excluded.value(i) as u32,
+            };
+            if let Some(stream) = streams.last_mut() {
+                stream.push(Row { event, value });
+            }
+        }
+        Ok(())
+    })?;
+    // At equal times, earlier steps first (SQL ordered by the mask).
+    for stream in &mut streams {
+        stream.sort_by_key(|r| (r.event.t, r.event.steps.trailing_zeros()));
+    }
+    Ok((streams, values))
+}
+
+fn events_of(rows: &[Row]) -> Vec<Event> {
+    rows.iter().map(|r| r.event).collect()
+}
+
+/// The actor's outcomes per breakdown value under the attribution rule.
+fn attribute(
+    funnel: &Funnel,
+    rows: &[Row],
+    attribution: Attribution,
+    step: usize,
+    values: &[String],
+) -> Vec<(String, Outcome)> {
+    let text = |v: Option<u32>| v.map_or(String::new(), |v| values[v as usize].clone());
+    let single = |value: String, events: Vec<Event>| {
+        funnel
+            .run(&events)
+            .map(|o| (value, o))
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    match attribution {
+        Attribution::FirstTouch => single(text(rows.iter().find_map(|r| r.value)), events_of(rows)),
+        Attribution::LastTouch => single(
+            text(rows.iter().rev().find_map(|r| r.value)),
+            events_of(rows),
+        ),
+        Attribution::AllEvents => {
+            let mut seen: Vec<Option<u32>> = rows.iter().map(|r| r.value).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            seen.into_iter()
+                .flat_map(|v| {
+                    let events = rows
+                        .iter()
+                        .filter(|r| r.value == v)
+                        .map(|r| r.event)
+                        .collect();
+                    single(text(v), events)
+                })
+                .collect()
+        }
+        Attribution::Step => {
+            let mut candidates: Vec<Option<u32>> = rows
+                .iter()
+                .filter(|r| r.event.matches_step(step) && r.value.is_some())
+                .map(|r| r.value)
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            if candidates.is_empty() {
+                candidates.push(None);
+            }
+            let mut best: Option<(String, Outcome)> = None;
+            for candidate in candidates {
+                // The step's event must carry the candidate value.
+                let events: Vec<Event> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut e = r.event;
+                        if r.value != candidate || candidate.is_none() {
+                            e.steps &= !(1 << step);
+                        }
+                        e
+                    })
+                    .collect();
+                if let Some(outcome) = funnel.run(&events) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| outcome.reached > b.reached)
+                    {
+                        best = Some((text(candidate), outcome));
+                    }
+                }
+            }
+            best.into_iter().collect()
+        }
+    }
+}
+
+impl Event {
+    fn matches_step(&self, step: usize) -> bool {
+        self.steps & (1 << step) != 0
+    }
+}
+
+/// Breakdown values ranked by their counts at the last step, then the one
+/// before, and so on; those past the limit are merged into "Other".
+fn rank(
+    by_value: HashMap<String, Vec<Outcome>>,
+    funnel: &Funnel,
+    limit: usize,
+) -> Vec<(String, Vec<Outcome>)> {
+    let counts = |outcomes: &[Outcome]| -> Vec<usize> {
+        (0..funnel.steps)
+            .rev()
+            .map(|s| {
+                outcomes
+                    .iter()
+                    .filter(|o| o.counts_at(s, &funnel.optional))
+                    .count()
+            })
+            .collect()
+    };
+    let mut ranked: Vec<(Vec<usize>, String, Vec<Outcome>)> = by_value
+        .into_iter()
+        .map(|(v, o)| (counts(&o), v, o))
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let rest = ranked.split_off(ranked.len().min(limit));
+    let mut kept: Vec<(String, Vec<Outcome>)> =
+        ranked.into_iter().map(|(_, v, o)| (v, o)).collect();
+    if !rest.is_empty() {
+        kept.push((
+            OTHER_LABEL.to_string(),
+            rest.into_iter().flat_map(|(_, _, o)| o).collect(),
+        ));
+    }
+    kept
+}
+
+/// Funnel breakdown values: arrays for event and person properties,
+/// strings for group properties.
+fn breakdown_json(breakdown: &Breakdown, value: &str) -> Value {
+    let shown = if value == OTHER_LABEL { "Other" } else { value };
+    if breakdown.is_group() {
+        json!(shown)
+    } else if breakdown.is_multi() && value != OTHER_LABEL {
+        json!(breakdown.parts_of(value))
+    } else {
+        json!([shown])
+    }
+}
+
+fn step_names(steps: &[EventsNode], order: FunnelOrder) -> Vec<String> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match order {
+            FunnelOrder::Unordered => {
+                format!("Completed {} step{}", i + 1, if i == 0 { "" } else { "s" })
+            }
+            _ => s.event.clone().unwrap_or_else(|| "All events".into()),
+        })
+        .collect()
+}
+
+fn step_results(
+    names: &[String],
+    steps: &[EventsNode],
+    funnel: &Funnel,
+    outcomes: &[Outcome],
+    breakdown: Option<&Value>,
+) -> Vec<Value> {
+    (0..funnel.steps)
+        .map(|i| {
+            let count = outcomes
+                .iter()
+                .filter(|o| o.counts_at(i, &funnel.optional))
+                .count();
+            let mut durations: Vec<f64> = if i == 0 {
+                Vec::new()
+            } else {
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.seconds_to(i))
+                    .filter(|d| *d > 0.0)
+                    .collect()
+            };
+            durations.sort_by(f64::total_cmp);
+            let average = (!durations.is_empty())
+                .then(|| durations.iter().sum::<f64>() / durations.len() as f64);
+            let median = quantile(&durations, 0.5);
+            let node = &steps[i];
+            let mut step = json!({
+                "action_id": node.event,
+                "name": names[i],
+                "custom_name": node.custom_name,
+                "order": i,
+                "count": count,
+                "type": "events",
+                "average_conversion_time": average,
+                "median_conversion_time": median,
+                "people": [],
+            });
+            if let Some(value) = breakdown {
+                step["breakdown"] = value.clone();
+                step["breakdown_value"] = value.clone();
+            }
+            step
+        })
+        .collect()
+}
+
+/// The histogram of conversion times between two steps (§2.10).
+fn time_to_convert(query: &FunnelsQuery, funnel: &Funnel, outcomes: &[Outcome]) -> Result<Value> {
+    let filter = &query.funnels_filter;
+    let from = filter.from_step.unwrap_or(0);
+    let to = filter.to_step.unwrap_or(funnel.steps - 1);
+    if from >= to || to >= funnel.steps {
+        return Err(QueryError::invalid(
+            "funnelsFilter.funnelToStep",
+            "must be after funnelFromStep and within the steps",
+        ));
+    }
+    let times: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.reached >= to)
+        .filter_map(|o| Some((o.times[to]? - o.times[from]?) as f64 / 1e6))
+        .collect();
+    if times.is_empty() {
+        return Ok(
+            json!({"results": {"bins": [], "average_conversion_time": null}, "is_cached": false}),
+        );
+    }
+    let bins = match filter.bin_count {
+        Some(n) => n.clamp(1, 90),
+        None => ((times.len() as f64).cbrt().ceil() as usize).clamp(1, 60),
+    };
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min).floor();
+    let max = times
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .ceil();
+    let width = match ((max - min) / bins as f64).ceil() {
+        w if w > 0.0 => w,
+        _ => 60.0,
+    };
+    let mut counts = vec![0u64; bins + 1];
+    for t in &times {
+        let k = (((t - min) / width).floor() as usize).min(bins);
+        counts[k] += 1;
+    }
+    let histogram: Vec<Value> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, c)| json!([number(min + k as f64 * width), c]))
+        .collect();
+    let average = times.iter().sum::<f64>() / times.len() as f64;
+    Ok(
+        json!({"results": {"bins": histogram, "average_conversion_time": average}, "is_cached": false}),
+    )
+}
+
+/// Conversion rate per entrance period (§2.11): an actor enters in the
+/// period of a first-step event and converts if that attempt reaches the
+/// target step within the window.
+fn trends(
+    ctx: &ProjectContext,
+    query: &FunnelsQuery,
+    funnel: &Funnel,
+    range: &Range,
+    streams: &[Vec<Row>],
+) -> Result<Value> {
+    let filter = &query.funnels_filter;
+    let from_step = filter.from_step.unwrap_or(0);
+    let to_step = filter.to_step.unwrap_or(funnel.steps - 1);
+    if from_step >= to_step || to_step >= funnel.steps {
+        return Err(QueryError::invalid(
+            "funnelsFilter.funnelToStep",
+            "must be after funnelFromStep and within the steps",
+        ));
+    }
+    let buckets = range.buckets(ctx);
+    dates::check_buckets(&buckets)?;
+    let index: HashMap<i64, usize> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.and_utc().timestamp_micros(), i))
+        .collect();
+    let period_of = |t: i64| {
+        let local = dates::local(
+            ctx,
+            chrono::DateTime::from_timestamp_micros(t).unwrap_or_default(),
+        );
+        index
+            .get(
+                &dates::align(local, range.interval, ctx.week_start)
+                    .and_utc()
+                    .timestamp_micros(),
+            )
+            .copied()
+    };
+    let mut entered = vec![0u64; buckets.len()];
+    let mut converted = vec![0u64; buckets.len()];
+    for rows in streams {
+        let mut periods: Vec<usize> = rows
+            .iter()
+            .filter(|r| r.event.steps & 1 != 0)
+            .filter_map(|r| period_of(r.event.t))
+            .collect();
+        periods.dedup();
+        for period in periods {
+            // Only first steps in this period start attempts.
+            let events: Vec<Event> = rows
+                .iter()
+                .map(|r| {
+                    let mut e = r.event;
+                    if period_of(e.t) != Some(period) {
+                        e.steps &= !1;
+                    }
+                    e
+                })
+                .collect();
+            if let Some(outcome) = funnel.run(&events) {
+                if outcome.reached >= from_step {
+                    entered[period] += 1;
+                    converted[period] += u64::from(outcome.reached >= to_step);
+                }
+            }
+        }
+    }
+    let rates: Vec<Value> = entered
+        .iter()
+        .zip(&converted)
+        .map(|(e, c)| {
+            if *e == 0 {
+                json!(0)
+            } else {
+                number((*c as f64 / *e as f64 * 10_000.0).round() / 100.0)
+            }
+        })
+        .collect();
+    Ok(json!({
+        "results": [{
+            "count": buckets.len(),
+            "data": rates,
+            "days": buckets.iter().map(|b| day_string(*b, range.interval)).collect::<Vec<_>>(),
+            "labels": buckets.iter().map(|b| dates::label(*b, range.interval)).collect::<Vec<_>>(),
+            "reached_from_step_count": entered,
+            "reached_to_step_count": converted,
+        }],
+        "is_cached": false,
+    }))
+}
