@@ -9,8 +9,12 @@ pub mod dates;
 pub mod error;
 pub mod formula;
 pub mod funnels;
+pub mod lifecycle;
 pub mod nodes;
+pub mod paths;
+pub mod retention;
 pub mod sql;
+pub mod stickiness;
 pub mod trends;
 
 use serde_json::Value;
@@ -53,10 +57,10 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Valu
     match &query {
         InsightQuery::TrendsQuery(q) => trends::run(conn, ctx, q),
         InsightQuery::FunnelsQuery(q) => funnels::run(conn, ctx, q),
-        _ => Err(QueryError::invalid(
-            "query.kind",
-            "this insight kind is not answered yet",
-        )),
+        InsightQuery::RetentionQuery(q) => retention::run(conn, ctx, q),
+        InsightQuery::LifecycleQuery(q) => lifecycle::run(conn, ctx, q),
+        InsightQuery::StickinessQuery(q) => stickiness::run(conn, ctx, q),
+        InsightQuery::PathsQuery(q) => paths::run(conn, ctx, q),
     }
 }
 

@@ -1,0 +1,178 @@
+//! Paths (spec/insights.md §6): the most common sequences of pages, screens
+//! and events within sessions, as weighted edges between numbered steps.
+//! Unlike PostHog, by persons **or** by a group type (one merged stream
+//! per group).
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use cairn_store::duckdb::arrow::array::{Array, Int64Array, StringArray, UInt64Array};
+use cairn_store::duckdb::Connection;
+
+use crate::context::ProjectContext;
+use crate::dates::{instant, Range};
+use crate::error::{QueryError, Result};
+use crate::nodes::{Interval, PathEventType, PathsQuery};
+use crate::sql::{column, for_each_batch, Actor, Scan};
+
+/// A gap this long (or longer) ends a session.
+const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
+const DEFAULT_STEP_LIMIT: usize = 5;
+const DEFAULT_EDGE_LIMIT: usize = 50;
+
+#[derive(Default)]
+struct Edge {
+    count: u64,
+    total_us: i64,
+}
+
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Result<Value> {
+    let filter = &query.paths_filter;
+    let step_limit = filter.step_limit.unwrap_or(DEFAULT_STEP_LIMIT);
+    if !(2..=20).contains(&step_limit) {
+        return Err(QueryError::invalid(
+            "pathsFilter.stepLimit",
+            "must be between 2 and 20",
+        ));
+    }
+    let actor = match query.aggregation_group_type_index {
+        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
+        None => Actor::Person,
+    };
+    let range = Range::resolve(ctx, &query.date_range, Interval::Day, || Ok(None))?;
+    let mut scan = Scan::new(ctx, instant(ctx, range.from), instant(ctx, range.to));
+    scan.properties(&query.properties, "properties")?;
+    scan.require_actor(actor);
+    if let Some(types) = filter
+        .include_event_types
+        .as_ref()
+        .filter(|t| !t.is_empty())
+    {
+        let kinds: Vec<&str> = types
+            .iter()
+            .map(|t| match t {
+                PathEventType::Pageview => "e.event = '$pageview'",
+                PathEventType::Screen => "e.event = '$screen'",
+                PathEventType::CustomEvent => "NOT starts_with(e.event, '$')",
+            })
+            .collect();
+        scan.condition(format!("({})", kinds.join(" OR ")));
+    }
+    let a = scan.actor(actor);
+    let url = "json_extract_string(e.properties, '/$current_url')";
+    let screen = "json_extract_string(e.properties, '/$screen_name')";
+    let sql = format!(
+        "SELECT hash({a}), epoch_us(e.timestamp),
+                CASE WHEN e.event = '$pageview' THEN coalesce(nullif(rtrim({url}, '/'), ''), '/')
+                     WHEN e.event = '$screen' THEN coalesce({screen}, '')
+                     ELSE e.event END
+         {fw} ORDER BY 1, 2",
+        fw = scan.from_where(),
+    );
+    let excluded: Vec<&str> = filter
+        .exclude_events
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let mut items: Vec<String> = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut edges: HashMap<(usize, u32, u32), Edge> = HashMap::new();
+    let mut session: Vec<(i64, u32)> = Vec::new();
+    let mut last_actor = None;
+    let start = filter.start_point.as_deref();
+    let end = filter.end_point.as_deref();
+    for_each_batch(conn, &sql, |batch| {
+        let actors = column::<UInt64Array>(batch, 0)?;
+        let times = column::<Int64Array>(batch, 1)?;
+        let names = column::<StringArray>(batch, 2)?;
+        for i in 0..batch.num_rows() {
+            let name = if names.is_null(i) { "" } else { names.value(i) };
+            if excluded.contains(&name) {
+                continue;
+            }
+            let t = times.value(i);
+            let new_actor = last_actor != Some(actors.value(i));
+            if new_actor
+                || session
+                    .last()
+                    .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
+            {
+                walk(&session, &items, start, end, step_limit, &mut edges);
+                session.clear();
+                last_actor = Some(actors.value(i));
+            }
+            let item = match interned.get(name) {
+                Some(&id) => id,
+                None => {
+                    items.push(name.to_string());
+                    interned.insert(name.to_string(), items.len() as u32 - 1);
+                    items.len() as u32 - 1
+                }
+            };
+            // Repeats of the same item collapse into one step.
+            if session.last().map(|(_, last)| *last) != Some(item) {
+                session.push((t, item));
+            }
+        }
+        Ok(())
+    })?;
+    walk(&session, &items, start, end, step_limit, &mut edges);
+
+    let mut ranked: Vec<((usize, u32, u32), Edge)> = edges
+        .into_iter()
+        .filter(|(_, e)| filter.min_edge_weight.is_none_or(|m| e.count >= m))
+        .filter(|(_, e)| filter.max_edge_weight.is_none_or(|m| e.count <= m))
+        .collect();
+    ranked.sort_by(|(ka, a), (kb, b)| b.count.cmp(&a.count).then(ka.cmp(kb)));
+    ranked.truncate(filter.edge_limit.unwrap_or(DEFAULT_EDGE_LIMIT));
+    let results: Vec<Value> = ranked
+        .iter()
+        .map(|((step, from, to), edge)| {
+            json!({
+                "source": format!("{}_{}", step + 1, items[*from as usize]),
+                "target": format!("{}_{}", step + 2, items[*to as usize]),
+                "value": edge.count,
+                "average_conversion_time": edge.total_us as f64 / edge.count as f64 / 1000.0,
+            })
+        })
+        .collect();
+    Ok(json!({"results": results, "is_cached": false}))
+}
+
+/// Adds one session's path (cut at the start and end points, at most
+/// `limit` steps) to the edge counts.
+fn walk(
+    session: &[(i64, u32)],
+    items: &[String],
+    start: Option<&str>,
+    end: Option<&str>,
+    limit: usize,
+    edges: &mut HashMap<(usize, u32, u32), Edge>,
+) {
+    let mut path = session;
+    if let Some(start) = start {
+        match path.iter().position(|(_, i)| items[*i as usize] == start) {
+            Some(at) => path = &path[at..],
+            None => return,
+        }
+    }
+    if let Some(end) = end {
+        match path.iter().position(|(_, i)| items[*i as usize] == end) {
+            Some(at) => path = &path[..=at],
+            None => return,
+        }
+    }
+    // Paths to an end point keep their last steps, others their first.
+    path = if end.is_some() && start.is_none() {
+        &path[path.len().saturating_sub(limit)..]
+    } else {
+        &path[..path.len().min(limit)]
+    };
+    for (step, pair) in path.windows(2).enumerate() {
+        let edge = edges.entry((step, pair[0].1, pair[1].1)).or_default();
+        edge.count += 1;
+        edge.total_us += pair[1].0 - pair[0].0;
+    }
+}

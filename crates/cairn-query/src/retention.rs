@@ -1,0 +1,329 @@
+//! Retention (spec/insights.md §3): cohorts of actors by the period they did
+//! the start event, and how many came back in each later period; by
+//! persons or a group type, recurring or first-time, with breakdowns.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use serde_json::{json, Value};
+
+use cairn_store::duckdb::arrow::array::{
+    Array, BooleanArray, Int64Array, StringArray, UInt64Array,
+};
+use cairn_store::duckdb::Connection;
+
+use crate::breakdown::{top_values, Breakdown, OTHER_LABEL};
+use crate::context::ProjectContext;
+use crate::dates::{self, align, instant, shift, Range};
+use crate::error::{QueryError, Result};
+use crate::nodes::{
+    Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
+};
+use crate::sql::{column, for_each_batch, literal, Actor, Scan};
+
+/// Schema default of `totalIntervals`.
+const DEFAULT_INTERVALS: usize = 11;
+
+/// What one actor did in one period of the grid.
+#[derive(Debug, Default, Clone)]
+struct Activity {
+    started: bool,
+    returns: u64,
+    value: Option<String>,
+}
+
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
+    let filter = &query.retention_filter;
+    let (interval, period_name) = match filter.period.unwrap_or(RetentionPeriod::Day) {
+        RetentionPeriod::Hour => (Interval::Hour, "Hour"),
+        RetentionPeriod::Day => (Interval::Day, "Day"),
+        RetentionPeriod::Week => (Interval::Week, "Week"),
+        RetentionPeriod::Month => (Interval::Month, "Month"),
+    };
+    let total = filter.total_intervals.unwrap_or(DEFAULT_INTERVALS);
+    if total == 0 || total > 1000 {
+        return Err(QueryError::invalid(
+            "retentionFilter.totalIntervals",
+            "must be between 1 and 1000",
+        ));
+    }
+    let kind = filter
+        .retention_type
+        .unwrap_or(RetentionType::RetentionRecurring);
+    let target = entity(
+        filter.target_entity.as_ref(),
+        "retentionFilter.targetEntity",
+    )?;
+    let returning = entity(
+        filter.returning_entity.as_ref(),
+        "retentionFilter.returningEntity",
+    )?;
+    let actor = match query.aggregation_group_type_index {
+        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
+        None => Actor::Person,
+    };
+    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+
+    // The grid: periods from date_from's up to (excluding) the one after date_to.
+    let range = Range::resolve(ctx, &query.date_range, interval, || Ok(None))?;
+    let end = align(shift(range.to, interval, 1), interval, ctx.week_start);
+    let start = match &query.date_range.date_from {
+        Some(_) => align(range.from, interval, ctx.week_start),
+        None => align(
+            shift(end, interval, -(total as i64)),
+            interval,
+            ctx.week_start,
+        ),
+    };
+    let mut periods: Vec<NaiveDateTime> = Vec::new();
+    let mut p = start;
+    while p < end && periods.len() < dates::MAX_BUCKETS {
+        periods.push(p);
+        p = shift(p, interval, 1);
+    }
+    dates::check_buckets(&periods)?;
+    let index: HashMap<i64, usize> = periods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.and_utc().timestamp_micros(), i))
+        .collect();
+    let (grid_from, grid_to) = (instant(ctx, start), instant(ctx, end));
+
+    // Per actor and period: did it start there, how often did it return.
+    let mut scan = Scan::new(ctx, grid_from, grid_to);
+    scan.condition(format!("e.timestamp < {}", crate::sql::timestamp(grid_to)));
+    scan.properties(&query.properties, "properties")?;
+    scan.require_actor(actor);
+    let is_target = condition(&mut scan, &target, "retentionFilter.targetEntity")?;
+    let is_return = condition(&mut scan, &returning, "retentionFilter.returningEntity")?;
+    let value = match &breakdown {
+        Some(b) => b.sql(&mut scan)?,
+        None => "NULL::VARCHAR".into(),
+    };
+    let a = scan.actor(actor);
+    let bucket = scan.bucket(interval);
+    let sql = format!(
+        "SELECT hash({a}), epoch_us({bucket}), bool_or({is_target}), count(*) FILTER (WHERE {is_return}),
+                arg_min({value}, e.timestamp) FILTER (WHERE {is_target})
+         {fw} AND (({is_target}) OR ({is_return})) GROUP BY 1, 2",
+        fw = scan.from_where(),
+    );
+    let mut actors: HashMap<u64, BTreeMap<usize, Activity>> = HashMap::new();
+    for_each_batch(conn, &sql, |batch| {
+        let ids = column::<UInt64Array>(batch, 0)?;
+        let buckets = column::<Int64Array>(batch, 1)?;
+        let started = column::<BooleanArray>(batch, 2)?;
+        let returns = column::<Int64Array>(batch, 3)?;
+        let values = column::<StringArray>(batch, 4)?;
+        for i in 0..batch.num_rows() {
+            let Some(&period) = index.get(&buckets.value(i)) else {
+                continue;
+            };
+            actors.entry(ids.value(i)).or_default().insert(
+                period,
+                Activity {
+                    started: started.value(i),
+                    returns: returns.value(i) as u64,
+                    value: (!values.is_null(i)).then(|| values.value(i).to_string()),
+                },
+            );
+        }
+        Ok(())
+    })?;
+
+    // First-time retention: an actor's only cohort is its first-ever start.
+    let anchors = match kind {
+        RetentionType::RetentionRecurring => None,
+        _ => Some(first_starts(
+            conn, ctx, query, &target, actor, kind, grid_to, &index, interval,
+        )?),
+    };
+
+    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
+    let cumulative = filter.cumulative.unwrap_or(false);
+    // value → cohort row → column → actors
+    let mut table: HashMap<String, Vec<Vec<u64>>> = HashMap::new();
+    for (id, activity) in &actors {
+        let cohorts: Vec<usize> = match &anchors {
+            None => activity
+                .iter()
+                .filter(|(_, a)| a.started)
+                .map(|(p, _)| *p)
+                .collect(),
+            Some(anchors) => anchors.get(id).copied().into_iter().collect(),
+        };
+        for row in cohorts {
+            let value = activity
+                .get(&row)
+                .and_then(|a| a.value.clone())
+                .unwrap_or_default();
+            let counts = table
+                .entry(value)
+                .or_insert_with(|| vec![vec![0; total]; periods.len()]);
+            counts[row][0] += 1;
+            let came_back: Vec<usize> = (1..total)
+                .filter(|k| {
+                    activity
+                        .get(&(row + k))
+                        .is_some_and(|a| a.returns >= minimum)
+                })
+                .collect();
+            if cumulative {
+                if let Some(&last) = came_back.last() {
+                    (1..=last).for_each(|k| counts[row][k] += 1);
+                }
+            } else {
+                came_back.into_iter().for_each(|k| counts[row][k] += 1);
+            }
+        }
+    }
+
+    let rows = |counts: &[Vec<u64>], value: Option<Value>| -> Vec<Value> {
+        periods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let values: Vec<Value> = (0..total)
+                    .map(|k| json!({"count": counts[i][k], "label": format!("{period_name} {k}")}))
+                    .collect();
+                let mut row = json!({
+                    "label": format!("{period_name} {i}"),
+                    "date": instant(ctx, *p).with_timezone(&ctx.timezone).to_rfc3339(),
+                    "values": values,
+                });
+                if let Some(value) = &value {
+                    row["breakdown_value"] = value.clone();
+                }
+                row
+            })
+            .collect()
+    };
+    let results: Vec<Value> = match &breakdown {
+        None => {
+            let empty = vec![vec![0; total]; periods.len()];
+            rows(table.get("").unwrap_or(&empty), None)
+        }
+        Some(b) => {
+            let totals = table
+                .iter()
+                .map(|(v, c)| (v.clone(), c.iter().map(|r| r[0] as f64).sum()))
+                .collect();
+            let (kept, rest) = top_values(totals, b.limit);
+            let mut out: Vec<Value> = kept
+                .iter()
+                .flat_map(|v| rows(&table[v], Some(b.value_json(v))))
+                .collect();
+            if !rest.is_empty() {
+                let mut other = vec![vec![0; total]; periods.len()];
+                for v in &rest {
+                    for (o, c) in other.iter_mut().zip(&table[v]) {
+                        o.iter_mut().zip(c).for_each(|(o, c)| *o += c);
+                    }
+                }
+                out.extend(rows(&other, Some(b.value_json(OTHER_LABEL))));
+            }
+            out
+        }
+    };
+    Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+}
+
+/// An entity's event name (`None`: any event) and properties.
+struct Entity {
+    event: Option<String>,
+    properties: Properties,
+}
+
+fn entity(entity: Option<&RetentionEntity>, field: &str) -> Result<Entity> {
+    let Some(entity) = entity else {
+        return Ok(Entity {
+            event: Some("$pageview".into()),
+            properties: Properties::default(),
+        });
+    };
+    let event = match &entity.id {
+        Some(Value::String(name)) => Some(name.clone()),
+        Some(Value::Null) | None => entity.name.clone(),
+        Some(_) => {
+            return Err(QueryError::invalid(
+                format!("{field}.id"),
+                "an event name (Cairn has no actions)",
+            ))
+        }
+    };
+    Ok(Entity {
+        event,
+        properties: entity.properties.clone(),
+    })
+}
+
+fn condition(scan: &mut Scan<'_>, entity: &Entity, field: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    if let Some(event) = &entity.event {
+        parts.push(format!("e.event = {}", literal(event)));
+    }
+    if let Some(p) = scan.predicate(&entity.properties, &format!("{field}.properties"))? {
+        parts.push(p);
+    }
+    Ok(if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        format!("({})", parts.join(" AND "))
+    })
+}
+
+/// The grid period of each actor's first-ever start event.
+#[allow(clippy::too_many_arguments)]
+fn first_starts(
+    conn: &Connection,
+    ctx: &ProjectContext,
+    query: &RetentionQuery,
+    target: &Entity,
+    actor: Actor,
+    kind: RetentionType,
+    before: chrono::DateTime<chrono::Utc>,
+    index: &HashMap<i64, usize>,
+    interval: Interval,
+) -> Result<HashMap<u64, usize>> {
+    let mut scan = Scan::new(ctx, chrono::DateTime::UNIX_EPOCH, before);
+    scan.properties(&query.properties, "properties")?;
+    scan.require_actor(actor);
+    let ok = match kind {
+        // The first event of that name must itself match the properties.
+        RetentionType::RetentionFirstEverOccurrence => {
+            if let Some(event) = &target.event {
+                scan.condition(format!("e.event = {}", literal(event)));
+            }
+            condition(&mut scan, target, "retentionFilter.targetEntity")?
+        }
+        _ => {
+            let c = condition(&mut scan, target, "retentionFilter.targetEntity")?;
+            scan.condition(c);
+            "TRUE".into()
+        }
+    };
+    let a = scan.actor(actor);
+    let sql = format!(
+        "SELECT hash({a}), epoch_us(min(e.timestamp)), arg_min({ok}, e.timestamp) {fw} GROUP BY 1",
+        fw = scan.from_where()
+    );
+    let mut anchors = HashMap::new();
+    for_each_batch(conn, &sql, |batch| {
+        let ids = column::<UInt64Array>(batch, 0)?;
+        let firsts = column::<Int64Array>(batch, 1)?;
+        let oks = column::<BooleanArray>(batch, 2)?;
+        for i in 0..batch.num_rows() {
+            if oks.is_null(i) || !oks.value(i) {
+                continue;
+            }
+            let first =
+                chrono::DateTime::from_timestamp_micros(firsts.value(i)).unwrap_or_default();
+            let period = align(dates::local(ctx, first), interval, ctx.week_start);
+            if let Some(&p) = index.get(&period.and_utc().timestamp_micros()) {
+                anchors.insert(ids.value(i), p);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(anchors)
+}

@@ -1,0 +1,113 @@
+//! Stickiness (spec/insights.md §5): how many actors were active in exactly
+//! (or at least) k of the range's intervals; by persons or a group type.
+
+use serde_json::{json, Value};
+
+use cairn_store::duckdb::Connection;
+
+use crate::context::ProjectContext;
+use crate::dates::{self, Range};
+use crate::error::{QueryError, Result};
+use crate::nodes::{Interval, Math, StickinessComputation, StickinessQuery};
+use crate::sql::{earliest_event, query_rows, Actor, Scan};
+
+pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
+    if query.series.is_empty() {
+        return Err(QueryError::invalid(
+            "series",
+            "stickiness needs at least one series",
+        ));
+    }
+    if query.interval_count.is_some_and(|n| n > 1) {
+        return Err(QueryError::invalid(
+            "intervalCount",
+            "only 1 is supported; choose a longer interval instead",
+        ));
+    }
+    let interval = query.interval.unwrap_or(Interval::Day);
+    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(conn, ctx, &events)
+    })?;
+    let cumulative = query.stickiness_filter.computed_as == Some(StickinessComputation::Cumulative);
+    let mut periods = vec![(range.clone(), None)];
+    if query.compare_filter.compare == Some(true) {
+        periods[0].1 = Some("current");
+        periods.push((range.earlier(ctx), Some("previous")));
+    }
+    let unit = match interval {
+        Interval::Minute => "minute",
+        Interval::Hour => "hour",
+        Interval::Day => "day",
+        Interval::Week => "week",
+        Interval::Month => "month",
+    };
+    let mut results = Vec::new();
+    for (range, compare_label) in periods {
+        let buckets = range.buckets(ctx);
+        dates::check_buckets(&buckets)?;
+        let n = buckets.len();
+        for (i, series) in query.series.iter().enumerate() {
+            let field = format!("series[{i}]");
+            let actor = match (series.math, series.math_group_type_index) {
+                (Some(Math::UniqueGroup | Math::Dau) | None, Some(index)) => {
+                    Actor::Group(ctx.group_type(index, &format!("{field}.math_group_type_index"))?)
+                }
+                (Some(Math::UniqueGroup), None) => return Err(QueryError::invalid(
+                    format!("{field}.math_group_type_index"),
+                    "unique_group counts groups of one type; name it with math_group_type_index",
+                )),
+                _ => Actor::Person,
+            };
+            let (from, to) = range.instants(ctx);
+            let mut scan = Scan::new(ctx, from, to);
+            scan.event(series.event.as_deref());
+            scan.properties(&query.properties, "properties")?;
+            scan.properties(&series.properties, &format!("{field}.properties"))?;
+            scan.require_actor(actor);
+            let a = scan.actor(actor);
+            let sql = format!(
+                "SELECT k, count(*) FROM (SELECT {a} AS a, count(DISTINCT {b}) AS k {fw} GROUP BY 1) GROUP BY 1",
+                b = scan.bucket(interval),
+                fw = scan.from_where(),
+            );
+            let mut exactly = vec![0i64; n];
+            for (k, actors) in query_rows(conn, &sql, |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })? {
+                if (1..=n as i64).contains(&k) {
+                    exactly[k as usize - 1] += actors;
+                }
+            }
+            let count: i64 = exactly.iter().sum();
+            let data: Vec<i64> = if cumulative {
+                (0..n).map(|k| exactly[k..].iter().sum()).collect()
+            } else {
+                exactly
+            };
+            let labels: Vec<String> = (1..=n)
+                .map(|k| {
+                    let plural = if k == 1 { "" } else { "s" };
+                    let more = if cumulative { " or more" } else { "" };
+                    format!("{k} {unit}{plural}{more}")
+                })
+                .collect();
+            let name = series.display_name();
+            let mut result = json!({
+                "action": {"id": series.event, "type": "events", "order": i, "name": name,
+                           "math": series.math, "math_group_type_index": series.math_group_type_index},
+                "label": name,
+                "count": count,
+                "data": data,
+                "days": (1..=n).collect::<Vec<_>>(),
+                "labels": labels,
+            });
+            if let Some(label) = compare_label {
+                result["compare"] = json!(true);
+                result["compare_label"] = json!(label);
+            }
+            results.push(result);
+        }
+    }
+    Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+}
