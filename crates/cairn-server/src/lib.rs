@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod capture;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod flags;
 pub mod serve;

@@ -2,6 +2,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use cairn_server::config::ServeArgs;
+use cairn_server::demo::DemoArgs;
 
 /// Cairn: product analytics with group analytics, speaking PostHog's protocol.
 #[derive(Parser)]
@@ -15,22 +16,31 @@ struct Cli {
 enum Command {
     /// Run the server: capture, persons, groups and the private API.
     Serve(ServeArgs),
+    /// Fill a project with a realistic B2B data set (companies, users, a
+    /// sign-up funnel, daily usage with churn), through real ingestion.
+    Demo(DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")),
-                )
-                .init();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(cairn_server::serve::serve(config))
+            init_logs(&config.log);
+            runtime.block_on(cairn_server::serve::serve(config))
+        }
+        Command::Demo(args) => {
+            init_logs("warn");
+            runtime.block_on(cairn_server::demo::demo(args))
         }
     }
+}
+
+fn init_logs(filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
 }

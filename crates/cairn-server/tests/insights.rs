@@ -163,8 +163,18 @@ fn every_insight_kind_answers_by_company_over_http() {
     let server = Server::start();
     seed(&server);
     server.capture(json!([
-        at("signed up", "ana", "2024-03-09T09:55:00Z", json!({"$groups": {"company": "acme"}})),
-        at("signed up", "cy", "2024-03-10T23:25:00Z", json!({"$groups": {"company": "globex"}})),
+        at(
+            "signed up",
+            "ana",
+            "2024-03-09T09:55:00Z",
+            json!({"$groups": {"company": "acme"}})
+        ),
+        at(
+            "signed up",
+            "cy",
+            "2024-03-10T23:25:00Z",
+            json!({"$groups": {"company": "globex"}})
+        ),
     ]));
     let range = json!({"date_from": "2024-03-08", "date_to": "2024-03-11"});
     let by_company = |kind: &str, extra: Value| {
@@ -174,24 +184,57 @@ fn every_insight_kind_answers_by_company_over_http() {
         }
         answer(&server, q)
     };
-    let funnel = by_company("FunnelsQuery", json!({"series": [{"event": "signed up"}, {"event": "opened app"}]}));
-    let counts: Vec<&Value> = funnel["results"].as_array().unwrap().iter().map(|s| &s["count"]).collect();
+    let funnel = by_company(
+        "FunnelsQuery",
+        json!({"series": [{"event": "signed up"}, {"event": "opened app"}]}),
+    );
+    let counts: Vec<&Value> = funnel["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["count"])
+        .collect();
     assert_eq!(counts, vec![&json!(2), &json!(2)]);
 
-    let retention = by_company("RetentionQuery", json!({"retentionFilter": {
-        "targetEntity": {"id": "opened app"}, "returningEntity": {"id": "opened app"}, "totalIntervals": 3}}));
-    let day_9: Vec<&Value> = retention["results"][1]["values"].as_array().unwrap().iter().map(|v| &v["count"]).collect();
+    let retention = by_company(
+        "RetentionQuery",
+        json!({"retentionFilter": {
+        "targetEntity": {"id": "opened app"}, "returningEntity": {"id": "opened app"}, "totalIntervals": 3}}),
+    );
+    let day_9: Vec<&Value> = retention["results"][1]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["count"])
+        .collect();
     assert_eq!(day_9, vec![&json!(1), &json!(0), &json!(0)]);
 
-    let lifecycle = by_company("LifecycleQuery", json!({"series": [{"event": "opened app"}]}));
-    let statuses: Vec<&Value> = lifecycle["results"].as_array().unwrap().iter().map(|r| &r["status"]).collect();
-    assert_eq!(statuses, vec!["new", "returning", "resurrecting", "dormant"]);
+    let lifecycle = by_company(
+        "LifecycleQuery",
+        json!({"series": [{"event": "opened app"}]}),
+    );
+    let statuses: Vec<&Value> = lifecycle["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["new", "returning", "resurrecting", "dormant"]
+    );
 
-    let stickiness = answer(&server, json!({"kind": "StickinessQuery", "dateRange": range,
-        "series": [{"event": "opened app", "math": "unique_group", "math_group_type_index": 0}]}));
+    let stickiness = answer(
+        &server,
+        json!({"kind": "StickinessQuery", "dateRange": range,
+        "series": [{"event": "opened app", "math": "unique_group", "math_group_type_index": 0}]}),
+    );
     assert_eq!(stickiness["results"][0]["data"], json!([2, 0, 0, 0]));
 
-    let paths = by_company("PathsQuery", json!({"pathsFilter": {"includeEventTypes": ["custom_event"]}}));
+    let paths = by_company(
+        "PathsQuery",
+        json!({"pathsFilter": {"includeEventTypes": ["custom_event"]}}),
+    );
     assert_eq!(paths["results"][0]["source"], "1_signed up");
     assert_eq!(paths["results"][0]["target"], "2_opened app");
     assert_eq!(paths["results"][0]["value"], 2);
