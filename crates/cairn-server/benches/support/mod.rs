@@ -1,4 +1,7 @@
 //! What the benchmark programs share: a fresh `cairn` binary on a free
+
+// Each benchmark program uses a subset of these.
+#![allow(dead_code)]
 //! loopback port, command-line numbers, and the server's peak memory.
 
 use std::net::TcpListener;

@@ -1,0 +1,251 @@
+//! Insight benchmark: builds a data set with `cairn demo --events N` (10M by
+//! default; kept under the target directory for the next run), then times
+//! each insight kind by persons and by company next to the same question
+//! written by hand in SQL against the same DuckDB file, and prints the
+//! ratio. Each figure is the median of `--runs` runs after one warm-up.
+//!
+//!     cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use cairn_core::ProjectId;
+use cairn_query::ProjectContext;
+use cairn_store::duckdb::Connection;
+use cairn_store::{read, DuckStore};
+
+use support::arg;
+
+fn data_dir(events: usize) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target)
+        .join("bench-data")
+        .join(format!("demo-{events}"))
+}
+
+/// The demo data set, built once per size.
+fn build(events: usize) -> PathBuf {
+    let dir = data_dir(events);
+    let done = dir.join("complete");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("building {events} events in {} (once)…", dir.display());
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["demo", "--events", &events.to_string(), "--data-dir"])
+        .arg(&dir)
+        .status()
+        .expect("run cairn demo");
+    assert!(status.success(), "cairn demo failed");
+    std::fs::write(&done, "").unwrap();
+    println!("built in {:.0} s", started.elapsed().as_secs_f64());
+    dir
+}
+
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// One question, asked both ways.
+struct Case {
+    name: &'static str,
+    query: Value,
+    sql: String,
+}
+
+/// The actor column and join a hand-written query needs.
+fn actor_sql(group: bool) -> (&'static str, &'static str, &'static str) {
+    if group {
+        ("e.group_0", "", "AND coalesce(e.group_0, '') <> ''")
+    } else {
+        (
+            "coalesce(pd.person_id, e.person_id)",
+            "LEFT JOIN person_distinct_ids pd ON pd.project_id = e.project_id AND pd.distinct_id = e.distinct_id",
+            "",
+        )
+    }
+}
+
+fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
+    let (actor, join, has_actor) = actor_sql(group);
+    let range = format!("e.project_id = 1 AND e.timestamp >= TIMESTAMP '{from} 00:00:00' AND e.timestamp <= TIMESTAMP '{to} 23:59:59.999999' {has_actor}");
+    let date_range = json!({"date_from": from, "date_to": to});
+    let agg = if group { json!(0) } else { Value::Null };
+    let unique = if group {
+        json!({"event": "$pageview", "math": "unique_group", "math_group_type_index": 0})
+    } else {
+        json!({"event": "$pageview", "math": "dau"})
+    };
+    let created = if group {
+        "LEFT JOIN groups g ON g.project_id = 1 AND g.group_type_index = 0 AND g.group_key = e.group_0".to_string()
+    } else {
+        format!("{join} LEFT JOIN persons p ON p.project_id = 1 AND p.id = pd.person_id")
+    };
+    let created_at = if group {
+        "g.created_at"
+    } else {
+        "p.created_at"
+    };
+    vec![
+        Case {
+            name: "trends: daily uniques",
+            query: json!({"kind": "TrendsQuery", "series": [unique], "dateRange": date_range}),
+            sql: format!(
+                "SELECT date_trunc('day', e.timestamp) AS d, count(DISTINCT {actor})
+                 FROM events e {join} WHERE {range} AND e.event = '$pageview' GROUP BY 1 ORDER BY 1"
+            ),
+        },
+        Case {
+            name: "funnel: 3 steps, 14 days",
+            query: json!({"kind": "FunnelsQuery", "dateRange": date_range, "aggregation_group_type_index": agg,
+                "series": [{"event": "signed up"}, {"event": "activated"}, {"event": "invited teammate"}]}),
+            sql: format!(
+                "WITH s AS (SELECT {actor} AS a, e.timestamp AS t, e.event AS ev FROM events e {join}
+                            WHERE {range} AND e.event IN ('signed up', 'activated', 'invited teammate')),
+                 s1 AS (SELECT a, t FROM s WHERE ev = 'signed up'),
+                 s2 AS (SELECT s1.a, s1.t AS t1, min(s.t) AS t2 FROM s1 JOIN s ON s.a = s1.a AND s.ev = 'activated'
+                        AND s.t >= s1.t AND s.t <= s1.t + INTERVAL 14 DAY GROUP BY 1, 2),
+                 s3 AS (SELECT s2.a FROM s2 JOIN s ON s.a = s2.a AND s.ev = 'invited teammate'
+                        AND s.t >= s2.t2 AND s.t <= s2.t1 + INTERVAL 14 DAY)
+                 SELECT (SELECT count(DISTINCT a) FROM s1), (SELECT count(DISTINCT a) FROM s2), (SELECT count(DISTINCT a) FROM s3)"
+            ),
+        },
+        Case {
+            name: "retention: weekly, 8 weeks",
+            query: json!({"kind": "RetentionQuery", "dateRange": date_range, "aggregation_group_type_index": agg,
+                "retentionFilter": {"period": "Week", "totalIntervals": 8,
+                    "targetEntity": {"id": "$pageview"}, "returningEntity": {"id": "$pageview"}}}),
+            sql: format!(
+                "WITH w AS (SELECT DISTINCT {actor} AS a, date_trunc('week', e.timestamp + INTERVAL 1 DAY) - INTERVAL 1 DAY AS w
+                            FROM events e {join} WHERE {range} AND e.event = '$pageview')
+                 SELECT c.w, r.w, count(*) FROM w c JOIN w r ON r.a = c.a AND r.w >= c.w AND r.w < c.w + INTERVAL 56 DAY
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        },
+        Case {
+            name: "lifecycle: weekly",
+            query: json!({"kind": "LifecycleQuery", "dateRange": date_range, "interval": "week",
+                "aggregation_group_type_index": agg, "series": [{"event": "$pageview"}]}),
+            sql: format!(
+                "WITH w AS (SELECT {actor} AS a, date_trunc('week', e.timestamp + INTERVAL 1 DAY) - INTERVAL 1 DAY AS w,
+                                   date_trunc('week', min({created_at}) + INTERVAL 1 DAY) - INTERVAL 1 DAY AS c
+                            FROM events e {created} WHERE {range} AND e.event = '$pageview' GROUP BY 1, 2),
+                 l AS (SELECT a, w, c, lag(w) OVER (PARTITION BY a ORDER BY w) AS prev,
+                              lead(w) OVER (PARTITION BY a ORDER BY w) AS next FROM w)
+                 SELECT w, CASE WHEN prev IS NULL AND c = w THEN 'new'
+                                WHEN prev = w - INTERVAL 7 DAY THEN 'returning' ELSE 'resurrecting' END, count(*)
+                 FROM l GROUP BY 1, 2
+                 UNION ALL
+                 SELECT w + INTERVAL 7 DAY, 'dormant', -count(*) FROM l
+                 WHERE next IS NULL OR next > w + INTERVAL 7 DAY GROUP BY 1"
+            ),
+        },
+        Case {
+            name: "stickiness: days active",
+            query: json!({"kind": "StickinessQuery", "dateRange": date_range, "series": [unique]}),
+            sql: format!(
+                "SELECT k, count(*) FROM (SELECT {actor} AS a, count(DISTINCT date_trunc('day', e.timestamp)) AS k
+                 FROM events e {join} WHERE {range} AND e.event = '$pageview' GROUP BY 1) GROUP BY 1 ORDER BY 1"
+            ),
+        },
+        Case {
+            name: "paths: pageviews, 5 steps",
+            query: json!({"kind": "PathsQuery", "dateRange": date_range, "aggregation_group_type_index": agg,
+                "pathsFilter": {"includeEventTypes": ["$pageview"]}}),
+            sql: format!(
+                "WITH p AS (SELECT {actor} AS a, e.timestamp AS t,
+                                   coalesce(nullif(rtrim(json_extract_string(e.properties, '/$current_url'), '/'), ''), '/') AS u
+                            FROM events e {join} WHERE {range} AND e.event = '$pageview'),
+                 g AS (SELECT *, lag(t) OVER (PARTITION BY a ORDER BY t) AS pt, lag(u) OVER (PARTITION BY a ORDER BY t) AS pu FROM p),
+                 s AS (SELECT *, sum(CASE WHEN pt IS NULL OR t - pt >= INTERVAL 30 MINUTE THEN 1 ELSE 0 END)
+                                 OVER (PARTITION BY a ORDER BY t) AS session FROM g),
+                 d AS (SELECT * FROM s WHERE NOT (pu IS NOT DISTINCT FROM u AND t - pt < INTERVAL 30 MINUTE)),
+                 n AS (SELECT *, row_number() OVER (PARTITION BY a, session ORDER BY t) AS step,
+                              lead(u) OVER (PARTITION BY a, session ORDER BY t) AS nu FROM d)
+                 SELECT step, u, nu, count(*) AS c FROM n WHERE step < 5 AND nu IS NOT NULL
+                 GROUP BY ALL ORDER BY c DESC LIMIT 50"
+            ),
+        },
+    ]
+}
+
+fn run_sql(conn: &Connection, sql: &str) {
+    let mut statement = conn.prepare(sql).unwrap();
+    let rows: Vec<_> = statement.query_arrow([]).unwrap().collect();
+    assert!(!rows.is_empty());
+}
+
+fn main() {
+    let events = arg("--events", 10_000_000);
+    let runs = arg("--runs", 5);
+    let dir = build(events);
+    let store = DuckStore::open(&dir, 5).unwrap();
+    let conn = store.conn().unwrap();
+    let mut ctx = ProjectContext::new(ProjectId(1), "UTC", 0);
+    ctx.group_types = read::group_types(&conn, Some(ProjectId(1)))
+        .unwrap()
+        .into_iter()
+        .map(|(_, t)| (t.group_type_index, t.group_type))
+        .collect();
+    // The last 8 weeks of the data set, whenever it was built.
+    let last: String = conn
+        .query_row(
+            "SELECT max(timestamp)::DATE::VARCHAR FROM events",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let first: String = conn
+        .query_row(
+            &format!("SELECT (DATE '{last}' - INTERVAL 55 DAY)::DATE::VARCHAR"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let total: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    println!("{total} events; questions over {first} .. {last}; median of {runs} runs\n");
+    println!(
+        "{:<28} {:<8} {:>10} {:>10} {:>7}",
+        "insight", "by", "cairn ms", "SQL ms", "ratio"
+    );
+    let mut worst: f64 = 0.0;
+    let mut slowest: f64 = 0.0;
+    for group in [false, true] {
+        for case in cases(&first, &last, group) {
+            let cairn = median_ms(runs, || {
+                cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
+            });
+            let sql = median_ms(runs, || run_sql(&conn, &case.sql));
+            let ratio = cairn / sql;
+            worst = worst.max(ratio);
+            slowest = slowest.max(cairn);
+            println!(
+                "{:<28} {:<8} {:>10.1} {:>10.1} {:>7.2}",
+                case.name,
+                if group { "company" } else { "person" },
+                cairn,
+                sql,
+                ratio
+            );
+        }
+    }
+    println!("\nworst ratio {worst:.2} (target ≤ 1.0); slowest insight {slowest:.0} ms (target < 1000 ms)");
+}
