@@ -4,17 +4,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime};
 use serde_json::{json, Value};
 
 use cairn_store::duckdb::arrow::array::{Int64Array, UInt64Array};
 use cairn_store::duckdb::Connection;
 
 use crate::context::ProjectContext;
-use crate::dates::{self, align, day_string, instant, shift, Range};
+use crate::dates::{self, day_string, instant, shift, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, LifecycleQuery};
-use crate::sql::{column, earliest_event, for_each_batch, Actor, Scan};
+use crate::sql::{bucket_sql, column, earliest_event, for_each_batch, local_time_sql, Actor, Scan};
 
 const STATUSES: [&str; 4] = ["new", "returning", "resurrecting", "dormant"];
 
@@ -46,84 +45,84 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
     scan.properties(&query.properties, "properties")?;
     scan.properties(&series.properties, "series[0].properties")?;
     scan.require_actor(actor);
-    scan.condition(
-        "coalesce(json_extract_string(e.properties, '/$process_person_profile'), '') <> 'false'",
-    );
     let a = scan.actor(actor);
+    if actor == Actor::Person {
+        // Only persons with a profile (personless events have none).
+        scan.condition("pd.person_id IS NOT NULL");
+    }
     let created = scan.actor_created_at(actor);
+    let created_bucket = bucket_sql(
+        &local_time_sql(
+            ctx,
+            &format!("min(coalesce({created}, e.timestamp))"),
+            from,
+            to,
+        ),
+        interval,
+        ctx.week_start,
+    );
     let sql = format!(
-        "SELECT hash({a}), epoch_us({bucket}), epoch_us(min(coalesce({created}, e.timestamp))) {fw} GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT hash({a}), epoch_us({bucket}), epoch_us({created_bucket}) {fw} GROUP BY 1, 2",
         bucket = scan.bucket(interval),
         fw = scan.from_where(),
     );
-    let index: HashMap<NaiveDateTime, usize> =
-        buckets.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+    // Periods as indices: 0 is the one before the range, n + 1 the one after.
+    let mut extended = vec![shift(first, interval, -1)];
+    extended.extend(buckets.iter().copied());
+    extended.push(shift(last, interval, 1));
+    let index: HashMap<i64, i64> = extended
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.and_utc().timestamp_micros(), i as i64))
+        .collect();
+    let before = extended[0].and_utc().timestamp_micros();
+    let mut rows: Vec<(u64, i64, i64)> = Vec::new();
+    for_each_batch(conn, &sql, |batch| {
+        let ids = column::<UInt64Array>(batch, 0)?;
+        let periods = column::<Int64Array>(batch, 1)?;
+        let created = column::<Int64Array>(batch, 2)?;
+        for i in 0..batch.num_rows() {
+            let Some(&period) = index.get(&periods.value(i)) else {
+                continue;
+            };
+            // Created before the window: never "new" here.
+            let created = match index.get(&created.value(i)) {
+                Some(&c) => c,
+                None if created.value(i) < before => i64::MIN,
+                None => i64::MAX,
+            };
+            rows.push((ids.value(i), period, created));
+        }
+        Ok(())
+    })?;
+    rows.sort_unstable();
+    let n = buckets.len() as i64;
     let mut counts = [
         vec![0i64; buckets.len()],
         vec![0; buckets.len()],
         vec![0; buckets.len()],
         vec![0; buckets.len()],
     ];
-    let mut tally = |status: usize, period: NaiveDateTime| {
-        if let Some(&i) = index.get(&period) {
-            counts[status][i] += if status == 3 { -1 } else { 1 };
+    let mut tally = |status: usize, period: i64| {
+        if (1..=n).contains(&period) {
+            counts[status][period as usize - 1] += if status == 3 { -1 } else { 1 };
         }
     };
-    // Rows arrive grouped by actor, periods ascending.
-    let mut current: Option<(u64, NaiveDateTime, Vec<NaiveDateTime>)> = None;
-    let mut classify = |created: NaiveDateTime, periods: &[NaiveDateTime]| {
-        for (j, &p) in periods.iter().enumerate() {
-            let previous = if j == 0 { created } else { periods[j - 1] };
-            let status = if j == 0 && previous == p {
+    for periods in rows.chunk_by(|a, b| a.0 == b.0) {
+        let created = periods.iter().map(|r| r.2).min().unwrap_or(i64::MIN);
+        for (j, &(_, p, _)) in periods.iter().enumerate() {
+            let status = if j == 0 && created == p {
                 0
-            } else if j > 0 && shift(p, interval, -1) == previous {
+            } else if j > 0 && periods[j - 1].1 == p - 1 {
                 1
             } else {
                 2
             };
             tally(status, p);
-            let next = shift(p, interval, 1);
-            if periods.get(j + 1) != Some(&next) {
-                tally(3, next);
+            if periods.get(j + 1).map(|r| r.1) != Some(p + 1) {
+                tally(3, p + 1);
             }
         }
-    };
-    let naive = |micros: i64| {
-        DateTime::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .naive_utc()
-    };
-    for_each_batch(conn, &sql, |batch| {
-        let ids = column::<UInt64Array>(batch, 0)?;
-        let periods = column::<Int64Array>(batch, 1)?;
-        let created = column::<Int64Array>(batch, 2)?;
-        for i in 0..batch.num_rows() {
-            let id = ids.value(i);
-            let created_local = align(
-                dates::local(
-                    ctx,
-                    DateTime::from_timestamp_micros(created.value(i)).unwrap_or_default(),
-                ),
-                interval,
-                ctx.week_start,
-            );
-            match &mut current {
-                Some((current_id, c, periods_seen)) if *current_id == id => {
-                    *c = (*c).min(created_local);
-                    periods_seen.push(naive(periods.value(i)));
-                }
-                _ => {
-                    if let Some((_, c, seen)) = current.take() {
-                        classify(c, &seen);
-                    }
-                    current = Some((id, created_local, vec![naive(periods.value(i))]));
-                }
-            }
-        }
-        Ok(())
-    })?;
-    if let Some((_, c, seen)) = current.take() {
-        classify(c, &seen);
     }
 
     let name = series

@@ -2,7 +2,7 @@
 //! the start event, and how many came back in each later period; by
 //! persons or a group type, recurring or first-time, with breakdowns.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
@@ -25,12 +25,17 @@ use crate::sql::{column, for_each_batch, literal, Actor, Scan};
 const DEFAULT_INTERVALS: usize = 11;
 
 /// What one actor did in one period of the grid.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Activity {
+    actor: u64,
+    period: usize,
     started: bool,
     returns: u64,
-    value: Option<String>,
+    /// Interned breakdown value of its first start event.
+    value: u32,
 }
+
+const NO_VALUE: u32 = u32::MAX;
 
 pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
     let filter = &query.retention_filter;
@@ -97,39 +102,70 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     let is_target = condition(&mut scan, &target, "retentionFilter.targetEntity")?;
     let is_return = condition(&mut scan, &returning, "retentionFilter.returningEntity")?;
     let value = match &breakdown {
-        Some(b) => b.sql(&mut scan)?,
+        Some(b) => format!(
+            "arg_min({}, e.timestamp) FILTER (WHERE {is_target})",
+            b.sql(&mut scan)?
+        ),
         None => "NULL::VARCHAR".into(),
     };
     let a = scan.actor(actor);
     let bucket = scan.bucket(interval);
+    // Usually the same event starts and returns: then every row does both.
+    let (started, returns, wanted) = if is_target == is_return {
+        (
+            "TRUE".to_string(),
+            "count(*)".to_string(),
+            is_target.clone(),
+        )
+    } else {
+        (
+            format!("bool_or({is_target})"),
+            format!("count(*) FILTER (WHERE {is_return})"),
+            format!("(({is_target}) OR ({is_return}))"),
+        )
+    };
+    scan.condition(wanted);
     let sql = format!(
-        "SELECT hash({a}), epoch_us({bucket}), bool_or({is_target}), count(*) FILTER (WHERE {is_return}),
-                arg_min({value}, e.timestamp) FILTER (WHERE {is_target})
-         {fw} AND (({is_target}) OR ({is_return})) GROUP BY 1, 2",
+        "SELECT hash({a}), epoch_us({bucket}), {started}, {returns}, {value} {fw} GROUP BY 1, 2",
         fw = scan.from_where(),
     );
-    let mut actors: HashMap<u64, BTreeMap<usize, Activity>> = HashMap::new();
+    let mut activity: Vec<Activity> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
     for_each_batch(conn, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let buckets = column::<Int64Array>(batch, 1)?;
         let started = column::<BooleanArray>(batch, 2)?;
         let returns = column::<Int64Array>(batch, 3)?;
-        let values = column::<StringArray>(batch, 4)?;
+        let texts = column::<StringArray>(batch, 4)?;
         for i in 0..batch.num_rows() {
             let Some(&period) = index.get(&buckets.value(i)) else {
                 continue;
             };
-            actors.entry(ids.value(i)).or_default().insert(
+            let value = if texts.is_null(i) {
+                NO_VALUE
+            } else {
+                let text = texts.value(i);
+                match interned.get(text) {
+                    Some(&v) => v,
+                    None => {
+                        values.push(text.to_string());
+                        interned.insert(text.to_string(), values.len() as u32 - 1);
+                        values.len() as u32 - 1
+                    }
+                }
+            };
+            activity.push(Activity {
+                actor: ids.value(i),
                 period,
-                Activity {
-                    started: started.value(i),
-                    returns: returns.value(i) as u64,
-                    value: (!values.is_null(i)).then(|| values.value(i).to_string()),
-                },
-            );
+                started: started.value(i),
+                returns: returns.value(i) as u64,
+                value,
+            });
         }
         Ok(())
     })?;
+    activity.sort_unstable_by_key(|a| (a.actor, a.period));
 
     // First-time retention: an actor's only cohort is its first-ever start.
     let anchors = match kind {
@@ -142,41 +178,42 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
     let cumulative = filter.cumulative.unwrap_or(false);
     // value → cohort row → column → actors
-    let mut table: HashMap<String, Vec<Vec<u64>>> = HashMap::new();
-    for (id, activity) in &actors {
-        let cohorts: Vec<usize> = match &anchors {
-            None => activity
-                .iter()
-                .filter(|(_, a)| a.started)
-                .map(|(p, _)| *p)
-                .collect(),
-            Some(anchors) => anchors.get(id).copied().into_iter().collect(),
-        };
-        for row in cohorts {
-            let value = activity
-                .get(&row)
-                .and_then(|a| a.value.clone())
-                .unwrap_or_default();
+    let mut table: HashMap<u32, Vec<Vec<u64>>> = HashMap::new();
+    for periods_of_actor in activity.chunk_by(|a, b| a.actor == b.actor) {
+        let anchor = anchors
+            .as_ref()
+            .map(|a| a.get(&periods_of_actor[0].actor).copied());
+        for (j, cohort) in periods_of_actor.iter().enumerate() {
+            let is_cohort = match anchor {
+                None => cohort.started,
+                Some(anchor) => anchor == Some(cohort.period),
+            };
+            if !is_cohort {
+                continue;
+            }
+            let row = cohort.period;
             let counts = table
-                .entry(value)
+                .entry(cohort.value)
                 .or_insert_with(|| vec![vec![0; total]; periods.len()]);
             counts[row][0] += 1;
-            let came_back: Vec<usize> = (1..total)
-                .filter(|k| {
-                    activity
-                        .get(&(row + k))
-                        .is_some_and(|a| a.returns >= minimum)
-                })
-                .collect();
+            let came_back = periods_of_actor[j + 1..]
+                .iter()
+                .take_while(|later| later.period < row + total)
+                .filter(|later| later.returns >= minimum)
+                .map(|later| later.period - row);
             if cumulative {
-                if let Some(&last) = came_back.last() {
+                if let Some(last) = came_back.last() {
                     (1..=last).for_each(|k| counts[row][k] += 1);
                 }
             } else {
-                came_back.into_iter().for_each(|k| counts[row][k] += 1);
+                came_back.for_each(|k| counts[row][k] += 1);
             }
         }
     }
+    let table: HashMap<String, Vec<Vec<u64>>> = table
+        .into_iter()
+        .map(|(v, counts)| (values.get(v as usize).cloned().unwrap_or_default(), counts))
+        .collect();
 
     let rows = |counts: &[Vec<u64>], value: Option<Value>| -> Vec<Value> {
         periods

@@ -453,6 +453,7 @@ pub fn query_rows<T>(
     sql: &str,
     mut row: impl FnMut(&cairn_store::duckdb::Row<'_>) -> cairn_store::duckdb::Result<T>,
 ) -> Result<Vec<T>> {
+    tracing::debug!(sql, "insight query");
     let mut statement = conn.prepare(sql).map_err(store_error)?;
     let mut rows = statement.query([]).map_err(store_error)?;
     let mut out = Vec::new();
@@ -509,6 +510,7 @@ pub fn for_each_batch(
     sql: &str,
     mut f: impl FnMut(&cairn_store::duckdb::arrow::record_batch::RecordBatch) -> Result<()>,
 ) -> Result<()> {
+    tracing::debug!(sql, "insight query");
     let mut statement = conn.prepare(sql).map_err(store_error)?;
     for batch in statement.query_arrow([]).map_err(store_error)? {
         f(&batch)?;

@@ -192,6 +192,12 @@ fn run_sql(conn: &Connection, sql: &str) {
 }
 
 fn main() {
+    // `CAIRN_LOG=cairn_query=debug` shows the SQL of each insight.
+    if let Ok(filter) = std::env::var("CAIRN_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init();
+    }
     let events = arg("--events", 10_000_000);
     let runs = arg("--runs", 5);
     let dir = build(events);
@@ -218,6 +224,22 @@ fn main() {
             |r| r.get(0),
         )
         .unwrap();
+    // `--sql FILE`: time statements (one per line) on this data set instead.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(file) = args
+        .iter()
+        .position(|a| a == "--sql")
+        .and_then(|i| args.get(i + 1))
+    {
+        for sql in std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            println!("{:>8.1} ms  {sql}", median_ms(runs, || run_sql(&conn, sql)));
+        }
+        return;
+    }
     let total: i64 = conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
@@ -234,6 +256,20 @@ fn main() {
                 cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
             });
             let sql = median_ms(runs, || run_sql(&conn, &case.sql));
+            if let Ok(dir) = std::env::var("CAIRN_PROFILE_DIR") {
+                // DuckDB's operator timings of one more run of each side.
+                let name = format!(
+                    "{dir}/{}-{}",
+                    case.name.split(':').next().unwrap_or("x"),
+                    if group { "company" } else { "person" }
+                );
+                conn.execute_batch(&format!("PRAGMA enable_profiling='query_tree'; PRAGMA profiling_output='{name}-cairn.txt'")).unwrap();
+                cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
+                conn.execute_batch(&format!("PRAGMA profiling_output='{name}-sql.txt'"))
+                    .unwrap();
+                run_sql(&conn, &case.sql);
+                conn.execute_batch("PRAGMA disable_profiling").unwrap();
+            }
             let ratio = cairn / sql;
             worst = worst.max(ratio);
             slowest = slowest.max(cairn);

@@ -242,7 +242,8 @@ fn actor_streams(
         .iter()
         .chain(query.funnels_filter.exclusions.iter().map(|x| &x.node))
         .collect();
-    if funnel.order != FunnelOrder::Strict && names.iter().all(|n| n.event.is_some()) {
+    let by_name = funnel.order != FunnelOrder::Strict && names.iter().all(|n| n.event.is_some());
+    if by_name {
         let list: Vec<String> = names
             .iter()
             .filter_map(|n| n.event.as_deref())
@@ -255,7 +256,9 @@ fn actor_streams(
         None => "NULL::VARCHAR".into(),
     };
     let a = scan.actor(actor);
-    let keep = if funnel.order == FunnelOrder::Strict {
+    // Strict funnels keep every event; with the names filtered, the rest
+    // match a step or an exclusion already (unless only by name).
+    let keep = if funnel.order == FunnelOrder::Strict || by_name {
         "TRUE"
     } else {
         "m <> 0 OR x <> 0"
@@ -295,7 +298,11 @@ fn actor_streams(
                 steps: masks.value(i) as u32,
                 exclusions: excluded.value(i) as u32,
             };
-            if let Some(stream) = streams.last_mut() {
+            // A row that only matched by name carries nothing (strict
+            // funnels need it: it breaks a chain).
+            let inert =
+                event.steps == 0 && event.exclusions == 0 && funnel.order != FunnelOrder::Strict;
+            if let (Some(stream), false) = (streams.last_mut(), inert) {
                 stream.push(Row { event, value });
             }
         }

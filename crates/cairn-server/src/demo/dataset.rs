@@ -92,6 +92,7 @@ const PLANS: &[(&str, f64, (u32, u32), f64)] = &[
 pub struct Dataset {
     rng: StdRng,
     start: DateTime<Utc>,
+    now: DateTime<Utc>,
     days: i64,
     next_company: usize,
     pending: VecDeque<Map<String, Value>>,
@@ -103,6 +104,7 @@ impl Dataset {
         Self {
             rng: StdRng::seed_from_u64(seed),
             start: now - TimeDelta::days(days),
+            now,
             days,
             next_company: 0,
             pending: VecDeque::new(),
@@ -160,7 +162,11 @@ impl Dataset {
             .map(|d| d + self.rng.random_range(7..30));
         let groups = json!({"company": key});
         let mut events: Vec<(DateTime<Utc>, Map<String, Value>)> = Vec::new();
+        let now = self.now;
         let mut push = |t: DateTime<Utc>, event: &str, distinct_id: &str, properties: Value| {
+            if t > now {
+                return; // today's later hours have not happened yet
+            }
             let mut properties = properties;
             properties["$groups"] = groups.clone();
             properties["$lib"] = json!("posthog-python");
