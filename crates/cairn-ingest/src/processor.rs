@@ -52,6 +52,7 @@ struct Pending {
     commit: Commit,
     dirty_persons: HashSet<(ProjectId, Uuid)>,
     deleted_persons: HashSet<(ProjectId, Uuid)>,
+    person_overrides: Vec<(ProjectId, Uuid, Uuid)>,
     distinct_ids: HashMap<(ProjectId, String), Uuid>,
     dirty_groups: HashSet<(ProjectId, GroupTypeIndex, String)>,
 }
@@ -116,6 +117,7 @@ impl Processor {
             .filter_map(|(project, id)| self.projects.get(&project)?.persons.get(&id).cloned())
             .collect();
         commit.deleted_persons = pending.deleted_persons.into_iter().collect();
+        commit.person_overrides = pending.person_overrides;
         commit.distinct_ids = pending
             .distinct_ids
             .into_iter()
@@ -528,6 +530,9 @@ impl Run<'_> {
         self.pending
             .deleted_persons
             .insert((self.project, source.id));
+        self.pending
+            .person_overrides
+            .push((self.project, source.id, target));
         self.mark_dirty(target);
     }
 

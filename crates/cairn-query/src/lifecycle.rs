@@ -47,8 +47,9 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
     scan.require_actor(actor);
     let a = scan.actor(actor);
     if actor == Actor::Person {
-        // Only persons with a profile (personless events have none).
-        scan.condition("pd.person_id IS NOT NULL");
+        // Only persons with a profile (personless events have none); the
+        // created-at join above brought `p` in.
+        scan.condition("p.id IS NOT NULL");
     }
     let created = scan.actor_created_at(actor);
     let created_bucket = bucket_sql(

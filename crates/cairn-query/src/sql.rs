@@ -31,6 +31,10 @@ pub fn naive_timestamp(t: NaiveDateTime) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
 }
 
+/// The person an event belongs to now: the one it was stored with, or the
+/// one that person was merged into.
+const PERSON: &str = "coalesce(po.person_id, e.person_id)";
+
 /// Whom an insight counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
@@ -185,7 +189,7 @@ impl<'a> Scan<'a> {
         match actor {
             Actor::Person => {
                 self.joins.insert(Join::PersonId);
-                "coalesce(pd.person_id, e.person_id)".into()
+                PERSON.into()
             }
             Actor::Group(index) => format!("e.group_{index}"),
         }
@@ -222,11 +226,11 @@ impl<'a> Scan<'a> {
             let _ = match join {
                 Join::PersonId => write!(
                     sql,
-                    " LEFT JOIN person_distinct_ids pd ON pd.project_id = e.project_id AND pd.distinct_id = e.distinct_id"
+                    " LEFT JOIN person_overrides po ON po.project_id = e.project_id AND po.old_person_id = e.person_id"
                 ),
                 Join::Person => write!(
                     sql,
-                    " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = pd.person_id"
+                    " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = {PERSON}"
                 ),
                 Join::Group(i) => write!(
                     sql,

@@ -75,8 +75,8 @@ fn actor_sql(group: bool) -> (&'static str, &'static str, &'static str) {
         ("e.group_0", "", "AND coalesce(e.group_0, '') <> ''")
     } else {
         (
-            "coalesce(pd.person_id, e.person_id)",
-            "LEFT JOIN person_distinct_ids pd ON pd.project_id = e.project_id AND pd.distinct_id = e.distinct_id",
+            "coalesce(po.person_id, e.person_id)",
+            "LEFT JOIN person_overrides po ON po.project_id = e.project_id AND po.old_person_id = e.person_id",
             "",
         )
     }
@@ -85,6 +85,13 @@ fn actor_sql(group: bool) -> (&'static str, &'static str, &'static str) {
 fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
     let (actor, join, has_actor) = actor_sql(group);
     let range = format!("e.project_id = 1 AND e.timestamp >= TIMESTAMP '{from} 00:00:00' AND e.timestamp <= TIMESTAMP '{to} 23:59:59.999999' {has_actor}");
+    // Lifecycle looks one week either side (returning vs resurrecting, and
+    // dormancy after the last week), and counts persons with a profile.
+    let lifecycle_range = format!(
+        "e.project_id = 1 AND e.timestamp >= TIMESTAMP '{from}' - INTERVAL 7 DAY
+         AND e.timestamp < TIMESTAMP '{to}' + INTERVAL 8 DAY {has_actor} {}",
+        if group { "" } else { "AND p.id IS NOT NULL" }
+    );
     let date_range = json!({"date_from": from, "date_to": to});
     let agg = if group { json!(0) } else { Value::Null };
     let unique = if group {
@@ -95,7 +102,7 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
     let created = if group {
         "LEFT JOIN groups g ON g.project_id = 1 AND g.group_type_index = 0 AND g.group_key = e.group_0".to_string()
     } else {
-        format!("{join} LEFT JOIN persons p ON p.project_id = 1 AND p.id = pd.person_id")
+        format!("{join} LEFT JOIN persons p ON p.project_id = 1 AND p.id = {actor}")
     };
     let created_at = if group {
         "g.created_at"
@@ -145,7 +152,7 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
             sql: format!(
                 "WITH w AS (SELECT {actor} AS a, date_trunc('week', e.timestamp + INTERVAL 1 DAY) - INTERVAL 1 DAY AS w,
                                    date_trunc('week', min({created_at}) + INTERVAL 1 DAY) - INTERVAL 1 DAY AS c
-                            FROM events e {created} WHERE {range} AND e.event = '$pageview' GROUP BY 1, 2),
+                            FROM events e {created} WHERE {lifecycle_range} AND e.event = '$pageview' GROUP BY 1, 2),
                  l AS (SELECT a, w, c, lag(w) OVER (PARTITION BY a ORDER BY w) AS prev,
                               lead(w) OVER (PARTITION BY a ORDER BY w) AS next FROM w)
                  SELECT w, CASE WHEN prev IS NULL AND c = w THEN 'new'

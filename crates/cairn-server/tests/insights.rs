@@ -239,3 +239,36 @@ fn every_insight_kind_answers_by_company_over_http() {
     assert_eq!(paths["results"][0]["target"], "2_opened app");
     assert_eq!(paths["results"][0]["value"], 2);
 }
+
+#[test]
+fn persons_merged_after_their_events_count_once() {
+    let server = Server::start();
+    server.capture(json!([
+        at("opened app", "anon-2", "2024-03-09T10:00:00Z", json!({})),
+        at("opened app", "carl", "2024-03-09T11:00:00Z", json!({})),
+    ]));
+    // Two persons so far; identifying merges anon-2's person into carl's.
+    server.capture(json!([at(
+        "$identify",
+        "carl",
+        "2024-03-09T12:00:00Z",
+        json!({"$anon_distinct_id": "anon-2"})
+    )]));
+    let body = answer(
+        &server,
+        trends(json!([{"event": "opened app", "math": "dau"}]), json!({})),
+    );
+    assert_eq!(body["results"][0]["data"], json!([0, 1, 0, 0]));
+    let body = answer(
+        &server,
+        trends(
+            json!([{"event": "opened app", "math": "dau"}]),
+            json!({"properties": [{"key": "$initial_current_url", "operator": "is_not_set", "type": "person"}]}),
+        ),
+    );
+    assert_eq!(
+        body["results"][0]["data"],
+        json!([0, 1, 0, 0]),
+        "person properties follow the merge"
+    );
+}

@@ -8,6 +8,10 @@ pub struct Commit {
     pub events: Vec<Event>,
     pub persons: Vec<Person>,
     pub deleted_persons: Vec<(ProjectId, Uuid)>,
+    /// `(project, merged-away person, the person it became)`, in merge order:
+    /// events keep the person id they were stored with, and queries follow
+    /// these overrides to the person it is now.
+    pub person_overrides: Vec<(ProjectId, Uuid, Uuid)>,
     /// `(project, distinct_id, person_id)`: new or moved distinct ids.
     pub distinct_ids: Vec<(ProjectId, String, Uuid)>,
     pub group_types: Vec<(ProjectId, GroupType)>,
@@ -20,6 +24,7 @@ impl Commit {
         self.events.is_empty()
             && self.persons.is_empty()
             && self.deleted_persons.is_empty()
+            && self.person_overrides.is_empty()
             && self.distinct_ids.is_empty()
             && self.group_types.is_empty()
             && self.groups.is_empty()

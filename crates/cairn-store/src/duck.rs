@@ -160,6 +160,17 @@ impl DuckWriter {
                 delete.execute(params![project.0, id.to_string()])?;
             }
         }
+        for (project, merged, person) in &commit.person_overrides {
+            // Earlier merges into `merged` now lead to `person` too.
+            conn.prepare_cached(
+                "UPDATE person_overrides SET person_id = ?::UUID WHERE project_id = ? AND person_id = ?::UUID",
+            )?
+            .execute(params![person.to_string(), project.0, merged.to_string()])?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO person_overrides VALUES (?, ?::UUID, ?::UUID)",
+            )?
+            .execute(params![project.0, merged.to_string(), person.to_string()])?;
+        }
         if !commit.distinct_ids.is_empty() {
             self.upsert_staged("person_distinct_ids", |appender| {
                 for (project, distinct_id, person_id) in &commit.distinct_ids {

@@ -91,8 +91,35 @@ pub fn group_column(index: usize) -> String {
     format!("group_{index}")
 }
 
+/// Persons merged away, and the person each became (PostHog's
+/// `person_distinct_id_overrides`): events keep the person id they were
+/// stored with, and insights follow this small table instead of joining
+/// every event to its distinct id.
+const PERSON_OVERRIDES: &str = "
+CREATE TABLE person_overrides (
+    project_id BIGINT NOT NULL,
+    old_person_id UUID NOT NULL,
+    person_id UUID NOT NULL,
+    PRIMARY KEY (project_id, old_person_id)
+);
+-- Stores from before this table: an event whose distinct id now belongs to
+-- another person was stored before a merge.
+INSERT INTO person_overrides
+SELECT DISTINCT e.project_id, e.person_id, d.person_id
+FROM events e JOIN person_distinct_ids d ON d.project_id = e.project_id AND d.distinct_id = e.distinct_id
+WHERE e.person_id IS NOT NULL AND e.person_id <> d.person_id;
+";
+
 pub fn migrate(conn: &Connection, group_columns: usize) -> Result<()> {
     conn.execute_batch(TABLES)?;
+    let has_overrides: i64 = conn.query_row(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_overrides'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_overrides == 0 {
+        conn.execute_batch(PERSON_OVERRIDES)?;
+    }
     for index in 0..group_columns {
         conn.execute_batch(&format!(
             "ALTER TABLE events ADD COLUMN IF NOT EXISTS {} VARCHAR",
@@ -111,4 +138,40 @@ pub fn count_group_columns(conn: &Connection) -> Result<usize> {
         |row| row.get(0),
     )?;
     Ok(count as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::DuckStore;
+
+    #[test]
+    fn a_store_from_before_person_overrides_derives_them_from_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (
+            "00000000-0000-0000-0000-00000000000a",
+            "00000000-0000-0000-0000-00000000000b",
+        );
+        {
+            let store = DuckStore::open(dir.path(), 5).unwrap();
+            let conn = store.conn().unwrap();
+            conn.execute_batch(&format!(
+                "DROP TABLE person_overrides;
+                 INSERT INTO events (project_id, uuid, event, distinct_id, person_id, timestamp, inserted_at, properties)
+                 VALUES (1, uuidv4(), 'e', 'anon', '{old}', now(), now(), '{{}}'),
+                        (1, uuidv4(), 'e', 'kept', '{new}', now(), now(), '{{}}');
+                 INSERT INTO person_distinct_ids VALUES (1, 'anon', '{new}'), (1, 'kept', '{new}');"
+            ))
+            .unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let conn = store.conn().unwrap();
+        let overrides: Vec<(String, String)> = conn
+            .prepare("SELECT old_person_id::VARCHAR, person_id::VARCHAR FROM person_overrides")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(overrides, vec![(old.to_string(), new.to_string())]);
+    }
 }
