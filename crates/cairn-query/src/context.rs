@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use cairn_core::ProjectId;
+use cairn_store::duckdb::Connection;
+use cairn_store::{projects, read, StoreError};
 
 use crate::error::{QueryError, Result};
 
@@ -23,6 +25,9 @@ pub struct ProjectContext {
     pub group_types: Vec<(u8, String)>,
     /// "Now" for relative dates; fixed per query so every part agrees.
     pub now: DateTime<Utc>,
+    /// Whether any person of the project was merged into another; without
+    /// merges an event's stored person is its person, with no lookup.
+    pub person_overrides: bool,
 }
 
 impl ProjectContext {
@@ -37,7 +42,27 @@ impl ProjectContext {
             },
             group_types: Vec::new(),
             now: Utc::now(),
+            person_overrides: true,
         }
+    }
+
+    /// The stored project's settings and group types; `None` if it does
+    /// not exist.
+    pub fn load(conn: &Connection, project: ProjectId) -> Result<Option<Self>, StoreError> {
+        let Some(stored) = projects::get_project(conn, project)? else {
+            return Ok(None);
+        };
+        let mut ctx = Self::new(project, &stored.timezone, stored.week_start_day);
+        ctx.group_types = read::group_types(conn, Some(project))?
+            .into_iter()
+            .map(|(_, t)| (t.group_type_index, t.group_type))
+            .collect();
+        ctx.person_overrides = conn.query_row(
+            "SELECT count(*) > 0 FROM person_overrides WHERE project_id = ?",
+            [project.0],
+            |row| row.get(0),
+        )?;
+        Ok(Some(ctx))
     }
 
     /// Checks that group type `index`, named at `field`, exists.

@@ -13,7 +13,7 @@ use cairn_store::duckdb::Connection;
 use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
 use crate::error::{QueryError, Result};
-use crate::nodes::{Interval, PathEventType, PathsQuery};
+use crate::nodes::{Interval, PathEventType, PathsQuery, PropertyKind};
 use crate::sql::{column, for_each_batch, Actor, Scan};
 
 /// A gap this long (or longer) ends a session.
@@ -60,8 +60,8 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         scan.condition(format!("({})", kinds.join(" OR ")));
     }
     let a = scan.actor(actor);
-    let url = "json_extract_string(e.properties, '/$current_url')";
-    let screen = "json_extract_string(e.properties, '/$screen_name')";
+    let url = scan.property(PropertyKind::Event, "$current_url", None, "pathsFilter")?;
+    let screen = scan.property(PropertyKind::Event, "$screen_name", None, "pathsFilter")?;
     let sql = format!(
         "SELECT hash({a}), epoch_us(e.timestamp),
                 CASE WHEN e.event = '$pageview' THEN coalesce(nullif(rtrim({url}, '/'), ''), '/')

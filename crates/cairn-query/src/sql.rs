@@ -147,9 +147,14 @@ impl<'a> Scan<'a> {
         field: &str,
     ) -> Result<String> {
         let column = match kind {
-            PropertyKind::Event => "e.properties".to_string(),
+            PropertyKind::Event => {
+                if let Some(column) = cairn_store::schema::materialized_column(key) {
+                    return Ok(format!("e.{column}"));
+                }
+                "e.properties".to_string()
+            }
             PropertyKind::Person => {
-                self.joins.insert(Join::PersonId);
+                self.person();
                 self.joins.insert(Join::Person);
                 "p.properties".to_string()
             }
@@ -187,11 +192,18 @@ impl<'a> Scan<'a> {
     /// now, or the event's key of the group type.
     pub fn actor(&mut self, actor: Actor) -> String {
         match actor {
-            Actor::Person => {
-                self.joins.insert(Join::PersonId);
-                PERSON.into()
-            }
+            Actor::Person => self.person(),
             Actor::Group(index) => format!("e.group_{index}"),
+        }
+    }
+
+    /// The person of the event now (following merges only if there were any).
+    fn person(&mut self) -> String {
+        if self.ctx.person_overrides {
+            self.joins.insert(Join::PersonId);
+            PERSON.into()
+        } else {
+            "e.person_id".into()
         }
     }
 
@@ -199,7 +211,7 @@ impl<'a> Scan<'a> {
     pub fn actor_created_at(&mut self, actor: Actor) -> String {
         match actor {
             Actor::Person => {
-                self.joins.insert(Join::PersonId);
+                self.person();
                 self.joins.insert(Join::Person);
                 "p.created_at".into()
             }
@@ -230,7 +242,8 @@ impl<'a> Scan<'a> {
                 ),
                 Join::Person => write!(
                     sql,
-                    " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = {PERSON}"
+                    " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = {}",
+                    if self.joins.contains(&Join::PersonId) { PERSON } else { "e.person_id" }
                 ),
                 Join::Group(i) => write!(
                     sql,

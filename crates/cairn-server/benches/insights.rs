@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use cairn_core::ProjectId;
 use cairn_query::ProjectContext;
 use cairn_store::duckdb::Connection;
-use cairn_store::{read, DuckStore};
+use cairn_store::DuckStore;
 
 use support::arg;
 
@@ -210,12 +210,9 @@ fn main() {
     let dir = build(events);
     let store = DuckStore::open(&dir, 5).unwrap();
     let conn = store.conn().unwrap();
-    let mut ctx = ProjectContext::new(ProjectId(1), "UTC", 0);
-    ctx.group_types = read::group_types(&conn, Some(ProjectId(1)))
+    let ctx = ProjectContext::load(&conn, ProjectId(1))
         .unwrap()
-        .into_iter()
-        .map(|(_, t)| (t.group_type_index, t.group_type))
-        .collect();
+        .expect("the demo project");
     // The last 8 weeks of the data set, whenever it was built.
     let last: String = conn
         .query_row(

@@ -272,3 +272,57 @@ fn persons_merged_after_their_events_count_once() {
         "person properties follow the merge"
     );
 }
+
+#[test]
+fn page_paths_and_url_breakdowns_read_captured_urls() {
+    let server = Server::start();
+    server.capture(json!([
+        at(
+            "$pageview",
+            "ana",
+            "2024-03-09T10:00:00Z",
+            json!({"$current_url": "https://app.io/"})
+        ),
+        at(
+            "$pageview",
+            "ana",
+            "2024-03-09T10:01:00Z",
+            json!({"$current_url": "https://app.io/pricing"})
+        ),
+        at(
+            "$pageview",
+            "ben",
+            "2024-03-09T10:02:00Z",
+            json!({"$current_url": "https://app.io/pricing/"})
+        ),
+    ]));
+    let paths = answer(
+        &server,
+        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"}}),
+    );
+    assert_eq!(
+        paths["results"],
+        json!([{"source": "1_https://app.io", "target": "2_https://app.io/pricing",
+        "value": 1, "average_conversion_time": 60000.0}])
+    );
+    let by_url = answer(
+        &server,
+        trends(
+            json!([{"event": "$pageview"}]),
+            json!({"breakdownFilter": {"breakdown": "$current_url", "breakdown_normalize_url": true}}),
+        ),
+    );
+    let counts: Vec<(Value, Value)> = by_url["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["breakdown_value"].clone(), r["count"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (json!("https://app.io/pricing"), json!(2)),
+            (json!("https://app.io"), json!(1))
+        ]
+    );
+}

@@ -75,7 +75,17 @@ impl DuckStore {
 /// Ingestion's writer: applies each [`Commit`] in one transaction.
 pub struct DuckWriter {
     conn: PooledConnection,
-    group_columns: usize,
+    /// The events table's columns in order.
+    layout: Vec<schema::EventColumn>,
+}
+
+/// A property as DuckDB's `json_extract_string` reads it.
+fn property_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
 }
 
 pub(crate) fn timestamp_value(ts: DateTime<Utc>) -> Value {
@@ -98,10 +108,15 @@ impl DuckWriter {
                 "CREATE TEMP TABLE IF NOT EXISTS staged_{table} AS SELECT * FROM {table} LIMIT 0"
             ))?;
         }
-        Ok(Self {
-            conn,
-            group_columns,
-        })
+        let layout = schema::event_layout(&conn)?;
+        debug_assert_eq!(
+            layout
+                .iter()
+                .filter(|c| matches!(c, schema::EventColumn::Group(_)))
+                .count(),
+            group_columns
+        );
+        Ok(Self { conn, layout })
     }
 
     fn upsert_staged(
@@ -214,7 +229,7 @@ impl DuckWriter {
                 let properties = serde_json::to_string(&event.properties)?;
                 let timestamp = timestamp_value(event.timestamp);
                 let inserted_at = timestamp_value(event.inserted_at);
-                let mut row: Vec<&dyn ToSql> = vec![
+                let fixed: [&dyn ToSql; 8] = [
                     &event.project_id.0,
                     &uuid,
                     &event.event,
@@ -224,12 +239,31 @@ impl DuckWriter {
                     &inserted_at,
                     &properties,
                 ];
-                for index in 0..self.group_columns {
-                    row.push(match event.groups.get(index) {
-                        Some(key) => key,
-                        None => &None::<String>,
-                    });
-                }
+                let materialized: Vec<Option<String>> = self
+                    .layout
+                    .iter()
+                    .map(|column| match column {
+                        schema::EventColumn::Materialized(key) => {
+                            event.properties.get(*key).and_then(property_text)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let row: Vec<&dyn ToSql> = self
+                    .layout
+                    .iter()
+                    .zip(&materialized)
+                    .map(|(column, text)| -> &dyn ToSql {
+                        match column {
+                            schema::EventColumn::Fixed(i) => fixed[*i],
+                            schema::EventColumn::Group(i) => match event.groups.get(*i) {
+                                Some(key) => key,
+                                None => &None::<String>,
+                            },
+                            schema::EventColumn::Materialized(_) => text,
+                        }
+                    })
+                    .collect();
                 appender.append_row(row.as_slice())?;
             }
             appender.flush()?;

@@ -9,7 +9,7 @@ pub mod flags;
 pub mod keys;
 pub mod projects;
 pub mod read;
-mod schema;
+pub mod schema;
 
 pub use commit::Commit;
 pub use duck::{DuckStore, DuckWriter};

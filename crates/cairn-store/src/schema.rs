@@ -86,6 +86,70 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
 );
 "#;
 
+/// Event properties kept in columns of their own as well (PostHog's
+/// materialised columns): paths, sessions and URL breakdowns read them for
+/// every event, and a column is far cheaper than parsing the JSON.
+pub const MATERIALIZED: &[(&str, &str)] = &[
+    ("$current_url", "mat_current_url"),
+    ("$screen_name", "mat_screen_name"),
+    ("$session_id", "mat_session_id"),
+];
+
+/// The events column holding property `key`, if it is materialised.
+pub fn materialized_column(key: &str) -> Option<&'static str> {
+    MATERIALIZED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, c)| *c)
+}
+
+/// One column of the events table, in table order (the appender is positional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventColumn {
+    /// project_id, uuid, event, distinct_id, person_id, timestamp, inserted_at, properties.
+    Fixed(usize),
+    Group(usize),
+    /// A materialised property, by key.
+    Materialized(&'static str),
+}
+
+const FIXED_COLUMNS: &[&str] = &[
+    "project_id",
+    "uuid",
+    "event",
+    "distinct_id",
+    "person_id",
+    "timestamp",
+    "inserted_at",
+    "properties",
+];
+
+/// The events table's columns in order.
+pub fn event_layout(conn: &Connection) -> Result<Vec<EventColumn>> {
+    let mut statement = conn.prepare(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position",
+    )?;
+    let names: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    names
+        .iter()
+        .map(|name| {
+            if let Some(i) = FIXED_COLUMNS.iter().position(|c| c == name) {
+                Ok(EventColumn::Fixed(i))
+            } else if let Some(index) = name.strip_prefix("group_").and_then(|i| i.parse().ok()) {
+                Ok(EventColumn::Group(index))
+            } else if let Some((key, _)) = MATERIALIZED.iter().find(|(_, c)| c == name) {
+                Ok(EventColumn::Materialized(key))
+            } else {
+                Err(crate::StoreError::Corrupt(format!(
+                    "unexpected events column {name}"
+                )))
+            }
+        })
+        .collect()
+}
+
 /// The name of the events column holding the key of group type `index`.
 pub fn group_column(index: usize) -> String {
     format!("group_{index}")
@@ -119,6 +183,20 @@ pub fn migrate(conn: &Connection, group_columns: usize) -> Result<()> {
     )?;
     if has_overrides == 0 {
         conn.execute_batch(PERSON_OVERRIDES)?;
+    }
+    for (key, column) in MATERIALIZED {
+        let exists: i64 = conn.query_row(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = ?",
+            [column],
+            |row| row.get(0),
+        )?;
+        if exists == 0 {
+            // Stores from before the column: fill it once from the JSON.
+            conn.execute_batch(&format!(
+                "ALTER TABLE events ADD COLUMN {column} VARCHAR;
+                 UPDATE events SET {column} = json_extract_string(properties, '/{key}');"
+            ))?;
+        }
     }
     for index in 0..group_columns {
         conn.execute_batch(&format!(
@@ -173,5 +251,29 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(overrides, vec![(old.to_string(), new.to_string())]);
+    }
+
+    #[test]
+    fn a_store_from_before_a_materialized_column_fills_it_from_the_json() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DuckStore::open(dir.path(), 5).unwrap();
+            store
+                .conn()
+                .unwrap()
+                .execute_batch(
+                    r#"ALTER TABLE events DROP COLUMN mat_current_url;
+                       INSERT INTO events (project_id, uuid, event, distinct_id, timestamp, inserted_at, properties)
+                       VALUES (1, uuidv4(), '$pageview', 'a', now(), now(), '{"$current_url": "https://a.io/x"}');"#,
+                )
+                .unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let url: String = store
+            .conn()
+            .unwrap()
+            .query_row("SELECT mat_current_url FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(url, "https://a.io/x");
     }
 }

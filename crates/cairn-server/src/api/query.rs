@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use cairn_core::ProjectId;
 use cairn_query::{ProjectContext, QueryError};
-use cairn_store::{projects, read, StoreError};
+use cairn_store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -32,13 +32,8 @@ pub async fn query(
     let store = state.store.clone();
     let answer = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         let conn = store.conn()?;
-        let project = projects::get_project(&conn, project)?
+        let ctx = ProjectContext::load(&conn, project)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
-        let mut ctx = ProjectContext::new(project.id, &project.timezone, project.week_start_day);
-        ctx.group_types = read::group_types(&conn, Some(project.id))?
-            .into_iter()
-            .map(|(_, t)| (t.group_type_index, t.group_type))
-            .collect();
         cairn_query::run(&conn, &ctx, query).map_err(|e| match e {
             QueryError::Invalid { field, detail } => ApiError::field(field, detail),
             QueryError::Store(e) => ApiError::Store(StoreError::Database(e)),
