@@ -63,7 +63,8 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
         ctx.week_start,
     );
     let sql = format!(
-        "SELECT hash({a}), epoch_us({bucket}), epoch_us({created_bucket}) {fw} GROUP BY 1, 2",
+        "SELECT hash(a), epoch_us(b), epoch_us(c) FROM (
+           SELECT {a} AS a, {bucket} AS b, {created_bucket} AS c {fw} GROUP BY 1, 2)",
         bucket = scan.bucket(interval),
         fw = scan.from_where(),
     );

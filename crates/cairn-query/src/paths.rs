@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{Array, Int64Array, StringArray, UInt64Array};
+use cairn_store::duckdb::arrow::array::{Int64Array, StringArray, UInt64Array};
 use cairn_store::duckdb::Connection;
 
 use crate::context::ProjectContext;
@@ -62,34 +62,53 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     let a = scan.actor(actor);
     let url = scan.property(PropertyKind::Event, "$current_url", None, "pathsFilter")?;
     let screen = scan.property(PropertyKind::Event, "$screen_name", None, "pathsFilter")?;
-    let sql = format!(
-        "SELECT hash({a}), epoch_us(e.timestamp),
-                CASE WHEN e.event = '$pageview' THEN coalesce(nullif(rtrim({url}, '/'), ''), '/')
-                     WHEN e.event = '$screen' THEN coalesce({screen}, '')
-                     ELSE e.event END
-         {fw} ORDER BY 1, 2",
-        fw = scan.from_where(),
+    let item = format!(
+        "CASE WHEN e.event = '$pageview' THEN coalesce(nullif(rtrim({url}, '/'), ''), '/')
+              WHEN e.event = '$screen' THEN coalesce({screen}, '')
+              ELSE e.event END"
     );
-    let excluded: Vec<&str> = filter
-        .exclude_events
+    let fw = scan.from_where();
+    // Items travel as hashes (strings for millions of rows cost more than
+    // the whole walk); a second query names each distinct one.
+    let mut items: HashMap<u64, String> = HashMap::new();
+    for_each_batch(
+        conn,
+        &format!("SELECT hash(i), any_value(i) FROM (SELECT {item} AS i {fw}) GROUP BY 1"),
+        |batch| {
+            let ids = column::<UInt64Array>(batch, 0)?;
+            let names = column::<StringArray>(batch, 1)?;
+            for i in 0..batch.num_rows() {
+                items.insert(ids.value(i), names.value(i).to_string());
+            }
+            Ok(())
+        },
+    )?;
+    let id_of =
+        |text: Option<&str>| text.map(|t| items.iter().find(|(_, v)| *v == t).map(|(k, _)| *k));
+    let (start, end) = (
+        id_of(filter.start_point.as_deref()),
+        id_of(filter.end_point.as_deref()),
+    );
+    if matches!(start, Some(None)) || matches!(end, Some(None)) {
+        return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
+    }
+    let (start, end) = (start.flatten(), end.flatten());
+    let excluded: Vec<u64> = items
         .iter()
-        .flatten()
-        .map(String::as_str)
+        .filter(|(_, text)| filter.exclude_events.iter().flatten().any(|x| x == *text))
+        .map(|(id, _)| *id)
         .collect();
-    let mut items: Vec<String> = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
-    let mut edges: HashMap<(usize, u32, u32), Edge> = HashMap::new();
-    let mut session: Vec<(i64, u32)> = Vec::new();
+    let mut edges: HashMap<(usize, u64, u64), Edge> = HashMap::new();
+    let mut session: Vec<(i64, u64)> = Vec::new();
     let mut last_actor = None;
-    let start = filter.start_point.as_deref();
-    let end = filter.end_point.as_deref();
+    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), hash({item}) {fw} ORDER BY 1, 2");
     for_each_batch(conn, &sql, |batch| {
         let actors = column::<UInt64Array>(batch, 0)?;
         let times = column::<Int64Array>(batch, 1)?;
-        let names = column::<StringArray>(batch, 2)?;
+        let ids = column::<UInt64Array>(batch, 2)?;
         for i in 0..batch.num_rows() {
-            let name = if names.is_null(i) { "" } else { names.value(i) };
-            if excluded.contains(&name) {
+            let item = ids.value(i);
+            if excluded.contains(&item) {
                 continue;
             }
             let t = times.value(i);
@@ -99,18 +118,10 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
                     .last()
                     .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
             {
-                walk(&session, &items, start, end, step_limit, &mut edges);
+                walk(&session, start, end, step_limit, &mut edges);
                 session.clear();
                 last_actor = Some(actors.value(i));
             }
-            let item = match interned.get(name) {
-                Some(&id) => id,
-                None => {
-                    items.push(name.to_string());
-                    interned.insert(name.to_string(), items.len() as u32 - 1);
-                    items.len() as u32 - 1
-                }
-            };
             // Repeats of the same item collapse into one step.
             if session.last().map(|(_, last)| *last) != Some(item) {
                 session.push((t, item));
@@ -118,21 +129,28 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         }
         Ok(())
     })?;
-    walk(&session, &items, start, end, step_limit, &mut edges);
+    walk(&session, start, end, step_limit, &mut edges);
 
-    let mut ranked: Vec<((usize, u32, u32), Edge)> = edges
+    let name = |id: &u64| items.get(id).map_or("", String::as_str);
+    let mut ranked: Vec<((usize, u64, u64), Edge)> = edges
         .into_iter()
         .filter(|(_, e)| filter.min_edge_weight.is_none_or(|m| e.count >= m))
         .filter(|(_, e)| filter.max_edge_weight.is_none_or(|m| e.count <= m))
         .collect();
-    ranked.sort_by(|(ka, a), (kb, b)| b.count.cmp(&a.count).then(ka.cmp(kb)));
+    ranked.sort_by(|((sa, fa, ta), a), ((sb, fb, tb), b)| {
+        b.count
+            .cmp(&a.count)
+            .then(sa.cmp(sb))
+            .then(name(fa).cmp(name(fb)))
+            .then(name(ta).cmp(name(tb)))
+    });
     ranked.truncate(filter.edge_limit.unwrap_or(DEFAULT_EDGE_LIMIT));
     let results: Vec<Value> = ranked
         .iter()
         .map(|((step, from, to), edge)| {
             json!({
-                "source": format!("{}_{}", step + 1, items[*from as usize]),
-                "target": format!("{}_{}", step + 2, items[*to as usize]),
+                "source": format!("{}_{}", step + 1, name(from)),
+                "target": format!("{}_{}", step + 2, name(to)),
                 "value": edge.count,
                 "average_conversion_time": edge.total_us as f64 / edge.count as f64 / 1000.0,
             })
@@ -144,22 +162,21 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
 /// Adds one session's path (cut at the start and end points, at most
 /// `limit` steps) to the edge counts.
 fn walk(
-    session: &[(i64, u32)],
-    items: &[String],
-    start: Option<&str>,
-    end: Option<&str>,
+    session: &[(i64, u64)],
+    start: Option<u64>,
+    end: Option<u64>,
     limit: usize,
-    edges: &mut HashMap<(usize, u32, u32), Edge>,
+    edges: &mut HashMap<(usize, u64, u64), Edge>,
 ) {
     let mut path = session;
     if let Some(start) = start {
-        match path.iter().position(|(_, i)| items[*i as usize] == start) {
+        match path.iter().position(|(_, i)| *i == start) {
             Some(at) => path = &path[at..],
             None => return,
         }
     }
     if let Some(end) = end {
-        match path.iter().position(|(_, i)| items[*i as usize] == end) {
+        match path.iter().position(|(_, i)| *i == end) {
             Some(at) => path = &path[..=at],
             None => return,
         }

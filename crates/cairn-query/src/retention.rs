@@ -126,7 +126,8 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     };
     scan.condition(wanted);
     let sql = format!(
-        "SELECT hash({a}), epoch_us({bucket}), {started}, {returns}, {value} {fw} GROUP BY 1, 2",
+        "SELECT hash(a), epoch_us(b), started, returns, value FROM (
+           SELECT {a} AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2)",
         fw = scan.from_where(),
     );
     let mut activity: Vec<Activity> = Vec::new();

@@ -22,6 +22,9 @@ use crate::sql::{
     bucket_sql, earliest_event, local_time_sql, naive_timestamp, query_rows, timestamp, Actor, Scan,
 };
 
+/// The one "bucket" of total-value displays.
+const WHOLE_RANGE: &str = "TIMESTAMP '1970-01-01 00:00:00'";
+
 /// One series' values: per breakdown value (in rank order), one per bucket.
 struct SeriesValues {
     rows: Vec<(String, Vec<f64>)>,
@@ -332,11 +335,13 @@ fn series_values(
     };
     let (from, to) = range.instants(ctx);
     let interval = range.interval;
+    // Buckets stay timestamps while grouping; the outer query turns them
+    // into numbers once per group, not per event.
     let bucket_of = |scan: &Scan<'_>| -> String {
         if total_value {
-            "0".into()
+            WHOLE_RANGE.into()
         } else {
-            format!("epoch_us({})", scan.bucket(interval))
+            scan.bucket(interval)
         }
     };
     let breakdown_of = |scan: &mut Scan<'_>| -> Result<String> {
@@ -359,7 +364,7 @@ fn series_values(
                 scan.require_actor(actor);
                 let (a, bd) = (scan.actor(actor), breakdown_of(&mut scan)?);
                 format!(
-                    "SELECT 0, {bd}, count(DISTINCT {a})::DOUBLE {} GROUP BY ALL",
+                    "SELECT {WHOLE_RANGE}, {bd}, count(DISTINCT {a})::DOUBLE {} GROUP BY ALL",
                     scan.from_where()
                 )
             } else {
@@ -376,7 +381,7 @@ fn series_values(
                 format!(
                     "WITH d AS (SELECT DISTINCT {t} AS t, {bd} AS bd, {a} AS a {fw}),
                           w AS (SELECT unnest([{starts}]) AS b)
-                     SELECT epoch_us(w.b), d.bd, count(DISTINCT d.a)::DOUBLE
+                     SELECT w.b, d.bd, count(DISTINCT d.a)::DOUBLE
                      FROM w JOIN d ON d.t > w.b - INTERVAL {days} DAY AND d.t <= w.b GROUP BY ALL",
                     fw = scan.from_where(),
                     starts = starts.join(", ")
@@ -407,15 +412,12 @@ fn series_values(
             };
             let (a, bd) = (scan.actor(Actor::Person), breakdown_of(&mut scan)?);
             let b = if total_value {
-                "0".to_string()
+                WHOLE_RANGE.to_string()
             } else {
-                format!(
-                    "epoch_us({})",
-                    bucket_sql(
-                        &local_time_sql(ctx, "f.ts", from, to),
-                        interval,
-                        ctx.week_start
-                    )
+                bucket_sql(
+                    &local_time_sql(ctx, "f.ts", from, to),
+                    interval,
+                    ctx.week_start,
                 )
             };
             format!(
@@ -499,6 +501,7 @@ fn series_values(
         }
     };
 
+    let sql = format!("SELECT epoch_us(r.b), r.bd, r.v FROM ({sql}) AS r(b, bd, v)");
     let index_of: HashMap<i64, usize> = if total_value {
         HashMap::from([(0, 0)])
     } else {
