@@ -46,25 +46,31 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
     scan.properties(&series.properties, "series[0].properties")?;
     scan.require_actor(actor);
     let a = scan.actor(actor);
-    if actor == Actor::Person {
-        // Only persons with a profile (personless events have none); the
-        // created-at join above brought `p` in.
-        scan.condition("p.id IS NOT NULL");
-    }
-    let created = scan.actor_created_at(actor);
-    let created_bucket = bucket_sql(
-        &local_time_sql(
-            ctx,
-            &format!("min(coalesce({created}, e.timestamp))"),
-            from,
-            to,
+    // The actor's created-at is joined after grouping: one lookup per actor
+    // and period instead of one per event.
+    let (join, having) = match actor {
+        Actor::Person => (
+            format!("LEFT JOIN persons c ON c.project_id = {p} AND c.id = x.a", p = ctx.project.0),
+            // Only persons with a profile (personless events have none).
+            "WHERE c.id IS NOT NULL",
         ),
+        Actor::Group(index) => (
+            format!(
+                "LEFT JOIN groups c ON c.project_id = {p} AND c.group_type_index = {index} AND c.group_key = x.a",
+                p = ctx.project.0
+            ),
+            "",
+        ),
+    };
+    let created_bucket = bucket_sql(
+        &local_time_sql(ctx, "coalesce(c.created_at, x.first)", from, to),
         interval,
         ctx.week_start,
     );
     let sql = format!(
-        "SELECT hash(a), epoch_us(b), epoch_us(c) FROM (
-           SELECT {a} AS a, {bucket} AS b, {created_bucket} AS c {fw} GROUP BY 1, 2)",
+        "SELECT hash(x.a), epoch_us(x.b), epoch_us({created_bucket}) FROM (
+           SELECT {a} AS a, {bucket} AS b, min(e.timestamp) AS first {fw} GROUP BY 1, 2) x
+         {join} {having}",
         bucket = scan.bucket(interval),
         fw = scan.from_where(),
     );

@@ -207,21 +207,6 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// When the actor was created: the person's or the group's `created_at`.
-    pub fn actor_created_at(&mut self, actor: Actor) -> String {
-        match actor {
-            Actor::Person => {
-                self.person();
-                self.joins.insert(Join::Person);
-                "p.created_at".into()
-            }
-            Actor::Group(index) => {
-                self.joins.insert(Join::Group(index));
-                format!("g{index}.created_at")
-            }
-        }
-    }
-
     /// The local wall-clock reading of `e.timestamp` (DST-correct).
     pub fn local_time(&self) -> String {
         local_time_sql(self.ctx, "e.timestamp", self.from, self.to)
