@@ -301,18 +301,7 @@ fn entity(entity: Option<&RetentionEntity>, field: &str) -> Result<Entity> {
 }
 
 fn condition(scan: &mut Scan<'_>, entity: &Entity, field: &str) -> Result<String> {
-    let mut parts = Vec::new();
-    if let Some(event) = &entity.event {
-        parts.push(format!("e.event = {}", literal(event)));
-    }
-    if let Some(p) = scan.predicate(&entity.properties, &format!("{field}.properties"))? {
-        parts.push(p);
-    }
-    Ok(if parts.is_empty() {
-        "TRUE".into()
-    } else {
-        format!("({})", parts.join(" AND "))
-    })
+    scan.matches(entity.event.as_deref(), &entity.properties, field)
 }
 
 /// The grid period of each actor's first-ever start event.

@@ -105,6 +105,28 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// SQL true for events named `event` (any if `None`) that pass the
+    /// filters of `properties` (at `field`).
+    pub fn matches(
+        &mut self,
+        event: Option<&str>,
+        properties: &Properties,
+        field: &str,
+    ) -> Result<String> {
+        let mut parts = Vec::new();
+        if let Some(event) = event {
+            parts.push(format!("e.event = {}", literal(event)));
+        }
+        if let Some(p) = self.predicate(properties, &format!("{field}.properties"))? {
+            parts.push(p);
+        }
+        Ok(if parts.is_empty() {
+            "TRUE".into()
+        } else {
+            format!("({})", parts.join(" AND "))
+        })
+    }
+
     /// ANDs a property filter tree in.
     pub fn properties(&mut self, properties: &Properties, field: &str) -> Result<()> {
         if let Some(sql) = self.predicate(properties, field)? {

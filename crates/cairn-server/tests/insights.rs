@@ -42,6 +42,16 @@ fn seed(server: &Server) {
     ]));
 }
 
+/// `(breakdown_value, count)` of each result.
+fn breakdown_counts(answer: &Value) -> Vec<(Value, Value)> {
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["breakdown_value"].clone(), r["count"].clone()))
+        .collect()
+}
+
 fn trends(series: Value, extra: Value) -> Value {
     let mut q = json!({"kind": "TrendsQuery", "series": series,
         "dateRange": {"date_from": "2024-03-08", "date_to": "2024-03-11"}});
@@ -91,12 +101,7 @@ fn trends_count_persons_after_merges_and_companies() {
             json!({"breakdownFilter": {"breakdown": "plan", "breakdown_type": "group", "breakdown_group_type_index": 0}}),
         ),
     );
-    let by_plan: Vec<(Value, Value)> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["breakdown_value"].clone(), r["count"].clone()))
-        .collect();
+    let by_plan = breakdown_counts(&body);
     assert_eq!(
         by_plan,
         vec![(json!("pro"), json!(2)), (json!("free"), json!(1))]
@@ -312,12 +317,7 @@ fn page_paths_and_url_breakdowns_read_captured_urls() {
             json!({"breakdownFilter": {"breakdown": "$current_url", "breakdown_normalize_url": true}}),
         ),
     );
-    let counts: Vec<(Value, Value)> = by_url["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["breakdown_value"].clone(), r["count"].clone()))
-        .collect();
+    let counts = breakdown_counts(&by_url);
     assert_eq!(
         counts,
         vec![

@@ -172,18 +172,7 @@ fn exclusions(query: &FunnelsQuery, order: FunnelOrder) -> Result<Vec<(usize, us
 
 /// SQL that is true when an event matches a step or exclusion node.
 fn node_sql(scan: &mut Scan<'_>, node: &EventsNode, field: &str) -> Result<String> {
-    let mut parts = Vec::new();
-    if let Some(event) = &node.event {
-        parts.push(format!("e.event = {}", literal(event)));
-    }
-    if let Some(p) = scan.predicate(&node.properties, &format!("{field}.properties"))? {
-        parts.push(p);
-    }
-    Ok(if parts.is_empty() {
-        "TRUE".into()
-    } else {
-        parts.join(" AND ")
-    })
+    scan.matches(node.event.as_deref(), &node.properties, field)
 }
 
 fn mask_sql(conditions: &[String]) -> String {
