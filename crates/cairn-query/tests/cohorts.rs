@@ -338,3 +338,27 @@ fn retention_matches_a_brute_force_on_random_data() {
         expected(days_by_company.values().collect())
     );
 }
+
+#[test]
+fn every_kind_answers_an_empty_project() {
+    let mut f = Fixture::new("UTC");
+    f.group_type(0, "company");
+    let range = json!({"date_from": "all"});
+    for (kind, extra) in [
+        ("TrendsQuery", json!({"series": [{"event": "x", "math": "dau"}], "breakdownFilter": {"breakdown": "plan"}})),
+        ("FunnelsQuery", json!({"series": [{"event": "a"}, {"event": "b"}], "aggregation_group_type_index": 0})),
+        ("RetentionQuery", json!({"aggregation_group_type_index": 0})),
+        ("LifecycleQuery", json!({"series": [{"event": "x"}]})),
+        ("StickinessQuery", json!({"series": [{"event": "x"}]})),
+        ("PathsQuery", json!({})),
+    ] {
+        let mut q = extra;
+        q["kind"] = json!(kind);
+        q["dateRange"] = range.clone();
+        let answer = f.query(q);
+        assert!(answer["results"].is_array(), "{kind}: {answer}");
+    }
+    // Counts are zeros, not missing.
+    let answer = f.query(json!({"kind": "TrendsQuery", "series": [{"event": "x"}]}));
+    assert_eq!(answer["results"][0]["data"], json!([0, 0, 0, 0, 0, 0, 0, 0]));
+}
