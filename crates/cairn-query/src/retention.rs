@@ -19,7 +19,7 @@ use crate::error::{QueryError, Result};
 use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
-use crate::sql::{column, for_each_batch, literal, Actor, Scan};
+use crate::sql::{column, for_each_batch, literal, naive_timestamp, Actor, Scan};
 
 /// Schema default of `totalIntervals`.
 const DEFAULT_INTERVALS: usize = 11;
@@ -130,48 +130,17 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         )
     };
     scan.condition(wanted);
-    let sql = format!(
-        "SELECT hash(a), epoch_us(b), started, returns, value FROM (
-           SELECT {a} AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2)",
+    let mut values: Vec<String> = Vec::new();
+    let grouped = format!(
+        "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
         fw = scan.from_where(),
     );
-    let mut activity: Vec<Activity> = Vec::new();
-    let mut values: Vec<String> = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
-    for_each_batch(conn, &sql, |batch| {
-        let ids = column::<UInt64Array>(batch, 0)?;
-        let buckets = column::<Int64Array>(batch, 1)?;
-        let started = column::<BooleanArray>(batch, 2)?;
-        let returns = column::<Int64Array>(batch, 3)?;
-        let texts = column::<StringArray>(batch, 4)?;
-        for i in 0..batch.num_rows() {
-            let Ok(period) = starts.binary_search(&buckets.value(i)) else {
-                continue;
-            };
-            let value = if texts.is_null(i) {
-                NO_VALUE
-            } else {
-                let text = texts.value(i);
-                match interned.get(text) {
-                    Some(&v) => v,
-                    None => {
-                        values.push(text.to_string());
-                        interned.insert(text.to_string(), values.len() as u32 - 1);
-                        values.len() as u32 - 1
-                    }
-                }
-            };
-            activity.push(Activity {
-                actor: ids.value(i),
-                period,
-                started: started.value(i),
-                returns: returns.value(i) as u64,
-                value,
-            });
-        }
-        Ok(())
-    })?;
-    activity.sort_unstable_by_key(|a| (a.actor, a.period));
+    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
+    let activity = if breakdown.is_none() && periods.len() <= 64 {
+        period_masks(conn, &grouped, start, interval, periods.len(), minimum)?
+    } else {
+        period_rows(conn, &grouped, &starts, &mut values)?
+    };
 
     // First-time retention: an actor's only cohort is its first-ever start.
     let anchors = match kind {
@@ -181,7 +150,6 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         )?),
     };
 
-    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
     let cumulative = filter.cumulative.unwrap_or(false);
     // value → cohort row → column → actors
     let mut table: HashMap<u32, Vec<Vec<u64>>> = HashMap::new();
@@ -358,4 +326,103 @@ fn first_starts(
         Ok(())
     })?;
     Ok(anchors)
+}
+
+/// Each actor's periods from one row per actor and period (needed when
+/// breakdown values differ between an actor's periods).
+fn period_rows(
+    conn: &Connection,
+    grouped: &str,
+    starts: &[i64],
+    values: &mut Vec<String>,
+) -> Result<Vec<Activity>> {
+    let mut activity = Vec::new();
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    let sql =
+        format!("SELECT a, epoch_us(b), started, returns, value FROM ({grouped}) ORDER BY 1, 2");
+    for_each_batch(conn, &sql, |batch| {
+        let ids = column::<UInt64Array>(batch, 0)?;
+        let buckets = column::<Int64Array>(batch, 1)?;
+        let started = column::<BooleanArray>(batch, 2)?;
+        let returns = column::<Int64Array>(batch, 3)?;
+        let texts = column::<StringArray>(batch, 4)?;
+        for i in 0..batch.num_rows() {
+            let Ok(period) = starts.binary_search(&buckets.value(i)) else {
+                continue;
+            };
+            let value = if texts.is_null(i) {
+                NO_VALUE
+            } else {
+                let text = texts.value(i);
+                match interned.get(text) {
+                    Some(&v) => v,
+                    None => {
+                        values.push(text.to_string());
+                        interned.insert(text.to_string(), values.len() as u32 - 1);
+                        values.len() as u32 - 1
+                    }
+                }
+            };
+            activity.push(Activity {
+                actor: ids.value(i),
+                period,
+                started: started.value(i),
+                returns: returns.value(i) as u64,
+                value,
+            });
+        }
+        Ok(())
+    })?;
+    Ok(activity)
+}
+
+/// Each actor's periods as two bit masks (started, returned at least
+/// `minimum` times) from one row per actor: a fraction of the rows to move
+/// when no breakdown needs per-period values and the grid fits in 64 bits.
+fn period_masks(
+    conn: &Connection,
+    grouped: &str,
+    start: NaiveDateTime,
+    interval: Interval,
+    periods: usize,
+    minimum: u64,
+) -> Result<Vec<Activity>> {
+    let start = naive_timestamp(start);
+    // Period starts are aligned local readings, so boundary counts are exact.
+    let index = match interval {
+        Interval::Week => format!("date_diff('day', {start}, b) // 7"),
+        Interval::Month => format!("date_diff('month', {start}, b)"),
+        Interval::Hour => format!("date_diff('hour', {start}, b)"),
+        _ => format!("date_diff('day', {start}, b)"),
+    };
+    let sql = format!(
+        "SELECT a, bit_or(CASE WHEN started THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT,
+                bit_or(CASE WHEN returns >= {minimum} THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT
+         FROM (SELECT a, ({index})::INTEGER AS i, started, returns FROM ({grouped}))
+         WHERE i BETWEEN 0 AND {last} GROUP BY a",
+        last = periods - 1,
+    );
+    let mut activity = Vec::new();
+    for_each_batch(conn, &sql, |batch| {
+        let ids = column::<UInt64Array>(batch, 0)?;
+        let started = column::<UInt64Array>(batch, 1)?;
+        let returned = column::<UInt64Array>(batch, 2)?;
+        for i in 0..batch.num_rows() {
+            let (s, r) = (started.value(i), returned.value(i));
+            let mut any = s | r;
+            while any != 0 {
+                let period = any.trailing_zeros() as usize;
+                any &= any - 1;
+                activity.push(Activity {
+                    actor: ids.value(i),
+                    period,
+                    started: s & (1 << period) != 0,
+                    returns: if r & (1 << period) != 0 { minimum } else { 0 },
+                    value: NO_VALUE,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(activity)
 }

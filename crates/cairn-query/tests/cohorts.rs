@@ -345,8 +345,14 @@ fn every_kind_answers_an_empty_project() {
     f.group_type(0, "company");
     let range = json!({"date_from": "all"});
     for (kind, extra) in [
-        ("TrendsQuery", json!({"series": [{"event": "x", "math": "dau"}], "breakdownFilter": {"breakdown": "plan"}})),
-        ("FunnelsQuery", json!({"series": [{"event": "a"}, {"event": "b"}], "aggregation_group_type_index": 0})),
+        (
+            "TrendsQuery",
+            json!({"series": [{"event": "x", "math": "dau"}], "breakdownFilter": {"breakdown": "plan"}}),
+        ),
+        (
+            "FunnelsQuery",
+            json!({"series": [{"event": "a"}, {"event": "b"}], "aggregation_group_type_index": 0}),
+        ),
         ("RetentionQuery", json!({"aggregation_group_type_index": 0})),
         ("LifecycleQuery", json!({"series": [{"event": "x"}]})),
         ("StickinessQuery", json!({"series": [{"event": "x"}]})),
@@ -360,5 +366,8 @@ fn every_kind_answers_an_empty_project() {
     }
     // Counts are zeros, not missing.
     let answer = f.query(json!({"kind": "TrendsQuery", "series": [{"event": "x"}]}));
-    assert_eq!(answer["results"][0]["data"], json!([0, 0, 0, 0, 0, 0, 0, 0]));
+    assert_eq!(
+        answer["results"][0]["data"],
+        json!([0, 0, 0, 0, 0, 0, 0, 0])
+    );
 }

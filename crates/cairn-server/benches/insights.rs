@@ -4,7 +4,7 @@
 //! written by hand in SQL against the same DuckDB file, and prints the
 //! ratio. Each figure is the median of `--runs` runs after one warm-up.
 //!
-//!     cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R]
+//!     cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME]
 
 mod support;
 
@@ -252,10 +252,19 @@ fn main() {
         "{:<28} {:<8} {:>10} {:>10} {:>7}",
         "insight", "by", "cairn ms", "SQL ms", "ratio"
     );
+    // `--only retention`: just the insights whose name contains it.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let mut worst: f64 = 0.0;
     let mut slowest: f64 = 0.0;
     for group in [false, true] {
         for case in cases(&first, &last, group) {
+            if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
+                continue;
+            }
             let cairn = median_ms(runs, || {
                 cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
             });
