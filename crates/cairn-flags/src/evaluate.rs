@@ -31,6 +31,9 @@ pub struct Subject {
     pub device_id: Option<String>,
     /// What experience-continuity flags hash instead of the distinct id.
     pub continuity_key: Option<String>,
+    /// Hash keys stored for this person by flag key (they win over
+    /// `continuity_key`): the experience chosen before identification.
+    pub continuity_overrides: HashMap<String, String>,
     /// The project's timezone, for naive dates in filters.
     pub timezone: Tz,
 }
@@ -48,6 +51,7 @@ impl Subject {
             groups: BTreeMap::new(),
             device_id: None,
             continuity_key: None,
+            continuity_overrides: HashMap::new(),
             timezone: Tz::UTC,
         }
     }
@@ -343,9 +347,10 @@ impl<'a> Evaluator<'a> {
             None => {
                 let id = if flag.ensure_experience_continuity {
                     subject
-                        .continuity_key
-                        .as_deref()
-                        .unwrap_or(&subject.distinct_id)
+                        .continuity_overrides
+                        .get(&flag.key)
+                        .or(subject.continuity_key.as_ref())
+                        .map_or(subject.distinct_id.as_str(), String::as_str)
                 } else {
                     &subject.distinct_id
                 };

@@ -403,3 +403,45 @@ fn definitions_carry_the_group_mapping_and_revalidate_with_etags() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[test]
+fn experience_continuity_keeps_the_variant_seen_before_identifying() {
+    let server = Server::start();
+    let flag = "new-onboarding";
+    // An anonymous id in the rollout, for a person who is not.
+    let anon = (0..1000)
+        .map(|i| format!("anon-{i}"))
+        .find(|id| cairn_flags::hash::in_rollout(flag, id, Some(50.0)))
+        .unwrap();
+    let user = (0..1000)
+        .map(|i| format!("user-{i}"))
+        .find(|id| !cairn_flags::hash::in_rollout(flag, id, Some(50.0)))
+        .unwrap();
+    created(
+        &server,
+        json!({"key": flag, "ensure_experience_continuity": true,
+               "filters": {"groups": [{"rollout_percentage": 50}]}}),
+    );
+    let enabled =
+        |body: Value| flags(&server, "/flags/?v=2", body)["flags"][flag]["enabled"].clone();
+    let ask = json!({"api_key": PROJECT_KEY, "distinct_id": user});
+    assert_eq!(
+        enabled(ask.clone()),
+        json!(false),
+        "the person's own id is outside the rollout"
+    );
+    // The person exists once an event names them; identifying sends the anonymous id.
+    server.capture(json!([event("signed up", &user, json!({}))]));
+    let mut identifying = ask.clone();
+    identifying["$anon_distinct_id"] = json!(anon);
+    assert_eq!(
+        enabled(identifying),
+        json!(true),
+        "hashed by the anonymous id"
+    );
+    assert_eq!(
+        enabled(ask),
+        json!(true),
+        "the stored hash key keeps the experience"
+    );
+}

@@ -2,6 +2,8 @@
 //! as JSON; what the filters mean is `cairn-flags`' business. Deleting a
 //! flag marks it deleted, so its key can be reused and its id stays unique.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use duckdb::{params, Connection, OptionalExt};
 use serde_json::Value;
@@ -154,4 +156,42 @@ pub fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<StoredFlag> {
     let mut stored = flag.clone();
     stored.version += 1;
     Ok(get_flag(conn, flag.project_id, flag.id)?.unwrap_or(stored))
+}
+
+/// Experience continuity (spec/flags.md §3.8): the hash key each of
+/// `flag_keys` uses for the person of `distinct_id`. With `anon_distinct_id`,
+/// flags without a stored key first get that one, so the variant seen before
+/// identification stays. Empty when the distinct id has no person yet.
+pub fn continuity_overrides(
+    conn: &Connection,
+    project: ProjectId,
+    distinct_id: &str,
+    anon_distinct_id: Option<&str>,
+    flag_keys: &[String],
+) -> Result<HashMap<String, String>> {
+    let person: Option<String> = conn
+        .query_row(
+            "SELECT person_id::VARCHAR FROM person_distinct_ids WHERE project_id = ? AND distinct_id = ?",
+            params![project.0, distinct_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(person) = person else {
+        return Ok(HashMap::new());
+    };
+    if let Some(anon) = anon_distinct_id {
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO flag_hash_key_overrides VALUES (?, ?::UUID, ?, ?)",
+        )?;
+        for key in flag_keys {
+            insert.execute(params![project.0, person, key, anon])?;
+        }
+    }
+    let mut select = conn.prepare_cached(
+        "SELECT feature_flag_key, hash_key FROM flag_hash_key_overrides WHERE project_id = ? AND person_id = ?::UUID",
+    )?;
+    let rows = select.query_map(params![project.0, person], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

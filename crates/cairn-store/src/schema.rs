@@ -78,6 +78,13 @@ CREATE TABLE IF NOT EXISTS feature_flags (
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+CREATE TABLE IF NOT EXISTS flag_hash_key_overrides (
+    project_id BIGINT NOT NULL,
+    person_id UUID NOT NULL,
+    feature_flag_key VARCHAR NOT NULL,
+    hash_key VARCHAR NOT NULL,
+    PRIMARY KEY (project_id, person_id, feature_flag_key)
+);
 CREATE TABLE IF NOT EXISTS ingestion_warnings (
     project_id BIGINT NOT NULL,
     type VARCHAR NOT NULL,

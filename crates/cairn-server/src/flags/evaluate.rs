@@ -2,7 +2,7 @@
 //! person and their groups, answered in the shape the request's version asks
 //! for (spec/flags.md §5). The project API key in the body authenticates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -20,7 +20,8 @@ use cairn_ingest::persons::fill_initial_properties;
 use cairn_ingest::wire::json_type;
 use cairn_ingest::{decode_body, CapturePath, CaptureQuery, WireRequest};
 
-use super::project_flags;
+use super::{project_flags, ProjectFlags};
+use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -108,6 +109,8 @@ async fn answer(
     } else {
         let mut subject = subject(&state, project, &mut request);
         subject.timezone = flags.timezone;
+        subject.continuity_overrides =
+            continuity_overrides(&state, project, &flags, &request).await?;
         flags
             .set
             .evaluate_all(&subject, request.flag_keys.as_deref())
@@ -292,6 +295,43 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> S
     subject.device_id = device_id;
     subject.continuity_key = request.anon_distinct_id.clone();
     subject
+}
+
+/// Stored hash keys of the person's experience-continuity flags (writing
+/// the request's `$anon_distinct_id` for flags that have none yet). Only
+/// projects with such flags pay for the store round trip.
+async fn continuity_overrides(
+    state: &AppState,
+    project: ProjectId,
+    flags: &ProjectFlags,
+    request: &FlagRequest,
+) -> ApiResult<HashMap<String, String>> {
+    let keys: Vec<String> = flags
+        .set
+        .flags()
+        .iter()
+        .filter(|f| {
+            f.active
+                && f.ensure_experience_continuity
+                && f.filters.aggregation_group_type_index.is_none()
+        })
+        .map(|f| f.key.clone())
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let distinct_id = request.distinct_id.clone();
+    let anon = request.anon_distinct_id.clone().filter(|a| !a.is_empty());
+    with_conn(&state.store, move |conn| {
+        cairn_store::flags::continuity_overrides(
+            conn,
+            project,
+            &distinct_id,
+            anon.as_deref(),
+            &keys,
+        )
+    })
+    .await
 }
 
 fn text_property(properties: &Map<String, Value>, key: &str) -> Option<String> {
