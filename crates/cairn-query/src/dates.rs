@@ -85,8 +85,20 @@ impl DateValue {
     }
 }
 
-/// Parses `-7d`, `-1mStart`, `dStart`, `-2h`, ISO dates and datetimes.
+/// Parses `-7d`, `-1mStart`, `dStart`, `-2h`, ISO dates and datetimes,
+/// between the years 1 and 9999.
 pub fn parse_date(ctx: &ProjectContext, text: &str, field: &str) -> Result<DateValue> {
+    let value = parse_any_date(ctx, text, field)?;
+    if !(1..=9999).contains(&value.local().year()) {
+        return Err(QueryError::invalid(
+            field,
+            format!("`{text}` is outside the years 1 to 9999"),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_any_date(ctx: &ProjectContext, text: &str, field: &str) -> Result<DateValue> {
     if let Some(value) = parse_relative(ctx, text) {
         return Ok(value);
     }
@@ -341,11 +353,21 @@ impl Range {
             ));
         };
         let delta = local - self::local(ctx, ctx.now);
-        Ok(Self {
-            from: self.from + delta,
-            to: self.to + delta,
-            ..self.clone()
-        })
+        let moved = |t: NaiveDateTime| {
+            t.checked_add_signed(delta)
+                .filter(|t| (1..=9999).contains(&t.year()))
+        };
+        match (moved(self.from), moved(self.to)) {
+            (Some(from), Some(to)) => Ok(Self {
+                from,
+                to,
+                ..self.clone()
+            }),
+            _ => Err(QueryError::invalid(
+                "compareFilter.compare_to",
+                format!("`{by}` moves the range outside the years 1 to 9999"),
+            )),
+        }
     }
 }
 
@@ -463,5 +485,7 @@ mod tests {
         let ctx = ctx("UTC", "2024-03-15T10:30:00Z");
         let err = parse_date(&ctx, "yesterday", "dateRange.date_from").unwrap_err();
         assert!(err.to_string().starts_with("dateRange.date_from:"), "{err}");
+        let err = parse_date(&ctx, "-999999q", "dateRange.date_from").unwrap_err();
+        assert!(err.to_string().contains("outside the years"), "{err}");
     }
 }

@@ -322,16 +322,62 @@ fn steps_at_the_same_instant_convert_and_the_window_edge_counts() {
     f.person(&["ana"], json!({}), "2024-01-01 00:00:00");
     f.person(&["ben"], json!({}), "2024-01-01 00:00:00");
     // Ana: both steps in the same second. Ben: the second step exactly one hour later.
-    f.event_with("activated", "ana", "2024-03-05 10:00:00", json!({}), &[(0, "acme")]);
-    f.event_with("signed up", "ana", "2024-03-05 10:00:00", json!({}), &[(0, "acme")]);
-    f.event_with("signed up", "ben", "2024-03-05 10:00:00", json!({}), &[(0, "globex")]);
-    f.event_with("activated", "ben", "2024-03-05 11:00:00", json!({}), &[(0, "globex")]);
-    let hour = json!({"funnelsFilter": {"funnelWindowInterval": 1, "funnelWindowIntervalUnit": "hour"}});
-    assert_eq!(counts(&f.query(funnel(&["signed up", "activated"], hour.clone()))["results"]), vec![2, 2]);
+    f.event_with(
+        "activated",
+        "ana",
+        "2024-03-05 10:00:00",
+        json!({}),
+        &[(0, "acme")],
+    );
+    f.event_with(
+        "signed up",
+        "ana",
+        "2024-03-05 10:00:00",
+        json!({}),
+        &[(0, "acme")],
+    );
+    f.event_with(
+        "signed up",
+        "ben",
+        "2024-03-05 10:00:00",
+        json!({}),
+        &[(0, "globex")],
+    );
+    f.event_with(
+        "activated",
+        "ben",
+        "2024-03-05 11:00:00",
+        json!({}),
+        &[(0, "globex")],
+    );
+    let hour =
+        json!({"funnelsFilter": {"funnelWindowInterval": 1, "funnelWindowIntervalUnit": "hour"}});
+    assert_eq!(
+        counts(&f.query(funnel(&["signed up", "activated"], hour.clone()))["results"]),
+        vec![2, 2]
+    );
     let mut by_company = hour;
     by_company["aggregation_group_type_index"] = json!(0);
     let answer = f.query(funnel(&["signed up", "activated"], by_company));
     assert_eq!(counts(&answer["results"]), vec![2, 2]);
     // Zero durations are left out of the averages (PostHog's rule).
     assert_eq!(answer["results"][1]["average_conversion_time"], 3600.0);
+}
+
+#[test]
+fn absurd_windows_and_dates_are_answered_or_refused_never_a_crash() {
+    let f = companies();
+    for order in ["ordered", "unordered"] {
+        let answer = f.query(funnel(
+            &STEPS[..2],
+            json!({"funnelsFilter": {"funnelOrderType": order,
+            "funnelWindowInterval": 4_000_000_000u64, "funnelWindowIntervalUnit": "month"}}),
+        ));
+        assert_eq!(counts(&answer["results"]).len(), 2);
+    }
+    let err = f.error(funnel(
+        &STEPS[..2],
+        json!({"dateRange": {"date_from": "-999999q"}}),
+    ));
+    assert!(err.starts_with("dateRange.date_from:"), "{err}");
 }

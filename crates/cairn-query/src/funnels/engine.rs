@@ -187,7 +187,7 @@ impl Funnel {
                 queues[step].push_back(event.t);
             }
             for queue in &mut queues {
-                while queue.front().is_some_and(|t| t + self.window_us < event.t) {
+                while queue.front().is_some_and(|t| event.t - t > self.window_us) {
                     queue.pop_front();
                 }
             }

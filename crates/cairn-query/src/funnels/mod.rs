@@ -52,9 +52,10 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
     let funnel = Funnel {
         steps: steps.len(),
         optional: optional_steps(steps, order)?,
+        // Saturating: an absurd window is just "forever", never an overflow.
         window_us: i64::from(filter.window_interval.unwrap_or(14))
-            * filter.window_unit.unwrap_or(WindowUnit::Day).seconds()
-            * 1_000_000,
+            .saturating_mul(filter.window_unit.unwrap_or(WindowUnit::Day).seconds())
+            .saturating_mul(1_000_000),
         order,
         exclusions: exclusions(query, order)?,
     };
