@@ -9,9 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use cairn_core::ProjectId;
@@ -72,7 +74,7 @@ pub async fn flags(
     query: Query<FlagsQuery>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     answer(state, Endpoint::Flags, query, headers, body).await
 }
 
@@ -81,7 +83,7 @@ pub async fn decide(
     query: Query<FlagsQuery>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     answer(state, Endpoint::Decide, query, headers, body).await
 }
 
@@ -96,7 +98,7 @@ async fn answer(
     Query(query): Query<FlagsQuery>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let mut request = parse_request(&body, &query, &headers)?;
     let project = state.project_for_token(&request.token).ok_or_else(|| {
         ApiError::Unauthorized(
@@ -125,7 +127,23 @@ async fn answer(
     {
         add_config(&mut body);
     }
-    Ok(Json(Value::Object(body)))
+    let answer = Answer {
+        flags: (shape == Shape::Detailed).then_some(DetailedFlags(&evaluated)),
+        rest: body,
+    };
+    let bytes = serde_json::to_vec(&answer)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the flags answer: {e}")))?;
+    Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// The response: the detailed `flags` (first, as PostHog orders them), then
+/// the shape's other fields.
+#[derive(Serialize)]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<DetailedFlags<'a>>,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
 }
 
 /// What a `/flags` body says, whatever names and transport it used.
@@ -363,37 +381,69 @@ fn render(shape: Shape, evaluated: &[(&FeatureFlag, Evaluation)]) -> Map<String,
             body.insert("featureFlags".into(), Value::Object(flags));
             body.insert("featureFlagPayloads".into(), Value::Object(payloads));
         }
-        Shape::Detailed => {
-            let flags: Map<String, Value> = evaluated
-                .iter()
-                .map(|(flag, e)| {
-                    let record = json!({
-                        "key": flag.key,
-                        "enabled": e.enabled,
-                        "variant": e.variant,
-                        "reason": {
-                            "code": e.reason.code(),
-                            "condition_index": e.condition_index,
-                            "description": e.description(),
-                        },
-                        "metadata": {
-                            "id": flag.id,
-                            "version": flag.version,
-                            "description": null,
-                            "payload": e.payload,
-                            "has_experiment": false,
-                        },
-                    });
-                    (flag.key.clone(), record)
-                })
-                .collect();
-            body.insert("flags".into(), Value::Object(flags));
-        }
+        // Serialised straight from the evaluations by `Answer`.
+        Shape::Detailed => {}
     }
     body.insert("errorsWhileComputingFlags".into(), Value::Bool(false));
     body.insert("requestId".into(), json!(uuid::Uuid::now_v7()));
     body.insert("evaluatedAt".into(), json!(Utc::now().timestamp_millis()));
     body
+}
+
+/// The detailed shape's `flags`, serialised straight from the evaluations:
+/// building a `Value` per flag cost more than evaluating it.
+struct DetailedFlags<'a>(&'a [(&'a FeatureFlag, Evaluation)]);
+
+impl Serialize for DetailedFlags<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (flag, e) in self.0 {
+            let record = FlagRecord {
+                key: &flag.key,
+                enabled: e.enabled,
+                variant: e.variant.as_deref(),
+                reason: ReasonRecord {
+                    code: e.reason.code(),
+                    condition_index: e.condition_index,
+                    description: e.description(),
+                },
+                metadata: Metadata {
+                    id: flag.id,
+                    version: flag.version,
+                    description: None,
+                    payload: e.payload.as_ref(),
+                    has_experiment: false,
+                },
+            };
+            map.serialize_entry(&flag.key, &record)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct FlagRecord<'a> {
+    key: &'a str,
+    enabled: bool,
+    variant: Option<&'a str>,
+    reason: ReasonRecord,
+    metadata: Metadata<'a>,
+}
+
+#[derive(Serialize)]
+struct ReasonRecord {
+    code: &'static str,
+    condition_index: Option<usize>,
+    description: String,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    id: i64,
+    version: i64,
+    description: Option<&'a str>,
+    payload: Option<&'a Value>,
+    has_experiment: bool,
 }
 
 /// The remote-config fields posthog-js reads with `config=true`: Cairn has
