@@ -21,10 +21,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
     let Some(series) = query.series.first() else {
         return Err(QueryError::invalid("series", "lifecycle needs one series"));
     };
-    let actor = match query.aggregation_group_type_index {
-        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
-        None => Actor::Person,
-    };
+    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let interval = query.interval.unwrap_or(Interval::Day);
     let range = Range::resolve(ctx, &query.date_range, interval, || {
         earliest_event(conn, ctx, &[series.event.as_deref()])

@@ -36,10 +36,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
             "must be between 2 and 20",
         ));
     }
-    let actor = match query.aggregation_group_type_index {
-        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
-        None => Actor::Person,
-    };
+    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let range = Range::resolve(ctx, &query.date_range, Interval::Day, || Ok(None))?;
     let mut scan = Scan::new(ctx, instant(ctx, range.from), instant(ctx, range.to));
     scan.properties(&query.properties, "properties")?;

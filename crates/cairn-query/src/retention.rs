@@ -19,7 +19,7 @@ use crate::error::{QueryError, Result};
 use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
-use crate::sql::{column, for_each_batch, literal, naive_timestamp, Actor, Scan};
+use crate::sql::{column, for_each_batch, literal, naive_timestamp, Actor, Interner, Scan};
 
 /// Schema default of `totalIntervals`.
 const DEFAULT_INTERVALS: usize = 11;
@@ -63,10 +63,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         filter.returning_entity.as_ref(),
         "retentionFilter.returningEntity",
     )?;
-    let actor = match query.aggregation_group_type_index {
-        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
-        None => Actor::Person,
-    };
+    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let breakdown = Breakdown::parse(&query.breakdown_filter)?;
 
     // The grid: periods from date_from's up to (excluding) the one after date_to.
@@ -130,7 +127,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         )
     };
     scan.condition(wanted);
-    let mut values: Vec<String> = Vec::new();
+    let mut values = Interner::default();
     let grouped = format!(
         "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
         fw = scan.from_where(),
@@ -184,6 +181,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
             }
         }
     }
+    let values = values.into_texts();
     let table: HashMap<String, Vec<Vec<u64>>> = table
         .into_iter()
         .map(|(v, counts)| (values.get(v as usize).cloned().unwrap_or_default(), counts))
@@ -334,10 +332,9 @@ fn period_rows(
     conn: &Connection,
     grouped: &str,
     starts: &[i64],
-    values: &mut Vec<String>,
+    values: &mut Interner,
 ) -> Result<Vec<Activity>> {
     let mut activity = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
     let sql =
         format!("SELECT a, epoch_us(b), started, returns, value FROM ({grouped}) ORDER BY 1, 2");
     for_each_batch(conn, &sql, |batch| {
@@ -353,15 +350,7 @@ fn period_rows(
             let value = if texts.is_null(i) {
                 NO_VALUE
             } else {
-                let text = texts.value(i);
-                match interned.get(text) {
-                    Some(&v) => v,
-                    None => {
-                        values.push(text.to_string());
-                        interned.insert(text.to_string(), values.len() as u32 - 1);
-                        values.len() as u32 - 1
-                    }
-                }
+                values.id(texts.value(i))
             };
             activity.push(Activity {
                 actor: ids.value(i),

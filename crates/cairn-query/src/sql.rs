@@ -43,8 +43,39 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub fn from_index(index: Option<u8>) -> Self {
-        index.map_or(Self::Person, Self::Group)
+    /// The actor of `aggregation_group_type_index`: persons, or a group
+    /// type the project has.
+    pub fn of(ctx: &ProjectContext, index: Option<u8>) -> Result<Self> {
+        match index {
+            Some(i) => Ok(Self::Group(
+                ctx.group_type(i, "aggregation_group_type_index")?,
+            )),
+            None => Ok(Self::Person),
+        }
+    }
+}
+
+/// Distinct strings as small ids (breakdown values read row by row).
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: std::collections::HashMap<String, u32>,
+    texts: Vec<String>,
+}
+
+impl Interner {
+    pub fn id(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        self.texts.push(text.to_string());
+        let id = self.texts.len() as u32 - 1;
+        self.ids.insert(text.to_string(), id);
+        id
+    }
+
+    /// The strings, indexed by id.
+    pub fn into_texts(self) -> Vec<String> {
+        self.texts
     }
 }
 

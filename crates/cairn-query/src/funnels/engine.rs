@@ -16,7 +16,7 @@ pub struct Event {
 }
 
 impl Event {
-    fn matches(&self, step: usize) -> bool {
+    pub fn matches(&self, step: usize) -> bool {
         self.steps & (1 << step) != 0
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{QueryError, Result};
 use crate::nodes::{
     Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, WindowUnit,
 };
-use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Scan};
+use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Interner, Scan};
 use crate::{number, quantile};
 use engine::{Event, Funnel, Outcome};
 
@@ -59,10 +59,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
         order,
         exclusions: exclusions(query, order)?,
     };
-    let actor = match query.aggregation_group_type_index {
-        Some(i) => Actor::Group(ctx.group_type(i, "aggregation_group_type_index")?),
-        None => Actor::Person,
-    };
+    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let interval = query.interval.unwrap_or(Interval::Day);
     let events: Vec<Option<&str>> = steps.iter().map(|s| s.event.as_deref()).collect();
     let range = Range::resolve(ctx, &query.date_range, interval, || {
@@ -262,8 +259,7 @@ fn actor_streams(
         fw = scan.from_where(),
     );
     let mut streams: Vec<Vec<Row>> = Vec::new();
-    let mut values: Vec<String> = Vec::new();
-    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut values = Interner::default();
     let mut last_actor = None;
     for_each_batch(conn, &sql, |batch| {
         let actors = column::<UInt64Array>(batch, 0)?;
@@ -272,13 +268,7 @@ fn actor_streams(
         let excluded = column::<Int32Array>(batch, 3)?;
         let texts = column::<StringArray>(batch, 4)?;
         for i in 0..batch.num_rows() {
-            let value = (!texts.is_null(i)).then(|| {
-                let text = texts.value(i);
-                *interned.entry(text.to_string()).or_insert_with(|| {
-                    values.push(text.to_string());
-                    values.len() as u32 - 1
-                })
-            });
+            let value = (!texts.is_null(i)).then(|| values.id(texts.value(i)));
             if last_actor != Some(actors.value(i)) {
                 last_actor = Some(actors.value(i));
                 streams.push(Vec::new());
@@ -302,7 +292,7 @@ fn actor_streams(
     for stream in &mut streams {
         stream.sort_by_key(|r| (r.event.t, r.event.steps.trailing_zeros()));
     }
-    Ok((streams, values))
+    Ok((streams, values.into_texts()))
 }
 
 fn events_of(rows: &[Row]) -> Vec<Event> {
@@ -349,7 +339,7 @@ fn attribute(
         Attribution::Step => {
             let mut candidates: Vec<Option<u32>> = rows
                 .iter()
-                .filter(|r| r.event.matches_step(step) && r.value.is_some())
+                .filter(|r| r.event.matches(step) && r.value.is_some())
                 .map(|r| r.value)
                 .collect();
             candidates.sort_unstable();
@@ -381,12 +371,6 @@ fn attribute(
             }
             best.into_iter().collect()
         }
-    }
-}
-
-impl Event {
-    fn matches_step(&self, step: usize) -> bool {
-        self.steps & (1 << step) != 0
     }
 }
 
