@@ -162,6 +162,26 @@ pub struct FlagSet {
     broken: Vec<bool>,
 }
 
+/// Local evaluation (an SDK holding the definitions but only the properties
+/// its caller passed) cannot give the server's answer: a filter reads a
+/// property that was not passed, a group's properties are missing, a cohort
+/// or an experience-continuity flag needs stored state. Ask the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inconclusive;
+
+impl std::fmt::Display for Inconclusive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the flag needs the server's stored properties to be decided")
+    }
+}
+
+impl std::error::Error for Inconclusive {}
+
+/// The server knows every property, so its evaluations are never inconclusive.
+fn decided(result: Result<Evaluation, Inconclusive>) -> Evaluation {
+    result.unwrap_or_else(|Inconclusive| unreachable!("only local evaluation is inconclusive"))
+}
+
 /// A dependency problem, for refusing a definition that would create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DependencyProblem {
@@ -271,7 +291,7 @@ impl FlagSet {
     /// One flag, or `None` if the project has no such (undeleted) flag.
     pub fn evaluate(&self, key: &str, subject: &Subject) -> Option<Evaluation> {
         let &i = self.by_key.get(key)?;
-        Some(Evaluator::new(self, subject).flag(i))
+        Some(decided(Evaluator::new(self, subject, false).flag(i)))
     }
 
     /// Every active flag (or those in `only`), in definition order.
@@ -280,10 +300,35 @@ impl FlagSet {
         subject: &Subject,
         only: Option<&[String]>,
     ) -> Vec<(&'a FeatureFlag, Evaluation)> {
-        let mut evaluator = Evaluator::new(self, subject);
+        let mut evaluator = Evaluator::new(self, subject, false);
         (0..self.flags.len())
             .filter(|&i| self.flags[i].active)
             .filter(|&i| only.is_none_or(|keys| keys.contains(&self.flags[i].key)))
+            .map(|i| (&self.flags[i], decided(evaluator.flag(i))))
+            .collect()
+    }
+
+    /// Like [`FlagSet::evaluate`], but `subject` holds only the properties
+    /// the caller passed (an SDK's local evaluation): wherever the server's
+    /// stored state could change the answer, the result is [`Inconclusive`].
+    /// Inactive flags are decided (`false`), as the server would.
+    pub fn evaluate_locally(
+        &self,
+        key: &str,
+        subject: &Subject,
+    ) -> Option<Result<Evaluation, Inconclusive>> {
+        let &i = self.by_key.get(key)?;
+        Some(Evaluator::new(self, subject, true).flag(i))
+    }
+
+    /// Every active flag evaluated locally, in definition order.
+    pub fn evaluate_all_locally<'a>(
+        &'a self,
+        subject: &Subject,
+    ) -> Vec<(&'a FeatureFlag, Result<Evaluation, Inconclusive>)> {
+        let mut evaluator = Evaluator::new(self, subject, true);
+        (0..self.flags.len())
+            .filter(|&i| self.flags[i].active)
             .map(|i| (&self.flags[i], evaluator.flag(i)))
             .collect()
     }
@@ -294,25 +339,28 @@ struct Evaluator<'a> {
     set: &'a FlagSet,
     subject: &'a Subject,
     done: Vec<Option<Evaluation>>,
+    /// The subject holds only passed properties (SDK local evaluation).
+    local: bool,
 }
 
 impl<'a> Evaluator<'a> {
-    fn new(set: &'a FlagSet, subject: &'a Subject) -> Self {
+    fn new(set: &'a FlagSet, subject: &'a Subject, local: bool) -> Self {
         Self {
             set,
             subject,
             done: Vec::new(),
+            local,
         }
     }
 
-    fn flag(&mut self, i: usize) -> Evaluation {
+    fn flag(&mut self, i: usize) -> Result<Evaluation, Inconclusive> {
         if let Some(Some(done)) = self.done.get(i) {
-            return done.clone();
+            return Ok(done.clone());
         }
         if !self.set.flags[i].active {
-            Evaluation::off(Reason::FlagDisabled, None)
+            Ok(Evaluation::off(Reason::FlagDisabled, None))
         } else if self.set.broken[i] {
-            Evaluation::off(Reason::MissingDependency, None)
+            Ok(Evaluation::off(Reason::MissingDependency, None))
         } else {
             let set = self.set;
             self.evaluate(&set.flags[i])
@@ -321,13 +369,30 @@ impl<'a> Evaluator<'a> {
 
     /// A dependency's result, kept for the other flags that read it (only
     /// dependencies are kept, so evaluating one plain flag allocates nothing).
-    fn memoized(&mut self, i: usize) -> Evaluation {
-        let result = self.flag(i);
+    fn memoized(&mut self, i: usize) -> Result<Evaluation, Inconclusive> {
+        let result = self.flag(i)?;
         if self.done.is_empty() {
             self.done.resize(self.set.flags.len(), None);
         }
         self.done[i] = Some(result.clone());
-        result
+        Ok(result)
+    }
+
+    /// Whether `filter` holds for `properties`; locally, a property that was
+    /// not passed may be stored on the server, so it decides nothing.
+    fn holds(
+        &self,
+        filter: &PropertyFilter,
+        properties: &Map<String, Value>,
+    ) -> Result<bool, Inconclusive> {
+        if self.local && !properties.contains_key(&filter.key) {
+            return Err(Inconclusive);
+        }
+        Ok(properties::matches(
+            filter,
+            properties,
+            self.subject.timezone,
+        ))
     }
 
     /// The identifier a set aggregated by `aggregation` hashes, and the
@@ -359,14 +424,21 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn evaluate(&mut self, flag: &FeatureFlag) -> Evaluation {
+    fn evaluate(&mut self, flag: &FeatureFlag) -> Result<Evaluation, Inconclusive> {
         let filters = &flag.filters;
         let subject = self.subject;
         let person = &subject.person_properties;
+        // The hash key an experience-continuity flag uses is stored server-side.
+        if self.local && flag.ensure_experience_continuity {
+            return Err(Inconclusive);
+        }
         if filters.feature_enrollment == Some(true) {
             if let Some(enrolled) = person.get(&format!("$feature_enrollment/{}", flag.key)) {
                 let enabled = enrolled == &Value::Bool(true) || enrolled == "true";
-                return self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0));
+                return Ok(self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0)));
+            }
+            if self.local {
+                return Err(Inconclusive);
             }
         } else if let Some(super_set) = filters.super_groups.as_ref().and_then(|s| s.first()) {
             if super_set
@@ -376,10 +448,13 @@ impl<'a> Evaluator<'a> {
             {
                 let id = self.target(flag, None).map_or("", |(id, _)| id);
                 let enabled =
-                    self.condition(super_set, filters.aggregation_group_type_index, person)
+                    self.condition(super_set, filters.aggregation_group_type_index, person)?
                         == Outcome::Match
                         && hash::in_rollout(&flag.key, id, super_set.rollout_percentage);
-                return self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0));
+                return Ok(self.decided(flag, enabled, None, Reason::SuperConditionValue, Some(0)));
+            }
+            if self.local && !super_set.properties.is_empty() {
+                return Err(Inconclusive);
             }
         }
         if let Some(holdout) = &filters.holdout {
@@ -387,14 +462,14 @@ impl<'a> Evaluator<'a> {
                 let share = holdout.exclusion_percentage.clamp(0.0, 100.0);
                 if share >= 100.0 || hash::holdout_bucket(id) <= share / 100.0 {
                     let variant = format!("holdout-{}", holdout.id);
-                    return Evaluation {
+                    return Ok(Evaluation {
                         enabled: true,
                         payload: filters.payloads.get(&variant).cloned(),
                         variant: Some(variant),
                         reason: Reason::HoldoutConditionValue,
                         condition_index: None,
                         group_conditions_skipped: false,
-                    };
+                    });
                 }
             }
         }
@@ -417,7 +492,9 @@ impl<'a> Evaluator<'a> {
                 {
                     Reason::OutOfRolloutBound
                 }
-                Some((id, properties)) => match self.condition(set, aggregation, properties) {
+                // Locally, an undecided set stops the walk: the server might
+                // match it, and its variant or payload would win.
+                Some((id, properties)) => match self.condition(set, aggregation, properties)? {
                     Outcome::NoMatch => Reason::NoConditionMatch,
                     Outcome::Match if !hash::in_rollout(&flag.key, id, set.rollout_percentage) => {
                         Reason::OutOfRolloutBound
@@ -434,7 +511,13 @@ impl<'a> Evaluator<'a> {
                             )
                             .map(str::to_string),
                         };
-                        return self.decided(flag, true, variant, Reason::ConditionMatch, Some(i));
+                        return Ok(self.decided(
+                            flag,
+                            true,
+                            variant,
+                            Reason::ConditionMatch,
+                            Some(i),
+                        ));
                     }
                 },
             };
@@ -442,10 +525,10 @@ impl<'a> Evaluator<'a> {
                 best = (outcome, Some(i));
             }
         }
-        Evaluation {
+        Ok(Evaluation {
             group_conditions_skipped,
             ..Evaluation::off(best.0, best.1)
-        }
+        })
     }
 
     fn decided(
@@ -480,47 +563,43 @@ impl<'a> Evaluator<'a> {
         set: &ConditionSet,
         aggregation: Option<u8>,
         own: &Map<String, Value>,
-    ) -> Outcome {
+    ) -> Result<Outcome, Inconclusive> {
         for filter in &set.properties {
             let holds = match filter.kind {
-                Some(FilterKind::Flag) => self.dependency(filter),
+                Some(FilterKind::Flag) => self.dependency(filter)?,
+                Some(FilterKind::Cohort) if self.local => return Err(Inconclusive),
                 Some(FilterKind::Cohort) => false,
-                Some(FilterKind::Person) => properties::matches(
-                    filter,
-                    &self.subject.person_properties,
-                    self.subject.timezone,
-                ),
+                Some(FilterKind::Person) => self.holds(filter, &self.subject.person_properties)?,
                 Some(FilterKind::Group) => {
                     let index = filter.group_type_index.or(aggregation);
                     let props = index.and_then(|i| self.subject.groups.get(&i));
                     match props {
-                        Some(group) => {
-                            properties::matches(filter, &group.properties, self.subject.timezone)
-                        }
+                        Some(group) => self.holds(filter, &group.properties)?,
+                        None if self.local => return Err(Inconclusive),
                         None => filter.operator.when_missing(),
                     }
                 }
-                None => properties::matches(filter, own, self.subject.timezone),
+                None => self.holds(filter, own)?,
             };
             if !holds {
-                return Outcome::NoMatch;
+                return Ok(Outcome::NoMatch);
             }
         }
-        Outcome::Match
+        Ok(Outcome::Match)
     }
 
     /// `flag_evaluates_to`: true matches any enabled value, false a disabled
     /// one, a string exactly that variant.
-    fn dependency(&mut self, filter: &PropertyFilter) -> bool {
+    fn dependency(&mut self, filter: &PropertyFilter) -> Result<bool, Inconclusive> {
         let Some(&i) = self.set.by_key.get(&filter.key) else {
-            return false;
+            return Ok(false);
         };
-        let result = self.memoized(i);
-        match (&filter.value, &result.variant) {
+        let result = self.memoized(i)?;
+        Ok(match (&filter.value, &result.variant) {
             (Some(Value::Bool(expected)), _) => *expected == result.enabled,
             (Some(Value::String(expected)), Some(variant)) => expected == variant,
             _ => false,
-        }
+        })
     }
 }
 

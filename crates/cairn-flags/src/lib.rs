@@ -8,7 +8,9 @@ pub mod hash;
 pub mod properties;
 mod versions;
 
-pub use evaluate::{DependencyProblem, Evaluation, FlagSet, GroupSubject, Reason, Subject};
+pub use evaluate::{
+    DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Subject,
+};
 pub use flag::{
     BucketingIdentifier, ConditionSet, FeatureFlag, FlagFilters, Holdout, Invalid, Multivariate,
     Variant,

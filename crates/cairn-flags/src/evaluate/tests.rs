@@ -180,3 +180,78 @@ fn experience_continuity_hashes_the_continuity_key() {
         );
     }
 }
+
+fn local(set: &FlagSet, key: &str, subject: &Subject) -> Result<bool, Inconclusive> {
+    set.evaluate_locally(key, subject)
+        .unwrap()
+        .map(|e| e.enabled)
+}
+
+#[test]
+fn local_evaluation_needs_every_property_it_reads() {
+    let flags = set(json!([
+        {"key": "pro", "filters": {"groups": [{"properties": [{"key": "plan", "value": "pro"}]}]}},
+        {"key": "unset", "filters": {"groups": [
+            {"properties": [{"key": "plan", "operator": "is_not_set"}]}]}},
+        {"key": "after", "filters": {"groups": [
+            {"properties": [{"key": "plan", "value": "pro"}]},
+            {"properties": []}]}},
+        {"key": "off", "active": false, "filters": {"groups": [
+            {"properties": [{"key": "plan", "value": "pro"}]}]}}
+    ]));
+    let unknown = person("u", json!({}));
+    assert_eq!(local(&flags, "pro", &unknown), Err(Inconclusive));
+    // The server would answer from the person's stored properties.
+    assert!(!flags.evaluate("pro", &unknown).unwrap().enabled);
+    assert_eq!(local(&flags, "unset", &unknown), Err(Inconclusive));
+    // A later set would match, but the server may match the first one.
+    assert_eq!(local(&flags, "after", &unknown), Err(Inconclusive));
+    assert_eq!(local(&flags, "off", &unknown), Ok(false));
+    let free = person("u", json!({"plan": "free"}));
+    assert_eq!(local(&flags, "pro", &free), Ok(false));
+    assert_eq!(local(&flags, "after", &free), Ok(true));
+    assert_eq!(
+        local(&flags, "pro", &person("u", json!({"plan": "pro"}))),
+        Ok(true)
+    );
+}
+
+#[test]
+fn local_evaluation_defers_stored_state_to_the_server() {
+    let flags = set(json!([
+        {"key": "eec", "ensure_experience_continuity": true, "filters": {"groups": [{"properties": []}]}},
+        {"key": "cohort", "filters": {"groups": [
+            {"properties": [{"key": "id", "type": "cohort", "value": 3}]}]}},
+        {"key": "beta", "filters": {"feature_enrollment": true, "groups": [{"properties": []}]}},
+        {"key": "company", "filters": {"aggregation_group_type_index": 0, "groups": [
+            {"properties": [{"key": "size", "type": "group", "group_type_index": 0,
+              "operator": "gt", "value": 10}]}]}},
+        {"key": "needs-pro", "filters": {"groups": [{"properties": [
+            {"key": "pro", "type": "flag", "operator": "flag_evaluates_to", "value": true}]}]}},
+        {"key": "pro", "filters": {"groups": [{"properties": [{"key": "plan", "value": "pro"}]}]}}
+    ]));
+    let alone = person("u", json!({}));
+    for key in ["eec", "cohort", "beta", "needs-pro"] {
+        assert_eq!(local(&flags, key, &alone), Err(Inconclusive), "{key}");
+    }
+    // Without the group the server's answer is known: no group type.
+    assert_eq!(local(&flags, "company", &alone), Ok(false));
+    let mut member = alone.clone();
+    member.groups.insert(
+        0,
+        GroupSubject {
+            key: "acme".into(),
+            properties: Map::new(),
+        },
+    );
+    assert_eq!(local(&flags, "company", &member), Err(Inconclusive));
+    member.groups.get_mut(&0).unwrap().properties =
+        json!({"size": 50}).as_object().unwrap().clone();
+    assert_eq!(local(&flags, "company", &member), Ok(true));
+    let enrolled = person(
+        "u",
+        json!({"$feature_enrollment/beta": true, "plan": "pro"}),
+    );
+    assert_eq!(local(&flags, "beta", &enrolled), Ok(true));
+    assert_eq!(local(&flags, "needs-pro", &enrolled), Ok(true));
+}
