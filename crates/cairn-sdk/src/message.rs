@@ -1,0 +1,458 @@
+//! The calls' arguments ([`Capture`], [`Set`], [`GroupIdentify`],
+//! [`Alias`]) and the message each becomes on the wire, shaped as
+//! posthog-python sends it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::context;
+use crate::error::Error;
+
+/// What every call takes besides its own arguments.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Common {
+    timestamp: Option<DateTime<Utc>>,
+    uuid: Option<Uuid>,
+    disable_geoip: Option<bool>,
+}
+
+macro_rules! common_options {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// When it happened; default: when the call is made.
+            pub fn timestamp(mut self, at: DateTime<Utc>) -> Self {
+                self.common.timestamp = Some(at);
+                self
+            }
+
+            /// The event's uuid, which the server deduplicates by; default: a new v7 uuid.
+            pub fn uuid(mut self, uuid: Uuid) -> Self {
+                self.common.uuid = Some(uuid);
+                self
+            }
+
+            /// Whether the server should skip GeoIP for this event; default: the client's setting.
+            pub fn disable_geoip(mut self, disable: bool) -> Self {
+                self.common.disable_geoip = Some(disable);
+                self
+            }
+        }
+    )*};
+}
+
+common_options!(Capture, Set, GroupIdentify, Alias);
+
+/// Properties as given: a JSON object, or why they cannot be sent.
+type Properties = Result<Map<String, Value>, String>;
+
+/// Merges `value` (which must serialise to a JSON object) into `into`.
+/// Non-finite floats serialise to `null`, as JSON has no other spelling.
+fn merge(into: &mut Properties, value: impl Serialize, what: &str) {
+    let Ok(map) = into else { return };
+    match serde_json::to_value(value) {
+        Ok(Value::Object(more)) => map.extend(more),
+        Ok(Value::Null) => {}
+        Ok(other) => {
+            *into = Err(format!(
+                "{what} must be a JSON object, not {}",
+                kind_of(&other)
+            ))
+        }
+        Err(error) => *into = Err(format!("{what} cannot be serialised to JSON: {error}")),
+    }
+}
+
+fn insert(into: &mut Properties, key: String, value: impl Serialize, what: &str) {
+    let Ok(map) = into else { return };
+    match serde_json::to_value(value) {
+        Ok(value) => {
+            map.insert(key, value);
+        }
+        Err(error) => {
+            *into = Err(format!(
+                "{what} `{key}` cannot be serialised to JSON: {error}"
+            ))
+        }
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An event: `client.capture(Capture::new("signup_completed").distinct_id("user_456"))`.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    event: String,
+    distinct_id: Option<String>,
+    properties: Properties,
+    groups: Map<String, Value>,
+    common: Common,
+}
+
+impl Capture {
+    /// An event named `event`, for the context's distinct id unless one is set.
+    pub fn new(event: impl Into<String>) -> Self {
+        Self {
+            event: event.into(),
+            distinct_id: None,
+            properties: Ok(Map::new()),
+            groups: Map::new(),
+            common: Common::default(),
+        }
+    }
+
+    /// Whose event it is.
+    pub fn distinct_id(mut self, distinct_id: impl Into<String>) -> Self {
+        self.distinct_id = Some(distinct_id.into());
+        self
+    }
+
+    /// Adds properties: anything that serialises to a JSON object, such as
+    /// `json!({...})`, a map or a struct.
+    pub fn properties(mut self, properties: impl Serialize) -> Self {
+        merge(&mut self.properties, properties, "properties");
+        self
+    }
+
+    /// Adds one property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        insert(&mut self.properties, key.into(), value, "property");
+        self
+    }
+
+    /// Associates the event with a group, e.g. `.group("company", "acme_corp")`.
+    pub fn group(mut self, group_type: impl Into<String>, group_key: impl Into<String>) -> Self {
+        self.groups
+            .insert(group_type.into(), Value::String(group_key.into()));
+        self
+    }
+}
+
+/// Person properties, for `client.set` (overwrite) or `client.set_once`
+/// (only where not yet set).
+#[derive(Debug, Clone)]
+pub struct Set {
+    distinct_id: Option<String>,
+    properties: Properties,
+    common: Common,
+}
+
+impl Set {
+    /// The properties to set: anything that serialises to a JSON object.
+    pub fn new(properties: impl Serialize) -> Self {
+        let mut set = Self {
+            distinct_id: None,
+            properties: Ok(Map::new()),
+            common: Common::default(),
+        };
+        merge(&mut set.properties, properties, "properties");
+        set
+    }
+
+    /// Whose properties; default: the context's distinct id.
+    pub fn distinct_id(mut self, distinct_id: impl Into<String>) -> Self {
+        self.distinct_id = Some(distinct_id.into());
+        self
+    }
+}
+
+/// A group and its properties, for `client.group_identify`.
+#[derive(Debug, Clone)]
+pub struct GroupIdentify {
+    group_type: String,
+    group_key: String,
+    properties: Properties,
+    distinct_id: Option<String>,
+    common: Common,
+}
+
+impl GroupIdentify {
+    /// The group `group_key` of type `group_type` (`"company"`, `"team"`, ...).
+    pub fn new(group_type: impl Into<String>, group_key: impl Into<String>) -> Self {
+        Self {
+            group_type: group_type.into(),
+            group_key: group_key.into(),
+            properties: Ok(Map::new()),
+            distinct_id: None,
+            common: Common::default(),
+        }
+    }
+
+    /// Properties to set on the group: anything that serialises to a JSON object.
+    pub fn properties(mut self, properties: impl Serialize) -> Self {
+        merge(&mut self.properties, properties, "properties");
+        self
+    }
+
+    /// Who made the change; default: the context's distinct id, else
+    /// `$<group_type>_<group_key>`.
+    pub fn distinct_id(mut self, distinct_id: impl Into<String>) -> Self {
+        self.distinct_id = Some(distinct_id.into());
+        self
+    }
+}
+
+/// Links `previous_id` (say an anonymous visitor) to a distinct id, for
+/// `client.alias`.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    previous_id: String,
+    distinct_id: Option<String>,
+    common: Common,
+}
+
+impl Alias {
+    /// Links `previous_id` to the context's distinct id, unless
+    /// [`Alias::distinct_id`] names one.
+    pub fn new(previous_id: impl Into<String>) -> Self {
+        Self {
+            previous_id: previous_id.into(),
+            distinct_id: None,
+            common: Common::default(),
+        }
+    }
+
+    /// The identified user's distinct id.
+    pub fn distinct_id(mut self, distinct_id: impl Into<String>) -> Self {
+        self.distinct_id = Some(distinct_id.into());
+        self
+    }
+}
+
+/// One event as sent in a `/batch` body.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Message {
+    pub event: String,
+    pub distinct_id: String,
+    pub properties: Map<String, Value>,
+    #[serde(rename = "$set", skip_serializing_if = "Option::is_none")]
+    pub set: Option<Map<String, Value>>,
+    #[serde(rename = "$set_once", skip_serializing_if = "Option::is_none")]
+    pub set_once: Option<Map<String, Value>>,
+    pub timestamp: DateTime<Utc>,
+    pub uuid: Uuid,
+}
+
+/// What the client adds to every message.
+pub(crate) struct Library {
+    pub disable_geoip: bool,
+}
+
+/// A distinct id given, else the context's; empty ones count as none.
+fn identity(given: Option<String>) -> Option<String> {
+    given
+        .filter(|id| !id.is_empty())
+        .or_else(context::distinct_id)
+        .filter(|id| !id.is_empty())
+}
+
+fn message(event: impl Into<String>, distinct_id: String, common: &Common) -> Message {
+    Message {
+        event: event.into(),
+        distinct_id,
+        properties: Map::new(),
+        set: None,
+        set_once: None,
+        timestamp: common.timestamp.unwrap_or_else(Utc::now),
+        uuid: common.uuid.unwrap_or_else(Uuid::now_v7),
+    }
+}
+
+impl Library {
+    fn finish(&self, mut message: Message, common: &Common) -> Message {
+        let properties = &mut message.properties;
+        properties.insert("$lib".into(), Value::from(crate::LIB_NAME));
+        properties.insert("$lib_version".into(), Value::from(crate::LIB_VERSION));
+        if common.disable_geoip.unwrap_or(self.disable_geoip) {
+            properties.insert("$geoip_disable".into(), Value::Bool(true));
+        }
+        message
+    }
+
+    /// The event, with the context's tags under its own properties; `None`
+    /// when there is no distinct id anywhere.
+    pub fn capture(&self, capture: Capture) -> Result<Option<Message>, Error> {
+        if capture.event.is_empty() {
+            return Err(Error::Invalid("the event name is empty".into()));
+        }
+        let own = capture.properties.map_err(Error::Invalid)?;
+        let Some(distinct_id) = identity(capture.distinct_id) else {
+            return Ok(None);
+        };
+        let mut message = message(capture.event, distinct_id, &capture.common);
+        message.properties = with_context(own);
+        if !capture.groups.is_empty() {
+            message
+                .properties
+                .insert("$groups".into(), Value::Object(capture.groups));
+        }
+        Ok(Some(self.finish(message, &capture.common)))
+    }
+
+    /// A `$set` (or `$set_once`) event; `None` without a distinct id or
+    /// without properties.
+    pub fn set(&self, set: Set, once: bool) -> Result<Option<Message>, Error> {
+        let own = set.properties.map_err(Error::Invalid)?;
+        let mut properties = context::tags();
+        properties.extend(own);
+        let Some(distinct_id) = identity(set.distinct_id).filter(|_| !properties.is_empty()) else {
+            return Ok(None);
+        };
+        let event = if once { "$set_once" } else { "$set" };
+        let mut message = message(event, distinct_id, &set.common);
+        session(&mut message.properties);
+        if once {
+            message.set_once = Some(properties);
+        } else {
+            message.set = Some(properties);
+        }
+        Ok(Some(self.finish(message, &set.common)))
+    }
+
+    /// A `$groupidentify` event.
+    pub fn group_identify(&self, group: GroupIdentify) -> Result<Message, Error> {
+        if group.group_type.is_empty() || group.group_key.is_empty() {
+            return Err(Error::Invalid(
+                "group_identify needs a group type and a group key".into(),
+            ));
+        }
+        let properties = group.properties.map_err(Error::Invalid)?;
+        let distinct_id = identity(group.distinct_id)
+            .unwrap_or_else(|| format!("${}_{}", group.group_type, group.group_key));
+        let mut message = message("$groupidentify", distinct_id, &group.common);
+        let fields = &mut message.properties;
+        fields.insert("$group_type".into(), Value::String(group.group_type));
+        fields.insert("$group_key".into(), Value::String(group.group_key));
+        fields.insert("$group_set".into(), Value::Object(properties));
+        session(fields);
+        Ok(self.finish(message, &group.common))
+    }
+
+    /// A `$create_alias` event; `None` without a distinct id to link to.
+    pub fn alias(&self, alias: Alias) -> Result<Option<Message>, Error> {
+        if alias.previous_id.is_empty() {
+            return Err(Error::Invalid("alias needs a previous_id".into()));
+        }
+        let Some(distinct_id) = identity(alias.distinct_id) else {
+            return Ok(None);
+        };
+        let mut message = message("$create_alias", alias.previous_id.clone(), &alias.common);
+        let fields = &mut message.properties;
+        fields.insert("distinct_id".into(), Value::String(alias.previous_id));
+        fields.insert("alias".into(), Value::String(distinct_id));
+        session(fields);
+        Ok(Some(self.finish(message, &alias.common)))
+    }
+}
+
+/// The scope's tags under `own` (which wins), with `$context_tags` naming
+/// them and the scope's `$session_id`.
+fn with_context(own: Map<String, Value>) -> Map<String, Value> {
+    let Some(scope) = context::current() else {
+        return own;
+    };
+    let names: Vec<Value> = scope.tags.keys().cloned().map(Value::String).collect();
+    let mut properties = scope.tags;
+    properties.extend(own);
+    if !names.is_empty() {
+        properties.insert("$context_tags".into(), Value::Array(names));
+    }
+    if let Some(session) = scope.session_id {
+        properties
+            .entry("$session_id")
+            .or_insert(Value::String(session));
+    }
+    properties
+}
+
+fn session(properties: &mut Map<String, Value>) {
+    if let Some(session) = context::current().and_then(|scope| scope.session_id) {
+        properties.insert("$session_id".into(), Value::String(session));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const LIB: Library = Library {
+        disable_geoip: true,
+    };
+
+    #[test]
+    fn properties_must_be_an_object_and_non_finite_floats_become_null() {
+        let error = LIB
+            .capture(Capture::new("e").distinct_id("u").properties("text"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "properties must be a JSON object, not a string"
+        );
+        let message = LIB
+            .capture(
+                Capture::new("e")
+                    .distinct_id("u")
+                    .property("score", f64::NAN)
+                    .property("n", 1.5),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(message.properties["score"], Value::Null);
+        assert_eq!(message.properties["n"], json!(1.5));
+        assert_eq!(message.properties["$geoip_disable"], json!(true));
+    }
+
+    #[test]
+    fn unserialisable_values_are_reported_by_name() {
+        let mut odd = std::collections::HashMap::new();
+        odd.insert((1, 2), "tuple keys");
+        let error = LIB
+            .capture(Capture::new("e").distinct_id("u").property("odd", odd))
+            .unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("property `odd` cannot be serialised"));
+    }
+
+    #[test]
+    fn without_a_distinct_id_calls_do_nothing() {
+        assert!(LIB.set(Set::new(json!({"a": 1})), false).unwrap().is_none());
+        assert!(LIB.capture(Capture::new("e")).unwrap().is_none());
+        assert!(LIB.alias(Alias::new("anon")).unwrap().is_none());
+        // Nor do sets of nothing.
+        assert!(LIB
+            .set(Set::new(json!({})).distinct_id("u"), true)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn context_tags_fold_under_own_properties() {
+        let message = context::with_context(|| {
+            context::identify_context("user_456");
+            context::tag("plan", "free");
+            context::tag("ab", "b");
+            context::set_context_session("s1");
+            LIB.capture(Capture::new("e").property("plan", "pro"))
+                .unwrap()
+                .unwrap()
+        });
+        assert_eq!(message.distinct_id, "user_456");
+        assert_eq!(message.properties["plan"], json!("pro"));
+        assert_eq!(message.properties["ab"], json!("b"));
+        assert_eq!(message.properties["$session_id"], json!("s1"));
+        assert_eq!(message.properties["$context_tags"], json!(["plan", "ab"]));
+    }
+}
