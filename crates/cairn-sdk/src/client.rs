@@ -358,19 +358,21 @@ impl Client {
         let uuid = message.uuid;
         let counters = &inner.delivery.counters;
         match &inner.mode {
-            Mode::Background { commands, .. } => match commands.try_send(Command::Event(message)) {
-                Ok(()) => {
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    Ok(uuid)
+            Mode::Background { commands, .. } => {
+                match commands.try_send(Command::Event(Box::new(message))) {
+                    Ok(()) => {
+                        counters.accepted.fetch_add(1, Ordering::Relaxed);
+                        Ok(uuid)
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        Err(Error::QueueFull {
+                            capacity: inner.queue_capacity,
+                        })
+                    }
+                    Err(TrySendError::Disconnected(_)) => Err(Error::ShutDown),
                 }
-                Err(TrySendError::Full(_)) => {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    Err(Error::QueueFull {
-                        capacity: inner.queue_capacity,
-                    })
-                }
-                Err(TrySendError::Disconnected(_)) => Err(Error::ShutDown),
-            },
+            }
             Mode::Immediate => {
                 let event = Delivery::serialise(&message)?;
                 counters.accepted.fetch_add(1, Ordering::Relaxed);

@@ -22,7 +22,8 @@ const MAX_BATCH_BYTES: usize = 500 * 1024;
 pub(crate) type OnError = Arc<dyn Fn(&Error) + Send + Sync>;
 
 pub(crate) enum Command {
-    Event(Message),
+    /// Boxed so that a queue slot is a pointer, not a whole message.
+    Event(Box<Message>),
     /// Send everything queued before this, then answer.
     Flush(SyncSender<()>),
     /// Send everything queued, answer, and stop.

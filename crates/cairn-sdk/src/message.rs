@@ -2,8 +2,11 @@
 //! [`Alias`]) and the message each becomes on the wire, shaped as
 //! posthog-python sends it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -95,9 +98,13 @@ pub struct Capture {
     event: String,
     distinct_id: Option<String>,
     properties: Properties,
-    groups: Map<String, Value>,
+    groups: Groups,
     common: Common,
 }
+
+/// Group type → key, in the order given (a repeated type: the last wins).
+/// A list, not a map: most events name one or two groups.
+pub(crate) type Groups = Vec<(String, String)>;
 
 impl Capture {
     /// An event named `event`, for the context's distinct id unless one is set.
@@ -106,7 +113,7 @@ impl Capture {
             event: event.into(),
             distinct_id: None,
             properties: Ok(Map::new()),
-            groups: Map::new(),
+            groups: Vec::new(),
             common: Common::default(),
         }
     }
@@ -132,8 +139,9 @@ impl Capture {
 
     /// Associates the event with a group, e.g. `.group("company", "acme_corp")`.
     pub fn group(mut self, group_type: impl Into<String>, group_key: impl Into<String>) -> Self {
-        self.groups
-            .insert(group_type.into(), Value::String(group_key.into()));
+        let (group_type, group_key) = (group_type.into(), group_key.into());
+        self.groups.retain(|(kind, _)| *kind != group_type);
+        self.groups.push((group_type, group_key));
         self
     }
 }
@@ -230,17 +238,73 @@ impl Alias {
 }
 
 /// One event as sent in a `/batch` body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Message {
     pub event: String,
     pub distinct_id: String,
     pub properties: Map<String, Value>,
-    #[serde(rename = "$set", skip_serializing_if = "Option::is_none")]
     pub set: Option<Map<String, Value>>,
-    #[serde(rename = "$set_once", skip_serializing_if = "Option::is_none")]
     pub set_once: Option<Map<String, Value>>,
     pub timestamp: DateTime<Utc>,
     pub uuid: Uuid,
+    /// Written as the `$groups` property.
+    pub groups: Groups,
+    /// Adds `$geoip_disable: true` to the properties.
+    pub disable_geoip: bool,
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_map(None)?;
+        fields.serialize_entry("event", &self.event)?;
+        fields.serialize_entry("distinct_id", &self.distinct_id)?;
+        fields.serialize_entry("properties", &Enriched(self))?;
+        if let Some(set) = &self.set {
+            fields.serialize_entry("$set", set)?;
+        }
+        if let Some(set_once) = &self.set_once {
+            fields.serialize_entry("$set_once", set_once)?;
+        }
+        fields.serialize_entry("timestamp", &self.timestamp)?;
+        fields.serialize_entry("uuid", &self.uuid)?;
+        fields.end()
+    }
+}
+
+/// The properties with what the call and the library add (`$groups`,
+/// `$lib`, `$lib_version`, `$geoip_disable`), written while serialising,
+/// on the worker: inserting them into every event's map would cost the
+/// caller more than the rest of the call.
+struct Enriched<'a>(&'a Message);
+
+impl Serialize for Enriched<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = self.0;
+        let ours = |key: &str| {
+            key == "$lib"
+                || key == "$lib_version"
+                || (message.disable_geoip && key == "$geoip_disable")
+                || (!message.groups.is_empty() && key == "$groups")
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in message.properties.iter().filter(|(k, _)| !ours(k)) {
+            map.serialize_entry(key, value)?;
+        }
+        if !message.groups.is_empty() {
+            let groups: BTreeMap<&str, &str> = message
+                .groups
+                .iter()
+                .map(|(kind, key)| (kind.as_str(), key.as_str()))
+                .collect();
+            map.serialize_entry("$groups", &groups)?;
+        }
+        map.serialize_entry("$lib", crate::LIB_NAME)?;
+        map.serialize_entry("$lib_version", crate::LIB_VERSION)?;
+        if message.disable_geoip {
+            map.serialize_entry("$geoip_disable", &true)?;
+        }
+        map.end()
+    }
 }
 
 /// What the client adds to every message.
@@ -257,25 +321,31 @@ fn identity(given: Option<String>) -> Option<String> {
 }
 
 fn message(event: impl Into<String>, distinct_id: String, common: &Common) -> Message {
+    let timestamp = common.timestamp.unwrap_or_else(Utc::now);
     Message {
         event: event.into(),
         distinct_id,
         properties: Map::new(),
         set: None,
         set_once: None,
-        timestamp: common.timestamp.unwrap_or_else(Utc::now),
-        uuid: common.uuid.unwrap_or_else(Uuid::now_v7),
+        timestamp,
+        uuid: common.uuid.unwrap_or_else(|| new_uuid(timestamp)),
+        groups: Vec::new(),
+        disable_geoip: false,
     }
+}
+
+/// A v7 uuid (time-ordered, like posthog-js's). Its random bits come from
+/// the thread's userspace generator: `Uuid::now_v7` asks the kernel for
+/// them on every call, which costs more than the rest of an enqueue.
+fn new_uuid(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid()
 }
 
 impl Library {
     fn finish(&self, mut message: Message, common: &Common) -> Message {
-        let properties = &mut message.properties;
-        properties.insert("$lib".into(), Value::from(crate::LIB_NAME));
-        properties.insert("$lib_version".into(), Value::from(crate::LIB_VERSION));
-        if common.disable_geoip.unwrap_or(self.disable_geoip) {
-            properties.insert("$geoip_disable".into(), Value::Bool(true));
-        }
+        message.disable_geoip = common.disable_geoip.unwrap_or(self.disable_geoip);
         message
     }
 
@@ -291,11 +361,7 @@ impl Library {
         };
         let mut message = message(capture.event, distinct_id, &capture.common);
         message.properties = with_context(own);
-        if !capture.groups.is_empty() {
-            message
-                .properties
-                .insert("$groups".into(), Value::Object(capture.groups));
-        }
+        message.groups = capture.groups;
         Ok(Some(self.finish(message, &capture.common)))
     }
 
@@ -409,9 +475,32 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(message.properties["score"], Value::Null);
-        assert_eq!(message.properties["n"], json!(1.5));
-        assert_eq!(message.properties["$geoip_disable"], json!(true));
+        let wire = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            wire["properties"],
+            json!({"score": null, "n": 1.5, "$lib": "cairn-sdk",
+                "$lib_version": crate::LIB_VERSION, "$geoip_disable": true})
+        );
+    }
+
+    #[test]
+    fn groups_become_the_groups_property_and_the_last_key_per_type_wins() {
+        let message = LIB
+            .capture(
+                Capture::new("e")
+                    .distinct_id("u")
+                    .property("$groups", "overridden")
+                    .group("company", "a")
+                    .group("team", "t")
+                    .group("company", "b"),
+            )
+            .unwrap()
+            .unwrap();
+        let wire = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            wire["properties"]["$groups"],
+            json!({"company": "b", "team": "t"})
+        );
     }
 
     #[test]
