@@ -101,6 +101,23 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// A builder from the environment: `CAIRN_PROJECT_API_KEY` (required),
+    /// `CAIRN_HOST` and `CAIRN_PERSONAL_API_KEY` (optional); the same
+    /// variables `cairn serve` reads its keys from.
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let key = var("CAIRN_PROJECT_API_KEY")
+            .ok_or_else(|| Error::Config("CAIRN_PROJECT_API_KEY is not set".into()))?;
+        let mut builder = Client::builder(key);
+        if let Some(host) = var("CAIRN_HOST") {
+            builder = builder.host(host);
+        }
+        if let Some(personal) = var("CAIRN_PERSONAL_API_KEY") {
+            builder = builder.personal_api_key(personal);
+        }
+        Ok(builder)
+    }
+
     /// The server's base URL; default `http://127.0.0.1:8000` (`cairn serve`).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = host.into();
