@@ -294,3 +294,32 @@ fn sync_mode_sends_each_call_and_returns_the_outcome() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn works_inside_an_async_runtime_with_task_contexts() {
+    let (listener, url) = reserve_port();
+    let recorded = serve(listener, &[]);
+    let (builder, _) = client(&url);
+    let client = builder.build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let task = client.clone();
+        let sent = cairn_sdk::in_context(async move {
+            cairn_sdk::identify_context("task-user");
+            cairn_sdk::tag("request_id", "r-1");
+            tokio::task::yield_now().await;
+            task.capture(Capture::new("handled")).unwrap()
+        })
+        .await;
+        assert!(sent.is_some());
+        // Flushing and dropping on a runtime thread neither panic nor hang.
+        client.flush().unwrap();
+        drop(client);
+    });
+    let events = recorded.requests().pop().unwrap().1;
+    assert_eq!(events[0]["distinct_id"], "task-user");
+    assert_eq!(events[0]["properties"]["request_id"], "r-1");
+}

@@ -292,3 +292,34 @@ fn flags_evaluate_locally_and_ask_the_server_only_when_they_must() {
         .iter()
         .all(|e| e["properties"]["locally_evaluated"] == false));
 }
+
+#[test]
+fn definitions_are_polled_so_new_flags_evaluate_locally() {
+    let server = Server::start();
+    let client = Client::builder(PROJECT_KEY)
+        .host(&server.base)
+        .personal_api_key(PERSONAL_KEY)
+        .poll_interval(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    client.load_feature_flags().unwrap();
+    let locally = FlagOptions::new().only_evaluate_locally(true);
+    assert_eq!(
+        client.get_feature_flag("late", "u", &locally).unwrap(),
+        None
+    );
+    create_flag(
+        &server,
+        json!({"key": "late", "filters": {"groups": [{"properties": [], "rollout_percentage": 100}]}}),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match client.get_feature_flag("late", "u", &locally).unwrap() {
+            Some(value) => break assert_eq!(value, FlagValue::Enabled(true)),
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            None => panic!("the poller never picked up the new flag"),
+        }
+    }
+}
