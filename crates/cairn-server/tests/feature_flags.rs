@@ -19,14 +19,6 @@ fn create_flag(server: &Server, flag: Value) -> Response {
         .unwrap()
 }
 
-fn created(server: &Server, flag: Value) -> Value {
-    let response = create_flag(server, flag);
-    let status = response.status();
-    let body: Value = response.json().unwrap();
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 fn flags(server: &Server, path: &str, body: Value) -> Value {
     let response = server
         .client
@@ -55,10 +47,8 @@ fn seed(server: &Server) {
 fn refusals_name_the_field() {
     let server = Server::start();
     seed(&server);
-    created(
-        &server,
-        json!({"key": "taken", "filters": {"groups": [{"rollout_percentage": 50}]}}),
-    );
+    server
+        .create_flag(json!({"key": "taken", "filters": {"groups": [{"rollout_percentage": 50}]}}));
     let cases = [
         (json!({"key": "taken"}), "key"),
         (json!({"key": "bad key!"}), "key"),
@@ -117,9 +107,7 @@ fn refusals_name_the_field() {
 #[test]
 fn flags_crud_round_trip() {
     let server = Server::start();
-    let flag = created(
-        &server,
-        json!({"key": "beta", "name": "Beta",
+    let flag = server.create_flag(json!({"key": "beta", "name": "Beta",
         "filters": {"groups": [{"properties": [], "rollout_percentage": 30}], "payloads": {"true": "{\"a\":1}"}}}),
     );
     assert_eq!(flag["version"], 1);
@@ -155,7 +143,7 @@ fn flags_crud_round_trip() {
         .unwrap();
     assert_eq!(gone.status(), 404);
     // The key is free again.
-    created(&server, json!({"key": "beta"}));
+    server.create_flag(json!({"key": "beta"}));
     let unauthorised = server
         .client
         .get(server.api("/feature_flags/"))
@@ -168,18 +156,15 @@ fn flags_crud_round_trip() {
 fn flags_read_stored_person_and_group_properties() {
     let server = Server::start();
     seed(&server);
-    created(
-        &server,
+    server.create_flag(
         json!({"key": "acme-staff", "filters": {"groups": [{"properties": [
         {"key": "email", "value": "@acme.io", "operator": "icontains", "type": "person"}]}],
         "payloads": {"true": "{\"welcome\": true}"}}}),
     );
-    created(
-        &server,
-        json!({"key": "enterprise-companies", "filters": {"aggregation_group_type_index": 0,
+    server.create_flag(json!({"key": "enterprise-companies", "filters": {"aggregation_group_type_index": 0,
         "groups": [{"properties": [{"key": "plan", "value": "enterprise", "type": "group", "group_type_index": 0}]}]}}),
     );
-    created(&server, json!({"key": "off", "active": false}));
+    server.create_flag(json!({"key": "off", "active": false}));
 
     let answer = flags(
         &server,
@@ -259,10 +244,7 @@ fn flags_read_stored_person_and_group_properties() {
 fn flags_accepts_gzip_and_base64_and_refuses_unknown_keys() {
     let server = Server::start();
     seed(&server);
-    created(
-        &server,
-        json!({"key": "everyone", "filters": {"groups": [{"properties": []}]}}),
-    );
+    server.create_flag(json!({"key": "everyone", "filters": {"groups": [{"properties": []}]}}));
     let body = json!({"token": PROJECT_KEY, "distinct_id": "ana"}).to_string();
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -337,16 +319,12 @@ fn flags_accepts_gzip_and_base64_and_refuses_unknown_keys() {
 fn definitions_carry_the_group_mapping_and_revalidate_with_etags() {
     let server = Server::start();
     seed(&server);
-    created(
-        &server,
-        json!({"key": "base", "filters": {"groups": [{"rollout_percentage": 50}]}}),
-    );
-    created(
-        &server,
+    server.create_flag(json!({"key": "base", "filters": {"groups": [{"rollout_percentage": 50}]}}));
+    server.create_flag(
         json!({"key": "dependent", "filters": {"groups": [{"properties": [
         {"key": "base", "type": "flag", "operator": "flag_evaluates_to", "value": true}]}]}}),
     );
-    created(&server, json!({"key": "paused", "active": false}));
+    server.create_flag(json!({"key": "paused", "active": false}));
 
     for path in ["/flags/definitions", "/api/feature_flag/local_evaluation/"] {
         let response = server
@@ -386,7 +364,7 @@ fn definitions_carry_the_group_mapping_and_revalidate_with_etags() {
         assert_eq!(again.status(), 304, "{path}");
     }
     // A change gives a new tag.
-    created(&server, json!({"key": "new"}));
+    server.create_flag(json!({"key": "new"}));
     let response = server
         .client
         .get(server.url("/flags/definitions"))
@@ -417,11 +395,8 @@ fn experience_continuity_keeps_the_variant_seen_before_identifying() {
         .map(|i| format!("user-{i}"))
         .find(|id| !cairn_flags::hash::in_rollout(flag, id, Some(50.0)))
         .unwrap();
-    created(
-        &server,
-        json!({"key": flag, "ensure_experience_continuity": true,
-               "filters": {"groups": [{"rollout_percentage": 50}]}}),
-    );
+    server.create_flag(json!({"key": flag, "ensure_experience_continuity": true,
+               "filters": {"groups": [{"rollout_percentage": 50}]}}));
     let enabled =
         |body: Value| flags(&server, "/flags/?v=2", body)["flags"][flag]["enabled"].clone();
     let ask = json!({"api_key": PROJECT_KEY, "distinct_id": user});

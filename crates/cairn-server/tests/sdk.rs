@@ -148,15 +148,6 @@ fn persons_groups_aliases_and_contexts_land_as_stored() {
     client.shutdown().unwrap();
 }
 
-fn create_flag(server: &Server, flag: Value) {
-    let response = server
-        .authed(server.client.post(server.api("/feature_flags/")))
-        .json(&flag)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().unwrap());
-}
-
 #[test]
 fn flags_evaluate_locally_and_ask_the_server_only_when_they_must() {
     let server = Server::start();
@@ -170,20 +161,13 @@ fn flags_evaluate_locally_and_ask_the_server_only_when_they_must() {
         .set(Set::new(json!({"plan": "enterprise"})).distinct_id("stored_user"))
         .unwrap();
     setup.flush().unwrap();
-    create_flag(
-        &server,
-        json!({"key": "new_dashboard", "filters": {"aggregation_group_type_index": 0, "groups": [
+    server.create_flag(json!({"key": "new_dashboard", "filters": {"aggregation_group_type_index": 0, "groups": [
             {"properties": [{"key": "size", "value": "large", "type": "group", "group_type_index": 0}]}],
             "payloads": {"true": "{\"layout\": \"grid\"}"}}}),
     );
-    create_flag(
-        &server,
-        json!({"key": "enterprise", "filters": {"groups": [
-            {"properties": [{"key": "plan", "value": "enterprise", "type": "person"}]}]}}),
-    );
-    create_flag(
-        &server,
-        json!({"key": "colour", "filters": {"groups": [{"properties": []}], "multivariate": {"variants": [
+    server.create_flag(json!({"key": "enterprise", "filters": {"groups": [
+            {"properties": [{"key": "plan", "value": "enterprise", "type": "person"}]}]}}));
+    server.create_flag(json!({"key": "colour", "filters": {"groups": [{"properties": []}], "multivariate": {"variants": [
             {"key": "red", "rollout_percentage": 50}, {"key": "blue", "rollout_percentage": 50}]}}}),
     );
 
@@ -308,9 +292,7 @@ fn definitions_are_polled_so_new_flags_evaluate_locally() {
         client.get_feature_flag("late", "u", &locally).unwrap(),
         None
     );
-    create_flag(
-        &server,
-        json!({"key": "late", "filters": {"groups": [{"properties": [], "rollout_percentage": 100}]}}),
+    server.create_flag(json!({"key": "late", "filters": {"groups": [{"properties": [], "rollout_percentage": 100}]}}),
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {

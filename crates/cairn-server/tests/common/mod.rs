@@ -217,6 +217,19 @@ impl Server {
             .collect()
     }
 
+    /// Creates a feature flag through the private API, expecting 201.
+    pub fn create_flag(&self, flag: Value) -> Value {
+        let response = self
+            .authed(self.client.post(self.api("/feature_flags/")))
+            .json(&flag)
+            .send()
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
     pub fn warning_types(&self) -> Vec<String> {
         self.warnings()
             .iter()
