@@ -13,7 +13,7 @@ use crate::api::{events, feature_flags, groups, persons, projects, query, warnin
 use crate::auth::{require_personal_key, require_project_access};
 use crate::capture;
 use crate::error::ApiError;
-use crate::flags::{definitions, evaluate};
+use crate::flags::{definitions, evaluate, remote_config};
 use crate::state::AppState;
 
 /// Every path PostHog's SDKs send events to (trailing slashes are trimmed
@@ -99,6 +99,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/decide",
             post(evaluate::decide).options(|| async { StatusCode::OK }),
         )
+        .route("/array/{token}/config", get(remote_config::json))
+        .route("/array/{token}/config.js", get(remote_config::script))
         .layer(CorsLayer::very_permissive());
 
     Router::new()

@@ -420,3 +420,40 @@ fn experience_continuity_keeps_the_variant_seen_before_identifying() {
         "the stored hash key keeps the experience"
     );
 }
+
+#[test]
+fn remote_config_tells_posthog_js_what_cairn_supports() {
+    let server = Server::start();
+    let get = |path: &str| {
+        server
+            .client
+            .get(server.url(path))
+            .header("Origin", "http://app.example")
+            .send()
+            .unwrap()
+    };
+    let response = get(&format!("/array/{PROJECT_KEY}/config"));
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let config: Value = response.json().unwrap();
+    assert_eq!(config["token"], PROJECT_KEY);
+    assert_eq!(config["supportedCompression"], json!(["gzip", "gzip-js"]));
+    assert_eq!(config["hasFeatureFlags"], false);
+    assert_eq!(config["sessionRecording"], false);
+
+    server.create_flag(json!({"key": "on"}));
+    let script = get(&format!("/array/{PROJECT_KEY}/config.js"))
+        .text()
+        .unwrap();
+    assert!(script.contains(&format!("window._POSTHOG_REMOTE_CONFIG[\"{PROJECT_KEY}\"]")));
+    assert!(script.contains("\"hasFeatureFlags\":true"), "{script}");
+
+    let unknown = get("/array/phc_nobody/config");
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown
+        .headers()
+        .contains_key("access-control-allow-origin"));
+}

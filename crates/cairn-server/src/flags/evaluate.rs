@@ -125,7 +125,7 @@ async fn answer(
             .as_deref()
             .is_some_and(|c| c == "true" || c == "1")
     {
-        add_config(&mut body);
+        add_config(&mut body, flags.set.flags().iter().any(|f| f.active));
     }
     let answer = Answer {
         flags: (shape == Shape::Detailed).then_some(DetailedFlags(&evaluated)),
@@ -446,27 +446,13 @@ struct Metadata<'a> {
     has_experiment: bool,
 }
 
-/// The remote-config fields posthog-js reads with `config=true`: Cairn has
-/// no session recording, surveys or site apps, so they are all off.
-fn add_config(body: &mut Map<String, Value>) {
-    let config = json!({
-        "config": {"enable_collect_everything": true},
-        "supportedCompression": ["gzip", "gzip-js"],
-        "autocapture_opt_out": false,
-        "autocaptureExceptions": false,
-        "capturePerformance": false,
-        "sessionRecording": false,
-        "heatmaps": false,
-        "surveys": false,
-        "siteApps": [],
-        "toolbarParams": {},
-        "editorParams": {},
-        "isAuthenticated": false,
-        "elementsChainAsString": true,
-    });
-    if let Value::Object(config) = config {
-        body.extend(config);
-    }
+/// The remote-config fields posthog-js reads with `config=true`.
+fn add_config(body: &mut Map<String, Value>, has_feature_flags: bool) {
+    body.extend(super::remote_config::fields(has_feature_flags));
+    body.insert("config".into(), json!({"enable_collect_everything": true}));
+    body.insert("toolbarParams".into(), json!({}));
+    body.insert("editorParams".into(), json!({}));
+    body.insert("isAuthenticated".into(), json!(false));
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod definitions;
 pub mod evaluate;
+pub mod remote_config;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
