@@ -308,3 +308,40 @@ fn group_type_display_names_can_be_changed() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+/// The seed's payloads for libraries without group support (Segment's
+/// among them): `$groups` on a tracked event and `$groupidentify` with
+/// `$group_set`, the distinct id inside the properties, posted to `/capture/`.
+#[test]
+fn segment_style_payloads_from_the_group_analytics_docs() {
+    let server = Server::start();
+    let post = |body: Value| {
+        let response = server
+            .client
+            .post(server.url("/capture/"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().unwrap());
+    };
+    post(
+        json!({"api_key": common::PROJECT_KEY, "event": "some event",
+        "properties": {"distinct_id": "segment_user", "key1": "value1", "key2": "value2",
+            "$groups": {"company": "id:5"}}}),
+    );
+    post(
+        json!({"api_key": common::PROJECT_KEY, "event": "$groupidentify",
+        "properties": {"distinct_id": "segment_user", "$group_type": "company", "$group_key": "id:5",
+            "$group_set": {"company_name": "Awesome Inc", "employees": 11}}}),
+    );
+    let event = &server.events("event=some%20event")[0];
+    assert_eq!(event["distinct_id"], "segment_user");
+    assert_eq!(event["properties"]["$groups"], json!({"company": "id:5"}));
+    assert_eq!(event["properties"]["key1"], "value1");
+    let company = server.group(0, "id:5").unwrap();
+    assert_eq!(
+        company["group_properties"],
+        json!({"company_name": "Awesome Inc", "employees": 11})
+    );
+    assert!(server.person("segment_user").is_some());
+}
