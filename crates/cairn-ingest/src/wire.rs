@@ -246,7 +246,7 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
     let raw_events: Vec<&RawValue> = if body.starts_with('[') {
         serde_json::from_str(body).map_err(json_error)?
     } else if body.starts_with('{') {
-        let envelope: Envelope = serde_json::from_str(body).map_err(json_error)?;
+        let envelope = envelope(body)?;
         if let Some(batch) = envelope.batch {
             let token = envelope.api_key.or(envelope.token);
             payload.batch_token = match token {
@@ -311,6 +311,21 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
 
 fn json_error(e: serde_json::Error) -> CaptureError {
     CaptureError::Malformed(format!("invalid JSON: {e}"))
+}
+
+/// Reads `{"api_key", "batch", ...}`; a field of the wrong type is named.
+fn envelope(body: &str) -> Result<Envelope<'_>, CaptureError> {
+    let mut deserializer = serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let error = e.into_inner();
+        match error.classify() {
+            serde_json::error::Category::Data => {
+                CaptureError::Malformed(format!("invalid JSON: `{field}`: {error}"))
+            }
+            _ => json_error(error),
+        }
+    })
 }
 
 /// The JSON type of a value, for error messages.
