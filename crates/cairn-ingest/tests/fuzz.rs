@@ -1,0 +1,194 @@
+//! Property-based fuzzing of the body decoder and the event normaliser:
+//! whatever arrives, they answer (events or an error naming the problem)
+//! and never panic; what they accept keeps PostHog's limits. Runs a bounded
+//! number of cases in CI; failures are kept in `proptest-regressions/` and
+//! replayed first on every run.
+
+use std::io::Write;
+
+use base64::Engine;
+use cairn_ingest::{decode_payload, normalize_batch, CapturePath, CaptureQuery, WireRequest};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// 10 000 cases per property in CI (a few seconds); `PROPTEST_CASES=N`
+/// for a longer hunt.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    ProptestConfig::with_cases(cases)
+}
+
+/// Any JSON value, nested a few levels, with the strings SDKs send and the
+/// ones they should not (empty, NUL, long, non-ASCII).
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "[a-z$_]{0,12}".prop_map(Value::String),
+        "\\PC{0,40}".prop_map(Value::String),
+        Just(Value::String("\0".into())),
+        Just(Value::String("x".repeat(300))),
+        Just(Value::String("2024-03-01T12:00:00Z".into())),
+        Just(Value::String("01890000-0000-7000-8000-000000000000".into())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z$_]{0,10}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// An event-shaped object whose fields are sometimes right, sometimes not.
+fn event() -> impl Strategy<Value = Value> {
+    let field = |name: &'static str, right: BoxedStrategy<Value>| {
+        prop_oneof![
+            3 => right.prop_map(move |v| Some((name, v))),
+            1 => json_value().prop_map(move |v| Some((name, v))),
+            1 => Just(None),
+        ]
+    };
+    (
+        field("event", "[a-z$ ]{1,20}".prop_map(Value::String).boxed()),
+        field(
+            "distinct_id",
+            "[a-z0-9]{0,20}".prop_map(Value::String).boxed(),
+        ),
+        field("properties", properties().boxed()),
+        field("timestamp", Just(json!("2024-03-01T12:00:00Z")).boxed()),
+        field(
+            "uuid",
+            Just(json!("01890000-0000-7000-8000-000000000001")).boxed(),
+        ),
+        field("$set", json_value().boxed()),
+    )
+        .prop_map(|fields| {
+            let (a, b, c, d, e, f) = fields;
+            let map: Map<String, Value> = [a, b, c, d, e, f]
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            Value::Object(map)
+        })
+}
+
+/// Properties with the keys ingestion reads specially.
+fn properties() -> impl Strategy<Value = Value> {
+    let special = prop::sample::select(vec![
+        "$groups",
+        "$set",
+        "$set_once",
+        "$unset",
+        "$group_type",
+        "$group_key",
+        "$group_set",
+        "$anon_distinct_id",
+        "alias",
+        "distinct_id",
+        "token",
+        "$process_person_profile",
+        "$ip",
+        "$current_url",
+        "$lib",
+    ]);
+    prop::collection::vec((special, json_value()), 0..8).prop_map(|pairs| {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Decodes and normalises; checks what was accepted.
+fn ingest(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Option<&str>) {
+    let request = WireRequest {
+        path,
+        body,
+        query,
+        content_type,
+        content_encoding: None,
+    };
+    let payload = match decode_payload(&request) {
+        Ok(payload) => payload,
+        Err(error) => {
+            assert!(!error.to_string().is_empty());
+            return;
+        }
+    };
+    match normalize_batch(payload, query, chrono::Utc::now()) {
+        Ok(events) => {
+            for event in events {
+                assert!(!event.distinct_id.is_empty());
+                assert!(event.distinct_id.chars().count() <= 200);
+                assert!(!event.distinct_id.contains('\0'));
+                assert!(!event.event.is_empty() && event.event.chars().count() <= 200);
+            }
+        }
+        Err(error) => assert!(!error.to_string().is_empty()),
+    }
+}
+
+const PATHS: [CapturePath; 3] = [CapturePath::Batch, CapturePath::Event, CapturePath::Engage];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        body in prop::collection::vec(any::<u8>(), 0..512),
+        path in prop::sample::select(PATHS.to_vec()),
+        compression in prop::option::of(prop::sample::select(vec!["gzip", "gzip-js", "lz64", "base64", "bogus"])),
+        form in any::<bool>(),
+    ) {
+        let query = CaptureQuery { compression: compression.map(str::to_string), ..CaptureQuery::default() };
+        let content_type = form.then_some("application/x-www-form-urlencoded");
+        ingest(path, &body, &query, content_type);
+    }
+
+    #[test]
+    fn gzip_of_arbitrary_bytes_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        ingest(CapturePath::Batch, &gzip(&body), &CaptureQuery::default(), None);
+    }
+
+    #[test]
+    fn event_shaped_json_in_every_transport_never_panics(
+        events in prop::collection::vec(event(), 0..6),
+        envelope in 0..3u8,
+        transport in 0..4u8,
+        path in prop::sample::select(PATHS.to_vec()),
+    ) {
+        let json = match envelope {
+            0 => json!({"api_key": "phc_x", "batch": events}),
+            1 => Value::Array(events),
+            _ => events.into_iter().next().unwrap_or(Value::Null),
+        }
+        .to_string()
+        .into_bytes();
+        let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let (body, query, content_type) = match transport {
+            0 => (json, CaptureQuery::default(), None),
+            1 => (gzip(&json), CaptureQuery::default(), None),
+            2 => (
+                format!("data={}", base64(&json)).into_bytes(),
+                CaptureQuery { compression: Some("base64".into()), ..CaptureQuery::default() },
+                Some("application/x-www-form-urlencoded"),
+            ),
+            _ => (
+                Vec::new(),
+                CaptureQuery { data: Some(base64(&json)), ..CaptureQuery::default() },
+                None,
+            ),
+        };
+        ingest(path, &body, &query, content_type);
+    }
+}
