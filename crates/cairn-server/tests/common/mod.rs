@@ -40,12 +40,21 @@ impl Server {
     pub fn start_with(extra_args: &[&str]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
+        Self::start_in(data_dir, Some(temp), extra_args)
+    }
+
+    /// Starts with its data in `data_dir` (kept by `temp`, if given).
+    pub fn start_in(
+        data_dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        extra_args: &[&str],
+    ) -> Self {
         let port = free_port();
         let mut server = Server {
             child: None,
             base: format!("http://127.0.0.1:{port}"),
             data_dir,
-            _temp: Some(temp),
+            _temp: temp,
             port,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             client: Client::builder()
