@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,9 +13,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use cairn_ingest::token::{event_token, request_token};
-use cairn_ingest::{
-    decode_payload, normalize_batch, CaptureError, CapturePath, CaptureQuery, WireRequest,
-};
+use cairn_ingest::{decode_payload, normalize_batch, CapturePath, CaptureQuery, WireRequest};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -78,12 +76,7 @@ async fn accept(
     body: Body,
 ) -> ApiResult<()> {
     let limit = path.body_limit();
-    let body = to_bytes(body, limit).await.map_err(|_| {
-        CaptureError::TooLarge(format!(
-            "the request body exceeds the {} MiB limit of this endpoint",
-            limit / (1024 * 1024)
-        ))
-    })?;
+    let body = crate::body::read(body, limit, state.config.request_timeout).await?;
     let header = |name| {
         headers
             .get(name)

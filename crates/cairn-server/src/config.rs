@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -14,6 +15,7 @@ pub const DEFAULT_DATA_DIR: &str = "./cairn-data";
 pub const DEFAULT_GROUP_TYPE_LIMIT: usize = 5;
 /// The events table has one column per group type, so the limit stays modest.
 pub const MAX_GROUP_TYPE_LIMIT: usize = 32;
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -23,12 +25,16 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, log
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, log
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
     #[arg(long, env = "CAIRN_GROUP_TYPE_LIMIT")]
     pub group_type_limit: Option<usize>,
+    /// Seconds a client may take to send its request headers, and a capture
+    /// or flags body; a stalled client gets 408 and is disconnected [default: 30]
+    #[arg(long, env = "CAIRN_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
     /// Log filter, e.g. `info` or `cairn=debug` [default: info]
     #[arg(long, env = "CAIRN_LOG")]
     pub log: Option<String>,
@@ -46,6 +52,7 @@ struct FileConfig {
     bind: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     group_type_limit: Option<usize>,
+    request_timeout: Option<u64>,
     log: Option<String>,
 }
 
@@ -55,6 +62,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     pub group_type_limit: usize,
+    /// How long a request body may take to arrive.
+    pub request_timeout: Duration,
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
@@ -70,6 +79,13 @@ impl ServeArgs {
             .group_type_limit
             .or(file.group_type_limit)
             .unwrap_or(DEFAULT_GROUP_TYPE_LIMIT);
+        let request_timeout = self
+            .request_timeout
+            .or(file.request_timeout)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS);
+        if request_timeout == 0 {
+            anyhow::bail!("request_timeout must be at least 1 second");
+        }
         if !(1..=MAX_GROUP_TYPE_LIMIT).contains(&group_type_limit) {
             anyhow::bail!("group_type_limit must be between 1 and {MAX_GROUP_TYPE_LIMIT}, got {group_type_limit}");
         }
@@ -83,6 +99,7 @@ impl ServeArgs {
                 .or(file.data_dir)
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             group_type_limit,
+            request_timeout: Duration::from_secs(request_timeout),
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,

@@ -21,6 +21,11 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The client did not send its request in time.
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Capture(#[from] CaptureError),
     #[error(transparent)]
@@ -46,6 +51,8 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::BAD_REQUEST,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Capture(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -70,6 +77,7 @@ impl IntoResponse for ApiError {
             StatusCode::UNAUTHORIZED => ("authentication_error", "authentication_failed"),
             StatusCode::NOT_FOUND => ("invalid_request", "not_found"),
             StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "payload_too_large"),
+            StatusCode::REQUEST_TIMEOUT => ("invalid_request", "request_timeout"),
             s if s.is_server_error() => ("server_error", "unavailable"),
             _ => ("validation_error", "invalid_input"),
         };

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod bootstrap;
 pub mod capture;
 pub mod config;

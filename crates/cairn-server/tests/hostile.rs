@@ -180,3 +180,49 @@ fn wrong_types_posthog_tolerates_are_tolerated_the_same_way() {
         server.warning_types()
     );
 }
+
+#[test]
+fn stalled_clients_are_cut_off_and_hold_no_one_up() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let server = Server::start_with(&["--request-timeout", "2"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    // Half stall in the middle of the body, half in the middle of the headers.
+    let stalled: Vec<(bool, TcpStream)> = (0..40)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            let in_body = i % 2 == 0;
+            let request: &[u8] = if in_body {
+                b"POST /batch/ HTTP/1.1\r\nHost: cairn\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"api_key\""
+            } else {
+                b"POST /batch/ HTTP/1.1\r\nHost: cairn\r\nContent-Le"
+            };
+            stream.write_all(request).unwrap();
+            (in_body, stream)
+        })
+        .collect();
+    let started = Instant::now();
+    for _ in 0..10 {
+        server.capture(json!([event("meanwhile", "u", json!({}))]));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "capture waited on stalled clients: {:?}",
+        started.elapsed()
+    );
+    for (in_body, mut stream) in stalled {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        // Answered, then closed; never left hanging.
+        stream.read_to_string(&mut answer).unwrap();
+        if in_body {
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+            assert!(answer.contains("did not arrive within 2 s"), "{answer}");
+        }
+    }
+    assert_eq!(server.events("event=meanwhile").len(), 10);
+}

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::HeaderMap;
@@ -69,12 +69,16 @@ fn shape(endpoint: Endpoint, query: &FlagsQuery) -> Shape {
     }
 }
 
+/// The largest `/flags` or `/decide` body read.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 pub async fn flags(
     state: State<Arc<AppState>>,
     query: Query<FlagsQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
+    let body = crate::body::read(body, BODY_LIMIT, state.config.request_timeout).await?;
     answer(state, Endpoint::Flags, query, headers, body).await
 }
 
@@ -82,8 +86,9 @@ pub async fn decide(
     state: State<Arc<AppState>>,
     query: Query<FlagsQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
+    let body = crate::body::read(body, BODY_LIMIT, state.config.request_timeout).await?;
     answer(state, Endpoint::Decide, query, headers, body).await
 }
 
