@@ -9,50 +9,9 @@ mod support;
 
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
-use support::{arg, drive, BenchServer, PROJECT_KEY};
-
-const BATCH: usize = 100;
-const PERSONS: usize = 10_000;
-const COMPANIES: usize = 500;
-const EVENT_NAMES: &[&str] = &[
-    "$pageview",
-    "signed_up",
-    "report_generated",
-    "feature_used",
-    "invite_sent",
-    "dashboard_viewed",
-];
-
-/// One posthog-python 7.x `/batch` body, built as text: generating JSON must
-/// not cost the client more CPU than the server spends on it.
-fn batch_body(rng: &mut rand::rngs::StdRng, sent_at: &str) -> Vec<u8> {
-    let mut body = String::with_capacity(BATCH * 700);
-    body.push_str("{\"batch\":[");
-    for i in 0..BATCH {
-        let person = rng.random_range(0..PERSONS);
-        let company = person % COMPANIES;
-        let team = person % (COMPANIES * 4);
-        let project = rng.random_range(0..20_000);
-        let name = EVENT_NAMES[rng.random_range(0..EVENT_NAMES.len())];
-        let uuid = uuid::Uuid::from_u128(rng.random());
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(&format!(
-            "{{\"event\":\"{name}\",\"distinct_id\":\"user-{person}\",\"properties\":{{\"plan\":\"{plan}\",\"duration_ms\":{duration},\
-             \"$groups\":{{\"company\":\"company-{company}\",\"team\":\"team-{team}\",\"project\":\"project-{project}\"}},\
-             \"$lib\":\"posthog-python\",\"$lib_version\":\"7.91.1\",\"$python_runtime\":\"CPython\",\"$python_version\":\"3.11.7\",\
-             \"$os\":\"Linux\",\"$os_version\":\"6.1.0\",\"$geoip_disable\":true,\"$is_server\":true}},\
-             \"timestamp\":\"{sent_at}\",\"uuid\":\"{uuid}\"}}",
-            plan = ["free", "team", "enterprise"][company % 3],
-            duration = rng.random_range(5..5000),
-        ));
-    }
-    body.push_str(&format!("],\"historical_migration\":false,\"sent_at\":\"{sent_at}\",\"api_key\":\"{PROJECT_KEY}\"}}"));
-    body.into_bytes()
-}
+use support::{arg, batch_body, drive, BenchServer, BATCH};
 
 fn main() {
     let events = arg("--events", 1_000_000);

@@ -8,6 +8,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+
 pub const PROJECT_KEY: &str = "phc_bench_project_key";
 pub const PERSONAL_KEY: &str = "phx_bench_personal_key";
 
@@ -68,11 +70,20 @@ impl BenchServer {
 
     /// The server's peak resident memory so far.
     pub fn peak_rss_mib(&self) -> f64 {
+        self.memory_mib("VmHWM:")
+    }
+
+    /// The server's resident memory now.
+    pub fn rss_mib(&self) -> f64 {
+        self.memory_mib("VmRSS:")
+    }
+
+    fn memory_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             .map(|kib| kib / 1024.0)
             .unwrap_or(f64::NAN)
@@ -84,6 +95,48 @@ impl Drop for BenchServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Events per `/batch` request of the load generators.
+pub const BATCH: usize = 100;
+const PERSONS: usize = 10_000;
+const COMPANIES: usize = 500;
+const EVENT_NAMES: &[&str] = &[
+    "$pageview",
+    "signed_up",
+    "report_generated",
+    "feature_used",
+    "invite_sent",
+    "dashboard_viewed",
+];
+
+/// One posthog-python 7.x `/batch` body, built as text: generating JSON must
+/// not cost the client more CPU than the server spends on it.
+pub fn batch_body(rng: &mut rand::rngs::StdRng, sent_at: &str) -> Vec<u8> {
+    let mut body = String::with_capacity(BATCH * 700);
+    body.push_str("{\"batch\":[");
+    for i in 0..BATCH {
+        let person = rng.random_range(0..PERSONS);
+        let company = person % COMPANIES;
+        let team = person % (COMPANIES * 4);
+        let project = rng.random_range(0..20_000);
+        let name = EVENT_NAMES[rng.random_range(0..EVENT_NAMES.len())];
+        let uuid = uuid::Uuid::from_u128(rng.random());
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"event\":\"{name}\",\"distinct_id\":\"user-{person}\",\"properties\":{{\"plan\":\"{plan}\",\"duration_ms\":{duration},\
+             \"$groups\":{{\"company\":\"company-{company}\",\"team\":\"team-{team}\",\"project\":\"project-{project}\"}},\
+             \"$lib\":\"posthog-python\",\"$lib_version\":\"7.91.1\",\"$python_runtime\":\"CPython\",\"$python_version\":\"3.11.7\",\
+             \"$os\":\"Linux\",\"$os_version\":\"6.1.0\",\"$geoip_disable\":true,\"$is_server\":true}},\
+             \"timestamp\":\"{sent_at}\",\"uuid\":\"{uuid}\"}}",
+            plan = ["free", "team", "enterprise"][company % 3],
+            duration = rng.random_range(5..5000),
+        ));
+    }
+    body.push_str(&format!("],\"historical_migration\":false,\"sent_at\":\"{sent_at}\",\"api_key\":\"{PROJECT_KEY}\"}}"));
+    body.into_bytes()
 }
 
 /// What a load run measured.
