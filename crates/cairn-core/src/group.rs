@@ -16,6 +16,65 @@ pub struct GroupType {
     pub created_at: DateTime<Utc>,
 }
 
+impl GroupType {
+    /// "company", or the singular display name a user gave it.
+    pub fn singular(&self) -> String {
+        self.name_singular
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.group_type.clone())
+    }
+
+    /// "companies": the plural display name, else the type in the plural.
+    pub fn plural(&self) -> String {
+        self.name_plural
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| english_plural(&self.group_type))
+    }
+}
+
+/// The regular English plural: company → companies, business → businesses.
+fn english_plural(noun: &str) -> String {
+    let consonant_y = noun.ends_with('y')
+        && !noun.ends_with("ay")
+        && !noun.ends_with("ey")
+        && !noun.ends_with("oy")
+        && !noun.ends_with("uy");
+    if consonant_y {
+        format!("{}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|end| noun.ends_with(end))
+    {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::english_plural;
+
+    #[test]
+    fn group_types_read_naturally_in_the_plural() {
+        let plurals =
+            ["company", "team", "business", "day", "workspace", "branch"].map(english_plural);
+        assert_eq!(
+            plurals,
+            [
+                "companies",
+                "teams",
+                "businesses",
+                "days",
+                "workspaces",
+                "branches"
+            ]
+        );
+    }
+}
+
 /// One group of a group type, identified by its key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {

@@ -19,6 +19,21 @@ pub struct Person {
 }
 
 impl Person {
+    /// What a person is called in lists: email, else name, else a distinct id.
+    pub fn display_name(&self) -> String {
+        ["email", "name"]
+            .iter()
+            .find_map(|key| {
+                self.properties
+                    .get(*key)?
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+            })
+            .map(String::from)
+            .or_else(|| self.distinct_ids.first().cloned())
+            .unwrap_or_else(|| self.id.to_string())
+    }
+
     /// The deterministic uuid PostHog gives the person first seen as `distinct_id`.
     pub fn uuid_for(project_id: ProjectId, distinct_id: &str) -> Uuid {
         Uuid::new_v5(

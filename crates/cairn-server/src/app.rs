@@ -107,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(capture_routes)
         .merge(flag_routes)
         .merge(api_routes)
+        .merge(crate::ui::router(state.clone()))
         .route("/_health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|uri: axum::http::Uri| async move {

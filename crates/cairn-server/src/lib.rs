@@ -12,3 +12,5 @@ pub mod error;
 pub mod flags;
 pub mod serve;
 pub mod state;
+pub mod ui;
+pub mod users;

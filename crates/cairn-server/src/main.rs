@@ -3,6 +3,7 @@ use tracing_subscriber::EnvFilter;
 
 use cairn_server::config::ServeArgs;
 use cairn_server::demo::DemoArgs;
+use cairn_server::users::UsersArgs;
 
 /// Cairn: product analytics with group analytics, speaking PostHog's protocol.
 #[derive(Parser)]
@@ -19,6 +20,8 @@ enum Command {
     /// Fill a project with a realistic B2B data set (companies, users, a
     /// sign-up funnel, daily usage with churn), through real ingestion.
     Demo(DemoArgs),
+    /// Manage web UI accounts.
+    Users(UsersArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             init_logs("warn");
             runtime.block_on(cairn_server::demo::demo(args))
         }
+        Command::Users(args) => cairn_server::users::run(args),
     }
 }
 

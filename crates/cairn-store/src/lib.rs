@@ -10,6 +10,7 @@ pub mod keys;
 pub mod projects;
 pub mod read;
 pub mod schema;
+pub mod users;
 
 pub use commit::Commit;
 pub use duck::{DuckStore, DuckWriter};

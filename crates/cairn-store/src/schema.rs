@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS flag_hash_key_overrides (
     hash_key VARCHAR NOT NULL,
     PRIMARY KEY (project_id, person_id, feature_flag_key)
 );
+CREATE TABLE IF NOT EXISTS users (
+    id UUID PRIMARY KEY,
+    email VARCHAR NOT NULL UNIQUE,
+    password_hash VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash VARCHAR PRIMARY KEY,
+    user_id UUID NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingestion_warnings (
     project_id BIGINT NOT NULL,
     type VARCHAR NOT NULL,

@@ -54,11 +54,11 @@ pub async fn group_types(
 
 #[derive(Debug, Deserialize)]
 pub struct GroupTypeNames {
-    group_type_index: GroupTypeIndex,
+    pub group_type_index: GroupTypeIndex,
     #[serde(default, deserialize_with = "present")]
-    name_singular: Option<Option<String>>,
+    pub name_singular: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    name_plural: Option<Option<String>>,
+    pub name_plural: Option<Option<String>>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -79,6 +79,16 @@ pub async fn update_metadata(
             "expected a list of {{group_type_index, name_singular?, name_plural?}}: {e}"
         ))
     })?;
+    rename_group_types(&state, project, changes).await?;
+    Ok(Json(list_types(&state, project).await?))
+}
+
+/// Sets group types' display names (shared by the API and the UI).
+pub async fn rename_group_types(
+    state: &AppState,
+    project: ProjectId,
+    changes: Vec<GroupTypeNames>,
+) -> ApiResult<()> {
     with_conn(&state.store, move |conn| {
         for change in &changes {
             let found = read::update_group_type_names(
@@ -97,8 +107,7 @@ pub async fn update_metadata(
         }
         Ok(())
     })
-    .await?;
-    Ok(Json(list_types(&state, project).await?))
+    .await
 }
 
 fn require_index(index: Option<GroupTypeIndex>) -> ApiResult<GroupTypeIndex> {

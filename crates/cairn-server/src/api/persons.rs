@@ -16,27 +16,11 @@ use super::{page_size, page_url, with_conn};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// What a person is called in lists: email, else name, else a distinct id.
-fn display_name(person: &Person) -> String {
-    ["email", "name"]
-        .iter()
-        .find_map(|key| {
-            person
-                .properties
-                .get(*key)?
-                .as_str()
-                .filter(|s| !s.is_empty())
-        })
-        .map(String::from)
-        .or_else(|| person.distinct_ids.first().cloned())
-        .unwrap_or_else(|| person.id.to_string())
-}
-
 pub fn person_json(person: &Person) -> Value {
     json!({
         "id": person.id,
         "uuid": person.id,
-        "name": display_name(person),
+        "name": person.display_name(),
         "distinct_ids": person.distinct_ids,
         "properties": person.properties,
         "is_identified": person.is_identified,

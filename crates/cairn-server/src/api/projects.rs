@@ -97,9 +97,9 @@ pub async fn get(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
-    name: Option<String>,
-    timezone: Option<String>,
-    week_start_day: Option<i16>,
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub week_start_day: Option<i16>,
 }
 
 /// `PATCH /api/projects/{id}/`: name, timezone (IANA name) and week start
@@ -114,6 +114,16 @@ pub async fn update(
             "expected any of name, timezone, week_start_day: {e}"
         ))
     })?;
+    let updated = apply_changes(&state, project, changes).await?;
+    Ok(Json(project_json(&updated, &state)))
+}
+
+/// Checks and saves project settings (shared by the API and the UI).
+pub async fn apply_changes(
+    state: &AppState,
+    project: ProjectId,
+    changes: ProjectChanges,
+) -> ApiResult<Project> {
     if let Some(timezone) = &changes.timezone {
         if timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ApiError::field(
@@ -146,7 +156,7 @@ pub async fn update(
     .await?;
     // Flags read naive dates in the project's timezone.
     state.flags.invalidate(project);
-    Ok(Json(project_json(&updated, &state)))
+    Ok(updated)
 }
 
 pub async fn list_keys(
@@ -179,11 +189,7 @@ pub async fn create_key(
             .map_err(|e| ApiError::BadRequest(format!("expected {{\"label\": \"…\"}}: {e}")))?
     };
     let label = new.label.unwrap_or_else(|| "API key".into());
-    let (key, secret) = with_conn(&state.store, move |conn| {
-        keys::create_personal_key(conn, project, &label, None)
-    })
-    .await?;
-    state.reload_keys()?;
+    let (key, secret) = new_key(&state, project, label).await?;
     let mut body = key_json(&key);
     body["value"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(body)))
@@ -194,6 +200,25 @@ pub async fn delete_key(
     Extension(project): Extension<ProjectId>,
     Path((_, id)): Path<(String, Uuid)>,
 ) -> ApiResult<StatusCode> {
+    revoke_key(&state, project, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes a personal key; its secret is returned this once.
+pub async fn new_key(
+    state: &AppState,
+    project: ProjectId,
+    label: String,
+) -> ApiResult<(PersonalKey, String)> {
+    let created = with_conn(&state.store, move |conn| {
+        keys::create_personal_key(conn, project, &label, None)
+    })
+    .await?;
+    state.reload_keys()?;
+    Ok(created)
+}
+
+pub async fn revoke_key(state: &AppState, project: ProjectId, id: Uuid) -> ApiResult<()> {
     let deleted = with_conn(&state.store, move |conn| {
         keys::delete_personal_key(conn, project, id)
     })
@@ -204,5 +229,5 @@ pub async fn delete_key(
         )));
     }
     state.reload_keys()?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

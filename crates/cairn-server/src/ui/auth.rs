@@ -1,0 +1,183 @@
+//! Signing in: the first visit creates the admin account (or `cairn users
+//! create` does), then email and password open a session held in an
+//! HttpOnly, SameSite cookie. Passwords are kept as Argon2id hashes.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::State;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use cairn_store::users::{self, User, SESSION_DAYS};
+
+use super::html::{bare_page, esc, notice};
+use crate::api::with_conn;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub const COOKIE_NAME: &str = "cairn_session";
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| ApiError::Internal(format!("cannot make a salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::Internal(format!("cannot hash the password: {e}")))
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// Why an email and password cannot make an account.
+pub fn check_new_account(email: &str, password: &str) -> Result<(), String> {
+    if !email.contains('@') || email.trim().len() < 3 {
+        return Err("Enter an email address.".into());
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "The password needs at least {MIN_PASSWORD_CHARS} characters."
+        ));
+    }
+    Ok(())
+}
+
+/// The session token from the request's cookies.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE_NAME && !value.is_empty()).then(|| value.to_string())
+        })
+}
+
+fn session_cookie(token: &str, max_age: i64) -> String {
+    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+}
+
+async fn sign_in(state: &AppState, user: &User) -> ApiResult<Response> {
+    let id = user.id;
+    let token = with_conn(&state.store, move |conn| users::create_session(conn, id)).await?;
+    let cookie = session_cookie(&token, SESSION_DAYS * 24 * 3600);
+    Ok(([(SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: String,
+}
+
+fn login_form(error: Option<&str>, email: &str) -> String {
+    format!(
+        "{}<form method=\"post\" action=\"/login\" class=\"stack\">\
+         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{}\">\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\" class=\"primary\">Sign in</button></form>",
+        error.map(|e| notice("error", e)).unwrap_or_default(),
+        esc(email)
+    )
+}
+
+pub async fn login_page(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
+    if with_conn(&state.store, users::count_users).await? == 0 {
+        return Ok(Redirect::to("/setup").into_response());
+    }
+    Ok(bare_page("Sign in", &login_form(None, "")).into_response())
+}
+
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<Credentials>,
+) -> ApiResult<Response> {
+    let email = form.email.clone();
+    let user = with_conn(&state.store, move |conn| users::find_user(conn, &email)).await?;
+    match user {
+        Some(user) if password_matches(&form.password, &user.password_hash) => {
+            sign_in(&state, &user).await
+        }
+        _ => Ok(bare_page(
+            "Sign in",
+            &login_form(
+                Some("That email and password do not match an account."),
+                &form.email,
+            ),
+        )
+        .into_response()),
+    }
+}
+
+pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_token(&headers) {
+        with_conn(&state.store, move |conn| {
+            users::delete_session(conn, &token)
+        })
+        .await?;
+    }
+    Ok((
+        [(SET_COOKIE, session_cookie("", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+fn setup_form(error: Option<&str>, email: &str) -> String {
+    format!(
+        "<p>Create the administrator account for this Cairn server.</p>{}\
+         <form method=\"post\" action=\"/setup\" class=\"stack\">\
+         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{}\">\
+         <label for=\"password\">Password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
+         <button type=\"submit\" class=\"primary\">Create account</button></form>",
+        error.map(|e| notice("error", e)).unwrap_or_default(),
+        esc(email)
+    )
+}
+
+/// The first-start page; once an account exists it sends to sign-in.
+pub async fn setup_page(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
+    if with_conn(&state.store, users::count_users).await? > 0 {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(bare_page("Welcome to Cairn", &setup_form(None, "")).into_response())
+}
+
+pub async fn setup(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<Credentials>,
+) -> ApiResult<Response> {
+    if let Err(problem) = check_new_account(&form.email, &form.password) {
+        return Ok(
+            bare_page("Welcome to Cairn", &setup_form(Some(&problem), &form.email)).into_response(),
+        );
+    }
+    let hash = hash_password(&form.password)?;
+    let email = form.email.clone();
+    // Only the very first account can be made here.
+    let user = with_conn(&state.store, move |conn| {
+        if users::count_users(conn)? > 0 {
+            return Ok(None);
+        }
+        users::create_user(conn, &email, &hash).map(Some)
+    })
+    .await?;
+    match user {
+        Some(user) => sign_in(&state, &user).await,
+        None => Ok(Redirect::to("/login").into_response()),
+    }
+}

@@ -1,0 +1,56 @@
+//! Events: the latest events of the project, optionally of one event name.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use cairn_store::read::{self, EventFilter};
+
+use super::html::{esc, Section};
+use super::people::events_table;
+use super::{Context, SignedIn};
+use crate::api::with_conn;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+const LATEST: usize = 100;
+
+#[derive(Deserialize, Default)]
+pub struct EventsQuery {
+    #[serde(default)]
+    event: String,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(project): Path<i64>,
+    Query(query): Query<EventsQuery>,
+    user: SignedIn,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let id = ctx.id();
+    let group_columns = state.store.group_columns();
+    let name = query.event.trim().to_string();
+    let wanted = name.clone();
+    let events = with_conn(&state.store, move |conn| {
+        let filter = EventFilter {
+            event: (!wanted.is_empty()).then_some(wanted.as_str()),
+            limit: LATEST,
+            ..EventFilter::default()
+        };
+        read::list_events(conn, id, group_columns, &filter)
+    })
+    .await?;
+    let body = format!(
+        "<form class=\"search\" method=\"get\" action=\"/project/{p}/events\">\
+         <label for=\"event\">Event name</label><input id=\"event\" name=\"event\" value=\"{name}\" placeholder=\"any event\">\
+         <button type=\"submit\">Filter</button> <a href=\"/project/{p}/events?event={name}\">Refresh</a></form>\
+         <p class=\"muted\">The latest {LATEST} events, newest first.</p>{table}",
+        p = id.0,
+        name = esc(&name),
+        table = events_table(id, &events),
+    );
+    Ok(ctx.page(Section::Events, "Events", &body))
+}

@@ -1,0 +1,178 @@
+//! The web UI, served by the binary itself: server-rendered pages behind a
+//! sign-in. Pages live under `/project/{id}/…`; they read the store through
+//! the same functions as the private API.
+
+mod auth;
+mod events;
+mod html;
+mod people;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+
+use cairn_core::{GroupType, ProjectId};
+use cairn_store::projects::{self, Project};
+use cairn_store::read;
+use cairn_store::users::{self, User};
+
+use crate::api::with_conn;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use html::{Section, Shell};
+
+pub use auth::{check_new_account, hash_password};
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let pages = Router::new()
+        .route("/", get(home))
+        .route("/project/{project}/persons", get(people::persons))
+        .route("/project/{project}/persons/{id}", get(people::person))
+        .route("/project/{project}/groups/{index}", get(people::groups))
+        .route(
+            "/project/{project}/groups/{index}/{key}",
+            get(people::group),
+        )
+        .route("/project/{project}/events", get(events::list))
+        .route(
+            "/project/{project}/settings",
+            get(settings::page).post(settings::update_project),
+        )
+        .route(
+            "/project/{project}/settings/group-types",
+            post(settings::rename_group_types),
+        )
+        .route(
+            "/project/{project}/settings/keys",
+            post(settings::create_key),
+        )
+        .route(
+            "/project/{project}/settings/keys/{id}/revoke",
+            post(settings::revoke_key),
+        )
+        .route("/logout", post(auth::logout))
+        .route_layer(from_fn_with_state(state, require_session));
+    Router::new()
+        .merge(pages)
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/ui/style.css", get(style))
+        .layer(from_fn(same_origin_posts))
+}
+
+async fn style() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("style.css"),
+    )
+        .into_response()
+}
+
+/// Signed-in pages need a live session; others go to sign-in (or, on a
+/// server with no account yet, to the first-start page).
+async fn require_session(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = auth::session_token(request.headers());
+    let user = match token {
+        Some(token) => with_conn(&state.store, move |conn| users::session_user(conn, &token)).await,
+        None => Ok(None),
+    };
+    match user {
+        Ok(Some(user)) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Forms post only from this server's own pages: a browser sends `Origin`
+/// with every POST, and a foreign one is refused.
+async fn same_origin_posts(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST {
+        let headers = request.headers();
+        let origin_host = headers
+            .get(ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|origin| origin.split_once("://").map_or(origin, |(_, host)| host));
+        let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+        if let (Some(origin), Some(host)) = (origin_host, host) {
+            if origin != host && origin != "null" {
+                return (
+                    StatusCode::FORBIDDEN,
+                    "a form from another site cannot post to Cairn",
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+async fn home(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
+    let projects = with_conn(&state.store, projects::list_projects).await?;
+    let first = projects.first().map_or(1, |p| p.id.0);
+    Ok(Redirect::to(&format!("/project/{first}/persons")).into_response())
+}
+
+/// What every signed-in page shows around its content.
+pub struct Context {
+    pub project: Project,
+    pub group_types: Vec<GroupType>,
+    pub user: User,
+}
+
+impl Context {
+    pub async fn load(state: &AppState, project: i64, user: User) -> ApiResult<Self> {
+        let id = ProjectId(project);
+        let (project, group_types) = with_conn(&state.store, move |conn| {
+            let project = projects::get_project(conn, id)?;
+            let types = read::group_types(conn, Some(id))?;
+            Ok((project, types.into_iter().map(|(_, t)| t).collect()))
+        })
+        .await?;
+        let project =
+            project.ok_or_else(|| ApiError::NotFound(format!("there is no project {id}")))?;
+        Ok(Self {
+            project,
+            group_types,
+            user,
+        })
+    }
+
+    pub fn id(&self) -> ProjectId {
+        self.project.id
+    }
+
+    pub fn page(&self, section: Section, title: &str, body: &str) -> Response {
+        let shell = Shell {
+            project: self.project.id,
+            project_name: &self.project.name,
+            email: &self.user.email,
+        };
+        html::page(&shell, section, title, body).into_response()
+    }
+
+    pub fn group_type(&self, index: u8) -> Option<&GroupType> {
+        self.group_types
+            .iter()
+            .find(|t| t.group_type_index == index)
+    }
+}
+
+/// The signed-in user, put there by `require_session`.
+pub type SignedIn = Extension<User>;

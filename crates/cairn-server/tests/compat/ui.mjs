@@ -1,0 +1,97 @@
+// Drives Cairn's web UI in headless Chromium (playwright-core): first-start
+// account, Persons & Groups, a group's page, renaming a group type in
+// Settings, Events, sign-out and sign-in. Saves a screenshot of each page.
+//
+// Usage: node ui.mjs BASE_URL SCREENSHOT_DIR
+// Prints one JSON object with what the pages showed.
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+
+const require = createRequire(`${process.env.CAIRN_NODE_PROJECT}/package.json`)
+const { chromium } = require('playwright-core')
+const [base, shots] = process.argv.slice(2)
+fs.mkdirSync(shots, { recursive: true })
+
+const browser = await chromium.launch({
+  executablePath: process.env.CAIRN_CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+})
+const page = await browser.newPage({ viewport: { width: 1366, height: 860 } })
+const out = { errors: [], timings: {} }
+page.on('pageerror', (e) => out.errors.push(String(e)))
+page.on('response', (r) => { if (r.status() >= 400) out.errors.push(`${r.status()} ${r.url()}`) })
+
+async function shot(name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true })
+}
+async function timed(name, action) {
+  const started = Date.now()
+  await action()
+  out.timings[name] = Date.now() - started
+}
+const text = (selector) => page.locator(selector).allInnerTexts()
+
+// First start: the UI asks for the admin account.
+await page.goto(base)
+out.first_url = new URL(page.url()).pathname
+await shot('01-setup')
+await page.getByLabel('Email').fill('admin@example.com')
+await page.getByLabel(/^Password/).fill('correct horse battery')
+await timed('persons', () => page.getByRole('button', { name: 'Create account' }).click())
+await page.waitForURL(/\/project\/1\/persons$/)
+out.persons_title = await page.title()
+out.tabs = await text('nav.tabs a')
+out.person_rows = await page.locator('table tbody tr').count()
+await shot('02-persons')
+
+// A group type tab, searched, and one group's page.
+await timed('groups', () => page.locator('nav.tabs a').nth(1).click())
+out.groups_heading = await page.locator('h1').innerText()
+out.group_rows = await page.locator('table tbody tr').count()
+await shot('03-groups')
+const first = page.locator('table tbody tr a').first()
+out.group_name = await first.innerText()
+await timed('group', () => first.click())
+out.group_page_heading = await page.locator('h1').innerText()
+out.group_properties = await page.locator('table.props tbody tr').count()
+out.group_events = await page.locator('section:has(h2:text("Latest events")) tbody tr').count()
+await shot('04-group')
+
+// A person's page from the persons list.
+await page.goto(`${base}/project/1/persons`)
+await timed('person', () => page.locator('table tbody tr a').first().click())
+out.person_page_heading = await page.locator('h1').innerText()
+await shot('05-person')
+
+// Rename the first group type; the tabs follow.
+await timed('settings', () => page.getByRole('link', { name: 'Settings' }).click())
+await shot('06-settings')
+await page.locator('input[id^="singular_"]').first().fill('organisation')
+await page.locator('input[id^="plural_"]').first().fill('organisations')
+await page.getByRole('button', { name: 'Save names' }).click()
+out.saved_notice = await page.locator('.notice').innerText()
+await page.getByRole('link', { name: 'Persons & Groups' }).click()
+out.tabs_after_rename = await text('nav.tabs a')
+
+// Events.
+await timed('events', () => page.getByRole('link', { name: 'Events' }).click())
+out.event_rows = await page.locator('table tbody tr').count()
+await shot('07-events')
+
+// Sign out; pages now need signing in again, and the password works.
+await page.getByRole('button', { name: 'Sign out' }).click()
+out.after_sign_out = new URL(page.url()).pathname
+await page.goto(`${base}/project/1/settings`)
+out.settings_without_session = new URL(page.url()).pathname
+await shot('08-login')
+await page.getByLabel('Email').fill('admin@example.com')
+await page.getByLabel('Password').fill('wrong password')
+await page.getByRole('button', { name: 'Sign in' }).click()
+out.wrong_password = await page.locator('.notice').innerText()
+await page.getByLabel('Password').fill('correct horse battery')
+await page.getByRole('button', { name: 'Sign in' }).click()
+out.signed_in_again = new URL(page.url()).pathname
+
+await browser.close()
+console.log(JSON.stringify(out))

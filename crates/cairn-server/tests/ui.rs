@@ -1,0 +1,67 @@
+//! The web UI in headless Chromium against the real binary with `cairn
+//! demo` data: first-start account, Persons & Groups, a group's page,
+//! renaming a group type, Events, sign-out and sign-in. Screenshots of each
+//! page are kept under the target directory (`tmp/ui-screenshots`).
+
+mod common;
+#[path = "../../../scripts/node_compat.rs"]
+mod node_compat;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Server, PERSONAL_KEY, PROJECT_KEY};
+use node_compat::run_node;
+
+#[test]
+fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let demo = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["demo", "--events", "20000", "--days", "30", "--data-dir"])
+        .arg(&data)
+        .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
+        .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let server = Server::start_in(data, Some(temp), &[]);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    let out = run_node("ui.mjs", &[&server.base, shots.to_str().unwrap()], true);
+    println!("{out:#}");
+
+    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert_eq!(out["first_url"], "/setup");
+    assert_eq!(out["persons_title"], "Persons & Groups · Cairn");
+    assert_eq!(out["tabs"][0], "Persons");
+    assert_eq!(out["tabs"][1], "Companies", "{out}");
+    assert!(out["person_rows"].as_u64().unwrap() > 10);
+    assert!(out["group_rows"].as_u64().unwrap() > 10);
+    // A group's page is titled by its name, with properties and events.
+    assert_eq!(out["group_page_heading"], out["group_name"]);
+    assert!(out["group_properties"].as_u64().unwrap() >= 3, "{out}");
+    assert!(out["group_events"].as_u64().unwrap() > 0, "{out}");
+    assert!(!out["person_page_heading"].as_str().unwrap().is_empty());
+    // Renaming a group type shows everywhere, the API included.
+    assert!(out["saved_notice"].as_str().unwrap().starts_with("Saved"));
+    assert_eq!(out["tabs_after_rename"][1], "Organisations");
+    let types = server.get("/groups_types/");
+    assert_eq!(types[0]["name_plural"], "organisations", "{types}");
+    assert!(out["event_rows"].as_u64().unwrap() > 50);
+    // Sessions end at sign-out; the password is checked.
+    assert_eq!(out["after_sign_out"], "/login");
+    assert_eq!(out["settings_without_session"], "/login");
+    assert!(out["wrong_password"]
+        .as_str()
+        .unwrap()
+        .contains("do not match"));
+    assert_eq!(out["signed_in_again"], "/project/1/persons");
+    for (page, ms) in out["timings"].as_object().unwrap() {
+        assert!(ms.as_u64().unwrap() < 2_000, "{page} took {ms} ms");
+    }
+}
