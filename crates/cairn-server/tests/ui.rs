@@ -12,6 +12,19 @@ use std::process::Command;
 
 use common::{Server, PERSONAL_KEY, PROJECT_KEY};
 use node_compat::run_node;
+use serde_json::{json, Value};
+
+/// Runs the query JSON a page showed through the query API.
+fn query(server: &Server, shown: &Value) -> Value {
+    let query: Value = serde_json::from_str(shown.as_str().unwrap()).unwrap();
+    let response = server
+        .authed(server.client.post(server.api("/query/")))
+        .json(&json!({ "query": query }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().unwrap()
+}
 
 #[test]
 fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
@@ -35,7 +48,7 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     let out = run_node("ui.mjs", &[&server.base, shots.to_str().unwrap()], true);
     println!("{out:#}");
 
-    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert_eq!(out["errors"], json!([]), "{out}");
     assert_eq!(out["first_url"], "/setup");
     assert_eq!(out["persons_title"], "Persons & Groups · Cairn");
     assert_eq!(out["tabs"][0], "Persons");
@@ -53,6 +66,48 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     let types = server.get("/groups_types/");
     assert_eq!(types[0]["name_plural"], "organisations", "{types}");
     assert!(out["event_rows"].as_u64().unwrap() > 50);
+    // Insights offer the group type by its new name, and show what the query API answers.
+    assert!(out["counted_by_options"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Unique organisations")));
+    let trends = query(&server, &out["trends_query"]);
+    let expected: Vec<String> = trends["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} signed up · {}",
+                s["aggregated_value"],
+                s["breakdown_value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let shown: Vec<String> = out["trends_numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().replace(',', ""))
+        .collect();
+    assert!(expected.len() >= 2, "{trends}");
+    assert_eq!(shown, expected);
+    assert_eq!(out["saved_insights"], json!(["Sign-ups by plan"]));
+    assert_eq!(out["line_chart_lines"], 1);
+    let funnel = query(&server, &out["funnel_query"]);
+    assert_eq!(funnel["results"].as_array().unwrap().len(), 2);
+    let steps = out["funnel_steps"].as_array().unwrap();
+    for (step, answer) in steps.iter().zip(funnel["results"].as_array().unwrap()) {
+        let count = answer["count"].as_u64().unwrap();
+        assert!(
+            step.as_str()
+                .unwrap()
+                .replace(',', "")
+                .contains(&format!("{count} (")),
+            "{step} vs {answer}"
+        );
+    }
+    assert!(out["retention_rows"].as_u64().unwrap() > 0);
     // Sessions end at sign-out; the password is checked.
     assert_eq!(out["after_sign_out"], "/login");
     assert_eq!(out["settings_without_session"], "/login");

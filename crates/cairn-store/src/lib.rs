@@ -6,6 +6,7 @@ pub mod commit;
 pub mod duck;
 pub mod error;
 pub mod flags;
+pub mod insights;
 pub mod keys;
 pub mod projects;
 pub mod read;

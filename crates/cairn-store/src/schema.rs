@@ -85,6 +85,14 @@ CREATE TABLE IF NOT EXISTS flag_hash_key_overrides (
     hash_key VARCHAR NOT NULL,
     PRIMARY KEY (project_id, person_id, feature_flag_key)
 );
+CREATE TABLE IF NOT EXISTS insights (
+    id BIGINT NOT NULL,
+    project_id BIGINT NOT NULL,
+    name VARCHAR NOT NULL,
+    params VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (project_id, id)
+);
 CREATE TABLE IF NOT EXISTS users (
     id UUID PRIMARY KEY,
     email VARCHAR NOT NULL UNIQUE,

@@ -29,8 +29,13 @@ pub async fn query(
             ))
         }
     };
+    Ok(Json(answer(&state, project, query).await?))
+}
+
+/// Runs one insight query (shared by the API and the UI).
+pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
     let store = state.store.clone();
-    let answer = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+    tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         let conn = store.conn()?;
         let ctx = ProjectContext::load(&conn, project)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
@@ -41,6 +46,5 @@ pub async fn query(
         })
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))??;
-    Ok(Json(answer))
+    .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
 }

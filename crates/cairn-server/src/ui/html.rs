@@ -42,6 +42,7 @@ pub struct Shell<'a> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     People,
+    Insights,
     Events,
     Settings,
 }
@@ -62,6 +63,11 @@ pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: &str) -> Htm
             Section::People,
             format!("/project/{p}/persons"),
             "Persons &amp; Groups",
+        ),
+        link(
+            Section::Insights,
+            format!("/project/{p}/insights"),
+            "Insights",
         ),
         link(Section::Events, format!("/project/{p}/events"), "Events"),
         link(

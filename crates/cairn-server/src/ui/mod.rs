@@ -3,8 +3,10 @@
 //! the same functions as the private API.
 
 mod auth;
+mod charts;
 mod events;
 mod html;
+mod insights;
 mod people;
 mod settings;
 
@@ -41,6 +43,13 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(people::group),
         )
         .route("/project/{project}/events", get(events::list))
+        .route("/project/{project}/insights", get(insights::page))
+        .route("/project/{project}/insights/saved", get(insights::saved))
+        .route("/project/{project}/insights/save", post(insights::save))
+        .route(
+            "/project/{project}/insights/{id}/delete",
+            post(insights::delete),
+        )
         .route(
             "/project/{project}/settings",
             get(settings::page).post(settings::update_project),
