@@ -108,6 +108,31 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
         );
     }
     assert!(out["retention_rows"].as_u64().unwrap() > 0);
+    // A flag matched by the group type, tested from its page.
+    assert_eq!(out["match_by_options"], json!(["Persons", "Organisations"]));
+    assert_eq!(out["flag_saved"], "Saved.");
+    let enterprise = out["flag_enterprise"].as_str().unwrap();
+    assert!(
+        enterprise.contains("true") && enterprise.contains("Matched condition set 1"),
+        "{enterprise}"
+    );
+    let starter = out["flag_starter"].as_str().unwrap();
+    assert!(
+        starter.contains("false") && starter.contains("No matching condition set"),
+        "{starter}"
+    );
+    let listed = out["flag_list"][0].as_str().unwrap();
+    assert!(
+        listed.contains("org-beta")
+            && listed.contains("Organisations")
+            && listed.contains("Enabled"),
+        "{listed}"
+    );
+    assert!(
+        out["flag_duplicate"].as_str().unwrap().contains("org-beta"),
+        "{out}"
+    );
+    assert_eq!(out["flag_duplicate_key_kept"], "org-beta");
     // Sessions end at sign-out; the password is checked.
     assert_eq!(out["after_sign_out"], "/login");
     assert_eq!(out["settings_without_session"], "/login");

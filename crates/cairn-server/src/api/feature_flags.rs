@@ -54,7 +54,7 @@ pub async fn get(
     Ok(Json(flag_json(&find(&state, project, params.1).await?)))
 }
 
-async fn find(state: &AppState, project: ProjectId, id: i64) -> ApiResult<StoredFlag> {
+pub async fn find(state: &AppState, project: ProjectId, id: i64) -> ApiResult<StoredFlag> {
     with_conn(&state.store, move |conn| flags::get_flag(conn, project, id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("feature flag {id} not found")))
@@ -67,6 +67,16 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let changes = parse_body(&body)?;
+    let saved = create_flag(&state, project, &changes).await?;
+    Ok((StatusCode::CREATED, Json(flag_json(&saved))))
+}
+
+/// Creates a flag from PostHog-shaped fields (shared by the API and the UI).
+pub async fn create_flag(
+    state: &AppState,
+    project: ProjectId,
+    changes: &Map<String, Value>,
+) -> ApiResult<StoredFlag> {
     if !changes.contains_key("key") {
         return Err(ApiError::field("key", "a flag needs a key"));
     }
@@ -84,10 +94,10 @@ pub async fn create(
         updated_at: chrono::Utc::now(),
     };
     let _write = state.flags.writes.lock().await;
-    let flag = checked(&state, project, apply(blank, &changes)?).await?;
+    let flag = checked(state, project, apply(blank, changes)?).await?;
     let saved = with_conn(&state.store, move |conn| flags::create_flag(conn, flag)).await?;
     state.flags.invalidate(project);
-    Ok((StatusCode::CREATED, Json(flag_json(&saved))))
+    Ok(saved)
 }
 
 /// `PATCH`/`PUT …/feature_flags/{id}/`: the fields sent replace the stored ones;
@@ -99,12 +109,24 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let changes = parse_body(&body)?;
+    Ok(Json(flag_json(
+        &update_flag(&state, project, params.1, &changes).await?,
+    )))
+}
+
+/// Replaces the fields given (shared by the API and the UI).
+pub async fn update_flag(
+    state: &AppState,
+    project: ProjectId,
+    id: i64,
+    changes: &Map<String, Value>,
+) -> ApiResult<StoredFlag> {
     let _write = state.flags.writes.lock().await;
-    let current = find(&state, project, params.1).await?;
-    let flag = checked(&state, project, apply(current, &changes)?).await?;
+    let current = find(state, project, id).await?;
+    let flag = checked(state, project, apply(current, changes)?).await?;
     let saved = with_conn(&state.store, move |conn| flags::update_flag(conn, &flag)).await?;
     state.flags.invalidate(project);
-    Ok(Json(flag_json(&saved)))
+    Ok(saved)
 }
 
 /// `DELETE …/feature_flags/{id}/`: marks the flag deleted (its key is free again).

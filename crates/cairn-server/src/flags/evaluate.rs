@@ -480,3 +480,31 @@ mod tests {
         assert_eq!(shape(Endpoint::Decide, &q(Some("4"))), Shape::Detailed);
     }
 }
+
+/// One flag for a distinct id and groups, from stored properties, as
+/// `/flags` would answer it (the UI's "test this flag"); `None` when the
+/// project has no such flag.
+pub async fn evaluate_for(
+    state: &AppState,
+    project: ProjectId,
+    key: &str,
+    distinct_id: &str,
+    groups: BTreeMap<String, String>,
+) -> ApiResult<Option<cairn_flags::Evaluation>> {
+    let flags = project_flags(state, project).await?;
+    let mut request = FlagRequest {
+        token: String::new(),
+        distinct_id: distinct_id.to_string(),
+        groups,
+        person_properties: Map::new(),
+        group_properties: BTreeMap::new(),
+        anon_distinct_id: None,
+        device_id: None,
+        flag_keys: None,
+        disable_flags: false,
+    };
+    let mut subject = subject(state, project, &mut request);
+    subject.timezone = flags.timezone;
+    subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;
+    Ok(flags.set.evaluate(key, &subject))
+}

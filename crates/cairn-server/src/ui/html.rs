@@ -43,6 +43,7 @@ pub struct Shell<'a> {
 pub enum Section {
     People,
     Insights,
+    Flags,
     Events,
     Settings,
 }
@@ -68,6 +69,11 @@ pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: &str) -> Htm
             Section::Insights,
             format!("/project/{p}/insights"),
             "Insights",
+        ),
+        link(
+            Section::Flags,
+            format!("/project/{p}/feature_flags"),
+            "Feature flags",
         ),
         link(Section::Events, format!("/project/{p}/events"), "Events"),
         link(

@@ -5,6 +5,7 @@
 mod auth;
 mod charts;
 mod events;
+mod flags;
 mod html;
 mod insights;
 mod people;
@@ -43,6 +44,15 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(people::group),
         )
         .route("/project/{project}/events", get(events::list))
+        .route("/project/{project}/feature_flags", get(flags::list))
+        .route(
+            "/project/{project}/feature_flags/new",
+            get(flags::new).post(flags::create),
+        )
+        .route(
+            "/project/{project}/feature_flags/{id}",
+            get(flags::edit).post(flags::update),
+        )
         .route("/project/{project}/insights", get(insights::page))
         .route("/project/{project}/insights/saved", get(insights::saved))
         .route("/project/{project}/insights/save", post(insights::save))

@@ -115,17 +115,57 @@ await page.getByRole('button', { name: 'Calculate' }).click()
 out.retention_rows = await page.locator('table.retention tbody tr').count()
 await shot('09-retention')
 
+// A flag matched by the renamed group type, tested on an enterprise
+// organisation and on a starter one.
+async function groupKey(search) {
+  await page.goto(`${base}/project/1/persons`)
+  await page.locator('nav.tabs a').nth(1).click()
+  await page.getByLabel(/^Search/).fill(search)
+  await page.getByRole('button', { name: 'Search' }).click()
+  return page.locator('table tbody tr td:nth-child(2)').first().innerText()
+}
+const enterprise = await groupKey('enterprise')
+const starter = await groupKey('starter')
+await timed('flags', () => page.getByRole('link', { name: 'Feature flags' }).click())
+await page.getByRole('link', { name: 'New feature flag' }).click()
+out.match_by_options = await page.locator('#match_by option').allInnerTexts()
+await page.getByLabel('Key', { exact: true }).fill('org-beta')
+await page.getByLabel('Description', { exact: true }).fill('Beta for enterprise organisations')
+await page.locator('#match_by').selectOption({ label: 'Organisations' })
+await page.locator('#c0_f0_key').fill('plan')
+await page.locator('#c0_f0_value').fill('enterprise')
+await page.getByRole('button', { name: 'Save flag' }).click()
+out.flag_saved = await page.locator('.notice').innerText()
+await shot('10-flag')
+async function test(key) {
+  await page.getByLabel('Distinct ID').fill('someone')
+  await page.getByLabel('Organisation key').fill(key)
+  await page.getByRole('button', { name: 'Test' }).click()
+  return page.locator('.test-result').innerText()
+}
+out.flag_enterprise = await test(enterprise)
+await shot('11-flag-test')
+out.flag_starter = await test(starter)
+await page.getByRole('link', { name: 'Feature flags' }).click()
+out.flag_list = await page.locator('table tbody tr').allInnerTexts()
+// A bad definition is refused with the reason, the form kept.
+await page.getByRole('link', { name: 'New feature flag' }).click()
+await page.getByLabel('Key', { exact: true }).fill('org-beta')
+await page.getByRole('button', { name: 'Save flag' }).click()
+out.flag_duplicate = await page.locator('.notice.error').innerText()
+out.flag_duplicate_key_kept = await page.getByLabel('Key', { exact: true }).inputValue()
+
 // Events.
 await timed('events', () => page.getByRole('link', { name: 'Events' }).click())
 out.event_rows = await page.locator('table tbody tr').count()
-await shot('10-events')
+await shot('12-events')
 
 // Sign out; pages now need signing in again, and the password works.
 await page.getByRole('button', { name: 'Sign out' }).click()
 out.after_sign_out = new URL(page.url()).pathname
 await page.goto(`${base}/project/1/settings`)
 out.settings_without_session = new URL(page.url()).pathname
-await shot('11-login')
+await shot('13-login')
 await page.getByLabel('Email').fill('admin@example.com')
 await page.getByLabel('Password').fill('wrong password')
 await page.getByRole('button', { name: 'Sign in' }).click()

@@ -1,0 +1,542 @@
+//! Feature flags: the list with each flag's status, and a form to create
+//! or edit one (key, description, "Match by" persons or a group type,
+//! release conditions of property filters and rollout, variants, payloads),
+//! with a "test this flag" box that evaluates it as `/flags` would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde_json::{json, Map, Value};
+
+use cairn_store::flags::{self as stored_flags, StoredFlag};
+
+use super::html::{esc, notice, value_text, Section};
+use super::people::capitalised;
+use super::{Context, SignedIn};
+use crate::api::feature_flags::{create_flag, find, update_flag};
+use crate::api::with_conn;
+use crate::error::{ApiError, ApiResult};
+use crate::flags::evaluate::evaluate_for;
+use crate::state::AppState;
+
+const CONDITIONS: usize = 3;
+const FILTERS: usize = 2;
+const VARIANTS: usize = 4;
+const OPERATORS: [(&str, &str); 13] = [
+    ("exact", "equals (comma-separated: any of)"),
+    ("is_not", "does not equal"),
+    ("icontains", "contains"),
+    ("not_icontains", "does not contain"),
+    ("regex", "matches regex"),
+    ("gt", "greater than"),
+    ("gte", "at least"),
+    ("lt", "less than"),
+    ("lte", "at most"),
+    ("is_set", "is set"),
+    ("is_not_set", "is not set"),
+    ("is_date_before", "date before"),
+    ("is_date_after", "date after"),
+];
+
+/// A flag as the form shows it.
+#[derive(Default)]
+struct Draft {
+    key: String,
+    name: String,
+    active: bool,
+    /// `None` for persons, else a group type index.
+    match_by: Option<u8>,
+    /// Per condition set: filters (key, operator, value) and rollout %.
+    conditions: Vec<(Vec<(String, String, String)>, String)>,
+    /// Key, rollout %, payload.
+    variants: Vec<(String, String, String)>,
+    payload: String,
+}
+
+impl Draft {
+    fn new_flag() -> Self {
+        Self {
+            active: true,
+            conditions: vec![(Vec::new(), "100".into())],
+            ..Self::default()
+        }
+    }
+
+    fn from_stored(flag: &StoredFlag) -> Self {
+        let filters = &flag.filters;
+        let payloads = &filters["payloads"];
+        let conditions = filters["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|set| {
+                let filters = set["properties"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        let value = match &f["value"] {
+                            Value::Array(items) => {
+                                items.iter().map(value_text).collect::<Vec<_>>().join(", ")
+                            }
+                            Value::Null => String::new(),
+                            other => value_text(other),
+                        };
+                        (
+                            f["key"].as_str().unwrap_or("").to_string(),
+                            f["operator"].as_str().unwrap_or("exact").to_string(),
+                            value,
+                        )
+                    })
+                    .collect();
+                let rollout = set["rollout_percentage"]
+                    .as_f64()
+                    .map_or("100".to_string(), |r| r.to_string());
+                (filters, rollout)
+            })
+            .collect();
+        let variants = filters["multivariate"]["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let key = v["key"].as_str().unwrap_or("").to_string();
+                let payload = payloads.get(&key).map(value_text).unwrap_or_default();
+                (
+                    key,
+                    v["rollout_percentage"].as_f64().unwrap_or(0.0).to_string(),
+                    payload,
+                )
+            })
+            .collect();
+        Self {
+            key: flag.key.clone(),
+            name: flag.name.clone(),
+            active: flag.active,
+            match_by: filters["aggregation_group_type_index"]
+                .as_u64()
+                .map(|i| i as u8),
+            conditions,
+            variants,
+            payload: payloads.get("true").map(value_text).unwrap_or_default(),
+        }
+    }
+
+    fn from_form(form: &HashMap<String, String>) -> Self {
+        let field = |name: String| {
+            form.get(&name)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let conditions = (0..CONDITIONS)
+            .map(|c| {
+                let filters = (0..FILTERS)
+                    .map(|f| {
+                        (
+                            field(format!("c{c}_f{f}_key")),
+                            field(format!("c{c}_f{f}_op")),
+                            field(format!("c{c}_f{f}_value")),
+                        )
+                    })
+                    .filter(|(key, _, _)| !key.is_empty())
+                    .collect::<Vec<_>>();
+                (filters, field(format!("c{c}_rollout")))
+            })
+            .filter(|(filters, rollout)| !filters.is_empty() || !rollout.is_empty())
+            .collect();
+        let variants = (0..VARIANTS)
+            .map(|v| {
+                (
+                    field(format!("v{v}_key")),
+                    field(format!("v{v}_pct")),
+                    field(format!("v{v}_payload")),
+                )
+            })
+            .filter(|(key, _, _)| !key.is_empty())
+            .collect();
+        Self {
+            key: field("key".into()),
+            name: field("name".into()),
+            active: form.contains_key("active"),
+            match_by: field("match_by".into()).parse().ok(),
+            conditions,
+            variants,
+            payload: field("payload".into()),
+        }
+    }
+
+    /// PostHog's fields for the flags API.
+    fn changes(&self) -> Map<String, Value> {
+        let typed = |key: &str, op: &str, value: &str| {
+            let mut filter = json!({"key": key, "operator": op});
+            match self.match_by {
+                Some(index) => {
+                    filter["type"] = json!("group");
+                    filter["group_type_index"] = json!(index);
+                }
+                None => filter["type"] = json!("person"),
+            }
+            let value = match op {
+                "is_set" | "is_not_set" => Value::Null,
+                "gt" | "gte" | "lt" | "lte" => value
+                    .parse::<f64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(value.to_string())),
+                "exact" | "is_not" if value.contains(',') => Value::Array(
+                    value
+                        .split(',')
+                        .map(|v| Value::String(v.trim().to_string()))
+                        .collect(),
+                ),
+                _ => Value::String(value.to_string()),
+            };
+            if !value.is_null() {
+                filter["value"] = value;
+            }
+            filter
+        };
+        let groups: Vec<Value> = self
+            .conditions
+            .iter()
+            .map(|(filters, rollout)| {
+                let properties: Vec<Value> =
+                    filters.iter().map(|(k, o, v)| typed(k, o, v)).collect();
+                let rollout = rollout
+                    .parse::<f64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null);
+                json!({"properties": properties, "rollout_percentage": rollout})
+            })
+            .collect();
+        let mut payloads = Map::new();
+        if !self.payload.is_empty() {
+            payloads.insert("true".into(), Value::String(self.payload.clone()));
+        }
+        let variants: Vec<Value> = self
+            .variants
+            .iter()
+            .map(|(key, pct, payload)| {
+                if !payload.is_empty() {
+                    payloads.insert(key.clone(), Value::String(payload.clone()));
+                }
+                json!({"key": key, "rollout_percentage": pct.parse::<f64>().unwrap_or(0.0)})
+            })
+            .collect();
+        let mut filters = json!({"groups": groups, "payloads": payloads,
+            "aggregation_group_type_index": self.match_by});
+        if !variants.is_empty() {
+            filters["multivariate"] = json!({"variants": variants});
+        }
+        let mut changes = Map::new();
+        changes.insert("key".into(), json!(self.key));
+        changes.insert("name".into(), json!(self.name));
+        changes.insert("active".into(), json!(self.active));
+        changes.insert("filters".into(), filters);
+        changes
+    }
+}
+
+/// A `<select>`; `label` is for screen readers (None when a visible label exists).
+fn select(name: &str, label: Option<&str>, options: &[(String, String)], current: &str) -> String {
+    let options: String = options
+        .iter()
+        .map(|(value, text)| {
+            let selected = if value == current { " selected" } else { "" };
+            format!(
+                "<option value=\"{}\"{selected}>{}</option>",
+                esc(value),
+                esc(text)
+            )
+        })
+        .collect();
+    let label = label
+        .map(|l| format!("<label class=\"sr\" for=\"{name}\">{l}</label>"))
+        .unwrap_or_default();
+    format!("{label}<select id=\"{name}\" name=\"{name}\">{options}</select>")
+}
+
+fn input(name: &str, label: &str, value: &str, placeholder: &str) -> String {
+    format!(
+        "<label class=\"sr\" for=\"{name}\">{label}</label><input id=\"{name}\" name=\"{name}\" value=\"{}\" placeholder=\"{placeholder}\">",
+        esc(value)
+    )
+}
+
+fn form(ctx: &Context, draft: &Draft, action: &str, error: Option<&str>) -> String {
+    let mut match_by = vec![("".to_string(), "Persons".to_string())];
+    for t in &ctx.group_types {
+        match_by.push((t.group_type_index.to_string(), capitalised(&t.plural())));
+    }
+    let operators: Vec<(String, String)> = OPERATORS
+        .iter()
+        .map(|(v, l)| (v.to_string(), l.to_string()))
+        .collect();
+    let mut conditions = String::new();
+    for c in 0..CONDITIONS {
+        let (filters, rollout) = draft.conditions.get(c).cloned().unwrap_or_default();
+        let mut rows = String::new();
+        for f in 0..FILTERS {
+            let (key, op, value) = filters.get(f).cloned().unwrap_or_default();
+            let _ = write!(
+                rows,
+                "<div class=\"filter\">{}{}{}</div>",
+                input(
+                    &format!("c{c}_f{f}_key"),
+                    &format!("Condition {} property {}", c + 1, f + 1),
+                    &key,
+                    "property, e.g. plan"
+                ),
+                select(
+                    &format!("c{c}_f{f}_op"),
+                    Some(&format!("Condition {} operator {}", c + 1, f + 1)),
+                    &operators,
+                    if op.is_empty() { "exact" } else { &op }
+                ),
+                input(
+                    &format!("c{c}_f{f}_value"),
+                    &format!("Condition {} value {}", c + 1, f + 1),
+                    &value,
+                    "value"
+                ),
+            );
+        }
+        let _ = write!(
+            conditions,
+            "<fieldset class=\"condition\"><legend>Condition set {n}</legend>{rows}\
+             <label for=\"c{c}_rollout\">Roll out to</label> <input id=\"c{c}_rollout\" name=\"c{c}_rollout\" class=\"pct\" value=\"{rollout}\" inputmode=\"decimal\"> % of those matching</fieldset>",
+            n = c + 1,
+            rollout = esc(&rollout),
+        );
+    }
+    let mut variants = String::new();
+    for v in 0..VARIANTS {
+        let (key, pct, payload) = draft.variants.get(v).cloned().unwrap_or_default();
+        let _ = write!(
+            variants,
+            "<div class=\"filter\">{}{}{}</div>",
+            input(
+                &format!("v{v}_key"),
+                &format!("Variant {} key", v + 1),
+                &key,
+                "variant key"
+            ),
+            input(
+                &format!("v{v}_pct"),
+                &format!("Variant {} share", v + 1),
+                &pct,
+                "% share"
+            ),
+            input(
+                &format!("v{v}_payload"),
+                &format!("Variant {} payload", v + 1),
+                &payload,
+                "payload (JSON)"
+            ),
+        );
+    }
+    let checked = if draft.active { " checked" } else { "" };
+    format!(
+        "{error}<form method=\"post\" action=\"{action}\" class=\"card flag-form\">\
+         <div class=\"grid\"><label for=\"key\">Key</label><input id=\"key\" name=\"key\" required value=\"{key}\" placeholder=\"new-dashboard\">\
+         <label for=\"name\">Description</label><input id=\"name\" name=\"name\" value=\"{name}\">\
+         <label for=\"match_by\">Match by</label>{match_by}\
+         <label for=\"active\">Enabled</label><input id=\"active\" name=\"active\" type=\"checkbox\" class=\"check\"{checked}></div>\
+         <h2>Release conditions</h2><p class=\"muted\">A set matches when all its filters hold (on the properties of the person, or of the group it matches by); the first matching set decides. Empty sets are ignored.</p>\
+         {conditions}\
+         <h2>Variants <span class=\"muted\">(optional; shares add up to 100)</span></h2>{variants}\
+         <h2>Payload</h2><label for=\"payload\">Payload when enabled (without variants)</label><input id=\"payload\" name=\"payload\" value=\"{payload}\" placeholder='{{\"layout\": \"grid\"}}'>\
+         <p><button type=\"submit\" class=\"primary\">Save flag</button></p></form>",
+        error = error.map(|e| notice("error", e)).unwrap_or_default(),
+        key = esc(&draft.key),
+        name = esc(&draft.name),
+        match_by = select(
+            "match_by",
+            None,
+            &match_by,
+            &draft.match_by.map(|i| i.to_string()).unwrap_or_default()
+        ),
+        payload = esc(&draft.payload),
+    )
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(project): Path<i64>,
+    user: SignedIn,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let id = ctx.id();
+    let flags = with_conn(&state.store, move |conn| stored_flags::list_flags(conn, id)).await?;
+    let p = id.0;
+    let mut rows = String::new();
+    for flag in &flags {
+        let draft = Draft::from_stored(flag);
+        let match_by = match draft.match_by.and_then(|i| ctx.group_type(i)) {
+            Some(t) => capitalised(&t.plural()),
+            None => "Persons".into(),
+        };
+        let status = if flag.active {
+            "<span class=\"status on\">Enabled</span>"
+        } else {
+            "<span class=\"status off\">Disabled</span>"
+        };
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/project/{p}/feature_flags/{id}\">{key}</a></td><td>{name}</td><td>{match_by}</td><td>{conditions}</td><td>{status}</td></tr>",
+            id = flag.id,
+            key = esc(&flag.key),
+            name = esc(&flag.name),
+            match_by = esc(&match_by),
+            conditions = draft.conditions.len(),
+        );
+    }
+    let table = if rows.is_empty() {
+        "<p class=\"muted\">No feature flag yet.</p>".to_string()
+    } else {
+        format!("<table><thead><tr><th scope=\"col\">Key</th><th scope=\"col\">Description</th><th scope=\"col\">Match by</th><th scope=\"col\">Condition sets</th><th scope=\"col\">Status</th></tr></thead><tbody>{rows}</tbody></table>")
+    };
+    let body = format!("<p><a class=\"button primary\" href=\"/project/{p}/feature_flags/new\">New feature flag</a></p>{table}");
+    Ok(ctx.page(Section::Flags, "Feature flags", &body))
+}
+
+pub async fn new(
+    State(state): State<Arc<AppState>>,
+    Path(project): Path<i64>,
+    user: SignedIn,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let action = format!("/project/{project}/feature_flags/new");
+    let body = form(&ctx, &Draft::new_flag(), &action, None);
+    Ok(ctx.page(Section::Flags, "New feature flag", &body))
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(project): Path<i64>,
+    user: SignedIn,
+    Form(fields): Form<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let draft = Draft::from_form(&fields);
+    match create_flag(&state, ctx.id(), &draft.changes()).await {
+        Ok(flag) => Ok(Redirect::to(&format!(
+            "/project/{project}/feature_flags/{}?saved=1",
+            flag.id
+        ))
+        .into_response()),
+        Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
+            let action = format!("/project/{project}/feature_flags/new");
+            let body = form(&ctx, &draft, &action, Some(&error.to_string()));
+            Ok(ctx.page(Section::Flags, "New feature flag", &body))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// What the "test this flag" box asks for.
+#[derive(serde::Deserialize, Default)]
+pub struct Test {
+    #[serde(default)]
+    distinct_id: String,
+    #[serde(default)]
+    group_key: String,
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+async fn edit_page(
+    state: &AppState,
+    ctx: Context,
+    flag: &StoredFlag,
+    draft: &Draft,
+    error: Option<&str>,
+    test: &Test,
+) -> ApiResult<Response> {
+    let p = ctx.id().0;
+    let action = format!("/project/{p}/feature_flags/{}", flag.id);
+    let mut body = String::new();
+    if test.saved.is_some() {
+        body.push_str(&notice("note", "Saved."));
+    }
+    body.push_str(&form(&ctx, draft, &action, error));
+    let group_type = draft.match_by.and_then(|i| ctx.group_type(i));
+    let group_field = match group_type {
+        Some(t) => format!(
+            "<label for=\"group_key\">{} key</label><input id=\"group_key\" name=\"group_key\" value=\"{}\">",
+            esc(&capitalised(&t.singular())),
+            esc(&test.group_key)
+        ),
+        None => String::new(),
+    };
+    let mut result = String::new();
+    if !test.distinct_id.trim().is_empty() {
+        let mut groups = BTreeMap::new();
+        if let (Some(t), false) = (group_type, test.group_key.trim().is_empty()) {
+            groups.insert(t.group_type.clone(), test.group_key.trim().to_string());
+        }
+        let answer =
+            evaluate_for(state, ctx.id(), &flag.key, test.distinct_id.trim(), groups).await?;
+        result = match answer {
+            Some(e) => format!(
+                "<dl class=\"facts test-result\"><dt>Value</dt><dd><strong>{}</strong></dd><dt>Why</dt><dd>{}</dd><dt>Payload</dt><dd>{}</dd></dl>",
+                esc(&value_text(&e.value())),
+                esc(&e.description()),
+                e.payload.as_ref().map(|p| format!("<code>{}</code>", esc(&value_text(p)))).unwrap_or_else(|| "none".into()),
+            ),
+            None => notice("error", "The flag is disabled or deleted: /flags does not return it."),
+        };
+    }
+    let _ = write!(
+        body,
+        "<section class=\"card\"><h2>Test this flag</h2><p class=\"muted\">Evaluated as <code>/flags</code> would, with the stored properties of the person{group}.</p>\
+         <form method=\"get\" action=\"{action}\" class=\"inline\"><label for=\"distinct_id\">Distinct ID</label>\
+         <input id=\"distinct_id\" name=\"distinct_id\" value=\"{id}\" required>{group_field}<button type=\"submit\">Test</button></form>{result}</section>",
+        group = if group_type.is_some() { " and the group" } else { "" },
+        id = esc(&test.distinct_id),
+    );
+    Ok(ctx.page(Section::Flags, &format!("Feature flag {}", flag.key), &body))
+}
+
+pub async fn edit(
+    State(state): State<Arc<AppState>>,
+    Path((project, id)): Path<(i64, i64)>,
+    Query(test): Query<Test>,
+    user: SignedIn,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let flag = find(&state, ctx.id(), id).await?;
+    let draft = Draft::from_stored(&flag);
+    edit_page(&state, ctx, &flag, &draft, None, &test).await
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path((project, id)): Path<(i64, i64)>,
+    user: SignedIn,
+    Form(fields): Form<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let draft = Draft::from_form(&fields);
+    match update_flag(&state, ctx.id(), id, &draft.changes()).await {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/project/{project}/feature_flags/{id}?saved=1")).into_response(),
+        ),
+        Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
+            let flag = find(&state, ctx.id(), id).await?;
+            edit_page(
+                &state,
+                ctx,
+                &flag,
+                &draft,
+                Some(&error.to_string()),
+                &Test::default(),
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    }
+}
