@@ -95,6 +95,12 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     assert_eq!(out["saved_insights"], json!(["Sign-ups by plan"]));
     assert_eq!(out["line_chart_lines"], 1);
     let funnel = query(&server, &out["funnel_query"]);
+    let shown: Value = serde_json::from_str(out["funnel_query"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        shown["properties"],
+        json!([{"key": "plan", "type": "group", "group_type_index": 0,
+            "operator": "exact", "value": ["enterprise", "pro"]}])
+    );
     assert_eq!(funnel["results"].as_array().unwrap().len(), 2);
     let steps = out["funnel_steps"].as_array().unwrap();
     for (step, answer) in steps.iter().zip(funnel["results"].as_array().unwrap()) {

@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use cairn_store::flags::{self as stored_flags, StoredFlag};
 
+use super::filters;
 use super::html::{esc, notice, value_text, Section};
 use super::people::capitalised;
 use super::{Context, SignedIn};
@@ -26,21 +27,6 @@ use crate::state::AppState;
 const CONDITIONS: usize = 3;
 const FILTERS: usize = 2;
 const VARIANTS: usize = 4;
-const OPERATORS: [(&str, &str); 13] = [
-    ("exact", "equals (comma-separated: any of)"),
-    ("is_not", "does not equal"),
-    ("icontains", "contains"),
-    ("not_icontains", "does not contain"),
-    ("regex", "matches regex"),
-    ("gt", "greater than"),
-    ("gte", "at least"),
-    ("lt", "less than"),
-    ("lte", "at most"),
-    ("is_set", "is set"),
-    ("is_not_set", "is not set"),
-    ("is_date_before", "date before"),
-    ("is_date_after", "date after"),
-];
 
 /// A flag as the form shows it.
 #[derive(Default)]
@@ -180,21 +166,7 @@ impl Draft {
                 }
                 None => filter["type"] = json!("person"),
             }
-            let value = match op {
-                "is_set" | "is_not_set" => Value::Null,
-                "gt" | "gte" | "lt" | "lte" => value
-                    .parse::<f64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| Value::String(value.to_string())),
-                "exact" | "is_not" if value.contains(',') => Value::Array(
-                    value
-                        .split(',')
-                        .map(|v| Value::String(v.trim().to_string()))
-                        .collect(),
-                ),
-                _ => Value::String(value.to_string()),
-            };
-            if !value.is_null() {
+            if let Some(value) = filters::value(op, value) {
                 filter["value"] = value;
             }
             filter
@@ -271,10 +243,7 @@ fn form(ctx: &Context, draft: &Draft, action: &str, error: Option<&str>) -> Stri
     for t in &ctx.group_types {
         match_by.push((t.group_type_index.to_string(), capitalised(&t.plural())));
     }
-    let operators: Vec<(String, String)> = OPERATORS
-        .iter()
-        .map(|(v, l)| (v.to_string(), l.to_string()))
-        .collect();
+    let operators = filters::operator_options();
     let mut conditions = String::new();
     for c in 0..CONDITIONS {
         let (filters, rollout) = draft.conditions.get(c).cloned().unwrap_or_default();

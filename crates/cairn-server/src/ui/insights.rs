@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use cairn_store::insights;
 
 use super::charts::{self, number, Series};
+use super::filters;
 use super::html::{esc, notice, value_text, when, Section};
 use super::people::capitalised;
 use super::{Context, SignedIn};
@@ -54,6 +55,10 @@ pub struct Builder {
     interval: String,
     breakdown: String,
     breakdown_type: String,
+    filter_type: String,
+    filter_key: String,
+    filter_op: String,
+    filter_value: String,
     display: String,
 }
 
@@ -69,6 +74,10 @@ impl Default for Builder {
             interval: "day".into(),
             breakdown: String::new(),
             breakdown_type: "event".into(),
+            filter_type: "event".into(),
+            filter_key: String::new(),
+            filter_op: "exact".into(),
+            filter_value: String::new(),
             display: "line".into(),
         }
     }
@@ -98,6 +107,24 @@ impl Builder {
                 "breakdown_group_type_index": index.parse::<u8>().unwrap_or(0)}),
             None => json!({"breakdown": key, "breakdown_type": self.breakdown_type}),
         })
+    }
+
+    /// The property filter every event must pass, if one is set.
+    fn filter(&self) -> Option<Value> {
+        let key = self.filter_key.trim();
+        if key.is_empty() {
+            return None;
+        }
+        let mut filter = match self.filter_type.strip_prefix("group:") {
+            Some(index) => json!({"key": key, "type": "group",
+                "group_type_index": index.parse::<u8>().unwrap_or(0)}),
+            None => json!({"key": key, "type": self.filter_type}),
+        };
+        filter["operator"] = json!(self.filter_op);
+        if let Some(value) = filters::value(&self.filter_op, self.filter_value.trim()) {
+            filter["value"] = value;
+        }
+        Some(filter)
     }
 
     /// PostHog's query JSON for this builder.
@@ -156,6 +183,9 @@ impl Builder {
             }
         };
         query["dateRange"] = range;
+        if let Some(filter) = self.filter() {
+            query["properties"] = json!([filter]);
+        }
         if let Some(index) = group {
             if matches!(
                 self.kind.as_str(),
@@ -225,9 +255,18 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> String {
             format!("{} property", capitalised(&t.singular())),
         ));
     }
+    let filter_types = options(
+        breakdown_types.iter().map(|(v, l)| (v.as_str(), l.clone())),
+        &builder.filter_type,
+    );
     let breakdown_types = options(
         breakdown_types.iter().map(|(v, l)| (v.as_str(), l.clone())),
         &builder.breakdown_type,
+    );
+    let operators = filters::operator_options();
+    let operators = options(
+        operators.iter().map(|(v, l)| (v.as_str(), l.clone())),
+        &builder.filter_op,
     );
     let displays = options(
         [
@@ -258,6 +297,10 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> String {
          <label for=\"interval\">Interval</label><select id=\"interval\" name=\"interval\">{intervals}</select>\
          <label for=\"breakdown_type\">Breakdown by</label><select id=\"breakdown_type\" name=\"breakdown_type\">{breakdown_types}</select>\
          <label for=\"breakdown\">Breakdown property</label><input id=\"breakdown\" name=\"breakdown\" value=\"{breakdown}\" placeholder=\"e.g. plan\">\
+         <label for=\"filter_type\">Filter on</label><select id=\"filter_type\" name=\"filter_type\">{filter_types}</select>\
+         <label for=\"filter_key\">Filter property</label><input id=\"filter_key\" name=\"filter_key\" value=\"{filter_key}\" placeholder=\"e.g. $browser\">\
+         <label for=\"filter_op\">Filter operator</label><select id=\"filter_op\" name=\"filter_op\">{operators}</select>\
+         <label for=\"filter_value\">Filter value</label><input id=\"filter_value\" name=\"filter_value\" value=\"{filter_value}\">\
          <label for=\"display\">Trends display</label><select id=\"display\" name=\"display\">{displays}</select>\
          </div><p class=\"muted\">Funnels use the events as steps; retention starts with the first event and returns with the second (or the first again).</p>\
          <button type=\"submit\" class=\"primary\">Calculate</button></form>",
@@ -265,6 +308,8 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> String {
         e2 = event(2, &builder.event2, "Second event (or step 2)"),
         e3 = event(3, &builder.event3, "Third event (or step 3)"),
         breakdown = esc(&builder.breakdown),
+        filter_key = esc(&builder.filter_key),
+        filter_value = esc(&builder.filter_value),
     )
 }
 

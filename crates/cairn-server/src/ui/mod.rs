@@ -5,6 +5,7 @@
 mod auth;
 mod charts;
 mod events;
+mod filters;
 mod flags;
 mod html;
 mod insights;
