@@ -19,35 +19,7 @@ use cairn_query::ProjectContext;
 use cairn_store::duckdb::Connection;
 use cairn_store::DuckStore;
 
-use support::arg;
-
-fn data_dir(events: usize) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target)
-        .join("bench-data")
-        .join(format!("demo-{events}"))
-}
-
-/// The demo data set, built once per size.
-fn build(events: usize) -> PathBuf {
-    let dir = data_dir(events);
-    let done = dir.join("complete");
-    if done.exists() {
-        return dir;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    println!("building {events} events in {} (once)…", dir.display());
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["demo", "--events", &events.to_string(), "--data-dir"])
-        .arg(&dir)
-        .status()
-        .expect("run cairn demo");
-    assert!(status.success(), "cairn demo failed");
-    std::fs::write(&done, "").unwrap();
-    println!("built in {:.0} s", started.elapsed().as_secs_f64());
-    dir
-}
+use support::{arg, build};
 
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up

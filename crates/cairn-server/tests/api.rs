@@ -240,6 +240,26 @@ fn events_are_filtered_and_paged_newest_first() {
 }
 
 #[test]
+fn event_pages_reach_back_across_days_months_and_years() {
+    let server = Server::start();
+    let at = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+    let events: Vec<Value> = [0, 0, 2, 40, 400, 900]
+        .iter()
+        .enumerate()
+        .map(|(i, days)| json!({"event": "e", "distinct_id": "u", "timestamp": at(*days), "properties": {"i": i}}))
+        .collect();
+    server.capture(Value::Array(events));
+    let order: Vec<i64> = server
+        .all_pages("/events/?limit=2")
+        .iter()
+        .map(|e| e["properties"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order.len(), 6);
+    assert_eq!(&order[2..], [2, 3, 4, 5]);
+    assert_eq!(server.events("event=e").len(), 6);
+}
+
+#[test]
 fn unknown_endpoints_are_404_with_a_message() {
     let server = Server::start();
     let response = server.client.get(server.url("/nope")).send().unwrap();

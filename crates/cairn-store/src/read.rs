@@ -300,14 +300,60 @@ pub struct EventFilter<'a> {
     pub limit: usize,
 }
 
+/// Newest first. Unless the filter names one person or group (whose
+/// events are few and spread out), the table is read in widening windows
+/// back from the newest event (or from the page's cursor): a page of recent
+/// events reads a day of data, which the timestamp zone maps skip to.
 pub fn list_events(
     conn: &Connection,
     project: ProjectId,
     group_columns: usize,
     filter: &EventFilter<'_>,
 ) -> Result<Vec<StoredEvent>> {
+    let sparse =
+        filter.person_id.is_some() || filter.group.is_some() || filter.distinct_id.is_some();
+    if sparse {
+        return events_since(conn, project, group_columns, filter, None);
+    }
+    let anchor = match filter.after_cursor.map(|(at, _)| at).or(filter.before) {
+        Some(at) => Some(at),
+        None => conn
+            .query_row(
+                "SELECT epoch_us(max(timestamp)) FROM events WHERE project_id = ?",
+                params![project.0],
+                |row| row.get::<_, Option<i64>>(0),
+            )?
+            .map(timestamp_from_micros),
+    };
+    let Some(anchor) = anchor else {
+        return Ok(Vec::new());
+    };
+    for days in [1, 7, 30, 365] {
+        let since = anchor - chrono::Duration::days(days);
+        if filter.after.is_some_and(|after| after >= since) {
+            break;
+        }
+        let page = events_since(conn, project, group_columns, filter, Some(since))?;
+        if page.len() >= filter.limit {
+            return Ok(page);
+        }
+    }
+    events_since(conn, project, group_columns, filter, None)
+}
+
+fn events_since(
+    conn: &Connection,
+    project: ProjectId,
+    group_columns: usize,
+    filter: &EventFilter<'_>,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<StoredEvent>> {
     let mut conditions = vec!["e.project_id = ?".to_string()];
     let mut args: Vec<SqlValue> = vec![SqlValue::BigInt(project.0)];
+    if let Some(since) = since {
+        conditions.push("e.timestamp >= ?".into());
+        args.push(timestamp_value(since));
+    }
     if let Some(event) = filter.event {
         conditions.push("e.event = ?".into());
         args.push(SqlValue::Text(event.into()));

@@ -5,6 +5,7 @@
 //! loopback port, command-line numbers, and the server's peak memory.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,12 @@ pub struct BenchServer {
 impl BenchServer {
     pub fn start() -> Self {
         let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_path_buf();
+        Self::start_in(data, &dir)
+    }
+
+    /// Starts on `dir`, whose lifetime `data` holds.
+    pub fn start_in(data: tempfile::TempDir, dir: &Path) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -44,7 +51,7 @@ impl BenchServer {
                 &format!("127.0.0.1:{port}"),
                 "--data-dir",
             ])
-            .arg(data.path())
+            .arg(dir)
             .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
             .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
             .env("CAIRN_LOG", "warn")
@@ -137,6 +144,34 @@ pub fn batch_body(rng: &mut rand::rngs::StdRng, sent_at: &str) -> Vec<u8> {
     }
     body.push_str(&format!("],\"historical_migration\":false,\"sent_at\":\"{sent_at}\",\"api_key\":\"{PROJECT_KEY}\"}}"));
     body.into_bytes()
+}
+
+pub fn data_dir(events: usize) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target)
+        .join("bench-data")
+        .join(format!("demo-{events}"))
+}
+
+/// The demo data set, built once per size.
+pub fn build(events: usize) -> PathBuf {
+    let dir = data_dir(events);
+    let done = dir.join("complete");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("building {events} events in {} (once)…", dir.display());
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["demo", "--events", &events.to_string(), "--data-dir"])
+        .arg(&dir)
+        .status()
+        .expect("run cairn demo");
+    assert!(status.success(), "cairn demo failed");
+    std::fs::write(&done, "").unwrap();
+    println!("built in {:.0} s", started.elapsed().as_secs_f64());
+    dir
 }
 
 /// What a load run measured.
