@@ -114,6 +114,12 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
         );
     }
     assert!(out["retention_rows"].as_u64().unwrap() > 0);
+    assert_eq!(
+        out["lifecycle_legend"],
+        json!(["new", "returning", "resurrecting", "dormant"])
+    );
+    assert!(out["stickiness_bars"].as_u64().unwrap() > 0);
+    assert!(out["path_rows"].as_u64().unwrap() > 0, "{out}");
     // A flag matched by the group type, tested from its page.
     assert_eq!(out["match_by_options"], json!(["Persons", "Organisations"]));
     assert_eq!(out["flag_saved"], "Saved.");

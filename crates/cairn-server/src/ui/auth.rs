@@ -66,14 +66,21 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn session_cookie(token: &str, max_age: i64) -> String {
-    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+/// Over HTTPS (directly or behind a proxy that says so) the cookie is
+/// `Secure`, so browsers never send it in the clear.
+fn session_cookie(token: &str, max_age: i64, headers: &HeaderMap) -> String {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    let secure = if https { "; Secure" } else { "" };
+    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
-async fn sign_in(state: &AppState, user: &User) -> ApiResult<Response> {
+async fn sign_in(state: &AppState, user: &User, headers: &HeaderMap) -> ApiResult<Response> {
     let id = user.id;
     let token = with_conn(&state.store, move |conn| users::create_session(conn, id)).await?;
-    let cookie = session_cookie(&token, SESSION_DAYS * 24 * 3600);
+    let cookie = session_cookie(&token, SESSION_DAYS * 24 * 3600, headers);
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 
@@ -103,13 +110,14 @@ pub async fn login_page(State(state): State<Arc<AppState>>) -> ApiResult<Respons
 
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> ApiResult<Response> {
     let email = form.email.clone();
     let user = with_conn(&state.store, move |conn| users::find_user(conn, &email)).await?;
     match user {
         Some(user) if password_matches(&form.password, &user.password_hash) => {
-            sign_in(&state, &user).await
+            sign_in(&state, &user, &headers).await
         }
         _ => Ok(bare_page(
             "Sign in",
@@ -130,7 +138,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> A
         .await?;
     }
     Ok((
-        [(SET_COOKIE, session_cookie("", 0))],
+        [(SET_COOKIE, session_cookie("", 0, &headers))],
         Redirect::to("/login"),
     )
         .into_response())
@@ -159,6 +167,7 @@ pub async fn setup_page(State(state): State<Arc<AppState>>) -> ApiResult<Respons
 
 pub async fn setup(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> ApiResult<Response> {
     if let Err(problem) = check_new_account(&form.email, &form.password) {
@@ -177,7 +186,36 @@ pub async fn setup(
     })
     .await?;
     match user {
-        Some(user) => sign_in(&state, &user).await,
+        Some(user) => sign_in(&state, &user, &headers).await,
         None => Ok(Redirect::to("/login").into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_http_only_and_secure_behind_https() {
+        let mut headers = HeaderMap::new();
+        let plain = session_cookie("t", 60, &headers);
+        assert!(
+            plain.contains("HttpOnly")
+                && plain.contains("SameSite=Lax")
+                && !plain.contains("Secure")
+        );
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert!(session_cookie("t", 60, &headers).ends_with("; Secure"));
+        headers.insert(COOKIE, "other=1; cairn_session=abc".parse().unwrap());
+        assert_eq!(session_token(&headers).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(password_matches("correct horse", &hash));
+        assert!(!password_matches("wrong", &hash));
+        assert!(check_new_account("a@b.c", "short").is_err());
     }
 }

@@ -91,7 +91,8 @@ fn frame(title: &str, labels: &[String], low: f64, high: f64, plot: &str) -> Str
             svg,
             "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
             HEIGHT - 8.0,
-            esc(label)
+            // A week's "18-Oct-2026 – 24-Oct-2026" is named by its first day.
+            esc(label.split(" – ").next().unwrap_or(label))
         );
     }
     svg.push_str(plot);
