@@ -1,4 +1,4 @@
-//! Soak benchmark: measures the maximum ingest rate for 20 s, then ingests
+//! Soak benchmark: measures the maximum ingest rate over 40,000 events, then ingests
 //! at half of it for `--minutes` (10) while a reader lists persons and
 //! groups, and prints every 30 s the throughput, ack latency, errors, the
 //! server's RSS and the reads' latency. Targets: flat RSS, no errors, ack
