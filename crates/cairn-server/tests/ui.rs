@@ -45,7 +45,11 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     );
     let server = Server::start_in(data, Some(temp), &[]);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    let out = run_node("ui.mjs", &[&server.base, shots.to_str().unwrap()], true);
+    let out = run_node(
+        "ui.mjs",
+        &[&server.base, shots.to_str().unwrap(), PROJECT_KEY],
+        true,
+    );
     println!("{out:#}");
 
     assert_eq!(out["errors"], json!([]), "{out}");
@@ -66,6 +70,8 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     let types = server.get("/groups_types/");
     assert_eq!(types[0]["name_plural"], "organisations", "{types}");
     assert!(out["event_rows"].as_u64().unwrap() > 50);
+    assert_eq!(out["live_refresh"], "5");
+    assert_eq!(out["live_seen"], true);
     // Insights offer the group type by its new name, and show what the query API answers.
     assert!(out["counted_by_options"]
         .as_array()

@@ -17,10 +17,16 @@ use crate::state::AppState;
 
 const LATEST: usize = 100;
 
+/// Seconds between reloads of the live list.
+const LIVE_EVERY: u32 = 5;
+
 #[derive(Deserialize, Default)]
 pub struct EventsQuery {
     #[serde(default)]
     event: String,
+    /// Reload the list every few seconds.
+    #[serde(default)]
+    live: Option<String>,
 }
 
 pub async fn list(
@@ -43,14 +49,17 @@ pub async fn list(
         read::list_events(conn, id, group_columns, &filter)
     })
     .await?;
+    let live = query.live.is_some();
+    let checked = if live { " checked" } else { "" };
     let body = format!(
         "<form class=\"search\" method=\"get\" action=\"/project/{p}/events\">\
          <label for=\"event\">Event name</label><input id=\"event\" name=\"event\" value=\"{name}\" placeholder=\"any event\">\
-         <button type=\"submit\">Filter</button> <a href=\"/project/{p}/events?event={name}\">Refresh</a></form>\
+         <label><input type=\"checkbox\" name=\"live\" value=\"1\" class=\"check\"{checked}> Live (reload every {LIVE_EVERY} s)</label>\
+         <button type=\"submit\">Show</button></form>\
          <p class=\"muted\">The latest {LATEST} events, newest first.</p>{table}",
         p = id.0,
         name = esc(&name),
         table = events_table(id, &events),
     );
-    Ok(ctx.page(Section::Events, "Events", &body))
+    Ok(ctx.refreshing_page(Section::Events, "Events", &body, live.then_some(LIVE_EVERY)))
 }

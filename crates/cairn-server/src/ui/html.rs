@@ -36,6 +36,8 @@ pub struct Shell<'a> {
     pub project: ProjectId,
     pub project_name: &'a str,
     pub email: &'a str,
+    /// Reload the page every this many seconds (the live events list).
+    pub refresh: Option<u32>,
 }
 
 /// The main sections, for highlighting the current one.
@@ -85,7 +87,7 @@ pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: &str) -> Htm
     .join("");
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
          <title>{title} · Cairn</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
          <body><header class=\"top\"><a class=\"brand\" href=\"/project/{p}/persons\">Cairn</a>\
          <span class=\"project\">{project}</span><nav aria-label=\"Sections\">{nav}</nav>\
@@ -93,6 +95,10 @@ pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: &str) -> Htm
          <button type=\"submit\" class=\"link\">Sign out</button></form></header>\
          <main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",
         title = esc(title),
+        refresh = shell
+            .refresh
+            .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
+            .unwrap_or_default(),
         project = esc(shell.project_name),
         email = esc(shell.email),
     ))

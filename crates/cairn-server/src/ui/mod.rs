@@ -179,10 +179,22 @@ impl Context {
     }
 
     pub fn page(&self, section: Section, title: &str, body: &str) -> Response {
+        self.refreshing_page(section, title, body, None)
+    }
+
+    /// A page that reloads itself every `refresh` seconds.
+    pub fn refreshing_page(
+        &self,
+        section: Section,
+        title: &str,
+        body: &str,
+        refresh: Option<u32>,
+    ) -> Response {
         let shell = Shell {
             project: self.project.id,
             project_name: &self.project.name,
             email: &self.user.email,
+            refresh,
         };
         html::page(&shell, section, title, body).into_response()
     }

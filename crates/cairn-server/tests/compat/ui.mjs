@@ -2,14 +2,14 @@
 // account, Persons & Groups, a group's page, renaming a group type in
 // Settings, Events, sign-out and sign-in. Saves a screenshot of each page.
 //
-// Usage: node ui.mjs BASE_URL SCREENSHOT_DIR
+// Usage: node ui.mjs BASE_URL SCREENSHOT_DIR PROJECT_KEY
 // Prints one JSON object with what the pages showed.
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 
 const require = createRequire(`${process.env.CAIRN_NODE_PROJECT}/package.json`)
 const { chromium } = require('playwright-core')
-const [base, shots] = process.argv.slice(2)
+const [base, shots, projectKey] = process.argv.slice(2)
 fs.mkdirSync(shots, { recursive: true })
 
 const browser = await chromium.launch({
@@ -175,6 +175,16 @@ out.flag_duplicate_key_kept = await page.getByLabel('Key', { exact: true }).inpu
 // Events.
 await timed('events', () => page.getByRole('link', { name: 'Events' }).click())
 out.event_rows = await page.locator('table tbody tr').count()
+// Live: the list reloads itself and shows an event sent meanwhile.
+await page.getByRole('checkbox', { name: /Live/ }).check()
+await page.getByRole('button', { name: 'Show' }).click()
+out.live_refresh = await page.locator('meta[http-equiv="refresh"]').getAttribute('content')
+await fetch(`${base}/batch/`, {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ api_key: projectKey, batch: [{ event: 'live probe', distinct_id: 'watcher' }] }),
+})
+out.live_seen = await page.getByText('live probe').first().waitFor({ timeout: 15000 }).then(() => true, () => false)
 await shot('12-events')
 
 // Sign out; pages now need signing in again, and the password works.
