@@ -194,7 +194,7 @@ pub async fn update_project(
     user: SignedIn,
     Form(form): Form<ProjectForm>,
 ) -> ApiResult<Response> {
-    let ctx = Context::load(&state, project, user.0.clone()).await?;
+    let ctx = Context::load(&state, project, user.0).await?;
     let changes = ProjectChanges {
         name: Some(form.name.trim().to_string()),
         timezone: Some(form.timezone.trim().to_string()),
