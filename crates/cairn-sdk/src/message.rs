@@ -369,14 +369,20 @@ impl Library {
     /// without properties.
     pub fn set(&self, set: Set, once: bool) -> Result<Option<Message>, Error> {
         let own = set.properties.map_err(Error::Invalid)?;
-        let mut properties = context::tags();
+        // One read of the scope: its tags go under the properties set.
+        let scope = context::current().unwrap_or_default();
+        let mut properties = scope.tags;
         properties.extend(own);
         let Some(distinct_id) = identity(set.distinct_id).filter(|_| !properties.is_empty()) else {
             return Ok(None);
         };
         let event = if once { "$set_once" } else { "$set" };
         let mut message = message(event, distinct_id, &set.common);
-        session(&mut message.properties);
+        if let Some(session) = scope.session_id {
+            message
+                .properties
+                .insert("$session_id".into(), Value::String(session));
+        }
         if once {
             message.set_once = Some(properties);
         } else {

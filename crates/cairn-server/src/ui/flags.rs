@@ -15,8 +15,7 @@ use serde_json::{json, Map, Value};
 use cairn_store::flags::{self as stored_flags, StoredFlag};
 
 use super::filters;
-use super::html::{esc, notice, value_text, Section};
-use super::people::capitalised;
+use super::html::{capitalised, esc, notice, value_text, Section};
 use super::{Context, SignedIn};
 use crate::api::feature_flags::{create_flag, find, update_flag};
 use crate::api::with_conn;

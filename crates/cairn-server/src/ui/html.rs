@@ -31,6 +31,24 @@ pub fn url_part(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// "companies" → "Companies".
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The address SDKs should use: the one the browser used to reach us.
+pub fn origin(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8000");
+    format!("http://{host}")
+}
+
 /// Who is looking, and at which project: what the navigation shows.
 pub struct Shell<'a> {
     pub project: ProjectId,

@@ -17,8 +17,7 @@ use cairn_store::insights;
 
 use super::charts::{self, number, Series};
 use super::filters;
-use super::html::{esc, notice, value_text, when, Section};
-use super::people::capitalised;
+use super::html::{capitalised, esc, notice, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::query::answer;
 use crate::api::with_conn;
@@ -479,16 +478,10 @@ fn render(builder: &Builder, results: &Value) -> String {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct Page {
-    #[serde(flatten)]
-    builder: Builder,
-}
-
 pub async fn page(
     State(state): State<Arc<AppState>>,
     Path(project): Path<i64>,
-    Query(Page { builder }): Query<Page>,
+    Query(builder): Query<Builder>,
     RawQuery(raw): RawQuery,
     user: SignedIn,
 ) -> ApiResult<Response> {
@@ -611,14 +604,13 @@ pub async fn delete(
     Ok(Redirect::to(&format!("/project/{project}/insights/saved")).into_response())
 }
 
-/// A saved insight's parameters read back into the builder.
+/// A saved insight's parameters read back into the builder, as the page
+/// reads them from its query string.
 fn builder_from(params: &str) -> Builder {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(params.as_bytes())
-        .into_owned()
-        .collect();
-    let object: serde_json::Map<String, Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    serde_json::from_value(Value::Object(object)).unwrap_or_default()
+    format!("/?{params}")
+        .parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|uri| Query::<Builder>::try_from_uri(&uri).ok())
+        .map(|Query(builder)| builder)
+        .unwrap_or_default()
 }

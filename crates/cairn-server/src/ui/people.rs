@@ -13,7 +13,9 @@ use uuid::Uuid;
 use cairn_core::ProjectId;
 use cairn_store::read::{self, EventFilter, GroupFilter, PersonFilter, StoredEvent};
 
-use super::html::{esc, pager, properties_table, search_form, url_part, when, Section};
+use super::html::{
+    capitalised, esc, origin, pager, properties_table, search_form, url_part, when, Section,
+};
 use super::{Context, SignedIn};
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
@@ -52,14 +54,6 @@ fn tabs(ctx: &Context, current: Option<u8>) -> String {
         ));
     }
     format!("<nav class=\"tabs\" aria-label=\"Persons and group types\">{tabs}</nav>")
-}
-
-pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// A tab of Persons & Groups: the tabs, a search box, the table (or
@@ -113,7 +107,7 @@ fn detail(back: &str, facts: &[(&str, String)], properties: &str, events: &str) 
 }
 
 /// The getting-started box an empty project shows.
-fn first_event_help(ctx: &Context) -> String {
+fn first_event_help(ctx: &Context, origin: &str) -> String {
     format!(
         "<section class=\"card\"><h2>Send your first event</h2>\
          <p>Nothing has arrived in this project yet. Point any PostHog SDK at this server with the project API key \
@@ -122,7 +116,6 @@ fn first_event_help(ctx: &Context) -> String {
          <p>Or fill it with a realistic B2B data set: stop the server and run <code>cairn demo</code>. \
          <a href=\"/project/{p}/settings\">Settings</a> has snippets for posthog-js, posthog-python and cairn-sdk.</p></section>",
         key = esc(&ctx.project.api_token),
-        origin = "http://127.0.0.1:8000",
         p = ctx.id().0
     )
 }
@@ -131,6 +124,7 @@ pub async fn persons(
     State(state): State<Arc<AppState>>,
     Path(project): Path<i64>,
     Query(query): Query<ListQuery>,
+    headers: axum::http::HeaderMap,
     user: SignedIn,
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
@@ -166,7 +160,7 @@ pub async fn persons(
     }
     let p = id.0;
     let empty = if search.is_empty() && offset == 0 {
-        first_event_help(&ctx)
+        first_event_help(&ctx, &origin(&headers))
     } else {
         "<p class=\"muted\">No person matches.</p>".to_string()
     };

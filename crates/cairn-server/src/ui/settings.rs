@@ -15,7 +15,7 @@ use uuid::Uuid;
 use cairn_store::keys;
 use cairn_store::read;
 
-use super::html::{esc, notice, value_text, when, Section};
+use super::html::{esc, notice, origin, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::groups::{rename_group_types as rename, GroupTypeNames};
 use crate::api::projects::{apply_changes, new_key, revoke_key as revoke, ProjectChanges};
@@ -157,15 +157,6 @@ async fn render(
         "<section class=\"card\"><h2>Ingestion warnings</h2>{warnings_html}</section>"
     );
     Ok(ctx.page(Section::Settings, "Settings", &body))
-}
-
-/// The address SDKs should use: the one the browser used to reach us.
-fn origin(headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8000");
-    format!("http://{host}")
 }
 
 pub async fn page(
