@@ -9,6 +9,7 @@ pub mod normalize;
 pub mod persons;
 pub mod pipeline;
 pub mod processor;
+mod seen;
 pub mod timestamp;
 pub mod token;
 pub mod wire;

@@ -176,7 +176,20 @@ fn run<S: IngestStore>(
         let now = Utc::now();
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let processed = processor.process(job.project, job.events, now);
+            // Jobs already processed in this round are known to the processor,
+            // so the store is only asked about what it has committed.
+            let unsure = processor.unsure(job.project, &job.events);
+            let stored = match store.stored_uuids(job.project, &unsure) {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::error!(%error, "looking up event uuids failed; request answered 503");
+                    let _ = job
+                        .reply
+                        .send(Err(PipelineError::Unavailable(error.to_string())));
+                    continue;
+                }
+            };
+            let processed = processor.process(job.project, job.events, now, &stored);
             replies.push((job.reply, processed));
         }
         let commit = processor.take_commit();

@@ -20,6 +20,7 @@ use crate::persons::{
     add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates,
     MAX_PERSON_PROPERTIES_BYTES,
 };
+use crate::seen::{Seen, SeenUuids};
 use crate::IncomingEvent;
 
 /// Events that only make sense with a person profile.
@@ -43,7 +44,7 @@ struct ProjectState {
     person_of: HashMap<String, Uuid>,
     group_types: Vec<GroupType>,
     groups: HashMap<(GroupTypeIndex, String), Group>,
-    event_uuids: HashSet<Uuid>,
+    uuids: SeenUuids,
 }
 
 /// What the next commit must write, beyond the events themselves.
@@ -81,12 +82,30 @@ impl Processor {
         }
     }
 
-    /// Processes one request's events in order.
+    /// The uuids among `events` that only the store can tell apart from
+    /// new ones; [`Processor::process`] wants those of them it has.
+    pub fn unsure(&self, project: ProjectId, events: &[IncomingEvent]) -> Vec<Uuid> {
+        let Some(state) = self.projects.get(&project) else {
+            return Vec::new();
+        };
+        let mut unsure: Vec<Uuid> = events
+            .iter()
+            .map(|e| e.uuid)
+            .filter(|uuid| state.uuids.check(uuid) == Seen::Unsure)
+            .collect();
+        unsure.sort_unstable();
+        unsure.dedup();
+        unsure
+    }
+
+    /// Processes one request's events in order. `stored` holds those of
+    /// its [`Processor::unsure`] uuids that the store already has.
     pub fn process(
         &mut self,
         project: ProjectId,
         events: Vec<IncomingEvent>,
         now: DateTime<Utc>,
+        stored: &HashSet<Uuid>,
     ) -> Processed {
         let mut processed = Processed::default();
         let mut run = Run {
@@ -98,7 +117,7 @@ impl Processor {
             group_type_limit: self.group_type_limit,
         };
         for event in events {
-            if run.process_event(event) {
+            if run.process_event(event, stored) {
                 processed.stored += 1;
             } else {
                 processed.duplicates += 1;
@@ -110,6 +129,9 @@ impl Processor {
     /// Everything processed since the last call, ready to be written.
     pub fn take_commit(&mut self) -> Commit {
         let pending = std::mem::take(&mut self.pending);
+        for state in self.projects.values_mut() {
+            state.uuids.trim();
+        }
         let mut commit = pending.commit;
         commit.persons = pending
             .dirty_persons
@@ -173,8 +195,8 @@ impl SnapshotVisitor for Processor {
         self.projects
             .entry(project)
             .or_default()
-            .event_uuids
-            .insert(uuid);
+            .uuids
+            .remember(&uuid);
     }
 }
 
@@ -206,10 +228,16 @@ fn id_from_value(value: Option<&Value>) -> Option<String> {
 
 impl Run<'_> {
     /// Returns false for a duplicate uuid (nothing is stored).
-    fn process_event(&mut self, incoming: IncomingEvent) -> bool {
-        if !self.state.event_uuids.insert(incoming.uuid) {
+    fn process_event(&mut self, incoming: IncomingEvent, stored: &HashSet<Uuid>) -> bool {
+        let duplicate = match self.state.uuids.check(&incoming.uuid) {
+            Seen::Yes => true,
+            Seen::Unsure => stored.contains(&incoming.uuid),
+            Seen::No => false,
+        };
+        if duplicate {
             return false;
         }
+        self.state.uuids.insert(incoming.uuid);
         let IncomingEvent {
             uuid,
             event: name,

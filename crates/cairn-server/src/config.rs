@@ -16,6 +16,10 @@ pub const DEFAULT_GROUP_TYPE_LIMIT: usize = 5;
 /// The events table has one column per group type, so the limit stays modest.
 pub const MAX_GROUP_TYPE_LIMIT: usize = 32;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// DuckDB's own default is 80% of RAM, which it fills with cached blocks and
+/// never gives back; a bound keeps the server's memory predictable. Queries
+/// that need more spill to the data directory.
+pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -25,7 +29,7 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, log
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -35,6 +39,10 @@ pub struct ServeArgs {
     /// or flags body; a stalled client gets 408 and is disconnected [default: 30]
     #[arg(long, env = "CAIRN_REQUEST_TIMEOUT")]
     pub request_timeout: Option<u64>,
+    /// Memory the database may use for caching and queries, e.g. `512MB`
+    /// or `4GB` [default: 1GB]
+    #[arg(long, env = "CAIRN_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
     /// Log filter, e.g. `info` or `cairn=debug` [default: info]
     #[arg(long, env = "CAIRN_LOG")]
     pub log: Option<String>,
@@ -53,6 +61,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     group_type_limit: Option<usize>,
     request_timeout: Option<u64>,
+    memory_limit: Option<String>,
     log: Option<String>,
 }
 
@@ -64,9 +73,20 @@ pub struct Config {
     pub group_type_limit: usize,
     /// How long a request body may take to arrive.
     pub request_timeout: Duration,
+    /// DuckDB's `memory_limit`, checked to be a size.
+    pub memory_limit: String,
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
+}
+
+impl Config {
+    /// The store in the data directory, with the configured memory bound.
+    pub fn open_store(&self) -> cairn_store::Result<cairn_store::DuckStore> {
+        let store = cairn_store::DuckStore::open(&self.data_dir, self.group_type_limit)?;
+        store.set_memory_limit(&self.memory_limit)?;
+        Ok(store)
+    }
 }
 
 impl ServeArgs {
@@ -89,6 +109,11 @@ impl ServeArgs {
         if !(1..=MAX_GROUP_TYPE_LIMIT).contains(&group_type_limit) {
             anyhow::bail!("group_type_limit must be between 1 and {MAX_GROUP_TYPE_LIMIT}, got {group_type_limit}");
         }
+        let memory_limit = self
+            .memory_limit
+            .or(file.memory_limit)
+            .unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.into());
+        check_size(&memory_limit).context("memory_limit")?;
         Ok(Config {
             bind: self
                 .bind
@@ -100,11 +125,25 @@ impl ServeArgs {
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             group_type_limit,
             request_timeout: Duration::from_secs(request_timeout),
+            memory_limit,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,
         })
     }
+}
+
+/// A size as DuckDB takes it: a number and a unit, e.g. `512MB`, `1.5GiB`.
+fn check_size(size: &str) -> anyhow::Result<()> {
+    let number_end = size
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(size.len());
+    let (number, unit) = size.split_at(number_end);
+    let units = ["KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"];
+    let valid = number.parse::<f64>().is_ok_and(|n| n > 0.0)
+        && units.iter().any(|u| u.eq_ignore_ascii_case(unit.trim()));
+    anyhow::ensure!(valid, "expected a size such as 512MB or 4GB, got {size:?}");
+    Ok(())
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -138,5 +177,22 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn memory_limit_must_be_a_size() {
+        let limit = |value: &str| {
+            ServeArgs {
+                memory_limit: Some(value.into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        assert_eq!(limit("512MB").unwrap().memory_limit, "512MB");
+        assert!(limit("1.5 GiB").is_ok());
+        for bad in ["", "512", "lots", "1GB'; DROP TABLE events; --", "0GB"] {
+            let error = format!("{:#}", limit(bad).unwrap_err());
+            assert!(error.contains("memory_limit"), "{bad}: {error}");
+        }
     }
 }

@@ -21,7 +21,6 @@ use tower::ServiceExt;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use cairn_ingest::Pipeline;
-use cairn_store::DuckStore;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::Config;
@@ -31,7 +30,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let store = DuckStore::open(&config.data_dir, config.group_type_limit)
+    let store = config
+        .open_store()
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let first_start = ensure_default_project(&store, &config)?;
     let pipeline = Pipeline::start(store.writer()?, config.group_type_limit)?;

@@ -5,7 +5,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use cairn_store::users;
-use cairn_store::DuckStore;
 
 use crate::config::ServeArgs;
 use crate::ui::{check_new_account, hash_password};
@@ -39,7 +38,7 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
     } = args.command;
     check_new_account(&email, &password).map_err(anyhow::Error::msg)?;
     let config = serve.resolve()?;
-    let store = DuckStore::open(&config.data_dir, config.group_type_limit).with_context(|| {
+    let store = config.open_store().with_context(|| {
         format!(
             "cannot open the store in {} (is `cairn serve` running on it? stop it first)",
             config.data_dir.display()

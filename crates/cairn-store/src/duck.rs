@@ -2,6 +2,7 @@
 //! pool of connections for reads, and one dedicated connection for the
 //! ingestion writer.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection, DuckdbConnectionManager, ToSql};
 
 use cairn_core::{Group, Person, ProjectId};
+use uuid::Uuid;
 
 use crate::schema;
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
@@ -51,6 +53,14 @@ impl DuckStore {
             group_columns,
             path,
         })
+    }
+
+    /// Bounds the memory DuckDB uses for its cache and queries (for all
+    /// connections); `limit` is a size such as `1GB`.
+    pub fn set_memory_limit(&self, limit: &str) -> Result<()> {
+        self.conn()?
+            .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))?;
+        Ok(())
     }
 
     /// A connection for reads (and the rare administrative write).
@@ -295,6 +305,24 @@ impl IngestStore for DuckWriter {
                 Err(e)
             }
         }
+    }
+
+    fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
+        if uuids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // Formatted uuids are hex and dashes only, safe to inline.
+        let list: Vec<String> = uuids.iter().map(|u| format!("'{u}'")).collect();
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT uuid::VARCHAR FROM events WHERE project_id = ? AND uuid IN ({})",
+            list.join(",")
+        ))?;
+        let mut rows = statement.query([project.0])?;
+        let mut stored = HashSet::new();
+        while let Some(row) = rows.next()? {
+            stored.insert(row.get::<_, String>(0)?.parse()?);
+        }
+        Ok(stored)
     }
 }
 

@@ -37,4 +37,10 @@ pub trait IngestStore: Send + 'static {
     fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
     /// Writes everything in `commit` atomically; returns once it is durable.
     fn commit(&mut self, commit: &Commit) -> Result<()>;
+    /// Those of `uuids` that `project` has stored events for.
+    fn stored_uuids(
+        &mut self,
+        project: ProjectId,
+        uuids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashSet<uuid::Uuid>>;
 }

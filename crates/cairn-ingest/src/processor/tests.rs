@@ -19,7 +19,7 @@ fn event(name: &str, distinct_id: &str, properties: Value, seconds: i64) -> Inco
 }
 
 fn run(processor: &mut Processor, events: Vec<IncomingEvent>) -> Commit {
-    processor.process(P, events, at(1000));
+    processor.process(P, events, at(1000), &HashSet::new());
     processor.take_commit()
 }
 
@@ -213,7 +213,7 @@ fn personless_events_create_no_person_and_no_groups() {
 fn duplicate_uuids_are_stored_once() {
     let mut p = Processor::new(5);
     let e = event("e", "u", json!({}), 0);
-    let processed = p.process(P, vec![e.clone(), e.clone()], at(0));
+    let processed = p.process(P, vec![e.clone(), e.clone()], at(0), &HashSet::new());
     assert_eq!(
         processed,
         Processed {
@@ -221,8 +221,16 @@ fn duplicate_uuids_are_stored_once() {
             duplicates: 1
         }
     );
-    assert_eq!(p.process(P, vec![e.clone()], at(0)).duplicates, 1);
-    assert_eq!(p.process(ProjectId(2), vec![e], at(0)).stored, 1);
+    assert_eq!(
+        p.process(P, vec![e.clone()], at(0), &HashSet::new())
+            .duplicates,
+        1
+    );
+    assert_eq!(
+        p.process(ProjectId(2), vec![e], at(0), &HashSet::new())
+            .stored,
+        1
+    );
 }
 
 #[test]

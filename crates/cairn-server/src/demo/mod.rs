@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use cairn_core::ProjectId;
 use cairn_ingest::wire::{CaptureQuery, DecodedPayload};
 use cairn_ingest::{normalize_batch, Pipeline};
-use cairn_store::{projects, DuckStore};
+use cairn_store::projects;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::ServeArgs;
@@ -45,7 +45,7 @@ pub struct DemoArgs {
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let config = args.serve.clone().resolve()?;
-    let store = DuckStore::open(&config.data_dir, config.group_type_limit).with_context(|| {
+    let store = config.open_store().with_context(|| {
         format!(
             "cannot open the store in {} (is `cairn serve` running on it? stop it first)",
             config.data_dir.display()
