@@ -123,5 +123,9 @@ async fn health(
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    let store = state.store.clone();
+    if let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || store.memory_used()).await {
+        metrics::gauge!("cairn_database_memory_bytes").set(bytes as f64);
+    }
     state.metrics.render()
 }

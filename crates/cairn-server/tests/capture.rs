@@ -459,4 +459,9 @@ fn metrics_and_health() {
     );
     assert!(metrics.contains("cairn_batch_commit_seconds"), "{metrics}");
     assert!(metrics.contains("cairn_ingest_queue_depth"), "{metrics}");
+    let database_bytes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cairn_database_memory_bytes "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(database_bytes.is_some_and(|b| b > 0.0), "{metrics}");
 }

@@ -1,8 +1,8 @@
 //! Storage faults: a full disk makes capture answer 503 (SDKs retry)
 //! without storing any part of the refused requests, and capture recovers
-//! by itself when space returns; a read-only data directory stops the
-//! server at start with a message naming it. Runs on small tmpfs mounts,
-//! so it needs root (as CI has).
+//! by itself when space returns; a read-only data directory, or a memory
+//! limit that is not a size, stops the server at start with a message naming
+//! it. The disk tests run on small tmpfs mounts, so they need root (as CI has).
 
 mod common;
 
@@ -145,4 +145,27 @@ fn a_read_only_data_directory_is_refused_at_start_by_name() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&data_dir.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn a_memory_limit_that_is_not_a_size_is_refused_at_start_by_name() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--memory-limit",
+            "lots",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("memory_limit") && stderr.contains("\"lots\""),
+        "{stderr}"
+    );
 }

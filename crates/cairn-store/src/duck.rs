@@ -63,6 +63,15 @@ impl DuckStore {
         Ok(())
     }
 
+    /// Bytes DuckDB holds in its buffer pool and query memory.
+    pub fn memory_used(&self) -> Result<u64> {
+        Ok(self.conn()?.query_row(
+            "SELECT coalesce(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
     /// A connection for reads (and the rare administrative write).
     pub fn conn(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)

@@ -198,6 +198,21 @@ fn raising_the_group_type_limit_adds_columns() {
 }
 
 #[test]
+fn the_memory_limit_reaches_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DuckStore::open(dir.path(), 5).unwrap();
+    store.set_memory_limit("64MB").unwrap();
+    // Every connection shares the one database instance and its limit.
+    let limit: String = store
+        .conn()
+        .unwrap()
+        .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(limit, "61.0 MiB");
+    assert!(store.memory_used().is_ok());
+}
+
+#[test]
 fn property_names_with_odd_characters_are_safe() {
     assert_eq!(read::json_pointer("a/b~c"), "/a~1b~0c");
 }
