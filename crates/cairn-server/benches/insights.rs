@@ -4,7 +4,7 @@
 //! written by hand in SQL against the same DuckDB file, and prints the
 //! ratio. Each figure is the median of `--runs` runs after one warm-up.
 //!
-//!     cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME]
+//!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME]
 
 mod support;
 
@@ -179,6 +179,10 @@ fn main() {
     let runs = arg("--runs", 5);
     let dir = build(events);
     let store = DuckStore::open(&dir, 5).unwrap();
+    // The server's memory bound, unless `CAIRN_MEMORY_LIMIT` says otherwise.
+    let memory_limit = std::env::var("CAIRN_MEMORY_LIMIT")
+        .unwrap_or_else(|_| cairn_server::config::DEFAULT_MEMORY_LIMIT.into());
+    store.set_memory_limit(&memory_limit).unwrap();
     let conn = store.conn().unwrap();
     let ctx = ProjectContext::load(&conn, ProjectId(1))
         .unwrap()
@@ -217,7 +221,7 @@ fn main() {
     let total: i64 = conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    println!("{total} events; questions over {first} .. {last}; median of {runs} runs\n");
+    println!("{total} events; questions over {first} .. {last}; median of {runs} runs; memory limit {memory_limit}\n");
     println!(
         "{:<28} {:<8} {:>10} {:>10} {:>7}",
         "insight", "by", "cairn ms", "SQL ms", "ratio"
