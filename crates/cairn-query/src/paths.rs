@@ -16,6 +16,9 @@ use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, PathEventType, PathsQuery, PropertyKind};
 use crate::sql::{column, for_each_batch, Actor, Scan};
 
+/// Hashing for the walk's maps, keyed by DuckDB's hashes already.
+type FastHash = foldhash::fast::RandomState;
+
 /// A gap this long (or longer) ends a session.
 const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
 const DEFAULT_STEP_LIMIT: usize = 5;
@@ -56,7 +59,6 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
             .collect();
         scan.condition(format!("({})", kinds.join(" OR ")));
     }
-    let a = scan.actor(actor);
     let url = scan.property(PropertyKind::Event, "$current_url", None, "pathsFilter")?;
     let screen = scan.property(PropertyKind::Event, "$screen_name", None, "pathsFilter")?;
     let item = format!(
@@ -64,13 +66,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
               WHEN e.event = '$screen' THEN coalesce({screen}, '')
               ELSE e.event END"
     );
+    // Naming items needs no actor, so not the join that finds merged persons.
+    let names_fw = scan.from_where();
+    let a = scan.actor(actor);
     let fw = scan.from_where();
     // Items travel as hashes (strings for millions of rows cost more than
     // the whole walk); a second query names each distinct one.
     let mut items: HashMap<u64, String> = HashMap::new();
     for_each_batch(
         conn,
-        &format!("SELECT hash(i), any_value(i) FROM (SELECT {item} AS i {fw}) GROUP BY 1"),
+        &format!("SELECT hash(i), any_value(i) FROM (SELECT {item} AS i {names_fw}) GROUP BY 1"),
         |batch| {
             let ids = column::<UInt64Array>(batch, 0)?;
             let names = column::<StringArray>(batch, 1)?;
@@ -95,38 +100,46 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         .filter(|(_, text)| filter.exclude_events.iter().flatten().any(|x| x == *text))
         .map(|(id, _)| *id)
         .collect();
-    let mut edges: HashMap<(usize, u64, u64), Edge> = HashMap::new();
-    let mut session: Vec<(i64, u64)> = Vec::new();
-    let mut last_actor = None;
-    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), hash({item}) {fw} ORDER BY 1, 2");
+    // Each actor's events, gathered here rather than sorted by DuckDB: a
+    // sort of millions of rows costs more than sorting each actor's few
+    // (which arrive mostly in time order already).
+    let mut by_actor: HashMap<u64, Vec<(i64, u64)>, FastHash> = HashMap::default();
+    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), hash({item}) {fw}");
     for_each_batch(conn, &sql, |batch| {
         let actors = column::<UInt64Array>(batch, 0)?;
         let times = column::<Int64Array>(batch, 1)?;
         let ids = column::<UInt64Array>(batch, 2)?;
         for i in 0..batch.num_rows() {
             let item = ids.value(i);
-            if excluded.contains(&item) {
-                continue;
+            if !excluded.contains(&item) {
+                by_actor
+                    .entry(actors.value(i))
+                    .or_default()
+                    .push((times.value(i), item));
             }
-            let t = times.value(i);
-            let new_actor = last_actor != Some(actors.value(i));
-            if new_actor
-                || session
-                    .last()
-                    .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
+        }
+        Ok(())
+    })?;
+    let mut edges: HashMap<(usize, u64, u64), Edge, FastHash> = HashMap::default();
+    let mut session: Vec<(i64, u64)> = Vec::new();
+    for events in by_actor.values_mut() {
+        events.sort_unstable(); // by time, then item: the same order every run
+        session.clear();
+        for &(t, item) in events.iter() {
+            if session
+                .last()
+                .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
             {
                 walk(&session, start, end, step_limit, &mut edges);
                 session.clear();
-                last_actor = Some(actors.value(i));
             }
             // Repeats of the same item collapse into one step.
             if session.last().map(|(_, last)| *last) != Some(item) {
                 session.push((t, item));
             }
         }
-        Ok(())
-    })?;
-    walk(&session, start, end, step_limit, &mut edges);
+        walk(&session, start, end, step_limit, &mut edges);
+    }
 
     let name = |id: &u64| items.get(id).map_or("", String::as_str);
     let mut ranked: Vec<((usize, u64, u64), Edge)> = edges
@@ -163,7 +176,7 @@ fn walk(
     start: Option<u64>,
     end: Option<u64>,
     limit: usize,
-    edges: &mut HashMap<(usize, u64, u64), Edge>,
+    edges: &mut HashMap<(usize, u64, u64), Edge, FastHash>,
 ) {
     let mut path = session;
     if let Some(start) = start {
