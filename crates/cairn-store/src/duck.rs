@@ -127,6 +127,7 @@ impl DuckWriter {
                 "CREATE TEMP TABLE IF NOT EXISTS staged_{table} AS SELECT * FROM {table} LIMIT 0"
             ))?;
         }
+        conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS unsure_uuids (uuid UUID)")?;
         let layout = schema::event_layout(&conn)?;
         debug_assert_eq!(
             layout
@@ -320,18 +321,31 @@ impl IngestStore for DuckWriter {
         if uuids.is_empty() {
             return Ok(HashSet::new());
         }
-        // Formatted uuids are hex and dashes only, safe to inline.
-        let list: Vec<String> = uuids.iter().map(|u| format!("'{u}'")).collect();
-        let mut statement = self.conn.prepare(&format!(
-            "SELECT uuid::VARCHAR FROM events WHERE project_id = ? AND uuid IN ({})",
-            list.join(",")
-        ))?;
-        let mut rows = statement.query([project.0])?;
-        let mut stored = HashSet::new();
-        while let Some(row) = rows.next()? {
-            stored.insert(row.get::<_, String>(0)?.parse()?);
+        // Through a table, so that any number of uuids costs one scan.
+        {
+            let mut appender =
+                self.conn
+                    .appender_to_catalog_and_db("unsure_uuids", "temp", "main")?;
+            for uuid in uuids {
+                appender.append_row([uuid.to_string()])?;
+            }
+            appender.flush()?;
         }
-        Ok(stored)
+        let stored = (|| {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT e.uuid::VARCHAR FROM events e SEMI JOIN temp.main.unsure_uuids u ON e.uuid = u.uuid
+                 WHERE e.project_id = ?",
+            )?;
+            let mut rows = statement.query([project.0])?;
+            let mut stored = HashSet::new();
+            while let Some(row) = rows.next()? {
+                stored.insert(row.get::<_, String>(0)?.parse()?);
+            }
+            Ok(stored)
+        })();
+        self.conn
+            .execute_batch("DELETE FROM temp.main.unsure_uuids")?;
+        stored
     }
 }
 

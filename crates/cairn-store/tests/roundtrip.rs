@@ -198,6 +198,41 @@ fn raising_the_group_type_limit_adds_columns() {
 }
 
 #[test]
+fn stored_uuids_are_found_among_many_in_one_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DuckStore::open(dir.path(), 5).unwrap();
+    let mut writer = store.writer().unwrap();
+    let event = |uuid: Uuid| Event {
+        project_id: P,
+        uuid,
+        event: "e".into(),
+        distinct_id: "a".into(),
+        person_id: None,
+        timestamp: at(0),
+        inserted_at: at(0),
+        properties: Default::default(),
+        groups: vec![],
+    };
+    let stored: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    writer
+        .commit(&Commit {
+            events: stored.iter().copied().map(event).collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut asked: Vec<Uuid> = (0..50_000).map(|_| Uuid::now_v7()).collect();
+    asked.extend(&stored);
+    let found = writer.stored_uuids(P, &asked).unwrap();
+    assert_eq!(found, stored.iter().copied().collect());
+    assert!(writer
+        .stored_uuids(ProjectId(2), &stored)
+        .unwrap()
+        .is_empty());
+    // The lookup leaves nothing behind for the next one.
+    assert!(writer.stored_uuids(P, &asked[..10]).unwrap().is_empty());
+}
+
+#[test]
 fn the_memory_limit_reaches_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     let store = DuckStore::open(dir.path(), 5).unwrap();

@@ -360,3 +360,17 @@ fn unchanged_persons_are_not_rewritten() {
     let commit = run(&mut p, vec![event("e", "u", json!({"$set": {"a": 1}}), 1)]);
     assert!(commit.persons.is_empty());
 }
+
+#[test]
+fn uuids_from_the_store_are_settled_by_asking_it() {
+    let mut p = Processor::new(5);
+    let old = event("e", "u", json!({}), 0);
+    p.event_uuid(P, old.uuid); // as the snapshot replays it
+    let new = event("e", "u", json!({}), 0);
+    let batch = vec![old.clone(), new.clone()];
+    assert_eq!(p.unsure(P, &batch), vec![old.uuid], "only the stored one");
+    let stored = HashSet::from([old.uuid]);
+    assert_eq!(p.process(P, batch, at(0), &stored).duplicates, 1);
+    // Once accepted, a uuid is known without the store.
+    assert!(p.unsure(P, &[new]).is_empty());
+}
