@@ -16,9 +16,9 @@ pub const DEFAULT_GROUP_TYPE_LIMIT: usize = 5;
 /// The events table has one column per group type, so the limit stays modest.
 pub const MAX_GROUP_TYPE_LIMIT: usize = 32;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
-/// DuckDB's own default is 80% of RAM, which it fills with cached blocks and
-/// never gives back; a bound keeps the server's memory predictable. Queries
-/// that need more spill to the data directory.
+/// DuckDB's own default is 80% of RAM, which it fills with cached blocks
+/// over time; a bound keeps the server's memory predictable. Queries that
+/// need more spill to the data directory.
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
 
 #[derive(Debug, Clone, Default, Args)]

@@ -244,6 +244,7 @@ fn the_memory_limit_reaches_duckdb() {
         .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
         .unwrap();
     assert_eq!(limit, "61.0 MiB");
+    store.set_memory_limit("1.5 GiB").unwrap();
     assert!(store.memory_used().is_ok());
 }
 
