@@ -14,7 +14,7 @@ use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, PathEventType, PathsQuery, PropertyKind};
-use crate::sql::{column, for_each_batch, Actor, Scan};
+use crate::sql::{column, for_each_batch, person_merges, Actor, Scan};
 
 /// Hashing for the walk's maps, keyed by DuckDB's hashes already.
 type FastHash = foldhash::fast::RandomState;
@@ -68,7 +68,10 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     );
     // Naming items needs no actor, so not the join that finds merged persons.
     let names_fw = scan.from_where();
-    let a = scan.actor(actor);
+    let (a, merges) = match actor {
+        Actor::Person => ("e.person_id".to_string(), person_merges(conn, ctx)?),
+        Actor::Group(_) => (scan.actor(actor), HashMap::new()),
+    };
     let fw = scan.from_where();
     // Items travel as hashes (strings for millions of rows cost more than
     // the whole walk); a second query names each distinct one.
@@ -112,8 +115,9 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         for i in 0..batch.num_rows() {
             let item = ids.value(i);
             if !excluded.contains(&item) {
+                let actor = actors.value(i);
                 by_actor
-                    .entry(actors.value(i))
+                    .entry(merges.get(&actor).copied().unwrap_or(actor))
                     .or_default()
                     .push((times.value(i), item));
             }

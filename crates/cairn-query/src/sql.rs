@@ -5,13 +5,14 @@
 //! Values are written as escaped literals rather than bound parameters so
 //! DuckDB sees constant JSON paths and timestamps and can plan with them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
 use cairn_flags::Operator;
+use cairn_store::duckdb::arrow::array::UInt64Array;
 
 use crate::context::{ProjectContext, WeekStart};
 use crate::error::{QueryError, Result};
@@ -556,6 +557,33 @@ pub fn earliest_event(
         .flatten()
         .next()
         .and_then(DateTime::from_timestamp_micros))
+}
+
+/// DuckDB's `hash` of each merged-away person id, mapped to the hash of the
+/// person it now belongs to: for insights that gather actors in Rust, this
+/// replaces joining every event to `person_overrides`, which costs more
+/// than the rest of their scan.
+pub fn person_merges(
+    conn: &cairn_store::duckdb::Connection,
+    ctx: &ProjectContext,
+) -> Result<HashMap<u64, u64>> {
+    let mut merges = HashMap::new();
+    if !ctx.person_overrides {
+        return Ok(merges);
+    }
+    let sql = format!(
+        "SELECT hash(old_person_id), hash(person_id) FROM person_overrides WHERE project_id = {}",
+        ctx.project.0
+    );
+    for_each_batch(conn, &sql, |batch| {
+        let (old, new) = (
+            column::<UInt64Array>(batch, 0)?,
+            column::<UInt64Array>(batch, 1)?,
+        );
+        merges.extend((0..batch.num_rows()).map(|i| (old.value(i), new.value(i))));
+        Ok(())
+    })?;
+    Ok(merges)
 }
 
 /// Runs `sql` and hands each Arrow batch to `f` (for large results, where

@@ -279,6 +279,34 @@ fn persons_merged_after_their_events_count_once() {
 }
 
 #[test]
+fn a_path_continues_across_a_merge() {
+    let server = Server::start();
+    let page = |who: &str, at_time: &str, url: &str| {
+        at("$pageview", who, at_time, json!({"$current_url": url}))
+    };
+    server.capture(json!([
+        page("anon-3", "2024-03-09T10:00:00Z", "https://app.io/"),
+        page("dana", "2024-03-09T10:05:00Z", "https://app.io/pricing"),
+    ]));
+    server.capture(json!([at(
+        "$identify",
+        "dana",
+        "2024-03-09T10:06:00Z",
+        json!({"$anon_distinct_id": "anon-3"})
+    )]));
+    let paths = answer(
+        &server,
+        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"},
+               "pathsFilter": {"includeEventTypes": ["$pageview"]}}),
+    );
+    assert_eq!(
+        paths["results"],
+        json!([{"source": "1_https://app.io", "target": "2_https://app.io/pricing",
+        "value": 1, "average_conversion_time": 300000.0}])
+    );
+}
+
+#[test]
 fn page_paths_and_url_breakdowns_read_captured_urls() {
     let server = Server::start();
     server.capture(json!([
