@@ -19,7 +19,9 @@ use crate::error::{QueryError, Result};
 use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
-use crate::sql::{column, for_each_batch, literal, naive_timestamp, Actor, Interner, Scan};
+use crate::sql::{
+    column, for_each_batch, literal, naive_timestamp, person_merges, Actor, Interner, Scan,
+};
 
 /// Schema default of `totalIntervals`.
 const DEFAULT_INTERVALS: usize = 11;
@@ -110,7 +112,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         ),
         None => "NULL::VARCHAR".into(),
     };
-    let a = scan.actor(actor);
+    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
+    let masks = breakdown.is_none() && periods.len() <= 64;
+    // When one return is enough, a merged person's period masks simply OR
+    // together: merges are folded in Rust instead of joining every event
+    // to person_overrides.
+    let (a, merges) = if masks && minimum == 1 && actor == Actor::Person {
+        ("e.person_id".to_string(), person_merges(conn, ctx)?)
+    } else {
+        (scan.actor(actor), HashMap::new())
+    };
     let bucket = scan.bucket(interval);
     // Usually the same event starts and returns: then every row does both.
     let (started, returns, wanted) = if is_target == is_return {
@@ -132,9 +143,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
         fw = scan.from_where(),
     );
-    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
-    let activity = if breakdown.is_none() && periods.len() <= 64 {
-        period_masks(conn, &grouped, start, interval, periods.len(), minimum)?
+    let activity = if masks {
+        period_masks(
+            conn,
+            &grouped,
+            start,
+            interval,
+            periods.len(),
+            minimum,
+            &merges,
+        )?
     } else {
         period_rows(conn, &grouped, &starts, &mut values)?
     };
@@ -375,6 +393,7 @@ fn period_masks(
     interval: Interval,
     periods: usize,
     minimum: u64,
+    merges: &HashMap<u64, u64>,
 ) -> Result<Vec<Activity>> {
     let start = naive_timestamp(start);
     // Period starts are aligned local readings, so boundary counts are exact.
@@ -391,27 +410,40 @@ fn period_masks(
          WHERE i BETWEEN 0 AND {last} GROUP BY a",
         last = periods - 1,
     );
-    let mut activity = Vec::new();
+    let mut masks: Vec<(u64, u64, u64)> = Vec::new();
     for_each_batch(conn, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let started = column::<UInt64Array>(batch, 1)?;
         let returned = column::<UInt64Array>(batch, 2)?;
-        for i in 0..batch.num_rows() {
-            let (s, r) = (started.value(i), returned.value(i));
-            let mut any = s | r;
-            while any != 0 {
-                let period = any.trailing_zeros() as usize;
-                any &= any - 1;
-                activity.push(Activity {
-                    actor: ids.value(i),
-                    period,
-                    started: s & (1 << period) != 0,
-                    returns: if r & (1 << period) != 0 { minimum } else { 0 },
-                    value: NO_VALUE,
-                });
-            }
-        }
+        masks.extend(
+            (0..batch.num_rows()).map(|i| (ids.value(i), started.value(i), returned.value(i))),
+        );
         Ok(())
     })?;
+    if !merges.is_empty() {
+        let mut folded: HashMap<u64, (u64, u64)> = HashMap::with_capacity(masks.len());
+        for (id, s, r) in masks {
+            let person = folded
+                .entry(merges.get(&id).copied().unwrap_or(id))
+                .or_default();
+            (person.0, person.1) = (person.0 | s, person.1 | r);
+        }
+        masks = folded.into_iter().map(|(id, (s, r))| (id, s, r)).collect();
+    }
+    let mut activity = Vec::new();
+    for (actor, s, r) in masks {
+        let mut any = s | r;
+        while any != 0 {
+            let period = any.trailing_zeros() as usize;
+            any &= any - 1;
+            activity.push(Activity {
+                actor,
+                period,
+                started: s & (1 << period) != 0,
+                returns: if r & (1 << period) != 0 { minimum } else { 0 },
+                value: NO_VALUE,
+            });
+        }
+    }
     Ok(activity)
 }

@@ -307,6 +307,41 @@ fn a_path_continues_across_a_merge() {
 }
 
 #[test]
+fn retention_follows_a_merge() {
+    let server = Server::start();
+    server.capture(json!([
+        at("$pageview", "anon-4", "2024-03-04T10:00:00Z", json!({})),
+        at("$pageview", "erin", "2024-03-11T10:00:00Z", json!({})),
+    ]));
+    server.capture(json!([at(
+        "$identify",
+        "erin",
+        "2024-03-11T10:01:00Z",
+        json!({"$anon_distinct_id": "anon-4"})
+    )]));
+    let retention = answer(
+        &server,
+        json!({"kind": "RetentionQuery", "dateRange": {"date_from": "2024-03-03", "date_to": "2024-03-16"},
+               "retentionFilter": {"period": "Week", "totalIntervals": 2,
+                   "targetEntity": {"id": "$pageview"}, "returningEntity": {"id": "$pageview"}}}),
+    );
+    let counts: Vec<Vec<i64>> = retention["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let values = row["values"].as_array().unwrap();
+            values
+                .iter()
+                .map(|v| v["count"].as_i64().unwrap())
+                .collect()
+        })
+        .collect();
+    // One person, active both weeks.
+    assert_eq!(counts, vec![vec![1, 1], vec![1, 0]]);
+}
+
+#[test]
 fn page_paths_and_url_breakdowns_read_captured_urls() {
     let server = Server::start();
     server.capture(json!([
