@@ -12,6 +12,16 @@ fn at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Valu
     e
 }
 
+/// `distinct_id` identifies at `timestamp`, merging `anon`'s person into theirs.
+fn identify_merging(server: &Server, distinct_id: &str, anon: &str, timestamp: &str) {
+    server.capture(json!([at(
+        "$identify",
+        distinct_id,
+        timestamp,
+        json!({"$anon_distinct_id": anon})
+    )]));
+}
+
 fn query(server: &Server, query: Value) -> (u16, Value) {
     let response = server
         .authed(server.client.post(server.api("/query/")))
@@ -253,12 +263,7 @@ fn persons_merged_after_their_events_count_once() {
         at("opened app", "carl", "2024-03-09T11:00:00Z", json!({})),
     ]));
     // Two persons so far; identifying merges anon-2's person into carl's.
-    server.capture(json!([at(
-        "$identify",
-        "carl",
-        "2024-03-09T12:00:00Z",
-        json!({"$anon_distinct_id": "anon-2"})
-    )]));
+    identify_merging(&server, "carl", "anon-2", "2024-03-09T12:00:00Z");
     let body = answer(
         &server,
         trends(json!([{"event": "opened app", "math": "dau"}]), json!({})),
@@ -288,12 +293,7 @@ fn a_path_continues_across_a_merge() {
         page("anon-3", "2024-03-09T10:00:00Z", "https://app.io/"),
         page("dana", "2024-03-09T10:05:00Z", "https://app.io/pricing"),
     ]));
-    server.capture(json!([at(
-        "$identify",
-        "dana",
-        "2024-03-09T10:06:00Z",
-        json!({"$anon_distinct_id": "anon-3"})
-    )]));
+    identify_merging(&server, "dana", "anon-3", "2024-03-09T10:06:00Z");
     let paths = answer(
         &server,
         json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"},
@@ -313,12 +313,7 @@ fn retention_follows_a_merge() {
         at("$pageview", "anon-4", "2024-03-04T10:00:00Z", json!({})),
         at("$pageview", "erin", "2024-03-11T10:00:00Z", json!({})),
     ]));
-    server.capture(json!([at(
-        "$identify",
-        "erin",
-        "2024-03-11T10:01:00Z",
-        json!({"$anon_distinct_id": "anon-4"})
-    )]));
+    identify_merging(&server, "erin", "anon-4", "2024-03-11T10:01:00Z");
     let retention = answer(
         &server,
         json!({"kind": "RetentionQuery", "dateRange": {"date_from": "2024-03-03", "date_to": "2024-03-16"},
