@@ -113,11 +113,12 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         None => "NULL::VARCHAR".into(),
     };
     let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
-    let masks = breakdown.is_none() && periods.len() <= 64;
+    // Per-actor bit masks of periods, when no breakdown needs values and the grid fits.
+    let by_masks = breakdown.is_none() && periods.len() <= 64;
     // When one return is enough, a merged person's period masks simply OR
     // together: merges are folded in Rust instead of joining every event
     // to person_overrides.
-    let (a, merges) = if masks && minimum == 1 && actor == Actor::Person {
+    let (a, merges) = if by_masks && minimum == 1 && actor == Actor::Person {
         ("e.person_id".to_string(), person_merges(conn, ctx)?)
     } else {
         (scan.actor(actor), HashMap::new())
@@ -143,7 +144,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
         fw = scan.from_where(),
     );
-    let activity = if masks {
+    let activity = if by_masks {
         period_masks(
             conn,
             &grouped,
