@@ -58,11 +58,12 @@ impl SeenUuids {
 
     /// Records a uuid read from the store.
     pub fn remember(&mut self, uuid: &Uuid) {
-        let capacity = FIRST_FILTER_ITEMS << (self.filters.len().max(1) - 1);
-        if self.filters.is_empty() || self.in_last == capacity {
-            let items = FIRST_FILTER_ITEMS << self.filters.len();
-            self.filters
-                .push(BloomFilter::with_false_pos(FALSE_POSITIVE_RATE).expected_items(items));
+        let items_of = |filter: usize| FIRST_FILTER_ITEMS << filter;
+        let count = self.filters.len();
+        if count == 0 || self.in_last == items_of(count - 1) {
+            self.filters.push(
+                BloomFilter::with_false_pos(FALSE_POSITIVE_RATE).expected_items(items_of(count)),
+            );
             self.in_last = 0;
         }
         if let Some(last) = self.filters.last_mut() {
