@@ -10,12 +10,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_flags::{FeatureFlag, FlagSet, GroupSubject, Subject};
+use hyper::body::Bytes;
 use serde_json::{json, Value};
-use support::{arg, drive, BenchServer, PERSONAL_KEY, PROJECT_KEY};
+use support::{arg, drive, post, BenchServer, PERSONAL_KEY, PROJECT_KEY};
 
 const PERSONS: usize = 2_000;
 const COMPANIES: usize = 200;
@@ -135,26 +135,17 @@ fn main() {
     let rate = in_process(&definitions);
     println!("  in process:  {rate:.0} single-flag evaluations/s on one core");
 
-    let bodies: Arc<Vec<String>> = Arc::new(
-        (0..PERSONS)
-            .map(|p| {
-                json!({"api_key": PROJECT_KEY, "distinct_id": format!("user-{p}"),
-                       "groups": {"company": format!("company-{}", p % COMPANIES)},
-                       "person_properties": {}, "group_properties": {}, "geoip_disable": true})
-                .to_string()
-            })
-            .collect(),
-    );
-    let base = server.base.clone();
-    let load = drive(clients, requests, move |client, i| {
-        client
-            .post(format!("{base}/flags/?v=2"))
-            .header("Content-Type", "application/json")
-            .body(bodies[i % bodies.len()].clone())
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.bytes())
-            .is_ok()
+    let bodies: Vec<Bytes> = (0..PERSONS)
+        .map(|p| {
+            json!({"api_key": PROJECT_KEY, "distinct_id": format!("user-{p}"),
+                   "groups": {"company": format!("company-{}", p % COMPANIES)},
+                   "person_properties": {}, "group_properties": {}, "geoip_disable": true})
+            .to_string()
+            .into()
+        })
+        .collect();
+    let load = drive(&server.base, clients, requests, move |i| {
+        post("/flags/?v=2", bodies[i % bodies.len()].clone())
     });
     println!(
         "  /flags over loopback: {:.0} requests/s ({requests} requests, {clients} clients, {:.1} s)",

@@ -7,11 +7,10 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use rand::SeedableRng;
 
-use support::{arg, batch_body, drive, BenchServer, BATCH};
+use hyper::body::Bytes;
+use support::{arg, batch_body, drive, post, BenchServer, BATCH};
 
 fn main() {
     let events = arg("--events", 1_000_000);
@@ -25,21 +24,13 @@ fn main() {
     eprintln!("generating {requests} batches of {BATCH} events…");
     let sent_at = chrono::Utc::now().to_rfc3339();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..requests)
-            .map(|_| batch_body(&mut rng, &sent_at))
-            .collect(),
-    );
-    let mean_kib = bodies.iter().map(Vec::len).sum::<usize>() as f64 / requests as f64 / 1024.0;
+    let bodies: Vec<Bytes> = (0..requests)
+        .map(|_| batch_body(&mut rng, &sent_at).into())
+        .collect();
+    let mean_kib = bodies.iter().map(Bytes::len).sum::<usize>() as f64 / requests as f64 / 1024.0;
 
-    let batch_url = format!("{base}/batch/");
-    let load = drive(clients, requests, move |client, i| {
-        client
-            .post(&batch_url)
-            .header("Content-Type", "application/json")
-            .body(bodies[i].clone())
-            .send()
-            .is_ok_and(|r| r.status() == 200)
+    let load = drive(&base, clients, requests, move |i| {
+        post("/batch/", bodies[i].clone())
     });
     let elapsed = load.elapsed;
     let rss = server.peak_rss_mib();

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 
-use support::{arg, batch_body, drive, BenchServer, BATCH, PERSONAL_KEY};
+use hyper::body::Bytes;
+use support::{arg, batch_body, drive, post, BenchServer, BATCH, PERSONAL_KEY};
 
 /// What the current reporting window saw.
 struct Window {
@@ -44,22 +45,17 @@ fn main() {
 
     // 1. The maximum rate, flat out.
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let probe: Arc<Vec<Vec<u8>>> =
-        Arc::new((0..400).map(|_| batch_body(&mut rng, &sent_at)).collect());
+    let probe: Vec<Bytes> = (0..400)
+        .map(|_| batch_body(&mut rng, &sent_at).into())
+        .collect();
+    let probed = probe.len() * BATCH;
+    let load = drive(&base, clients, probe.len(), move |i| {
+        post("/batch/", probe[i].clone())
+    });
+    let max_rate = probed as f64 / load.elapsed.as_secs_f64();
     let url = format!("{base}/batch/");
-    let load = {
-        let (probe, url) = (probe.clone(), url.clone());
-        drive(clients, probe.len(), move |client, i| {
-            client
-                .post(&url)
-                .body(probe[i].clone())
-                .send()
-                .is_ok_and(|r| r.status() == 200)
-        })
-    };
-    let max_rate = (probe.len() * BATCH) as f64 / load.elapsed.as_secs_f64();
     let rate = arg("--rate", (max_rate / 2.0) as usize) as f64;
-    println!("soak: maximum {max_rate:.0} events/s over {} events; soaking at {rate:.0} events/s for {minutes} min with {clients} clients", probe.len() * BATCH);
+    println!("soak: maximum {max_rate:.0} events/s over {} events; soaking at {rate:.0} events/s for {minutes} min with {clients} clients", probed);
 
     // 2. Paced ingestion and a reader, for `minutes`.
     let window = Arc::new(Mutex::new(Window::new()));

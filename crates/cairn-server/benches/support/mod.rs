@@ -4,11 +4,14 @@
 #![allow(dead_code)]
 //! loopback port, command-line numbers, and the server's peak memory.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::Request;
 use rand::Rng;
 
 pub const PROJECT_KEY: &str = "phc_bench_project_key";
@@ -193,61 +196,105 @@ impl Load {
     }
 }
 
-/// Sends requests `0..requests` from `clients` threads, each with its own
-/// HTTP client; `send(client, i)` answers whether request `i` succeeded.
-pub fn drive<F>(clients: usize, requests: usize, send: F) -> Load
-where
-    F: Fn(&reqwest::blocking::Client, usize) -> bool + Send + Sync + 'static,
-{
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
+/// A POST of `body` to `path` for [`drive`].
+pub fn post(path: &str, body: Bytes) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap()
+}
 
-    let send = Arc::new(send);
-    let next = Arc::new(AtomicUsize::new(0));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new(3).unwrap()));
+/// Sends requests `0..requests` over `clients` keep-alive HTTP/1.1
+/// connections to `base`, all driven by one thread, as wrk does: the load
+/// generator shares the machine with the server, and a thread (and runtime)
+/// per client would take the cores the server is measured on. `request(i)`
+/// builds request `i`; it succeeds when answered 200 with a whole body.
+pub fn drive<F>(base: &str, clients: usize, requests: usize, request: F) -> Load
+where
+    F: Fn(usize) -> Request<Full<Bytes>> + 'static,
+{
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    let address: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let request = Rc::new(request);
+    let next = Rc::new(Cell::new(0));
+    let failures = Rc::new(Cell::new(0));
+    let latencies = Rc::new(RefCell::new(
+        hdrhistogram::Histogram::<u64>::new(3).unwrap(),
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
     let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (send, next, failures, latencies) = (
-                send.clone(),
-                next.clone(),
-                failures.clone(),
-                latencies.clone(),
-            );
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(60))
-                    .build()
-                    .unwrap();
-                let mut local = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= requests {
-                        break;
-                    }
-                    let sent = Instant::now();
-                    let ok = send(&client, i);
-                    local.record(sent.elapsed().as_micros() as u64).unwrap();
-                    if !ok {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
+    for _ in 0..clients {
+        let (request, next, failures, latencies) = (
+            request.clone(),
+            next.clone(),
+            failures.clone(),
+            latencies.clone(),
+        );
+        local.spawn_local(async move {
+            let mut sender = None;
+            loop {
+                let i = next.get();
+                if i >= requests {
+                    break;
                 }
-                latencies.lock().unwrap().add(local).unwrap();
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
+                next.set(i + 1);
+                if sender.is_none() {
+                    sender = connect(address).await;
+                }
+                let sent = Instant::now();
+                let ok = match sender.as_mut() {
+                    Some(connection) => exchange(connection, request(i)).await,
+                    None => false,
+                };
+                latencies
+                    .borrow_mut()
+                    .record(sent.elapsed().as_micros() as u64)
+                    .unwrap();
+                if !ok {
+                    failures.set(failures.get() + 1);
+                    // Start over on a fresh connection.
+                    sender = None;
+                }
+            }
+        });
     }
+    runtime.block_on(local);
     let elapsed = started.elapsed();
-    let latencies = std::mem::replace(
-        &mut *latencies.lock().unwrap(),
-        hdrhistogram::Histogram::new(3).unwrap(),
-    );
+    let latencies = latencies.replace(hdrhistogram::Histogram::new(3).unwrap());
     Load {
         latencies,
-        failures: failures.load(Ordering::Relaxed),
+        failures: failures.get(),
         elapsed,
+    }
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(address: SocketAddr) -> Option<Connection> {
+    let stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::task::spawn_local(connection);
+    Some(sender)
+}
+
+async fn exchange(connection: &mut Connection, request: Request<Full<Bytes>>) -> bool {
+    use http_body_util::BodyExt;
+    match connection.send_request(request).await {
+        Ok(response) => {
+            let ok = response.status() == 200;
+            response.into_body().collect().await.is_ok() && ok
+        }
+        Err(_) => false,
     }
 }
