@@ -250,7 +250,13 @@ where
                 }
                 let sent = Instant::now();
                 let ok = match sender.as_mut() {
-                    Some(connection) => exchange(connection, request(i)).await,
+                    // A hung server counts as a failure rather than hanging the bench.
+                    Some(connection) => tokio::time::timeout(
+                        Duration::from_secs(60),
+                        exchange(connection, request(i)),
+                    )
+                    .await
+                    .unwrap_or(false),
                     None => false,
                 };
                 latencies
