@@ -14,10 +14,7 @@ use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, PathEventType, PathsQuery, PropertyKind};
-use crate::sql::{column, for_each_batch, person_merges, Actor, Scan};
-
-/// Hashing for the walk's maps, keyed by DuckDB's hashes already.
-type FastHash = foldhash::fast::RandomState;
+use crate::sql::{column, for_each_batch, person_merges, Actor, FastHash, Merges, Scan};
 
 /// A gap this long (or longer) ends a session.
 const SESSION_GAP_US: i64 = 30 * 60 * 1_000_000;
@@ -66,98 +63,106 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
               WHEN e.event = '$screen' THEN coalesce({screen}, '')
               ELSE e.event END"
     );
+    // The big scan reads a cheap key per event, a hash of the columns its
+    // item is named from (building millions of item strings costs more than
+    // the walk); a second query names each key. Keys whose names agree
+    // ("/a" and "/a/") are one item.
+    let key = match filter.include_event_types.as_deref() {
+        Some([PathEventType::Pageview]) => format!("hash({url})"),
+        Some([PathEventType::Screen]) => format!("hash({screen})"),
+        _ => format!("hash(e.event, {url}, {screen})"),
+    };
     // Naming items needs no actor, so not the join that finds merged persons.
     let names_fw = scan.from_where();
     let (a, merges) = match actor {
         Actor::Person => ("e.person_id".to_string(), person_merges(conn, ctx)?),
-        Actor::Group(_) => (scan.actor(actor), HashMap::new()),
+        Actor::Group(_) => (scan.actor(actor), Merges::default()),
     };
     let fw = scan.from_where();
-    // Items travel as hashes (strings for millions of rows cost more than
-    // the whole walk); a second query names each distinct one.
-    let mut items: HashMap<u64, String> = HashMap::new();
+    let mut named: Vec<(u64, String)> = Vec::new();
     for_each_batch(
         conn,
-        &format!("SELECT hash(i), any_value(i) FROM (SELECT {item} AS i {names_fw}) GROUP BY 1"),
+        &format!("SELECT {key}, any_value({item}) {names_fw} GROUP BY 1"),
         |batch| {
-            let ids = column::<UInt64Array>(batch, 0)?;
+            let keys = column::<UInt64Array>(batch, 0)?;
             let names = column::<StringArray>(batch, 1)?;
-            for i in 0..batch.num_rows() {
-                items.insert(ids.value(i), names.value(i).to_string());
-            }
+            named
+                .extend((0..batch.num_rows()).map(|i| (keys.value(i), names.value(i).to_string())));
             Ok(())
         },
     )?;
-    let id_of =
-        |text: Option<&str>| text.map(|t| items.iter().find(|(_, v)| *v == t).map(|(k, _)| *k));
-    let (start, end) = (
-        id_of(filter.start_point.as_deref()),
-        id_of(filter.end_point.as_deref()),
-    );
+    // Items are numbered in name order, so ties sort the same way every run.
+    let mut names: Vec<String> = named.iter().map(|(_, name)| name.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let id_of = |name: &str| {
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .map(|i| i as u32)
+    };
+    let item_of: HashMap<u64, u32, FastHash> = named
+        .iter()
+        .filter_map(|(key, name)| Some((*key, id_of(name)?)))
+        .collect();
+    let point = |text: &Option<String>| text.as_deref().map(id_of);
+    let (start, end) = (point(&filter.start_point), point(&filter.end_point));
     if matches!(start, Some(None)) || matches!(end, Some(None)) {
         return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
     }
-    let (start, end) = (start.flatten(), end.flatten());
-    let excluded: Vec<u64> = items
+    let excluded: Vec<bool> = names
         .iter()
-        .filter(|(_, text)| filter.exclude_events.iter().flatten().any(|x| x == *text))
-        .map(|(id, _)| *id)
+        .map(|name| filter.exclude_events.iter().flatten().any(|x| x == name))
         .collect();
-    // Each actor's events, gathered here rather than sorted by DuckDB: a
-    // sort of millions of rows costs more than sorting each actor's few
-    // (which arrive mostly in time order already).
-    let mut by_actor: HashMap<u64, Vec<(i64, u64)>, FastHash> = HashMap::default();
-    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), hash({item}) {fw}");
+    let mut batches = Vec::new();
+    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), {key} {fw}");
     for_each_batch(conn, &sql, |batch| {
-        let actors = column::<UInt64Array>(batch, 0)?;
-        let times = column::<Int64Array>(batch, 1)?;
-        let ids = column::<UInt64Array>(batch, 2)?;
-        for i in 0..batch.num_rows() {
-            let item = ids.value(i);
-            if !excluded.contains(&item) {
-                let actor = actors.value(i);
-                by_actor
-                    .entry(merges.get(&actor).copied().unwrap_or(actor))
-                    .or_default()
-                    .push((times.value(i), item));
-            }
-        }
+        batches.push((
+            column::<UInt64Array>(batch, 0)?.clone(),
+            column::<Int64Array>(batch, 1)?.clone(),
+            column::<UInt64Array>(batch, 2)?.clone(),
+        ));
         Ok(())
     })?;
-    let mut edges: HashMap<(usize, u64, u64), Edge, FastHash> = HashMap::default();
-    let mut session: Vec<(i64, u64)> = Vec::new();
-    for events in by_actor.values_mut() {
-        events.sort_unstable(); // by time, then item: the same order every run
-        session.clear();
-        for &(t, item) in events.iter() {
-            if session
-                .last()
-                .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
-            {
-                walk(&session, start, end, step_limit, &mut edges);
-                session.clear();
-            }
-            // Repeats of the same item collapse into one step.
-            if session.last().map(|(_, last)| *last) != Some(item) {
-                session.push((t, item));
+    let walker = Walker {
+        merges: &merges,
+        item_of: &item_of,
+        excluded: &excluded,
+        start: start.flatten(),
+        end: end.flatten(),
+        limit: step_limit,
+    };
+    // Actors are shared out among the cores, each share grouped and walked
+    // on its own thread.
+    let shares = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let mut edges = Edges::default();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..shares)
+            .map(|share| {
+                let (walker, batches) = (&walker, &batches);
+                scope.spawn(move || walker.share(batches, share, shares))
+            })
+            .collect();
+        for thread in threads {
+            let share = thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (k, e) in share {
+                let edge = edges.entry(k).or_default();
+                edge.count += e.count;
+                edge.total_us += e.total_us;
             }
         }
-        walk(&session, start, end, step_limit, &mut edges);
-    }
+    });
 
-    let name = |id: &u64| items.get(id).map_or("", String::as_str);
-    let mut ranked: Vec<((usize, u64, u64), Edge)> = edges
+    let name = |id: &u32| names[*id as usize].as_str();
+    let mut ranked: Vec<((usize, u32, u32), Edge)> = edges
         .into_iter()
         .filter(|(_, e)| filter.min_edge_weight.is_none_or(|m| e.count >= m))
         .filter(|(_, e)| filter.max_edge_weight.is_none_or(|m| e.count <= m))
         .collect();
-    ranked.sort_by(|((sa, fa, ta), a), ((sb, fb, tb), b)| {
-        b.count
-            .cmp(&a.count)
-            .then(sa.cmp(sb))
-            .then(name(fa).cmp(name(fb)))
-            .then(name(ta).cmp(name(tb)))
-    });
+    // Items are numbered in name order: comparing ids compares names.
+    ranked.sort_by(|(a_key, a), (b_key, b)| b.count.cmp(&a.count).then(a_key.cmp(b_key)));
     ranked.truncate(filter.edge_limit.unwrap_or(DEFAULT_EDGE_LIMIT));
     let results: Vec<Value> = ranked
         .iter()
@@ -173,37 +178,113 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     Ok(json!({"results": results, "is_cached": false}))
 }
 
-/// Adds one session's path (cut at the start and end points, at most
-/// `limit` steps) to the edge counts.
-fn walk(
-    session: &[(i64, u64)],
-    start: Option<u64>,
-    end: Option<u64>,
+type Edges = HashMap<(usize, u32, u32), Edge, FastHash>;
+
+/// One query's rows: actor hash, time, item key.
+type Batch = (UInt64Array, Int64Array, UInt64Array);
+
+/// What turns rows into edges, shared by the threads.
+struct Walker<'a> {
+    merges: &'a Merges,
+    item_of: &'a HashMap<u64, u32, FastHash>,
+    excluded: &'a [bool],
+    start: Option<u32>,
+    end: Option<u32>,
     limit: usize,
-    edges: &mut HashMap<(usize, u64, u64), Edge, FastHash>,
-) {
-    let mut path = session;
-    if let Some(start) = start {
-        match path.iter().position(|(_, i)| *i == start) {
-            Some(at) => path = &path[at..],
-            None => return,
+}
+
+impl Walker<'_> {
+    /// The edges of the actors whose hash is `share` modulo `shares`. Each
+    /// actor's events are gathered by a counting sort into one array (a
+    /// vector per actor costs a cache miss per row), then sorted by time:
+    /// they arrive mostly in order already, which DuckDB's sort would not
+    /// exploit.
+    fn share(&self, batches: &[Batch], share: u64, shares: u64) -> Edges {
+        let mut actors: HashMap<u64, u32, FastHash> = HashMap::default();
+        let mut rows: Vec<(u32, i64, u32)> = Vec::new();
+        for (hashes, times, keys) in batches {
+            for i in 0..hashes.len() {
+                let hash = hashes.value(i);
+                let actor = self.merges.get(&hash).copied().unwrap_or(hash);
+                if actor % shares != share {
+                    continue;
+                }
+                // A key unnamed arrived after the naming query: left out.
+                let Some(&item) = self.item_of.get(&keys.value(i)) else {
+                    continue;
+                };
+                if self.excluded[item as usize] {
+                    continue;
+                }
+                let next = actors.len() as u32;
+                let actor = *actors.entry(actor).or_insert(next);
+                rows.push((actor, times.value(i), item));
+            }
         }
-    }
-    if let Some(end) = end {
-        match path.iter().position(|(_, i)| *i == end) {
-            Some(at) => path = &path[..=at],
-            None => return,
+        let mut starts = vec![0usize; actors.len() + 1];
+        for &(actor, ..) in &rows {
+            starts[actor as usize + 1] += 1;
         }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut events = vec![(0i64, 0u32); rows.len()];
+        let mut fill = starts.clone();
+        for (actor, t, item) in rows {
+            events[fill[actor as usize]] = (t, item);
+            fill[actor as usize] += 1;
+        }
+        let mut edges = Edges::default();
+        let mut session: Vec<(i64, u32)> = Vec::new();
+        for bounds in starts.windows(2) {
+            let events = &mut events[bounds[0]..bounds[1]];
+            events.sort_unstable(); // by time, then item: the same order every run
+            session.clear();
+            for &(t, item) in events.iter() {
+                if session
+                    .last()
+                    .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
+                {
+                    self.walk(&session, &mut edges);
+                    session.clear();
+                }
+                // Repeats of the same item collapse into one step.
+                if session.last().map(|(_, last)| *last) != Some(item) {
+                    session.push((t, item));
+                }
+            }
+            self.walk(&session, &mut edges);
+        }
+        edges
     }
-    // Paths to an end point keep their last steps, others their first.
-    path = if end.is_some() && start.is_none() {
-        &path[path.len().saturating_sub(limit)..]
-    } else {
-        &path[..path.len().min(limit)]
-    };
-    for (step, pair) in path.windows(2).enumerate() {
-        let edge = edges.entry((step, pair[0].1, pair[1].1)).or_default();
-        edge.count += 1;
-        edge.total_us += pair[1].0 - pair[0].0;
+
+    /// Adds one session's path (cut at the start and end points, at most
+    /// `limit` steps) to the edge counts.
+    fn walk(&self, session: &[(i64, u32)], edges: &mut Edges) {
+        let (start, end, limit) = (self.start, self.end, self.limit);
+        let mut path = session;
+        if let Some(start) = start {
+            match path.iter().position(|(_, i)| *i == start) {
+                Some(at) => path = &path[at..],
+                None => return,
+            }
+        }
+        if let Some(end) = end {
+            match path.iter().position(|(_, i)| *i == end) {
+                Some(at) => path = &path[..=at],
+                None => return,
+            }
+        }
+        // Paths to an end point keep their last steps, others their first.
+        path = if end.is_some() && start.is_none() {
+            &path[path.len().saturating_sub(limit)..]
+        } else {
+            &path[..path.len().min(limit)]
+        };
+        for (step, pair) in path.windows(2).enumerate() {
+            let edge = edges.entry((step, pair[0].1, pair[1].1)).or_default();
+            edge.count += 1;
+            edge.total_us += pair[1].0 - pair[0].0;
+        }
     }
 }

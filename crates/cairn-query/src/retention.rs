@@ -20,7 +20,7 @@ use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
 use crate::sql::{
-    column, for_each_batch, literal, naive_timestamp, person_merges, Actor, Interner, Scan,
+    column, for_each_batch, literal, naive_timestamp, person_merges, Actor, Interner, Merges, Scan,
 };
 
 /// Schema default of `totalIntervals`.
@@ -121,7 +121,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     let (a, merges) = if by_masks && minimum == 1 && actor == Actor::Person {
         ("e.person_id".to_string(), person_merges(conn, ctx)?)
     } else {
-        (scan.actor(actor), HashMap::new())
+        (scan.actor(actor), Merges::default())
     };
     let bucket = scan.bucket(interval);
     // Usually the same event starts and returns: then every row does both.
@@ -394,7 +394,7 @@ fn period_masks(
     interval: Interval,
     periods: usize,
     minimum: u64,
-    merges: &HashMap<u64, u64>,
+    merges: &Merges,
 ) -> Result<Vec<Activity>> {
     let start = naive_timestamp(start);
     // Period starts are aligned local readings, so boundary counts are exact.

@@ -36,6 +36,12 @@ pub fn naive_timestamp(t: NaiveDateTime) -> String {
 /// one that person was merged into.
 const PERSON: &str = "coalesce(po.person_id, e.person_id)";
 
+/// Hashing for maps keyed by DuckDB's hashes already.
+pub type FastHash = foldhash::fast::RandomState;
+
+/// Merged persons, by hash: old person → the person it was merged into.
+pub type Merges = HashMap<u64, u64, FastHash>;
+
 /// Whom an insight counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
@@ -566,8 +572,8 @@ pub fn earliest_event(
 pub fn person_merges(
     conn: &cairn_store::duckdb::Connection,
     ctx: &ProjectContext,
-) -> Result<HashMap<u64, u64>> {
-    let mut merges = HashMap::new();
+) -> Result<Merges> {
+    let mut merges = Merges::default();
     if !ctx.person_overrides {
         return Ok(merges);
     }
