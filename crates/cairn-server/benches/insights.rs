@@ -2,7 +2,8 @@
 //! default; kept under the target directory for the next run), then times
 //! each insight kind by persons and by company next to the same question
 //! written by hand in SQL against the same DuckDB file, and prints the
-//! ratio. Each figure is the median of `--runs` runs after one warm-up.
+//! ratio. Each figure is the median of `--runs` runs after one warm-up, the
+//! two sides taking turns; the ratio is the median of the per-run ratios.
 //!
 //!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME]
 
@@ -19,17 +20,44 @@ use cairn_store::DuckStore;
 
 use support::{arg, build};
 
+fn ms(f: &mut impl FnMut()) -> f64 {
+    let started = Instant::now();
+    f();
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed().as_secs_f64() * 1000.0
+    median((0..runs).map(|_| ms(&mut f)).collect())
+}
+
+/// Median times of `a` and `b`, and the median of their per-run ratio. The
+/// two run in turns, first one then the other leading, so that the machine's
+/// drift over a run (page cache, other work) weighs on both alike.
+fn paired_ms(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64, f64) {
+    a(); // warm-up
+    b();
+    let pairs: Vec<(f64, f64)> = (0..runs)
+        .map(|i| {
+            if i % 2 == 0 {
+                let ta = ms(&mut a);
+                (ta, ms(&mut b))
+            } else {
+                let tb = ms(&mut b);
+                (ms(&mut a), tb)
+            }
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    (
+        median(pairs.iter().map(|p| p.0).collect()),
+        median(pairs.iter().map(|p| p.1).collect()),
+        median(pairs.iter().map(|p| p.0 / p.1).collect()),
+    )
 }
 
 /// One question, asked both ways.
@@ -176,7 +204,7 @@ fn main() {
             .init();
     }
     let events = arg("--events", 10_000_000);
-    let runs = arg("--runs", 5);
+    let runs = arg("--runs", 9);
     let dir = build(events);
     let store = DuckStore::open(&dir, 5).unwrap();
     // The server's memory bound, unless `CAIRN_MEMORY_LIMIT` says otherwise.
@@ -239,10 +267,13 @@ fn main() {
             if only.as_deref().is_some_and(|o| !case.name.contains(o)) {
                 continue;
             }
-            let cairn = median_ms(runs, || {
-                cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
-            });
-            let sql = median_ms(runs, || run_sql(&conn, &case.sql));
+            let (cairn, sql, ratio) = paired_ms(
+                runs,
+                || {
+                    cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
+                },
+                || run_sql(&conn, &case.sql),
+            );
             if let Ok(dir) = std::env::var("CAIRN_PROFILE_DIR") {
                 // DuckDB's operator timings of one more run of each side.
                 let name = format!(
@@ -257,7 +288,6 @@ fn main() {
                 run_sql(&conn, &case.sql);
                 conn.execute_batch("PRAGMA disable_profiling").unwrap();
             }
-            let ratio = cairn / sql;
             worst = worst.max(ratio);
             slowest = slowest.max(cairn);
             println!(
