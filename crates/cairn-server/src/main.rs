@@ -5,6 +5,12 @@ use cairn_server::config::ServeArgs;
 use cairn_server::demo::DemoArgs;
 use cairn_server::users::UsersArgs;
 
+/// glibc's malloc serialises the runtime's worker threads on its arena locks
+/// when one thread frees what another allocated (a request's buffers move
+/// between them); mimalloc's per-thread heaps do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cairn: product analytics with group analytics, speaking PostHog's protocol.
 #[derive(Parser)]
 #[command(name = "cairn", version, about, long_about = None)]

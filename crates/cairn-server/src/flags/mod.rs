@@ -26,6 +26,23 @@ use crate::state::AppState;
 pub struct ProjectFlags {
     pub set: FlagSet,
     pub timezone: Tz,
+    /// Each flag's fixed JSON in a detailed answer, by flag id.
+    pub heads: HashMap<i64, evaluate::FlagHead>,
+}
+
+impl ProjectFlags {
+    pub fn new(set: FlagSet, timezone: Tz) -> Self {
+        let heads = set
+            .flags()
+            .iter()
+            .map(|f| (f.id, evaluate::FlagHead::of(f)))
+            .collect();
+        Self {
+            set,
+            timezone,
+            heads,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -84,10 +101,10 @@ pub async fn project_flags(state: &AppState, project: ProjectId) -> ApiResult<Ar
         Ok((flags::list_flags(conn, project)?, timezone))
     })
     .await?;
-    let loaded = Arc::new(ProjectFlags {
-        set: FlagSet::new(stored.iter().filter_map(to_feature_flag)),
-        timezone: timezone.and_then(|tz| tz.parse().ok()).unwrap_or(Tz::UTC),
-    });
+    let loaded = Arc::new(ProjectFlags::new(
+        FlagSet::new(stored.iter().filter_map(to_feature_flag)),
+        timezone.and_then(|tz| tz.parse().ok()).unwrap_or(Tz::UTC),
+    ));
     let mut projects = state.flags.projects.write().expect("flag lock");
     if state.flags.generation.load(Ordering::SeqCst) == generation {
         projects.insert(project, loaded.clone());
