@@ -194,12 +194,39 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    /// The edges of the actors whose hash is `share` modulo `shares`. Each
-    /// actor's events are gathered by a counting sort into one array (a
-    /// vector per actor costs a cache miss per row), then sorted by time:
-    /// they arrive mostly in order already, which DuckDB's sort would not
-    /// exploit.
+    /// The edges of the actors whose hash is `share` modulo `shares`.
     fn share(&self, batches: &[Batch], share: u64, shares: u64) -> Edges {
+        let (starts, mut events) = self.gather(batches, share, shares);
+        let mut edges = Edges::default();
+        let mut session: Vec<(i64, u32)> = Vec::new();
+        for bounds in starts.windows(2) {
+            let events = &mut events[bounds[0]..bounds[1]];
+            events.sort_unstable(); // by time, then item: the same order every run
+            session.clear();
+            for &(t, item) in events.iter() {
+                if session
+                    .last()
+                    .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
+                {
+                    self.walk(&session, &mut edges);
+                    session.clear();
+                }
+                // Repeats of the same item collapse into one step.
+                if session.last().map(|(_, last)| *last) != Some(item) {
+                    session.push((t, item));
+                }
+            }
+            self.walk(&session, &mut edges);
+        }
+        edges
+    }
+
+    /// The share's `(time, item)` events, actor after actor: actor `n`'s are
+    /// `events[starts[n]..starts[n + 1]]`. Gathered by a counting sort into
+    /// one array (a vector per actor costs a cache miss per row) and left
+    /// for the caller to sort by time: they arrive mostly in order already,
+    /// which DuckDB's sort would not exploit.
+    fn gather(&self, batches: &[Batch], share: u64, shares: u64) -> (Vec<usize>, Vec<(i64, u32)>) {
         let mut actors: HashMap<u64, u32, FastHash> = HashMap::default();
         let mut rows: Vec<(u32, i64, u32)> = Vec::new();
         for (hashes, times, keys) in batches {
@@ -234,28 +261,7 @@ impl Walker<'_> {
             events[fill[actor as usize]] = (t, item);
             fill[actor as usize] += 1;
         }
-        let mut edges = Edges::default();
-        let mut session: Vec<(i64, u32)> = Vec::new();
-        for bounds in starts.windows(2) {
-            let events = &mut events[bounds[0]..bounds[1]];
-            events.sort_unstable(); // by time, then item: the same order every run
-            session.clear();
-            for &(t, item) in events.iter() {
-                if session
-                    .last()
-                    .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
-                {
-                    self.walk(&session, &mut edges);
-                    session.clear();
-                }
-                // Repeats of the same item collapse into one step.
-                if session.last().map(|(_, last)| *last) != Some(item) {
-                    session.push((t, item));
-                }
-            }
-            self.walk(&session, &mut edges);
-        }
-        edges
+        (starts, events)
     }
 
     /// Adds one session's path (cut at the start and end points, at most
