@@ -5,7 +5,7 @@ use crate::{ProjectId, Properties};
 
 /// An event as it is stored: normalised, attributed to a person and to at most
 /// one group per group type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub project_id: ProjectId,
     pub uuid: Uuid,

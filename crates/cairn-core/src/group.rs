@@ -76,7 +76,7 @@ mod tests {
 }
 
 /// One group of a group type, identified by its key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub project_id: ProjectId,
     pub group_type_index: GroupTypeIndex,

@@ -7,7 +7,7 @@ use crate::{ProjectId, Properties};
 const PERSON_UUID_NAMESPACE: Uuid = Uuid::from_u128(0x932979b4_65c3_4424_8467_0b66ec27bc22);
 
 /// A person: one or more distinct ids sharing properties.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     pub project_id: ProjectId,
     pub id: Uuid,

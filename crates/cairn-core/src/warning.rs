@@ -5,7 +5,7 @@ use crate::ProjectId;
 
 /// Something about an accepted event that a user should know: the event was
 /// stored, but part of it could not be applied.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestionWarning {
     pub project_id: ProjectId,
     pub kind: WarningKind,
@@ -14,7 +14,7 @@ pub struct IngestionWarning {
 }
 
 /// The kinds of ingestion warning; names follow PostHog's where one exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WarningKind {
     CannotMergeWithIllegalDistinctId,
     CannotMergeAlreadyIdentified,

@@ -62,20 +62,22 @@ impl Directory {
     }
 
     /// Publishes what a successful commit changed.
-    pub(crate) fn publish(&self, commit: Commit) {
+    pub(crate) fn publish(&self, commit: &Commit) {
         let mut projects = self.projects.write().expect("directory lock");
         for (project, person) in &commit.deleted_persons {
             if let Some(state) = projects.get_mut(project) {
                 state.persons.remove(person);
             }
         }
-        for (project, distinct_id, person) in commit.distinct_ids {
-            let state = projects.entry(project).or_default();
-            state.person_of.insert(distinct_id, person);
+        for (project, distinct_id, person) in &commit.distinct_ids {
+            let state = projects.entry(*project).or_default();
+            state.person_of.insert(distinct_id.clone(), *person);
         }
-        for person in commit.persons {
-            let state = projects.entry(person.project_id).or_default();
-            state.persons.insert(person.id, Arc::new(person.properties));
+        for person in &commit.persons {
+            projects
+                .entry(person.project_id)
+                .or_default()
+                .add_person(person);
         }
         for (project, group_type) in &commit.group_types {
             projects
@@ -83,12 +85,11 @@ impl Directory {
                 .or_default()
                 .add_group_type(group_type);
         }
-        for group in commit.groups {
-            let state = projects.entry(group.project_id).or_default();
-            state.groups.insert(
-                (group.group_type_index, group.group_key),
-                Arc::new(group.properties),
-            );
+        for group in &commit.groups {
+            projects
+                .entry(group.project_id)
+                .or_default()
+                .add_group(group);
         }
     }
 

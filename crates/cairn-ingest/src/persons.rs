@@ -2,6 +2,8 @@
 //! be merged, how `$set`, `$set_once` and `$unset` change properties, and the
 //! `$initial_*` / campaign properties every person-processed event carries.
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value};
 
 use cairn_core::Properties;
@@ -172,8 +174,15 @@ fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
     if is_server && matches!(key, "$os" | "$os_version") {
         return false;
     }
-    PERSON_PROPERTIES_FROM_EVENT.contains(&key)
-        || CAMPAIGN_PROPERTIES.contains(&key)
+    // Looked up for every property of every event: a set, not two list scans.
+    static LIFTED: LazyLock<foldhash::HashSet<&str>> = LazyLock::new(|| {
+        PERSON_PROPERTIES_FROM_EVENT
+            .iter()
+            .chain(CAMPAIGN_PROPERTIES)
+            .copied()
+            .collect()
+    });
+    LIFTED.contains(key)
         || PERSON_PROPERTY_PREFIXES_FROM_EVENT
             .iter()
             .any(|p| key.starts_with(p))

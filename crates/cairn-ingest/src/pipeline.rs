@@ -192,15 +192,15 @@ fn run<S: IngestStore>(
             let processed = processor.process(job.project, job.events, now, &stored);
             replies.push((job.reply, processed));
         }
-        let commit = processor.take_commit();
+        let commit = Arc::new(processor.take_commit());
         let started = Instant::now();
-        let result = store.commit(&commit);
+        let result = store.commit(commit.clone());
         metrics::histogram!("cairn_batch_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
                 metrics::counter!("cairn_events_stored_total")
                     .increment(commit.events.len() as u64);
-                directory.publish(commit);
+                directory.publish(&commit);
                 for (reply, processed) in replies {
                     let _ = reply.send(Ok(processed));
                 }

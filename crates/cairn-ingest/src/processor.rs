@@ -3,7 +3,10 @@
 //! records what must be written; [`Processor::take_commit`] hands that over
 //! as one [`Commit`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// Looked up for every event: foldhash, not SipHash.
+use foldhash::{HashMap, HashSet as FastSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -51,11 +54,11 @@ struct ProjectState {
 #[derive(Debug, Default)]
 struct Pending {
     commit: Commit,
-    dirty_persons: HashSet<(ProjectId, Uuid)>,
-    deleted_persons: HashSet<(ProjectId, Uuid)>,
+    dirty_persons: FastSet<(ProjectId, Uuid)>,
+    deleted_persons: FastSet<(ProjectId, Uuid)>,
     person_overrides: Vec<(ProjectId, Uuid, Uuid)>,
     distinct_ids: HashMap<(ProjectId, String), Uuid>,
-    dirty_groups: HashSet<(ProjectId, GroupTypeIndex, String)>,
+    dirty_groups: FastSet<(ProjectId, GroupTypeIndex, String)>,
 }
 
 /// How many of the submitted events were new.
@@ -75,10 +78,10 @@ pub struct Processor {
 impl Processor {
     pub fn new(group_type_limit: usize) -> Self {
         Self {
-            projects: HashMap::new(),
+            projects: HashMap::default(),
             group_type_limit,
             pending: Pending::default(),
-            last_warned: HashMap::new(),
+            last_warned: HashMap::default(),
         }
     }
 
@@ -229,12 +232,9 @@ fn id_from_value(value: Option<&Value>) -> Option<String> {
 impl Run<'_> {
     /// Returns false for a duplicate uuid (nothing is stored).
     fn process_event(&mut self, incoming: IncomingEvent, stored: &HashSet<Uuid>) -> bool {
-        let duplicate = match self.state.uuids.check(&incoming.uuid) {
-            Seen::Yes => true,
-            Seen::Unsure => stored.contains(&incoming.uuid),
-            Seen::No => false,
-        };
-        if duplicate {
+        // `stored` holds those of the request's unsure uuids the store has:
+        // the filters need not be asked again.
+        if self.state.uuids.is_recent(&incoming.uuid) || stored.contains(&incoming.uuid) {
             return false;
         }
         self.state.uuids.insert(incoming.uuid);

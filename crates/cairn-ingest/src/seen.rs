@@ -7,7 +7,8 @@
 //! or a false positive of the filter, is [`Seen::Unsure`]: the caller asks
 //! the store.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 use fastbloom::BloomFilter;
 use uuid::Uuid;
@@ -31,21 +32,31 @@ pub enum Seen {
 pub struct SeenUuids {
     /// Full filters first; only the last one takes new items.
     filters: Vec<BloomFilter>,
+    /// Hashes a uuid once for all the filters (each filter's own hasher
+    /// would hash it again, with SipHash).
+    hasher: foldhash::fast::RandomState,
     /// Items in the last filter.
     in_last: usize,
-    recent: HashSet<Uuid>,
+    recent: foldhash::HashSet<Uuid>,
     recent_order: VecDeque<Uuid>,
 }
 
 impl SeenUuids {
     pub fn check(&self, uuid: &Uuid) -> Seen {
         if self.recent.contains(uuid) {
-            Seen::Yes
-        } else if self.filters.iter().rev().any(|f| f.contains(uuid)) {
+            return Seen::Yes;
+        }
+        let hash = self.hasher.hash_one(uuid);
+        if self.filters.iter().rev().any(|f| f.contains_hash(hash)) {
             Seen::Unsure
         } else {
             Seen::No
         }
+    }
+
+    /// Whether `uuid` is among the recent ones kept exactly.
+    pub fn is_recent(&self, uuid: &Uuid) -> bool {
+        self.recent.contains(uuid)
     }
 
     /// Records a uuid just accepted.
@@ -67,7 +78,7 @@ impl SeenUuids {
             self.in_last = 0;
         }
         if let Some(last) = self.filters.last_mut() {
-            last.insert(uuid);
+            last.insert_hash(self.hasher.hash_one(uuid));
             self.in_last += 1;
         }
     }

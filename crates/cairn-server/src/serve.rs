@@ -34,7 +34,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .open_store()
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let first_start = ensure_default_project(&store, &config)?;
-    let pipeline = Pipeline::start(store.writer()?, config.group_type_limit)?;
+    let pipeline = Pipeline::start(store.journaled_writer()?, config.group_type_limit)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;

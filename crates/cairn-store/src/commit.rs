@@ -1,9 +1,11 @@
-use cairn_core::{Event, Group, GroupType, IngestionWarning, Person, ProjectId};
+use indexmap::IndexMap;
+
+use cairn_core::{Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId};
 use uuid::Uuid;
 
 /// Everything one group commit changes, written in one transaction. Each
 /// person, distinct id and group appears at most once, in its final state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Commit {
     pub events: Vec<Event>,
     pub persons: Vec<Person>,
@@ -29,5 +31,47 @@ impl Commit {
             && self.group_types.is_empty()
             && self.groups.is_empty()
             && self.warnings.is_empty()
+    }
+}
+
+/// The persons, distinct ids, groups and group types that a run of commits
+/// leaves behind, each in its final state: what a load writes besides the
+/// events. Kept in first-seen order: a person's distinct ids are listed in
+/// the order they were stored.
+#[derive(Debug, Default)]
+pub(crate) struct EntityChanges {
+    pub group_types: Vec<(ProjectId, GroupType)>,
+    /// `None`: the person was deleted (merged away).
+    pub persons: IndexMap<(ProjectId, Uuid), Option<Person>>,
+    pub person_overrides: Vec<(ProjectId, Uuid, Uuid)>,
+    pub distinct_ids: IndexMap<(ProjectId, String), Uuid>,
+    pub groups: IndexMap<(ProjectId, GroupTypeIndex, String), Group>,
+}
+
+impl EntityChanges {
+    /// Adds what `commit` changed; it comes after everything absorbed so far.
+    pub fn absorb(&mut self, commit: &Commit) {
+        self.group_types.extend(commit.group_types.iter().cloned());
+        for person in &commit.persons {
+            self.persons
+                .insert((person.project_id, person.id), Some(person.clone()));
+        }
+        for deleted in &commit.deleted_persons {
+            self.persons.insert(*deleted, None);
+        }
+        self.person_overrides
+            .extend(commit.person_overrides.iter().cloned());
+        for (project, distinct_id, person) in &commit.distinct_ids {
+            self.distinct_ids
+                .insert((*project, distinct_id.clone()), *person);
+        }
+        for group in &commit.groups {
+            let key = (
+                group.project_id,
+                group.group_type_index,
+                group.group_key.clone(),
+            );
+            self.groups.insert(key, group.clone());
+        }
     }
 }

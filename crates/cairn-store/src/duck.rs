@@ -4,15 +4,18 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Connection, DuckdbConnectionManager, ToSql};
+use duckdb::{params, Connection, DuckdbConnectionManager};
 
-use cairn_core::{Group, Person, ProjectId};
+use cairn_core::{Event, Group, IngestionWarning, Person, ProjectId};
 use uuid::Uuid;
 
-use crate::schema;
+use crate::commit::EntityChanges;
+use crate::loader::{JournaledWriter, ReadBarrier};
+use crate::{event_batch, schema};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
 pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
@@ -29,6 +32,8 @@ pub struct DuckStore {
     pool: r2d2::Pool<DuckdbConnectionManager>,
     group_columns: usize,
     path: PathBuf,
+    /// Set once ingestion writes through the journal: reads wait here.
+    barrier: Arc<OnceLock<ReadBarrier>>,
 }
 
 impl DuckStore {
@@ -52,6 +57,7 @@ impl DuckStore {
             pool,
             group_columns,
             path,
+            barrier: Arc::default(),
         })
     }
 
@@ -72,12 +78,30 @@ impl DuckStore {
         )?)
     }
 
-    /// A connection for reads (and the rare administrative write).
+    /// A connection for administrative reads and writes, which need not see
+    /// the latest events.
     pub fn conn(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)
     }
 
-    /// The connection that ingestion writes through, one per process.
+    /// A connection for reads that must see every event acknowledged so far:
+    /// waits (blocking) until the loader has them in DuckDB.
+    pub fn reader(&self) -> Result<PooledConnection> {
+        if let Some(barrier) = self.barrier.get() {
+            barrier.wait()?;
+        }
+        self.conn()
+    }
+
+    /// Ingestion's writer: the journal, with a loader thread behind it.
+    pub fn journaled_writer(&self) -> Result<JournaledWriter> {
+        let data_dir = self.path.parent().unwrap_or(Path::new("."));
+        let writer = JournaledWriter::open(self, data_dir)?;
+        let _ = self.barrier.set(writer.barrier());
+        Ok(writer)
+    }
+
+    /// A connection that writes commits straight into DuckDB (the loader's).
     pub fn writer(&self) -> Result<DuckWriter> {
         DuckWriter::new(self.pool.get()?, self.group_columns)
     }
@@ -96,15 +120,6 @@ pub struct DuckWriter {
     conn: PooledConnection,
     /// The events table's columns in order.
     layout: Vec<schema::EventColumn>,
-}
-
-/// A property as DuckDB's `json_extract_string` reads it.
-fn property_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }
 
 pub(crate) fn timestamp_value(ts: DateTime<Utc>) -> Value {
@@ -157,14 +172,46 @@ impl DuckWriter {
         Ok(())
     }
 
-    fn write(&self, commit: &Commit) -> Result<()> {
+    pub(crate) fn begin(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("BEGIN TRANSACTION")?)
+    }
+
+    /// Ends the open transaction; `loaded` records the last journal record
+    /// it holds, in the same transaction.
+    pub(crate) fn commit_through(&self, loaded: Option<u64>) -> Result<()> {
+        if let Some(seq) = loaded {
+            self.conn
+                .prepare_cached("UPDATE journal_loaded SET seq = ?")?
+                .execute([seq])?;
+        }
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
+    pub(crate) fn rollback(&self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+
+    /// The last journal record the store holds.
+    pub(crate) fn loaded_seq(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(seq) FROM journal_loaded", [], |row| row.get(0))?)
+    }
+
+    /// The connection, for the lookups ingestion makes between loads.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Writes persons, groups and the rest of `changes` (each in its final state).
+    pub(crate) fn write_changes(&self, changes: &EntityChanges) -> Result<()> {
         let conn: &Connection = &self.conn;
-        if !commit.group_types.is_empty() {
+        if !changes.group_types.is_empty() {
             let mut insert = conn.prepare_cached(
                 "INSERT INTO group_types (project_id, group_type_index, group_type, created_at)
                  VALUES (?, ?, ?, ?)",
             )?;
-            for (project, group_type) in &commit.group_types {
+            for (project, group_type) in &changes.group_types {
                 insert.execute(params![
                     project.0,
                     group_type.group_type_index,
@@ -173,9 +220,9 @@ impl DuckWriter {
                 ])?;
             }
         }
-        if !commit.persons.is_empty() {
+        if changes.persons.values().any(Option::is_some) {
             self.upsert_staged("persons", |appender| {
-                for person in &commit.persons {
+                for person in changes.persons.values().flatten() {
                     appender.append_row(params![
                         person.project_id.0,
                         person.id.to_string(),
@@ -188,14 +235,15 @@ impl DuckWriter {
                 Ok(())
             })?;
         }
-        if !commit.deleted_persons.is_empty() {
-            let mut delete =
-                conn.prepare_cached("DELETE FROM persons WHERE project_id = ? AND id = ?")?;
-            for (project, id) in &commit.deleted_persons {
-                delete.execute(params![project.0, id.to_string()])?;
-            }
+        let deleted = changes
+            .persons
+            .iter()
+            .filter(|(_, person)| person.is_none());
+        for ((project, id), _) in deleted {
+            conn.prepare_cached("DELETE FROM persons WHERE project_id = ? AND id = ?")?
+                .execute(params![project.0, id.to_string()])?;
         }
-        for (project, merged, person) in &commit.person_overrides {
+        for (project, merged, person) in &changes.person_overrides {
             // Earlier merges into `merged` now lead to `person` too.
             conn.prepare_cached(
                 "UPDATE person_overrides SET person_id = ?::UUID WHERE project_id = ? AND person_id = ?::UUID",
@@ -206,17 +254,17 @@ impl DuckWriter {
             )?
             .execute(params![project.0, merged.to_string(), person.to_string()])?;
         }
-        if !commit.distinct_ids.is_empty() {
+        if !changes.distinct_ids.is_empty() {
             self.upsert_staged("person_distinct_ids", |appender| {
-                for (project, distinct_id, person_id) in &commit.distinct_ids {
+                for ((project, distinct_id), person_id) in &changes.distinct_ids {
                     appender.append_row(params![project.0, distinct_id, person_id.to_string()])?;
                 }
                 Ok(())
             })?;
         }
-        if !commit.groups.is_empty() {
+        if !changes.groups.is_empty() {
             self.upsert_staged("groups", |appender| {
-                for group in &commit.groups {
+                for group in changes.groups.values() {
                     appender.append_row(params![
                         group.project_id.0,
                         group.group_type_index,
@@ -229,66 +277,48 @@ impl DuckWriter {
                 Ok(())
             })?;
         }
-        if !commit.warnings.is_empty() {
-            let mut appender = conn.appender("ingestion_warnings")?;
-            for warning in &commit.warnings {
-                appender.append_row(params![
-                    warning.project_id.0,
-                    warning.kind.as_str(),
-                    warning.details.to_string(),
-                    timestamp_value(warning.timestamp)
-                ])?;
-            }
-            appender.flush()?;
-        }
-        if !commit.events.is_empty() {
-            let mut appender = conn.appender("events")?;
-            for event in &commit.events {
-                let uuid = event.uuid.to_string();
-                let person_id = event.person_id.map(|id| id.to_string());
-                let properties = serde_json::to_string(&event.properties)?;
-                let timestamp = timestamp_value(event.timestamp);
-                let inserted_at = timestamp_value(event.inserted_at);
-                let fixed: [&dyn ToSql; 8] = [
-                    &event.project_id.0,
-                    &uuid,
-                    &event.event,
-                    &event.distinct_id,
-                    &person_id,
-                    &timestamp,
-                    &inserted_at,
-                    &properties,
-                ];
-                let materialized: Vec<Option<String>> = self
-                    .layout
-                    .iter()
-                    .map(|column| match column {
-                        schema::EventColumn::Materialized(key) => {
-                            event.properties.get(*key).and_then(property_text)
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                let row: Vec<&dyn ToSql> = self
-                    .layout
-                    .iter()
-                    .zip(&materialized)
-                    .map(|(column, text)| -> &dyn ToSql {
-                        match column {
-                            schema::EventColumn::Fixed(i) => fixed[*i],
-                            schema::EventColumn::Group(i) => match event.groups.get(*i) {
-                                Some(key) => key,
-                                None => &None::<String>,
-                            },
-                            schema::EventColumn::Materialized(_) => text,
-                        }
-                    })
-                    .collect();
-                appender.append_row(row.as_slice())?;
-            }
-            appender.flush()?;
-        }
         Ok(())
+    }
+
+    pub(crate) fn append_warnings(&self, warnings: &[IngestionWarning]) -> Result<()> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        let mut appender = self.conn.appender("ingestion_warnings")?;
+        for warning in warnings {
+            appender.append_row(params![
+                warning.project_id.0,
+                warning.kind.as_str(),
+                warning.details.to_string(),
+                timestamp_value(warning.timestamp)
+            ])?;
+        }
+        Ok(appender.flush()?)
+    }
+
+    /// Appends events through one Arrow batch: far cheaper per event than
+    /// binding each value (which also parsed every uuid from text).
+    pub(crate) fn append_events<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a Event>,
+        count: usize,
+    ) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let batch = event_batch::build(&self.layout, events, count)?;
+        let mut appender = self.conn.appender("events")?;
+        appender.append_record_batch(batch)?;
+        Ok(appender.flush()?)
+    }
+
+    /// Writes one commit's events and changes into the open transaction.
+    pub(crate) fn write(&self, commit: &Commit) -> Result<()> {
+        self.append_events(&commit.events, commit.events.len())?;
+        self.append_warnings(&commit.warnings)?;
+        let mut changes = EntityChanges::default();
+        changes.absorb(commit);
+        self.write_changes(&changes)
     }
 }
 
@@ -297,59 +327,59 @@ impl IngestStore for DuckWriter {
         load_snapshot(&self.conn, visitor)
     }
 
-    fn commit(&mut self, commit: &Commit) -> Result<()> {
+    /// One DuckDB transaction per commit.
+    fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
         if commit.is_empty() {
             return Ok(());
         }
-        self.conn.execute_batch("BEGIN TRANSACTION")?;
-        match self.write(commit) {
-            Ok(()) => {
-                if let Err(e) = self.conn.execute_batch("COMMIT") {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(e.into());
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        self.begin()?;
+        let written = self.write(&commit).and_then(|()| self.commit_through(None));
+        if written.is_err() {
+            self.rollback();
         }
+        written
     }
 
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
-        if uuids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        // Through a table, so that any number of uuids costs one scan.
-        {
-            let mut appender =
-                self.conn
-                    .appender_to_catalog_and_db("unsure_uuids", "temp", "main")?;
-            for uuid in uuids {
-                appender.append_row([uuid.to_string()])?;
-            }
-            appender.flush()?;
-        }
-        let stored = (|| {
-            let mut statement = self.conn.prepare_cached(
-                "SELECT e.uuid::VARCHAR FROM events e SEMI JOIN temp.main.unsure_uuids u ON e.uuid = u.uuid
-                 WHERE e.project_id = ?",
-            )?;
-            let mut rows = statement.query([project.0])?;
-            let mut stored = HashSet::new();
-            while let Some(row) = rows.next()? {
-                stored.insert(row.get::<_, String>(0)?.parse()?);
-            }
-            Ok(stored)
-        })();
-        self.conn
-            .execute_batch("DELETE FROM temp.main.unsure_uuids")?;
-        stored
+        stored_uuids(&self.conn, project, uuids)
     }
 }
 
-fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+/// Those of `uuids` that `project` has stored events for. `conn` must have
+/// the temporary table `unsure_uuids` (see [`DuckWriter::new`]).
+pub(crate) fn stored_uuids(
+    conn: &Connection,
+    project: ProjectId,
+    uuids: &[Uuid],
+) -> Result<HashSet<Uuid>> {
+    if uuids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // Through a table, so that any number of uuids costs one scan.
+    {
+        let mut appender = conn.appender_to_catalog_and_db("unsure_uuids", "temp", "main")?;
+        for uuid in uuids {
+            appender.append_row([uuid.to_string()])?;
+        }
+        appender.flush()?;
+    }
+    let stored = (|| {
+        let mut statement = conn.prepare_cached(
+            "SELECT e.uuid::VARCHAR FROM events e SEMI JOIN temp.main.unsure_uuids u ON e.uuid = u.uuid
+             WHERE e.project_id = ?",
+        )?;
+        let mut rows = statement.query([project.0])?;
+        let mut stored = HashSet::new();
+        while let Some(row) = rows.next()? {
+            stored.insert(row.get::<_, String>(0)?.parse()?);
+        }
+        Ok(stored)
+    })();
+    conn.execute_batch("DELETE FROM temp.main.unsure_uuids")?;
+    stored
+}
+
+pub(crate) fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
     let mut distinct_ids: std::collections::HashMap<(i64, String), Vec<String>> =
         Default::default();
     let mut statement = conn.prepare(

@@ -11,6 +11,14 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write the ingestion journal {path}: {source}")]
+    Journal {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The store cannot answer now; the request may be retried.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -28,5 +36,11 @@ impl From<serde_json::Error> for StoreError {
 impl From<uuid::Error> for StoreError {
     fn from(e: uuid::Error) -> Self {
         Self::Corrupt(format!("stored uuid does not parse: {e}"))
+    }
+}
+
+impl From<duckdb::arrow::error::ArrowError> for StoreError {
+    fn from(e: duckdb::arrow::error::ArrowError) -> Self {
+        Self::Corrupt(format!("cannot build a batch of rows: {e}"))
     }
 }

@@ -1,13 +1,17 @@
 //! The storage boundary. Ingestion hands a [`Commit`] to an [`IngestStore`]
-//! and is told "ok" only once it is durable; the private API reads through
+//! and is told "ok" only once it is durable (in the embedded store: in the
+//! [`journal`], loaded into DuckDB behind it by the [`loader`]); the private API reads through
 //! [`DuckStore`]'s query methods. DuckDB is the embedded store.
 
 pub mod commit;
 pub mod duck;
 pub mod error;
+mod event_batch;
 pub mod flags;
 pub mod insights;
+pub mod journal;
 pub mod keys;
+pub mod loader;
 pub mod projects;
 pub mod read;
 pub mod schema;
@@ -18,6 +22,7 @@ pub use duck::{DuckStore, DuckWriter};
 /// The DuckDB crate, for callers that run queries on a store connection.
 pub use duckdb;
 pub use error::StoreError;
+pub use loader::{JournaledWriter, ReadBarrier};
 
 use cairn_core::{Group, GroupType, Person, ProjectId};
 
@@ -36,7 +41,7 @@ pub trait IngestStore: Send + 'static {
     /// Replays the persisted persons, groups, group types and event uuids.
     fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
     /// Writes everything in `commit` atomically; returns once it is durable.
-    fn commit(&mut self, commit: &Commit) -> Result<()>;
+    fn commit(&mut self, commit: std::sync::Arc<Commit>) -> Result<()>;
     /// Those of `uuids` that `project` has stored events for.
     fn stored_uuids(
         &mut self,

@@ -111,6 +111,9 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
     details JSON NOT NULL,
     timestamp TIMESTAMP NOT NULL
 );
+-- The last ingestion journal record loaded (see journal.rs): one row.
+CREATE TABLE IF NOT EXISTS journal_loaded (seq UBIGINT NOT NULL);
+INSERT INTO journal_loaded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM journal_loaded);
 "#;
 
 /// Event properties kept in columns of their own as well (PostHog's

@@ -59,7 +59,7 @@ fn commits_survive_reopening_and_upserts_replace() {
         let a = person("a", 0, json!({"plan": "free"}));
         let b = person("b", 0, json!({"only_b": 1}));
         writer
-            .commit(&Commit {
+            .commit(std::sync::Arc::new(Commit {
                 events: vec![Event {
                     project_id: P,
                     uuid: event_uuid,
@@ -110,18 +110,18 @@ fn commits_survive_reopening_and_upserts_replace() {
                     timestamp: at(2),
                 }],
                 ..Default::default()
-            })
+            }))
             .unwrap();
         // Merge b into a: a is replaced, b deleted, b's distinct id moved.
         let mut merged = person("a", 1, json!({"plan": "team", "only_b": 1}));
         merged.is_identified = true;
         writer
-            .commit(&Commit {
+            .commit(std::sync::Arc::new(Commit {
                 persons: vec![merged],
                 deleted_persons: vec![(P, b.id)],
                 distinct_ids: vec![(P, "b".into(), a.id)],
                 ..Default::default()
-            })
+            }))
             .unwrap();
     }
 
@@ -215,10 +215,10 @@ fn stored_uuids_are_found_among_many_in_one_project() {
     };
     let stored: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     writer
-        .commit(&Commit {
+        .commit(std::sync::Arc::new(Commit {
             events: stored.iter().copied().map(event).collect(),
             ..Default::default()
-        })
+        }))
         .unwrap();
     let mut asked: Vec<Uuid> = (0..50_000).map(|_| Uuid::now_v7()).collect();
     asked.extend(&stored);

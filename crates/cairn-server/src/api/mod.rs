@@ -26,7 +26,7 @@ where
 {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = store.conn()?;
+        let conn = store.reader()?;
         f(&conn)
     })
     .await

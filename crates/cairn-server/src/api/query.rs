@@ -36,7 +36,7 @@ pub async fn query(
 pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<Value> {
-        let conn = store.conn()?;
+        let conn = store.reader()?;
         let ctx = ProjectContext::load(&conn, project)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
         cairn_query::run(&conn, &ctx, query).map_err(|e| match e {

@@ -58,7 +58,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if projects::get_project(&*store.conn()?, project)?.is_none() {
         anyhow::bail!("project {project} does not exist");
     }
-    let pipeline = std::sync::Arc::new(Pipeline::start(store.writer()?, config.group_type_limit)?);
+    let pipeline = std::sync::Arc::new(Pipeline::start(
+        store.journaled_writer()?,
+        config.group_type_limit,
+    )?);
 
     let bar = ProgressBar::new(args.events);
     bar.set_style(

@@ -1,0 +1,129 @@
+//! Events as an Arrow record batch in the events table's column order, for
+//! DuckDB's appender.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use duckdb::arrow::array::{
+    ArrayRef, FixedSizeBinaryBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
+
+use cairn_core::Event;
+
+use crate::schema::EventColumn;
+use crate::{Result, StoreError};
+
+/// The Arrow extension DuckDB reads a 16-byte binary column as UUID by.
+const UUID_EXTENSION: (&str, &str) = ("ARROW:extension:name", "arrow.uuid");
+
+enum Column {
+    Integer(Int64Builder),
+    Uuid(FixedSizeBinaryBuilder),
+    Text(StringBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+}
+
+/// A property as DuckDB's `json_extract_string` reads it.
+fn property_text(value: &serde_json::Value) -> Option<std::borrow::Cow<'_, str>> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.as_str().into()),
+        other => Some(other.to_string().into()),
+    }
+}
+
+/// The first `count` of `events` as one batch.
+pub(crate) fn build<'a>(
+    layout: &[EventColumn],
+    events: impl IntoIterator<Item = &'a Event>,
+    count: usize,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<Column> = layout
+        .iter()
+        .map(|column| match column {
+            EventColumn::Fixed(0) => Column::Integer(Int64Builder::with_capacity(count)),
+            EventColumn::Fixed(1 | 4) => {
+                Column::Uuid(FixedSizeBinaryBuilder::with_capacity(count, 16))
+            }
+            EventColumn::Fixed(5 | 6) => {
+                Column::Timestamp(TimestampMicrosecondBuilder::with_capacity(count))
+            }
+            _ => Column::Text(StringBuilder::with_capacity(count, count * 16)),
+        })
+        .collect();
+    let mut json = Vec::new();
+    for event in events {
+        for (column, builder) in layout.iter().zip(&mut columns) {
+            match (column, builder) {
+                (EventColumn::Fixed(0), Column::Integer(b)) => b.append_value(event.project_id.0),
+                (EventColumn::Fixed(1), Column::Uuid(b)) => {
+                    b.append_value(event.uuid.as_bytes())?
+                }
+                (EventColumn::Fixed(2), Column::Text(b)) => b.append_value(&event.event),
+                (EventColumn::Fixed(3), Column::Text(b)) => b.append_value(&event.distinct_id),
+                (EventColumn::Fixed(4), Column::Uuid(b)) => match event.person_id {
+                    Some(id) => b.append_value(id.as_bytes())?,
+                    None => b.append_null(),
+                },
+                (EventColumn::Fixed(5), Column::Timestamp(b)) => {
+                    b.append_value(event.timestamp.timestamp_micros())
+                }
+                (EventColumn::Fixed(6), Column::Timestamp(b)) => {
+                    b.append_value(event.inserted_at.timestamp_micros())
+                }
+                (EventColumn::Fixed(7), Column::Text(b)) => {
+                    json.clear();
+                    serde_json::to_writer(&mut json, &event.properties)?;
+                    b.append_value(std::str::from_utf8(&json).expect("JSON is UTF-8"));
+                }
+                (EventColumn::Group(i), Column::Text(b)) => {
+                    b.append_option(event.groups.get(*i).and_then(Option::as_deref))
+                }
+                (EventColumn::Materialized(key), Column::Text(b)) => {
+                    b.append_option(event.properties.get(*key).and_then(property_text))
+                }
+                (column, _) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unexpected events column {column:?}"
+                    )))
+                }
+            }
+        }
+    }
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = layout
+        .iter()
+        .zip(columns)
+        .enumerate()
+        .map(|(i, (column, builder))| {
+            let name = format!("c{i}");
+            let nullable = !matches!(column, EventColumn::Fixed(0..=3 | 5..=7));
+            match builder {
+                Column::Integer(mut b) => (
+                    Field::new(name, DataType::Int64, nullable),
+                    Arc::new(b.finish()) as ArrayRef,
+                ),
+                Column::Uuid(mut b) => (
+                    Field::new(name, DataType::FixedSizeBinary(16), nullable).with_metadata(
+                        HashMap::from([(UUID_EXTENSION.0.into(), UUID_EXTENSION.1.into())]),
+                    ),
+                    Arc::new(b.finish()) as ArrayRef,
+                ),
+                Column::Text(mut b) => (
+                    Field::new(name, DataType::Utf8, nullable),
+                    Arc::new(b.finish()) as ArrayRef,
+                ),
+                Column::Timestamp(mut b) => (
+                    Field::new(
+                        name,
+                        DataType::Timestamp(TimeUnit::Microsecond, None),
+                        nullable,
+                    ),
+                    Arc::new(b.finish()) as ArrayRef,
+                ),
+            }
+        })
+        .unzip();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}

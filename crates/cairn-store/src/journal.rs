@@ -1,0 +1,251 @@
+//! The ingestion journal: every [`Commit`] is appended here and synced to
+//! disk before its requests are answered. DuckDB then loads commits in large
+//! transactions in the background (see [`crate::loader`]), which is far
+//! cheaper per event than one DuckDB transaction per group commit, and keeps
+//! DuckDB's checkpoints off the acknowledgement path.
+//!
+//! The journal is a directory of segment files named by the sequence number
+//! of their first record. A record is `length (u32) | crc32 (u32) | sequence
+//! (u64) | the commit as JSON`, little-endian; the checksum covers the
+//! sequence and the JSON. A torn record at the end of the last segment (a
+//! crash mid-write, never acknowledged) is cut off when the journal opens.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{Commit, Result, StoreError};
+
+/// Name of the journal's directory inside the data directory.
+pub const JOURNAL_DIR: &str = "journal";
+/// A segment past this size is closed and a new one started, so that loaded
+/// segments can be deleted.
+const SEGMENT_BYTES: u64 = 64 << 20;
+const HEADER_BYTES: usize = 16;
+/// Disk space kept free besides what loading the journal into DuckDB needs.
+const FREE_SPACE_RESERVE: u64 = 4 << 20;
+
+pub struct Journal {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    /// Bytes of whole records in the open segment.
+    length: u64,
+    next_seq: u64,
+    /// Bytes appended since the journal opened.
+    appended: u64,
+    buffer: Vec<u8>,
+}
+
+/// A record read back from the journal.
+pub struct Record {
+    pub seq: u64,
+    pub commit: Commit,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Journal {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.log")
+}
+
+/// The segments in `dir`, oldest first, with the sequence of their first record.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let path = entry.map_err(io_error(dir))?.path();
+        let first = path
+            .file_name()
+            .and_then(|name| name.to_str()?.strip_suffix(".log")?.parse().ok());
+        if let Some(first) = first {
+            segments.push((first, path));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Reads the whole records of one segment; returns them and the byte length
+/// they span. Reading stops at the first record that is short or fails its
+/// checksum.
+fn read_segment(path: &Path, after: u64, records: &mut Vec<Record>) -> Result<(u64, bool)> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_err(io_error(path))?;
+    let mut at = 0;
+    while bytes.len() - at >= HEADER_BYTES {
+        let header = &bytes[at..at + HEADER_BYTES];
+        let length = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap());
+        let end = at + HEADER_BYTES + length;
+        if end > bytes.len() || crc32fast::hash(&bytes[at + 8..end]) != crc {
+            break;
+        }
+        let seq = u64::from_le_bytes(header[8..16].try_into().unwrap());
+        if seq > after {
+            let commit = serde_json::from_slice(&bytes[at + HEADER_BYTES..end])?;
+            records.push(Record { seq, commit });
+        }
+        at = end;
+    }
+    Ok((at as u64, at == bytes.len()))
+}
+
+impl Journal {
+    /// Opens the journal in `data_dir`, returning it and the records with a
+    /// sequence above `loaded` (those DuckDB does not have yet).
+    pub fn open(data_dir: &Path, loaded: u64) -> Result<(Self, Vec<Record>)> {
+        let dir = data_dir.join(JOURNAL_DIR);
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let segments = segments(&dir)?;
+        let mut records = Vec::new();
+        let mut tail = None;
+        for (i, (_, path)) in segments.iter().enumerate() {
+            let (length, whole) = read_segment(path, loaded, &mut records)?;
+            let last = i + 1 == segments.len();
+            if !whole && !last {
+                return Err(StoreError::Corrupt(format!(
+                    "the ingestion journal segment {} is damaged before its end",
+                    path.display()
+                )));
+            }
+            if last {
+                tail = Some((path.clone(), length));
+            }
+        }
+        let next_seq = records.last().map_or(loaded, |r| r.seq).max(loaded) + 1;
+        let (path, length) = match tail {
+            Some(tail) => tail,
+            None => (dir.join(segment_name(next_seq)), 0),
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        // Cut a torn record off, so the next one starts on a boundary.
+        file.set_len(length).map_err(io_error(&path))?;
+        file.seek(SeekFrom::Start(length))
+            .map_err(io_error(&path))?;
+        let journal = Self {
+            dir,
+            file,
+            path,
+            length,
+            next_seq,
+            appended: 0,
+            buffer: Vec::new(),
+        };
+        Ok((journal, records))
+    }
+
+    /// Refuses a commit while the disk lacks room for DuckDB to load what
+    /// the journal holds (`unloaded` bytes of it, twice over: DuckDB's WAL,
+    /// then its checkpoint). Otherwise a full disk would hold events that
+    /// were acknowledged but could never become readable.
+    pub fn ensure_room(&self, unloaded: u64) -> Result<()> {
+        let stats = rustix::fs::statvfs(&self.dir).map_err(|e| io_error(&self.dir)(e.into()))?;
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        let needed = unloaded.saturating_mul(2) + FREE_SPACE_RESERVE;
+        if free < needed {
+            return Err(io_error(&self.dir)(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("{free} bytes free, {needed} needed to load what is journaled"),
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended
+    }
+
+    /// Appends `commit` and syncs it to disk; returns its sequence number
+    /// and the bytes it takes.
+    pub fn append(&mut self, commit: &Commit) -> Result<(u64, u64)> {
+        self.rotate_past(SEGMENT_BYTES)?;
+        let seq = self.next_seq;
+        self.buffer.clear();
+        self.buffer.extend_from_slice(&[0; 8]);
+        self.buffer.extend_from_slice(&seq.to_le_bytes());
+        serde_json::to_writer(&mut self.buffer, commit)?;
+        let length = (self.buffer.len() - HEADER_BYTES) as u32;
+        let crc = crc32fast::hash(&self.buffer[8..]);
+        self.buffer[0..4].copy_from_slice(&length.to_le_bytes());
+        self.buffer[4..8].copy_from_slice(&crc.to_le_bytes());
+        let written = self
+            .file
+            .write_all(&self.buffer)
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            // Drop whatever part of the record reached the file, so that the
+            // next record follows the last whole one.
+            let _ = self
+                .file
+                .set_len(self.length)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.length)).map(drop));
+            return Err(io_error(&self.path)(error));
+        }
+        let bytes = self.buffer.len() as u64;
+        self.length += bytes;
+        self.appended += bytes;
+        self.next_seq += 1;
+        Ok((seq, bytes))
+    }
+
+    /// Starts a new segment if the open one holds more than `limit` bytes.
+    pub fn rotate_past(&mut self, limit: u64) -> Result<()> {
+        if self.length <= limit {
+            return Ok(());
+        }
+        let path = self.dir.join(segment_name(self.next_seq));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        // The new file's name must be durable before records in it are acknowledged.
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error(&self.dir))?;
+        self.file = file;
+        self.path = path;
+        self.length = 0;
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Deletes the segments of `dir` whose records all have a sequence up to
+/// `loaded`. The newest segment stays: the journal appends to it.
+pub fn remove_loaded(dir: &Path, loaded: u64) -> Result<()> {
+    let segments = segments(dir)?;
+    for pair in segments.windows(2) {
+        let (_, path) = &pair[0];
+        let (next_first, _) = pair[1];
+        if next_first <= loaded + 1 {
+            std::fs::remove_file(path).map_err(io_error(path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The records of the journal in `dir` with a sequence above `after`, for a
+/// load that has to be redone.
+pub fn read_after(dir: &Path, after: u64) -> Result<Vec<Record>> {
+    let mut records = Vec::new();
+    for (_, path) in segments(dir)? {
+        read_segment(&path, after, &mut records)?;
+    }
+    Ok(records)
+}

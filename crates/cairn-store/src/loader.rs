@@ -1,0 +1,394 @@
+//! Ingestion's write side on the embedded store: commits are made durable in
+//! the [`Journal`] and acknowledged; a loader thread streams them into DuckDB
+//! and commits one DuckDB transaction per [`LOAD_EVENTS`] events or
+//! [`LOAD_INTERVAL`], recording in it the last journal record it holds.
+//!
+//! Reads wait at a [`ReadBarrier`] until everything acknowledged before them
+//! is loaded, so a client reads what it has sent.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cairn_core::ProjectId;
+use uuid::Uuid;
+
+use crate::commit::EntityChanges;
+use crate::duck::{self, DuckStore, DuckWriter};
+use crate::journal::{self, Journal, Record};
+use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
+
+/// A load is committed once it holds this many events: past one DuckDB row
+/// group (122,880 rows), full row groups are compressed and written straight
+/// to the database file instead of going through DuckDB's own WAL.
+const LOAD_EVENTS: usize = 128 * 1024;
+/// ...or once its first commit is this old.
+const LOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Events are appended to DuckDB in batches of about this many: each
+/// append plans a statement, so small ones cost more per event.
+const APPEND_EVENTS: usize = 16 * 1024;
+/// Commits that may wait for the loader before ingestion is held back.
+const LOADER_QUEUE: usize = 64;
+/// When the loader has caught up, a journal segment past this size is closed
+/// (and deleted after the next load), so the journal stays small.
+const CAUGHT_UP_SEGMENT_BYTES: u64 = 1 << 20;
+/// How long a read waits for the loader before it gives up.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause before a failed load is retried from the journal.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+enum Message {
+    /// A journaled commit: its sequence number and size in the journal.
+    Commit {
+        seq: u64,
+        bytes: u64,
+        commit: Arc<Commit>,
+    },
+    /// A reader waits: commit what has been taken.
+    Sync,
+    /// Load what has been taken and end the thread.
+    Stop,
+}
+
+/// How far the journal and the loader have got.
+#[derive(Default)]
+struct Progress {
+    /// The last journal record acknowledged.
+    durable: AtomicU64,
+    /// Journal bytes loaded into DuckDB since the start.
+    loaded_bytes: AtomicU64,
+    loaded: Mutex<Loaded>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Loaded {
+    /// The last journal record loaded into DuckDB.
+    seq: u64,
+    /// Why the last load failed, until one succeeds.
+    failure: Option<String>,
+}
+
+impl Progress {
+    fn update(&self, change: impl FnOnce(&mut Loaded)) {
+        change(&mut self.loaded.lock().expect("load progress lock"));
+        self.changed.notify_all();
+    }
+}
+
+/// Lets a reader wait until the store holds every acknowledged commit.
+#[derive(Clone)]
+pub struct ReadBarrier {
+    progress: Arc<Progress>,
+    nudge: SyncSender<Message>,
+}
+
+impl ReadBarrier {
+    /// Blocks until every commit acknowledged before this call is loaded.
+    pub fn wait(&self) -> Result<()> {
+        let target = self.progress.durable.load(Ordering::Acquire);
+        if self.progress.loaded.lock().expect("load progress lock").seq >= target {
+            return Ok(());
+        }
+        // The loader has already been sent `target`'s commit (see
+        // `JournaledWriter::commit`), so it commits after taking it.
+        if self.nudge.send(Message::Sync).is_err() {
+            return Err(StoreError::Unavailable(
+                "the store's loader has stopped; recent events are in the journal and load at the next start".into(),
+            ));
+        }
+        let loaded = self.progress.loaded.lock().expect("load progress lock");
+        let (loaded, _) = self
+            .progress
+            .changed
+            .wait_timeout_while(loaded, BARRIER_TIMEOUT, |loaded| {
+                loaded.seq < target && loaded.failure.is_none()
+            })
+            .expect("load progress lock");
+        if loaded.seq >= target {
+            return Ok(());
+        }
+        Err(StoreError::Unavailable(match &loaded.failure {
+            Some(failure) => format!("recent events are safe in the journal but cannot be loaded into the store yet ({failure}); try again"),
+            None => format!(
+                "the store has not finished loading recent events after {} s; try again",
+                BARRIER_TIMEOUT.as_secs()
+            ),
+        }))
+    }
+}
+
+/// The [`IngestStore`] of the embedded store: journal first, DuckDB behind.
+pub struct JournaledWriter {
+    journal: Journal,
+    /// For dedup lookups and snapshots, apart from the loader's connection.
+    lookups: DuckWriter,
+    barrier: ReadBarrier,
+    loader: Option<JoinHandle<()>>,
+}
+
+impl JournaledWriter {
+    /// Opens the journal in `data_dir`, loads what DuckDB is missing of it
+    /// (after a crash) and starts the loader thread.
+    pub fn open(store: &DuckStore, data_dir: &Path) -> Result<Self> {
+        let mut loader = Loader::new(store.writer()?, data_dir.join(journal::JOURNAL_DIR))?;
+        let (journal, records) = Journal::open(data_dir, loader.loaded)?;
+        if !records.is_empty() {
+            tracing::info!(
+                commits = records.len(),
+                "loading journaled commits the store does not have yet"
+            );
+            loader.replay(records)?;
+        }
+        let progress = Arc::new(Progress::default());
+        progress.durable.store(loader.loaded, Ordering::Release);
+        progress.update(|loaded| loaded.seq = loader.loaded);
+        loader.progress = progress.clone();
+        let (sender, receiver) = mpsc::sync_channel(LOADER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("cairn-load".into())
+            .spawn(move || loader.run(receiver))
+            .map_err(|source| StoreError::DataDir {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            journal,
+            lookups: store.writer()?,
+            barrier: ReadBarrier {
+                progress,
+                nudge: sender,
+            },
+            loader: Some(thread),
+        })
+    }
+
+    pub fn barrier(&self) -> ReadBarrier {
+        self.barrier.clone()
+    }
+}
+
+impl IngestStore for JournaledWriter {
+    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+        self.barrier.wait()?;
+        duck::load_snapshot(self.lookups.connection(), visitor)
+    }
+
+    fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let unloaded = self.journal.appended_bytes()
+            - self.barrier.progress.loaded_bytes.load(Ordering::Acquire);
+        if unloaded == 0 {
+            // All loaded: a fresh segment lets the loader delete the old one.
+            self.journal.rotate_past(CAUGHT_UP_SEGMENT_BYTES)?;
+        }
+        self.journal.ensure_room(unloaded)?;
+        let (seq, bytes) = self.journal.append(&commit)?;
+        // Sent before `durable` moves: a reader that sees `seq` durable and
+        // then nudges the loader finds the commit queued ahead of its nudge.
+        let message = Message::Commit { seq, bytes, commit };
+        if self.barrier.nudge.send(message).is_err() {
+            tracing::error!(
+                "the loader thread has stopped; commits stay in the journal until restart"
+            );
+        }
+        self.barrier.progress.durable.store(seq, Ordering::Release);
+        Ok(())
+    }
+
+    fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
+        if uuids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        self.barrier.wait()?;
+        duck::stored_uuids(self.lookups.connection(), project, uuids)
+    }
+}
+
+impl Drop for JournaledWriter {
+    /// Lets the loader load everything journaled, so the store is complete.
+    fn drop(&mut self) {
+        let _ = self.barrier.nudge.send(Message::Stop);
+        if let Some(loader) = self.loader.take() {
+            let _ = loader.join();
+        }
+    }
+}
+
+/// The loader thread's state: an open DuckDB transaction and what it holds.
+struct Loader {
+    writer: DuckWriter,
+    journal_dir: PathBuf,
+    progress: Arc<Progress>,
+    /// The last record committed to DuckDB.
+    loaded: u64,
+    /// The last record written into the open transaction.
+    taken: u64,
+    /// Journal bytes of the commits received.
+    taken_bytes: u64,
+    open: Option<OpenLoad>,
+}
+
+struct OpenLoad {
+    started: Instant,
+    events: usize,
+    changes: EntityChanges,
+    /// Commits whose events are not appended yet, and how many those are.
+    unappended: Vec<Arc<Commit>>,
+    unappended_events: usize,
+}
+
+impl Loader {
+    fn new(writer: DuckWriter, journal_dir: PathBuf) -> Result<Self> {
+        let loaded = writer.loaded_seq()?;
+        Ok(Self {
+            writer,
+            journal_dir,
+            progress: Arc::default(),
+            loaded,
+            taken: loaded,
+            taken_bytes: 0,
+            open: None,
+        })
+    }
+
+    fn run(mut self, receiver: mpsc::Receiver<Message>) {
+        loop {
+            let message = match &self.open {
+                Some(open) => {
+                    receiver.recv_timeout(LOAD_INTERVAL.saturating_sub(open.started.elapsed()))
+                }
+                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let (sync, stop) = match message {
+                Ok(Message::Commit { seq, bytes, commit }) => {
+                    self.taken_bytes += bytes;
+                    if let Err(error) = self.take(seq, commit) {
+                        self.recover(error);
+                    }
+                    (false, false)
+                }
+                Ok(Message::Sync) => (true, false),
+                Err(RecvTimeoutError::Timeout) => (false, false),
+                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => (false, true),
+            };
+            let due = self.open.as_ref().is_some_and(|open| {
+                sync || stop
+                    || open.events >= LOAD_EVENTS
+                    || open.started.elapsed() >= LOAD_INTERVAL
+            });
+            if due {
+                if let Err(error) = self.finish() {
+                    self.recover(error);
+                }
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Writes one journaled commit into the open transaction.
+    fn take(&mut self, seq: u64, commit: Arc<Commit>) -> Result<()> {
+        if seq <= self.taken {
+            return Ok(()); // Already loaded by a replay of the journal.
+        }
+        if self.open.is_none() {
+            self.writer.begin()?;
+            self.open = Some(OpenLoad {
+                started: Instant::now(),
+                events: 0,
+                changes: EntityChanges::default(),
+                unappended: Vec::new(),
+                unappended_events: 0,
+            });
+        }
+        self.writer.append_warnings(&commit.warnings)?;
+        let open = self.open.as_mut().expect("a load is open");
+        open.events += commit.events.len();
+        open.changes.absorb(&commit);
+        open.unappended_events += commit.events.len();
+        open.unappended.push(commit);
+        self.taken = seq;
+        if open.unappended_events >= APPEND_EVENTS {
+            Self::append(&self.writer, open)?;
+        }
+        Ok(())
+    }
+
+    fn append(writer: &DuckWriter, open: &mut OpenLoad) -> Result<()> {
+        let events = open.unappended.iter().flat_map(|commit| &commit.events);
+        writer.append_events(events, open.unappended_events)?;
+        open.unappended.clear();
+        open.unappended_events = 0;
+        Ok(())
+    }
+
+    /// Commits the open transaction and lets readers through.
+    fn finish(&mut self) -> Result<()> {
+        let Some(mut open) = self.open.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        Self::append(&self.writer, &mut open)?;
+        self.writer.write_changes(&open.changes)?;
+        self.writer.commit_through(Some(self.taken))?;
+        metrics::histogram!("cairn_store_load_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("cairn_events_loaded_total").increment(open.events as u64);
+        self.loaded = self.taken;
+        let seq = self.loaded;
+        self.progress
+            .update(|loaded| *loaded = Loaded { seq, failure: None });
+        self.progress
+            .loaded_bytes
+            .store(self.taken_bytes, Ordering::Release);
+        if let Err(error) = journal::remove_loaded(&self.journal_dir, self.loaded) {
+            tracing::warn!(%error, "cannot delete loaded journal segments");
+        }
+        Ok(())
+    }
+
+    /// Loads journal records in transactions of about [`LOAD_EVENTS`].
+    fn replay(&mut self, records: Vec<Record>) -> Result<()> {
+        for record in records {
+            self.take(record.seq, Arc::new(record.commit))?;
+            if self
+                .open
+                .as_ref()
+                .is_some_and(|open| open.events >= LOAD_EVENTS)
+            {
+                self.finish()?;
+            }
+        }
+        self.finish()
+    }
+
+    /// After a failed load: the open transaction is gone, so everything
+    /// since the last good load is read back from the journal and loaded
+    /// again, until that works.
+    fn recover(&mut self, mut error: StoreError) {
+        loop {
+            tracing::error!(%error, loaded = self.loaded, "loading journaled events into the store failed; retrying from the journal");
+            let failure = error.to_string();
+            self.progress
+                .update(|loaded| loaded.failure = Some(failure));
+            if self.open.take().is_some() {
+                self.writer.rollback();
+            }
+            self.taken = self.loaded;
+            std::thread::sleep(RETRY_PAUSE);
+            let replayed = journal::read_after(&self.journal_dir, self.loaded)
+                .and_then(|records| self.replay(records));
+            match replayed {
+                Ok(()) => return,
+                Err(next) => error = next,
+            }
+        }
+    }
+}
