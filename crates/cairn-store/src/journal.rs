@@ -131,6 +131,10 @@ impl Journal {
             .open(&path)
             .map_err(io_error(&path))?;
         // Cut a torn record off, so the next one starts on a boundary.
+        let on_disk = file.metadata().map_err(io_error(&path))?.len();
+        if on_disk > length {
+            tracing::warn!(path = %path.display(), bytes = on_disk - length, "cutting an incomplete record (never acknowledged) off the journal");
+        }
         file.set_len(length).map_err(io_error(&path))?;
         file.seek(SeekFrom::Start(length))
             .map_err(io_error(&path))?;
@@ -248,4 +252,72 @@ pub fn read_after(dir: &Path, after: u64) -> Result<Vec<Record>> {
         read_segment(&path, after, &mut records)?;
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::{IngestionWarning, ProjectId, WarningKind};
+
+    fn commit(n: i64) -> Commit {
+        Commit {
+            warnings: vec![IngestionWarning {
+                project_id: ProjectId(n),
+                kind: WarningKind::InvalidGroups,
+                details: serde_json::json!({"n": n}),
+                timestamp: chrono::Utc::now(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn projects(records: &[Record]) -> Vec<(u64, i64)> {
+        records
+            .iter()
+            .map(|r| (r.seq, r.commit.warnings[0].project_id.0))
+            .collect()
+    }
+
+    #[test]
+    fn records_after_the_loaded_one_come_back_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut journal, records) = Journal::open(dir.path(), 0).unwrap();
+            assert!(records.is_empty());
+            for n in 1..=3 {
+                assert_eq!(journal.append(&commit(n)).unwrap().0, n as u64);
+            }
+            // A crash in the middle of the next record.
+            journal.file.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+        }
+        let (mut journal, records) = Journal::open(dir.path(), 1).unwrap();
+        assert_eq!(projects(&records), vec![(2, 2), (3, 3)]);
+        assert_eq!(journal.append(&commit(4)).unwrap().0, 4);
+        drop(journal);
+        let (_, records) = Journal::open(dir.path(), 0).unwrap();
+        assert_eq!(projects(&records), vec![(1, 1), (2, 2), (3, 3), (4, 4)]);
+    }
+
+    #[test]
+    fn loaded_segments_are_deleted_but_the_open_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
+        journal.append(&commit(1)).unwrap();
+        journal.rotate_past(0).unwrap();
+        journal.append(&commit(2)).unwrap();
+        journal.rotate_past(0).unwrap();
+        remove_loaded(journal.dir(), 1).unwrap();
+        assert_eq!(
+            projects(&read_after(journal.dir(), 0).unwrap()),
+            vec![(2, 2)]
+        );
+        remove_loaded(journal.dir(), 2).unwrap();
+        assert!(read_after(journal.dir(), 0).unwrap().is_empty());
+        assert_eq!(segments(journal.dir()).unwrap().len(), 1);
+        // Sequence numbers go on after a restart with nothing left to load.
+        drop(journal);
+        let (mut journal, records) = Journal::open(dir.path(), 2).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(journal.append(&commit(3)).unwrap().0, 3);
+    }
 }
