@@ -6,7 +6,7 @@
 //! Reads wait at a [`ReadBarrier`] until everything acknowledged before them
 //! is loaded, so a client reads what it has sent.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -125,6 +125,9 @@ impl ReadBarrier {
 /// The [`IngestStore`] of the embedded store: journal first, DuckDB behind.
 pub struct JournaledWriter {
     journal: Journal,
+    /// The event uuids of each commit not known to be loaded yet, so that
+    /// a dedup lookup need not wait for the loader.
+    unloaded: VecDeque<(u64, ProjectId, Vec<Uuid>)>,
     /// For dedup lookups and snapshots, apart from the loader's connection.
     lookups: DuckWriter,
     barrier: ReadBarrier,
@@ -158,6 +161,7 @@ impl JournaledWriter {
             })?;
         Ok(Self {
             journal,
+            unloaded: VecDeque::new(),
             lookups: store.writer()?,
             barrier: ReadBarrier {
                 progress,
@@ -169,6 +173,23 @@ impl JournaledWriter {
 
     pub fn barrier(&self) -> ReadBarrier {
         self.barrier.clone()
+    }
+
+    fn forget_loaded(&mut self) {
+        let loaded = self
+            .barrier
+            .progress
+            .loaded
+            .lock()
+            .expect("load progress lock")
+            .seq;
+        while self
+            .unloaded
+            .front()
+            .is_some_and(|(seq, _, _)| *seq <= loaded)
+        {
+            self.unloaded.pop_front();
+        }
     }
 }
 
@@ -190,6 +211,17 @@ impl IngestStore for JournaledWriter {
         }
         self.journal.ensure_room(unloaded)?;
         let (seq, bytes) = self.journal.append(&commit)?;
+        self.forget_loaded();
+        for event in &commit.events {
+            match self.unloaded.back_mut() {
+                Some((last, project, uuids)) if *last == seq && *project == event.project_id => {
+                    uuids.push(event.uuid)
+                }
+                _ => self
+                    .unloaded
+                    .push_back((seq, event.project_id, vec![event.uuid])),
+            }
+        }
         // Sent before `durable` moves: a reader that sees `seq` durable and
         // then nudges the loader finds the commit queued ahead of its nudge.
         let message = Message::Commit { seq, bytes, commit };
@@ -202,12 +234,29 @@ impl IngestStore for JournaledWriter {
         Ok(())
     }
 
+    /// DuckDB's answer and the commits not loaded yet, together. The
+    /// unloaded uuids are read first: a load that lands in between is then
+    /// seen by DuckDB, so nothing falls between the two.
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
         if uuids.is_empty() {
             return Ok(HashSet::new());
         }
-        self.barrier.wait()?;
-        duck::stored_uuids(self.lookups.connection(), project, uuids)
+        self.forget_loaded();
+        let wanted: HashSet<&Uuid> = uuids.iter().collect();
+        let mut stored: HashSet<Uuid> = self
+            .unloaded
+            .iter()
+            .filter(|(_, p, _)| *p == project)
+            .flat_map(|(_, _, uuids)| uuids)
+            .filter(|uuid| wanted.contains(uuid))
+            .copied()
+            .collect();
+        stored.extend(duck::stored_uuids(
+            self.lookups.connection(),
+            project,
+            uuids,
+        )?);
+        Ok(stored)
     }
 }
 
