@@ -300,7 +300,7 @@ impl DuckWriter {
     /// binding each value (which also parsed every uuid from text).
     pub(crate) fn append_events<'a>(
         &self,
-        events: impl IntoIterator<Item = &'a Event>,
+        events: impl IntoIterator<Item = (&'a Event, Option<&'a str>)>,
         count: usize,
     ) -> Result<()> {
         if count == 0 {
@@ -314,7 +314,8 @@ impl DuckWriter {
 
     /// Writes one commit's events and changes into the open transaction.
     pub(crate) fn write(&self, commit: &Commit) -> Result<()> {
-        self.append_events(&commit.events, commit.events.len())?;
+        let events = commit.events.iter().map(|event| (event, None));
+        self.append_events(events, commit.events.len())?;
         self.append_warnings(&commit.warnings)?;
         let mut changes = EntityChanges::default();
         changes.absorb(commit);

@@ -34,10 +34,11 @@ fn property_text(value: &serde_json::Value) -> Option<std::borrow::Cow<'_, str>>
     }
 }
 
-/// The first `count` of `events` as one batch.
+/// `events` (`count` of them) as one batch; each comes with its properties
+/// as JSON when they are at hand already.
 pub(crate) fn build<'a>(
     layout: &[EventColumn],
-    events: impl IntoIterator<Item = &'a Event>,
+    events: impl IntoIterator<Item = (&'a Event, Option<&'a str>)>,
     count: usize,
 ) -> Result<RecordBatch> {
     let mut columns: Vec<Column> = layout
@@ -54,7 +55,7 @@ pub(crate) fn build<'a>(
         })
         .collect();
     let mut json = Vec::new();
-    for event in events {
+    for (event, properties) in events {
         for (column, builder) in layout.iter().zip(&mut columns) {
             match (column, builder) {
                 (EventColumn::Fixed(0), Column::Integer(b)) => b.append_value(event.project_id.0),
@@ -73,11 +74,14 @@ pub(crate) fn build<'a>(
                 (EventColumn::Fixed(6), Column::Timestamp(b)) => {
                     b.append_value(event.inserted_at.timestamp_micros())
                 }
-                (EventColumn::Fixed(7), Column::Text(b)) => {
-                    json.clear();
-                    serde_json::to_writer(&mut json, &event.properties)?;
-                    b.append_value(std::str::from_utf8(&json).expect("JSON is UTF-8"));
-                }
+                (EventColumn::Fixed(7), Column::Text(b)) => match properties {
+                    Some(properties) => b.append_value(properties),
+                    None => {
+                        json.clear();
+                        serde_json::to_writer(&mut json, &event.properties)?;
+                        b.append_value(std::str::from_utf8(&json).expect("JSON is UTF-8"));
+                    }
+                },
                 (EventColumn::Group(i), Column::Text(b)) => {
                     b.append_option(event.groups.get(*i).and_then(Option::as_deref))
                 }

@@ -12,7 +12,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use cairn_core::{Event, Group, GroupType, IngestionWarning, Person, ProjectId};
+use serde::Serialize;
+use uuid::Uuid;
 
 use crate::{Commit, Result, StoreError};
 
@@ -34,7 +39,28 @@ pub struct Journal {
     next_seq: u64,
     /// Bytes appended since the journal opened.
     appended: u64,
-    buffer: Vec<u8>,
+}
+
+/// What [`Journal::append`] wrote.
+pub struct Appended {
+    pub seq: u64,
+    pub bytes: u64,
+    /// Each event's properties as written, for the loader to reuse.
+    pub properties: EventProperties,
+}
+
+/// The JSON of each event's properties inside a journal record: serialized
+/// once, for the journal and for DuckDB's properties column.
+pub struct EventProperties {
+    record: Vec<u8>,
+    spans: Vec<Range<usize>>,
+}
+
+impl EventProperties {
+    /// The properties of event `index` of the commit.
+    pub fn get(&self, index: usize) -> &str {
+        std::str::from_utf8(&self.record[self.spans[index].clone()]).expect("JSON is UTF-8")
+    }
 }
 
 /// A record read back from the journal.
@@ -145,7 +171,6 @@ impl Journal {
             length,
             next_seq,
             appended: 0,
-            buffer: Vec::new(),
         };
         Ok((journal, records))
     }
@@ -171,22 +196,21 @@ impl Journal {
         self.appended
     }
 
-    /// Appends `commit` and syncs it to disk; returns its sequence number
-    /// and the bytes it takes.
-    pub fn append(&mut self, commit: &Commit) -> Result<(u64, u64)> {
+    /// Appends `commit` and syncs it to disk.
+    pub fn append(&mut self, commit: &Commit) -> Result<Appended> {
         self.rotate_past(SEGMENT_BYTES)?;
         let seq = self.next_seq;
-        self.buffer.clear();
-        self.buffer.extend_from_slice(&[0; 8]);
-        self.buffer.extend_from_slice(&seq.to_le_bytes());
-        serde_json::to_writer(&mut self.buffer, commit)?;
-        let length = (self.buffer.len() - HEADER_BYTES) as u32;
-        let crc = crc32fast::hash(&self.buffer[8..]);
-        self.buffer[0..4].copy_from_slice(&length.to_le_bytes());
-        self.buffer[4..8].copy_from_slice(&crc.to_le_bytes());
+        let mut record = Vec::with_capacity(HEADER_BYTES + 600 * commit.events.len());
+        record.extend_from_slice(&[0; 8]);
+        record.extend_from_slice(&seq.to_le_bytes());
+        let spans = write_commit(&mut record, commit)?;
+        let length = (record.len() - HEADER_BYTES) as u32;
+        let crc = crc32fast::hash(&record[8..]);
+        record[0..4].copy_from_slice(&length.to_le_bytes());
+        record[4..8].copy_from_slice(&crc.to_le_bytes());
         let written = self
             .file
-            .write_all(&self.buffer)
+            .write_all(&record)
             .and_then(|()| self.file.sync_data());
         if let Err(error) = written {
             // Drop whatever part of the record reached the file, so that the
@@ -197,11 +221,15 @@ impl Journal {
                 .and_then(|()| self.file.seek(SeekFrom::Start(self.length)).map(drop));
             return Err(io_error(&self.path)(error));
         }
-        let bytes = self.buffer.len() as u64;
+        let bytes = record.len() as u64;
         self.length += bytes;
         self.appended += bytes;
         self.next_seq += 1;
-        Ok((seq, bytes))
+        Ok(Appended {
+            seq,
+            bytes,
+            properties: EventProperties { record, spans },
+        })
     }
 
     /// Starts a new segment if the open one holds more than `limit` bytes.
@@ -228,6 +256,90 @@ impl Journal {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// A commit without its events, for [`write_commit`]. Built by an
+/// exhaustive destructuring, so a new field of [`Commit`] cannot be missed.
+#[derive(Serialize)]
+struct CommitWithoutEvents<'a> {
+    persons: &'a [Person],
+    deleted_persons: &'a [(ProjectId, Uuid)],
+    person_overrides: &'a [(ProjectId, Uuid, Uuid)],
+    distinct_ids: &'a [(ProjectId, String, Uuid)],
+    group_types: &'a [(ProjectId, GroupType)],
+    groups: &'a [Group],
+    warnings: &'a [IngestionWarning],
+}
+
+/// Writes `commit` as the JSON of a [`Commit`], writing each event by hand
+/// so as to know where its properties are; returns those spans.
+fn write_commit(record: &mut Vec<u8>, commit: &Commit) -> Result<Vec<Range<usize>>> {
+    let Commit {
+        events,
+        persons,
+        deleted_persons,
+        person_overrides,
+        distinct_ids,
+        group_types,
+        groups,
+        warnings,
+    } = commit;
+    let rest = CommitWithoutEvents {
+        persons,
+        deleted_persons,
+        person_overrides,
+        distinct_ids,
+        group_types,
+        groups,
+        warnings,
+    };
+    serde_json::to_writer(&mut *record, &rest)?;
+    record.pop(); // Its closing brace: the events follow.
+    record.extend_from_slice(b",\"events\":[");
+    let mut spans = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            record.push(b',');
+        }
+        spans.push(write_event(record, event)?);
+    }
+    record.extend_from_slice(b"]}");
+    Ok(spans)
+}
+
+/// Writes `event` as the JSON of an [`Event`]; returns where its properties are.
+fn write_event(record: &mut Vec<u8>, event: &Event) -> Result<Range<usize>> {
+    let Event {
+        project_id,
+        uuid,
+        event,
+        distinct_id,
+        person_id,
+        timestamp,
+        inserted_at,
+        properties,
+        groups,
+    } = event;
+    field(record, "{\"project_id\":", project_id)?;
+    field(record, ",\"uuid\":", uuid)?;
+    field(record, ",\"event\":", event)?;
+    field(record, ",\"distinct_id\":", distinct_id)?;
+    field(record, ",\"person_id\":", person_id)?;
+    field(record, ",\"timestamp\":", timestamp)?;
+    field(record, ",\"inserted_at\":", inserted_at)?;
+    record.extend_from_slice(b",\"properties\":");
+    let start = record.len();
+    serde_json::to_writer(&mut *record, properties)?;
+    let span = start..record.len();
+    field(record, ",\"groups\":", groups)?;
+    record.push(b'}');
+    Ok(span)
+}
+
+/// Writes `prefix` (punctuation and a field name), then `value` as JSON.
+fn field<T: Serialize + ?Sized>(record: &mut Vec<u8>, prefix: &str, value: &T) -> Result<()> {
+    record.extend_from_slice(prefix.as_bytes());
+    Ok(serde_json::to_writer(record, value)?)
 }
 
 /// Deletes the segments of `dir` whose records all have a sequence up to
@@ -285,14 +397,14 @@ mod tests {
             let (mut journal, records) = Journal::open(dir.path(), 0).unwrap();
             assert!(records.is_empty());
             for n in 1..=3 {
-                assert_eq!(journal.append(&commit(n)).unwrap().0, n as u64);
+                assert_eq!(journal.append(&commit(n)).unwrap().seq, n as u64);
             }
             // A crash in the middle of the next record.
             journal.file.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
         }
         let (mut journal, records) = Journal::open(dir.path(), 1).unwrap();
         assert_eq!(projects(&records), vec![(2, 2), (3, 3)]);
-        assert_eq!(journal.append(&commit(4)).unwrap().0, 4);
+        assert_eq!(journal.append(&commit(4)).unwrap().seq, 4);
         drop(journal);
         let (_, records) = Journal::open(dir.path(), 0).unwrap();
         assert_eq!(projects(&records), vec![(1, 1), (2, 2), (3, 3), (4, 4)]);
@@ -318,6 +430,66 @@ mod tests {
         drop(journal);
         let (mut journal, records) = Journal::open(dir.path(), 2).unwrap();
         assert!(records.is_empty());
-        assert_eq!(journal.append(&commit(3)).unwrap().0, 3);
+        assert_eq!(journal.append(&commit(3)).unwrap().seq, 3);
+    }
+
+    #[test]
+    fn a_commit_reads_back_whole_and_its_properties_are_at_hand() {
+        use cairn_core::{Event, Group, GroupType, Person};
+        use serde_json::json;
+        let at = chrono::Utc::now();
+        let p = ProjectId(7);
+        let id = Uuid::from_u128(1);
+        let props = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let written = Commit {
+            events: vec![Event {
+                project_id: p,
+                uuid: Uuid::from_u128(2),
+                event: "say \"hi\"".into(),
+                distinct_id: "d".into(),
+                person_id: Some(id),
+                timestamp: at,
+                inserted_at: at,
+                properties: props(json!({"a": [1, "ü"], "b": null})),
+                groups: vec![None, Some("acme".into())],
+            }],
+            persons: vec![Person {
+                project_id: p,
+                id,
+                properties: props(json!({"plan": "team"})),
+                is_identified: true,
+                created_at: at,
+                version: 2,
+                distinct_ids: vec!["d".into()],
+            }],
+            deleted_persons: vec![(p, Uuid::from_u128(3))],
+            person_overrides: vec![(p, Uuid::from_u128(3), id)],
+            distinct_ids: vec![(p, "d".into(), id)],
+            group_types: vec![(
+                p,
+                GroupType {
+                    group_type_index: 1,
+                    group_type: "company".into(),
+                    created_at: at,
+                    name_singular: None,
+                    name_plural: None,
+                },
+            )],
+            groups: vec![Group {
+                project_id: p,
+                group_type_index: 1,
+                group_key: "acme".into(),
+                properties: props(json!({"name": "Acme"})),
+                created_at: at,
+                version: 1,
+            }],
+            warnings: commit(7).warnings,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();
+        let appended = journal.append(&written).unwrap();
+        assert_eq!(appended.properties.get(0), r#"{"a":[1,"ü"],"b":null}"#);
+        let read = read_after(journal.dir(), 0).unwrap().remove(0).commit;
+        assert_eq!(format!("{read:?}"), format!("{written:?}"));
     }
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::commit::EntityChanges;
 use crate::duck::{self, DuckStore, DuckWriter};
-use crate::journal::{self, Journal, Record};
+use crate::journal::{self, Appended, EventProperties, Journal, Record};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
 /// A load is committed once it holds this many events: past one DuckDB row
@@ -47,6 +47,7 @@ enum Message {
         seq: u64,
         bytes: u64,
         commit: Arc<Commit>,
+        properties: EventProperties,
     },
     /// A reader waits: commit what has been taken.
     Sync,
@@ -210,7 +211,11 @@ impl IngestStore for JournaledWriter {
             self.journal.rotate_past(CAUGHT_UP_SEGMENT_BYTES)?;
         }
         self.journal.ensure_room(unloaded)?;
-        let (seq, bytes) = self.journal.append(&commit)?;
+        let Appended {
+            seq,
+            bytes,
+            properties,
+        } = self.journal.append(&commit)?;
         self.forget_loaded();
         for event in &commit.events {
             match self.unloaded.back_mut() {
@@ -224,7 +229,12 @@ impl IngestStore for JournaledWriter {
         }
         // Sent before `durable` moves: a reader that sees `seq` durable and
         // then nudges the loader finds the commit queued ahead of its nudge.
-        let message = Message::Commit { seq, bytes, commit };
+        let message = Message::Commit {
+            seq,
+            bytes,
+            commit,
+            properties,
+        };
         if self.barrier.nudge.send(message).is_err() {
             tracing::error!(
                 "the loader thread has stopped; commits stay in the journal until restart"
@@ -289,7 +299,7 @@ struct OpenLoad {
     events: usize,
     changes: EntityChanges,
     /// Commits whose events are not appended yet, and how many those are.
-    unappended: Vec<Arc<Commit>>,
+    unappended: Vec<(Arc<Commit>, Option<EventProperties>)>,
     unappended_events: usize,
 }
 
@@ -316,9 +326,14 @@ impl Loader {
                 None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             let (sync, stop) = match message {
-                Ok(Message::Commit { seq, bytes, commit }) => {
+                Ok(Message::Commit {
+                    seq,
+                    bytes,
+                    commit,
+                    properties,
+                }) => {
                     self.taken_bytes += bytes;
-                    if let Err(error) = self.take(seq, commit) {
+                    if let Err(error) = self.take(seq, commit, Some(properties)) {
                         self.recover(error);
                     }
                     (false, false)
@@ -343,8 +358,14 @@ impl Loader {
         }
     }
 
-    /// Writes one journaled commit into the open transaction.
-    fn take(&mut self, seq: u64, commit: Arc<Commit>) -> Result<()> {
+    /// Writes one journaled commit into the open transaction; `properties`
+    /// has its events' properties as JSON, if they were just journaled.
+    fn take(
+        &mut self,
+        seq: u64,
+        commit: Arc<Commit>,
+        properties: Option<EventProperties>,
+    ) -> Result<()> {
         if seq <= self.taken {
             return Ok(()); // Already loaded by a replay of the journal.
         }
@@ -363,7 +384,7 @@ impl Loader {
         open.events += commit.events.len();
         open.changes.absorb(&commit);
         open.unappended_events += commit.events.len();
-        open.unappended.push(commit);
+        open.unappended.push((commit, properties));
         self.taken = seq;
         if open.unappended_events >= APPEND_EVENTS {
             Self::append(&self.writer, open)?;
@@ -372,7 +393,14 @@ impl Loader {
     }
 
     fn append(writer: &DuckWriter, open: &mut OpenLoad) -> Result<()> {
-        let events = open.unappended.iter().flat_map(|commit| &commit.events);
+        let events = open.unappended.iter().flat_map(|(commit, properties)| {
+            let json = move |i| properties.as_ref().map(|p| p.get(i));
+            commit
+                .events
+                .iter()
+                .enumerate()
+                .map(move |(i, e)| (e, json(i)))
+        });
         writer.append_events(events, open.unappended_events)?;
         open.unappended.clear();
         open.unappended_events = 0;
@@ -406,7 +434,7 @@ impl Loader {
     /// Loads journal records in transactions of about [`LOAD_EVENTS`].
     fn replay(&mut self, records: Vec<Record>) -> Result<()> {
         for record in records {
-            self.take(record.seq, Arc::new(record.commit))?;
+            self.take(record.seq, Arc::new(record.commit), None)?;
             if self
                 .open
                 .as_ref()
