@@ -459,6 +459,10 @@ fn metrics_and_health() {
     );
     assert!(metrics.contains("cairn_batch_commit_seconds"), "{metrics}");
     assert!(metrics.contains("cairn_ingest_queue_depth"), "{metrics}");
+    assert!(
+        metrics.contains("cairn_journal_unloaded_bytes"),
+        "{metrics}"
+    );
     let database_bytes = metrics
         .lines()
         .find_map(|l| l.strip_prefix("cairn_database_memory_bytes "))

@@ -95,6 +95,11 @@ impl DuckStore {
 
     /// Ingestion's writer: the journal, with a loader thread behind it.
     pub fn journaled_writer(&self) -> Result<JournaledWriter> {
+        if self.barrier.get().is_some() {
+            return Err(StoreError::Conflict(
+                "this store already has its ingestion writer".into(),
+            ));
+        }
         let data_dir = self.path.parent().unwrap_or(Path::new("."));
         let writer = JournaledWriter::open(self, data_dir)?;
         let _ = self.barrier.set(writer.barrier());

@@ -206,6 +206,7 @@ impl IngestStore for JournaledWriter {
         }
         let unloaded = self.journal.appended_bytes()
             - self.barrier.progress.loaded_bytes.load(Ordering::Acquire);
+        metrics::gauge!("cairn_journal_unloaded_bytes").set(unloaded as f64);
         if unloaded == 0 {
             // All loaded: a fresh segment lets the loader delete the old one.
             self.journal.rotate_past(CAUGHT_UP_SEGMENT_BYTES)?;
