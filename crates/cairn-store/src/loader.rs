@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -31,8 +31,12 @@ const LOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Events are appended to DuckDB in batches of about this many: each
 /// append plans a statement, so small ones cost more per event.
 const APPEND_EVENTS: usize = 16 * 1024;
-/// Commits that may wait for the loader before ingestion is held back.
-const LOADER_QUEUE: usize = 64;
+/// Journal bytes of commits sent to the loader but not yet taken by it,
+/// past which ingestion waits: room to ride out a DuckDB checkpoint
+/// (seconds) without holding acknowledgements back, and a bound on memory.
+const QUEUED_BYTES: u64 = 32 << 20;
+/// Messages the loader's channel holds; the byte bound above comes first.
+const LOADER_QUEUE: usize = 4096;
 /// When the loader has caught up, a journal segment past this size is closed
 /// (and deleted after the next load), so the journal stays small.
 const CAUGHT_UP_SEGMENT_BYTES: u64 = 1 << 20;
@@ -62,6 +66,10 @@ struct Progress {
     durable: AtomicU64,
     /// Journal bytes loaded into DuckDB since the start.
     loaded_bytes: AtomicU64,
+    /// Journal bytes the loader has taken from its queue since the start.
+    taken_bytes: AtomicU64,
+    /// Set while the writer waits for the loader to take commits.
+    queue_full: AtomicBool,
     loaded: Mutex<Loaded>,
     changed: Condvar,
 }
@@ -78,6 +86,14 @@ impl Progress {
     fn update(&self, change: impl FnOnce(&mut Loaded)) {
         change(&mut self.loaded.lock().expect("load progress lock"));
         self.changed.notify_all();
+    }
+
+    /// The loader took commits up to `bytes`: a writer held back may go on.
+    fn note_taken(&self, bytes: u64) {
+        self.taken_bytes.store(bytes, Ordering::SeqCst);
+        if self.queue_full.load(Ordering::SeqCst) {
+            self.update(|_| ());
+        }
     }
 }
 
@@ -176,6 +192,25 @@ impl JournaledWriter {
         self.barrier.clone()
     }
 
+    /// Holds ingestion back while the loader's queue holds [`QUEUED_BYTES`].
+    fn wait_for_queue_room(&self, bytes: u64) {
+        let progress = &self.barrier.progress;
+        let queued = |sent: u64| sent - progress.taken_bytes.load(Ordering::SeqCst);
+        let sent = self.journal.appended_bytes() - bytes;
+        if queued(sent) <= QUEUED_BYTES || self.loader.as_ref().is_none_or(|l| l.is_finished()) {
+            return;
+        }
+        // SeqCst with `note_taken`: either the loader sees the flag and
+        // wakes us, or we see its progress and do not sleep.
+        progress.queue_full.store(true, Ordering::SeqCst);
+        let loaded = progress.loaded.lock().expect("load progress lock");
+        let _loaded = progress
+            .changed
+            .wait_while(loaded, |_| queued(sent) > QUEUED_BYTES)
+            .expect("load progress lock");
+        progress.queue_full.store(false, Ordering::SeqCst);
+    }
+
     fn forget_loaded(&mut self) {
         let loaded = self
             .barrier
@@ -228,6 +263,7 @@ impl IngestStore for JournaledWriter {
                     .push_back((seq, event.project_id, vec![event.uuid])),
             }
         }
+        self.wait_for_queue_room(bytes);
         // Sent before `durable` moves: a reader that sees `seq` durable and
         // then nudges the loader finds the commit queued ahead of its nudge.
         let message = Message::Commit {
@@ -334,6 +370,7 @@ impl Loader {
                     properties,
                 }) => {
                     self.taken_bytes += bytes;
+                    self.progress.note_taken(self.taken_bytes);
                     if let Err(error) = self.take(seq, commit, Some(properties)) {
                         self.recover(error);
                     }
