@@ -195,19 +195,26 @@ impl JournaledWriter {
     /// Holds ingestion back while the loader's queue holds [`QUEUED_BYTES`].
     fn wait_for_queue_room(&self, bytes: u64) {
         let progress = &self.barrier.progress;
-        let queued = |sent: u64| sent - progress.taken_bytes.load(Ordering::SeqCst);
         let sent = self.journal.appended_bytes() - bytes;
-        if queued(sent) <= QUEUED_BYTES || self.loader.as_ref().is_none_or(|l| l.is_finished()) {
+        let full = || {
+            let stopped = self.loader.as_ref().is_none_or(|l| l.is_finished());
+            !stopped && sent - progress.taken_bytes.load(Ordering::SeqCst) > QUEUED_BYTES
+        };
+        if !full() {
             return;
         }
         // SeqCst with `note_taken`: either the loader sees the flag and
-        // wakes us, or we see its progress and do not sleep.
+        // wakes us, or we see its progress and do not sleep. The timeout
+        // notices a loader that has stopped.
         progress.queue_full.store(true, Ordering::SeqCst);
-        let loaded = progress.loaded.lock().expect("load progress lock");
-        let _loaded = progress
-            .changed
-            .wait_while(loaded, |_| queued(sent) > QUEUED_BYTES)
-            .expect("load progress lock");
+        let mut loaded = progress.loaded.lock().expect("load progress lock");
+        while full() {
+            loaded = progress
+                .changed
+                .wait_timeout(loaded, Duration::from_millis(100))
+                .expect("load progress lock")
+                .0;
+        }
         progress.queue_full.store(false, Ordering::SeqCst);
     }
 
