@@ -500,9 +500,10 @@ impl Loader {
             let failure = error.to_string();
             self.progress
                 .update(|loaded| loaded.failure = Some(failure));
-            if self.open.take().is_some() {
-                self.writer.rollback();
-            }
+            // Always: a failed `finish` has already taken `open`, but its
+            // DuckDB transaction is still there.
+            self.open = None;
+            self.writer.rollback();
             self.taken = self.loaded;
             std::thread::sleep(RETRY_PAUSE);
             let replayed = journal::read_after(&self.journal_dir, self.loaded)
