@@ -204,8 +204,23 @@ FROM events e JOIN person_distinct_ids d ON d.project_id = e.project_id AND d.di
 WHERE e.person_id IS NOT NULL AND e.person_id <> d.person_id;
 ";
 
+/// Who may see what: an account is an administrator (every project) or a
+/// member of some projects; a personal key acts for the account that made it
+/// (none: the operator's, made at first start). Accounts and keys from before
+/// this were all administrators', and stay so.
+const ACCESS: &str = "
+ALTER TABLE users ADD COLUMN IF NOT EXISTS is_admin BOOLEAN DEFAULT true;
+ALTER TABLE personal_api_keys ADD COLUMN IF NOT EXISTS user_id UUID;
+CREATE TABLE IF NOT EXISTS project_members (
+    project_id BIGINT NOT NULL,
+    user_id UUID NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+";
+
 pub fn migrate(conn: &Connection, group_columns: usize) -> Result<()> {
     conn.execute_batch(TABLES)?;
+    conn.execute_batch(ACCESS)?;
     let has_overrides: i64 = conn.query_row(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_overrides'",
         [],
