@@ -74,7 +74,8 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
             } else {
                 Access::Member(projects.into_iter().map(ProjectId).collect())
             };
-            let user = users::create_user(&store.conn()?, &email, &hash, access)?;
+            let conn = store.conn()?;
+            let user = users::create_user(&conn, &email, &hash, access)?;
             let role = if user.is_admin {
                 "an administrator"
             } else {
