@@ -321,4 +321,40 @@ mod tests {
             .unwrap();
         assert_eq!(url, "https://a.io/x");
     }
+
+    #[test]
+    fn accounts_and_keys_from_before_access_rules_stay_administrators() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old =
+                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
+            old.execute_batch(
+                "CREATE TABLE users (id UUID PRIMARY KEY, email VARCHAR NOT NULL UNIQUE,
+                     password_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+                 CREATE TABLE personal_api_keys (id UUID PRIMARY KEY, project_id BIGINT NOT NULL,
+                     label VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL UNIQUE,
+                     mask_value VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+                 INSERT INTO users VALUES (uuidv4(), 'old@example.com', 'h', now());
+                 INSERT INTO personal_api_keys VALUES (uuidv4(), 1, 'old', 'hash', 'phx_...', now());",
+            )
+            .unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let conn = store.conn().unwrap();
+        let user = crate::users::find_user(&conn, "old@example.com")
+            .unwrap()
+            .unwrap();
+        assert!(user.is_admin);
+        let grants = crate::keys::personal_key_grants(&conn).unwrap();
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].1.owner, None, "an operator's key");
+        let member = crate::users::create_user(
+            &conn,
+            "new@example.com",
+            "h",
+            crate::users::Access::Member(vec![]),
+        )
+        .unwrap();
+        assert!(!member.is_admin);
+    }
 }

@@ -113,7 +113,7 @@ fn insert_user(
         email: email.trim().to_string(),
         password_hash: password_hash.to_string(),
         created_at: Utc::now(),
-        is_admin: access == &Access::Admin,
+        is_admin: matches!(access, Access::Admin),
     };
     let transaction = conn.unchecked_transaction()?;
     transaction.execute(
