@@ -172,30 +172,29 @@ type Answers = Vec<(&'static str, u16, bool, String)>;
 #[test]
 fn a_sign_in_flood_is_throttled_and_capture_stays_fast() {
     let server = Server::start();
-    let flooding = Instant::now();
     // Six clients, each from its own loopback address, post first-account
     // and sign-in forms as fast as they are answered.
-    let flood: Vec<_> = (0..6u8)
+    let clients: Vec<_> = (0..6u8)
         .map(|t| {
-            let (base, origin) = (server.base.clone(), server.base.clone());
+            let mut browser = Browser::at(&server, IpAddr::from([127, 0, 0, 2 + t]));
+            let hidden = browser.form_from("/setup", &[]);
+            (t, browser, hidden)
+        })
+        .collect();
+    let flooding = Instant::now();
+    let flood: Vec<_> = clients
+        .into_iter()
+        .map(|(t, mut browser, hidden)| {
             thread::spawn(move || -> Answers {
-                let client = Client::builder()
-                    .redirect(Policy::none())
-                    .local_address(IpAddr::from([127, 0, 0, 2 + t]))
-                    .build()
-                    .unwrap();
                 let mut answers = Vec::new();
                 let mut i = 0;
                 while flooding.elapsed() < Duration::from_secs(3) {
                     i += 1;
                     let path = if i % 2 == 0 { "/login" } else { "/setup" };
-                    let email = format!("flood{t}-{i}@example.com");
-                    let response = client
-                        .post(format!("{base}{path}"))
-                        .header("Origin", &origin)
-                        .form(&[("email", email.as_str()), ("password", "flood-password")])
-                        .send()
-                        .unwrap();
+                    let mut form = hidden.clone();
+                    form.push(("email".into(), format!("flood{t}-{i}@example.com")));
+                    form.push(("password".into(), "flood-password".into()));
+                    let response = browser.post(path, &form);
                     let status = response.status().as_u16();
                     let retry_after = response.headers().get("retry-after").is_some();
                     answers.push((path, status, retry_after, response.text().unwrap()));
