@@ -10,7 +10,7 @@ mod support;
 use rand::SeedableRng;
 
 use hyper::body::Bytes;
-use support::{arg, batch_body, drive, post, BenchServer, BATCH};
+use support::{arg, batch_body, drive, post, BenchServer, BATCH, PERSONAL_KEY};
 
 fn main() {
     let events = arg("--events", 1_000_000);
@@ -54,6 +54,7 @@ fn main() {
     // Durable means stored: count what the server kept.
     let stored: serde_json::Value = client
         .get(format!("{base}/metrics"))
+        .bearer_auth(PERSONAL_KEY)
         .send()
         .map(|r| serde_json::Value::String(r.text().unwrap_or_default()))
         .unwrap_or_default();

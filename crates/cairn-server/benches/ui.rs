@@ -52,6 +52,7 @@ fn main() {
         .unwrap();
     let login = client
         .post(format!("{}/login", server.base))
+        .header("Origin", &server.base)
         .form(&[
             ("email", "bench@example.com"),
             ("password", "bench-password"),

@@ -10,7 +10,7 @@ use serde_json::json;
 use tower_http::cors::CorsLayer;
 
 use crate::api::{events, feature_flags, groups, persons, projects, query, warnings};
-use crate::auth::{require_personal_key, require_project_access};
+use crate::auth::{require_metrics_access, require_personal_key, require_project_access};
 use crate::capture;
 use crate::error::ApiError;
 use crate::flags::{definitions, evaluate, remote_config};
@@ -109,7 +109,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api_routes)
         .merge(crate::ui::router(state.clone()))
         .route("/_health", get(health))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(from_fn_with_state(state.clone(), require_metrics_access)),
+        )
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
         })

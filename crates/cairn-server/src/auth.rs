@@ -11,13 +11,34 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use cairn_core::ProjectId;
+use cairn_store::users;
+use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::api::with_conn;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The project a request's personal key opens.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyProject(pub ProjectId);
+
+/// The account a request's personal key acts for; none for the operator's
+/// keys (the one made at first start, and keys made with it).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOwner(pub Option<Uuid>);
+
+impl KeyOwner {
+    /// Administrators' keys, and the operator's, may create projects.
+    pub async fn is_admin(self, state: &AppState) -> ApiResult<bool> {
+        let Some(id) = self.0 else {
+            return Ok(true);
+        };
+        with_conn(&state.store, move |conn| {
+            Ok(users::get_user(conn, id)?.is_some_and(|user| user.is_admin))
+        })
+        .await
+    }
+}
 
 pub fn bearer_token(request: &Request) -> Option<&str> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
@@ -37,13 +58,43 @@ pub async fn require_personal_key(
                 .into(),
         ));
     };
-    let project = state.project_for_personal_key(token).ok_or_else(|| {
+    let grant = state.personal_key(token).ok_or_else(|| {
         ApiError::Unauthorized(
             "the personal API key is not valid: it was never created here or has been revoked"
                 .into(),
         )
     })?;
-    request.extensions_mut().insert(KeyProject(project));
+    request.extensions_mut().insert(KeyProject(grant.project));
+    request.extensions_mut().insert(KeyOwner(grant.owner));
+    Ok(next.run(request).await)
+}
+
+/// `/metrics`: any valid personal key, unless the server was started with
+/// `--public-metrics`. Counters and memory figures tell an outsider how
+/// busy the server is and when it is weakest.
+pub async fn require_metrics_access(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if !state.config.public_metrics {
+        match bearer_token(&request) {
+            Some(token) if state.personal_key(token).is_some() => {}
+            Some(_) => {
+                return Err(ApiError::Unauthorized(
+                    "the personal API key is not valid: it was never created here or has been revoked"
+                        .into(),
+                ))
+            }
+            None => {
+                return Err(ApiError::Unauthorized(
+                    "/metrics needs a personal API key: send `Authorization: Bearer <personal API key>` (phx_…), \
+                     or start the server with --public-metrics (CAIRN_PUBLIC_METRICS) to serve it without one"
+                        .into(),
+                ))
+            }
+        }
+    }
     Ok(next.run(request).await)
 }
 

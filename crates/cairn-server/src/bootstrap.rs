@@ -26,6 +26,7 @@ pub fn ensure_default_project(
         project.id,
         "created at first start",
         config.personal_api_key.clone(),
+        None,
     )?;
     Ok(Some(FirstStart {
         project_api_key: project.api_token,

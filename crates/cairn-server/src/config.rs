@@ -2,6 +2,7 @@
 //! else the TOML config file, else the default.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// over time; a bound keeps the server's memory predictable. Queries that
 /// need more spill to the data directory.
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+/// A person mistyping a password never gets near this; a password guesser
+/// (or a flood of first-account posts) does at once.
+pub const DEFAULT_SIGN_IN_LIMIT: u32 = 10;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -29,7 +33,8 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log,
+    /// public_url, public_metrics, sign_in_limit
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -52,6 +57,19 @@ pub struct ServeArgs {
     /// Personal API key (phx_…) created at first start
     #[arg(long, env = "CAIRN_PERSONAL_API_KEY", hide_env_values = true)]
     pub personal_api_key: Option<String>,
+    /// The address people open the web UI at, e.g. `https://cairn.example.com`
+    /// (behind a proxy); the UI answers only to this host name, the bind
+    /// address and localhost, which defeats DNS rebinding
+    #[arg(long, env = "CAIRN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Serve `/metrics` without a personal API key (for a scraper on a
+    /// trusted network)
+    #[arg(long, env = "CAIRN_PUBLIC_METRICS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub public_metrics: bool,
+    /// Sign-in and first-account attempts allowed per client address per
+    /// minute; more get 429 [default: 10]
+    #[arg(long, env = "CAIRN_SIGN_IN_LIMIT")]
+    pub sign_in_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +81,9 @@ struct FileConfig {
     request_timeout: Option<u64>,
     memory_limit: Option<String>,
     log: Option<String>,
+    public_url: Option<String>,
+    public_metrics: Option<bool>,
+    sign_in_limit: Option<u32>,
 }
 
 /// The settings in force.
@@ -78,6 +99,12 @@ pub struct Config {
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
+    /// Where people open the web UI, if set: its host is the UI's name.
+    pub public_url: Option<url::Url>,
+    /// `/metrics` without a key.
+    pub public_metrics: bool,
+    /// Sign-in attempts per client address per minute.
+    pub sign_in_limit: NonZeroU32,
 }
 
 impl Config {
@@ -114,6 +141,18 @@ impl ServeArgs {
             .or(file.memory_limit)
             .unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.into());
         check_size(&memory_limit).context("memory_limit")?;
+        let public_url = self
+            .public_url
+            .or(file.public_url)
+            .map(|url| parse_public_url(&url))
+            .transpose()
+            .context("public_url")?;
+        let sign_in_limit = self
+            .sign_in_limit
+            .or(file.sign_in_limit)
+            .unwrap_or(DEFAULT_SIGN_IN_LIMIT);
+        let sign_in_limit = NonZeroU32::new(sign_in_limit)
+            .context("sign_in_limit must be at least 1 attempt per minute")?;
         Ok(Config {
             bind: self
                 .bind
@@ -129,8 +168,23 @@ impl ServeArgs {
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,
+            public_url,
+            public_metrics: self.public_metrics || file.public_metrics.unwrap_or(false),
+            sign_in_limit,
         })
     }
+}
+
+/// An http(s) URL with a host name, such as `https://cairn.example.com`.
+fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(text).with_context(|| {
+        format!("expected a URL such as https://cairn.example.com, got {text:?}")
+    })?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+        "expected an http or https URL with a host, such as https://cairn.example.com, got {text:?}"
+    );
+    Ok(url)
 }
 
 /// A size as DuckDB takes it: a number and a unit, e.g. `512MB`, `1.5GiB`.
@@ -194,5 +248,45 @@ mod tests {
             let error = format!("{:#}", limit(bad).unwrap_err());
             assert!(error.contains("memory_limit"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn public_url_metrics_and_sign_in_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(
+            &path,
+            "public_url = \"https://cairn.example.com\"\npublic_metrics = true\nsign_in_limit = 30\n",
+        )
+        .unwrap();
+        let config = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            config.public_url.unwrap().host_str(),
+            Some("cairn.example.com")
+        );
+        assert!(config.public_metrics);
+        assert_eq!(config.sign_in_limit.get(), 30);
+
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert!(defaults.public_url.is_none() && !defaults.public_metrics);
+        assert_eq!(defaults.sign_in_limit.get(), DEFAULT_SIGN_IN_LIMIT);
+        for bad in ["cairn.example.com", "ftp://x.io", "https://"] {
+            let args = ServeArgs {
+                public_url: Some(bad.into()),
+                ..Default::default()
+            };
+            let error = format!("{:#}", args.resolve().unwrap_err());
+            assert!(error.contains("public_url"), "{bad}: {error}");
+        }
+        let zero = ServeArgs {
+            sign_in_limit: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.resolve().is_err());
     }
 }

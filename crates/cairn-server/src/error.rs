@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A bug on our side (a panic in a blocking task), never bad input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -61,6 +64,7 @@ impl ApiError {
             Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -75,6 +79,7 @@ impl IntoResponse for ApiError {
         }
         let (kind, code) = match status {
             StatusCode::UNAUTHORIZED => ("authentication_error", "authentication_failed"),
+            StatusCode::FORBIDDEN => ("authentication_error", "permission_denied"),
             StatusCode::NOT_FOUND => ("invalid_request", "not_found"),
             StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "payload_too_large"),
             StatusCode::REQUEST_TIMEOUT => ("invalid_request", "request_timeout"),

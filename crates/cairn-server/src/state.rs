@@ -8,10 +8,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
+use cairn_store::keys::KeyGrant;
 use cairn_store::{keys, projects, DuckStore};
 
 use crate::config::Config;
 use crate::flags::FlagRegistry;
+use crate::origin::AllowedHosts;
+use crate::passwords::PasswordWork;
+use crate::throttle::SignInThrottle;
 
 pub struct AppState {
     pub config: Config,
@@ -21,8 +25,14 @@ pub struct AppState {
     pub flags: FlagRegistry,
     /// Project API key (`phc_`) → project.
     project_keys: RwLock<HashMap<String, ProjectId>>,
-    /// SHA-256 of a personal API key (`phx_`) → the project it opens.
-    personal_keys: RwLock<HashMap<String, ProjectId>>,
+    /// SHA-256 of a personal API key (`phx_`) → what it opens, for whom.
+    personal_keys: RwLock<HashMap<String, KeyGrant>>,
+    /// Argon2 work, off the async workers and a few at a time.
+    pub passwords: PasswordWork,
+    /// Sign-in attempts per client address.
+    pub sign_in: SignInThrottle,
+    /// The host names the web UI answers to.
+    pub hosts: AllowedHosts,
 }
 
 impl AppState {
@@ -32,6 +42,8 @@ impl AppState {
         pipeline: Pipeline,
         metrics: PrometheusHandle,
     ) -> anyhow::Result<Self> {
+        let hosts = AllowedHosts::new(config.bind, config.public_url.clone());
+        let sign_in = SignInThrottle::new(config.sign_in_limit);
         let state = Self {
             config,
             store,
@@ -40,6 +52,9 @@ impl AppState {
             flags: FlagRegistry::default(),
             project_keys: RwLock::default(),
             personal_keys: RwLock::default(),
+            passwords: PasswordWork::default(),
+            sign_in,
+            hosts,
         };
         state.reload_keys()?;
         Ok(state)
@@ -52,7 +67,7 @@ impl AppState {
             .into_iter()
             .map(|p| (p.api_token, p.id))
             .collect();
-        let personal_keys = keys::personal_key_hashes(&conn)?.into_iter().collect();
+        let personal_keys = keys::personal_key_grants(&conn)?.into_iter().collect();
         *self.project_keys.write().expect("key lock") = project_keys;
         *self.personal_keys.write().expect("key lock") = personal_keys;
         Ok(())
@@ -67,6 +82,11 @@ impl AppState {
     }
 
     pub fn project_for_personal_key(&self, secret: &str) -> Option<ProjectId> {
+        self.personal_key(secret).map(|grant| grant.project)
+    }
+
+    /// What a personal key opens, and for whom it acts.
+    pub fn personal_key(&self, secret: &str) -> Option<KeyGrant> {
         self.personal_keys
             .read()
             .expect("key lock")

@@ -443,8 +443,7 @@ fn metrics_and_health() {
         .unwrap();
     assert_eq!(health["status"], "ok");
     let metrics = server
-        .client
-        .get(server.url("/metrics"))
+        .authed(server.client.get(server.url("/metrics")))
         .send()
         .unwrap()
         .text()

@@ -57,13 +57,15 @@ fn mask(secret: &str) -> String {
     )
 }
 
-/// Stores a personal key for `project`; `secret` is generated unless given.
+/// Stores a personal key for `project`, acting for the account `owner`
+/// (none: the operator's); `secret` is generated unless given.
 /// Returns the key's record and its secret, which is shown only this once.
 pub fn create_personal_key(
     conn: &Connection,
     project: ProjectId,
     label: &str,
     secret: Option<String>,
+    owner: Option<Uuid>,
 ) -> Result<(PersonalKey, String)> {
     let secret = secret.unwrap_or_else(new_personal_key);
     if !secret.starts_with(PERSONAL_KEY_PREFIX) {
@@ -79,14 +81,16 @@ pub fn create_personal_key(
         created_at: Utc::now(),
     };
     conn.execute(
-        "INSERT INTO personal_api_keys VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO personal_api_keys (id, project_id, label, secret_hash, mask_value, created_at, user_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
         params![
             key.id.to_string(),
             project.0,
             key.label,
             hash_secret(&secret),
             key.mask_value,
-            timestamp_value(key.created_at)
+            timestamp_value(key.created_at),
+            owner.map(|id| id.to_string())
         ],
     )?;
     Ok((key, secret))
@@ -119,9 +123,27 @@ pub fn delete_personal_key(conn: &Connection, project: ProjectId, id: Uuid) -> R
     Ok(deleted > 0)
 }
 
-/// Every personal key's hash with the project it opens.
-pub fn personal_key_hashes(conn: &Connection) -> Result<Vec<(String, ProjectId)>> {
-    let mut statement = conn.prepare("SELECT secret_hash, project_id FROM personal_api_keys")?;
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, ProjectId(row.get(1)?))))?;
+/// What a personal key opens, and for whom it acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyGrant {
+    pub project: ProjectId,
+    /// The account that made the key; none for the operator's keys.
+    pub owner: Option<Uuid>,
+}
+
+/// Every personal key's hash with what it grants.
+pub fn personal_key_grants(conn: &Connection) -> Result<Vec<(String, KeyGrant)>> {
+    let mut statement =
+        conn.prepare("SELECT secret_hash, project_id, user_id::VARCHAR FROM personal_api_keys")?;
+    let rows = statement.query_map([], |row| {
+        let owner: Option<String> = row.get(2)?;
+        Ok((
+            row.get(0)?,
+            KeyGrant {
+                project: ProjectId(row.get(1)?),
+                owner: owner.and_then(|id| id.parse().ok()),
+            },
+        ))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -204,8 +204,23 @@ FROM events e JOIN person_distinct_ids d ON d.project_id = e.project_id AND d.di
 WHERE e.person_id IS NOT NULL AND e.person_id <> d.person_id;
 ";
 
+/// Who may see what: an account is an administrator (every project) or a
+/// member of some projects; a personal key acts for the account that made it
+/// (none: the operator's, made at first start). Accounts and keys from before
+/// this were all administrators', and stay so.
+const ACCESS: &str = "
+ALTER TABLE users ADD COLUMN IF NOT EXISTS is_admin BOOLEAN DEFAULT true;
+ALTER TABLE personal_api_keys ADD COLUMN IF NOT EXISTS user_id UUID;
+CREATE TABLE IF NOT EXISTS project_members (
+    project_id BIGINT NOT NULL,
+    user_id UUID NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+";
+
 pub fn migrate(conn: &Connection, group_columns: usize) -> Result<()> {
     conn.execute_batch(TABLES)?;
+    conn.execute_batch(ACCESS)?;
     let has_overrides: i64 = conn.query_row(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_overrides'",
         [],
@@ -305,5 +320,41 @@ mod tests {
             .query_row("SELECT mat_current_url FROM events", [], |r| r.get(0))
             .unwrap();
         assert_eq!(url, "https://a.io/x");
+    }
+
+    #[test]
+    fn accounts_and_keys_from_before_access_rules_stay_administrators() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old =
+                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
+            old.execute_batch(
+                "CREATE TABLE users (id UUID PRIMARY KEY, email VARCHAR NOT NULL UNIQUE,
+                     password_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+                 CREATE TABLE personal_api_keys (id UUID PRIMARY KEY, project_id BIGINT NOT NULL,
+                     label VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL UNIQUE,
+                     mask_value VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+                 INSERT INTO users VALUES (uuidv4(), 'old@example.com', 'h', now());
+                 INSERT INTO personal_api_keys VALUES (uuidv4(), 1, 'old', 'hash', 'phx_...', now());",
+            )
+            .unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let conn = store.conn().unwrap();
+        let user = crate::users::find_user(&conn, "old@example.com")
+            .unwrap()
+            .unwrap();
+        assert!(user.is_admin);
+        let grants = crate::keys::personal_key_grants(&conn).unwrap();
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].1.owner, None, "an operator's key");
+        let member = crate::users::create_user(
+            &conn,
+            "new@example.com",
+            "h",
+            crate::users::Access::Member(vec![]),
+        )
+        .unwrap();
+        assert!(!member.is_admin);
     }
 }

@@ -14,7 +14,7 @@ use cairn_store::keys::{self, PersonalKey};
 use cairn_store::projects::{self, Project};
 
 use super::with_conn;
-use crate::auth::KeyProject;
+use crate::auth::{KeyOwner, KeyProject};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -57,11 +57,20 @@ pub struct NewProject {
 }
 
 /// `POST /api/projects/`: a new project with its first personal key, whose
-/// secret is in the reply and nowhere else.
+/// secret is in the reply and nowhere else. Only administrators (and the
+/// operator's keys) create projects; the new key acts for the same account.
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<KeyOwner>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !owner.is_admin(&state).await? {
+        return Err(ApiError::Forbidden(
+            "only administrators create projects: this personal key belongs to an account \
+             that is a member of its project, not an administrator"
+                .into(),
+        ));
+    }
     let new: NewProject = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "expected {{\"name\": \"…\", \"api_token\"?: \"phc_…\"}}: {e}"
@@ -72,7 +81,7 @@ pub async fn create(
     }
     let (project, secret) = with_conn(&state.store, move |conn| {
         let project = projects::create_project(conn, new.name.trim(), new.api_token)?;
-        let (_, secret) = keys::create_personal_key(conn, project.id, "first key", None)?;
+        let (_, secret) = keys::create_personal_key(conn, project.id, "first key", None, owner.0)?;
         Ok((project, secret))
     })
     .await?;
@@ -180,6 +189,7 @@ pub struct NewKey {
 pub async fn create_key(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
+    Extension(KeyOwner(owner)): Extension<KeyOwner>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new: NewKey = if body.is_empty() {
@@ -189,7 +199,7 @@ pub async fn create_key(
             .map_err(|e| ApiError::BadRequest(format!("expected {{\"label\": \"…\"}}: {e}")))?
     };
     let label = new.label.unwrap_or_else(|| "API key".into());
-    let (key, secret) = new_key(&state, project, label).await?;
+    let (key, secret) = new_key(&state, project, label, owner).await?;
     let mut body = key_json(&key);
     body["value"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(body)))
@@ -204,14 +214,16 @@ pub async fn delete_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Makes a personal key; its secret is returned this once.
+/// Makes a personal key acting for `owner` (none: the operator); its
+/// secret is returned this once.
 pub async fn new_key(
     state: &AppState,
     project: ProjectId,
     label: String,
+    owner: Option<Uuid>,
 ) -> ApiResult<(PersonalKey, String)> {
     let created = with_conn(&state.store, move |conn| {
-        keys::create_personal_key(conn, project, &label, None)
+        keys::create_personal_key(conn, project, &label, None, owner)
     })
     .await?;
     state.reload_keys()?;

@@ -1,14 +1,14 @@
 //! Signing in: the first visit creates the admin account (or `cairn users
 //! create` does), then email and password open a session held in an
-//! HttpOnly, SameSite cookie. Passwords are kept as Argon2id hashes.
+//! HttpOnly, SameSite cookie. Passwords are kept as Argon2id hashes (see
+//! [`crate::passwords`]); posts here are throttled per address
+//! ([`crate::throttle`]).
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::State;
-use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::HeaderMap;
+use axum::http::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -18,27 +18,11 @@ use cairn_store::users::{self, User, SESSION_DAYS};
 use super::html::{bare_page, esc, notice};
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
+use crate::passwords::PasswordError;
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "cairn_session";
 pub const MIN_PASSWORD_CHARS: usize = 8;
-
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| ApiError::Internal(format!("cannot make a salt: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| ApiError::Internal(format!("cannot hash the password: {e}")))
-}
-
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
-}
 
 /// Why an email and password cannot make an account.
 pub fn check_new_account(email: &str, password: &str) -> Result<(), String> {
@@ -115,10 +99,13 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let email = form.email.clone();
     let user = with_conn(&state.store, move |conn| users::find_user(conn, &email)).await?;
+    let hash = user.as_ref().map(|user| user.password_hash.clone());
+    let matches = match state.passwords.matches(form.password, hash).await {
+        Ok(matches) => matches,
+        Err(error) => return password_trouble(error),
+    };
     match user {
-        Some(user) if password_matches(&form.password, &user.password_hash) => {
-            sign_in(&state, &user, &headers).await
-        }
+        Some(user) if matches => sign_in(&state, &user, &headers).await,
         _ => Ok(bare_page(
             "Sign in",
             &login_form(
@@ -128,6 +115,35 @@ pub async fn login(
         )
         .into_response()),
     }
+}
+
+/// Passwords could not be checked now: the server is busy (503, try again)
+/// or the check failed.
+fn password_trouble(error: PasswordError) -> ApiResult<Response> {
+    match error {
+        PasswordError::Busy => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(RETRY_AFTER, "10")],
+            error.to_string(),
+        )
+            .into_response()),
+        PasswordError::Failed(problem) => Err(ApiError::Internal(problem)),
+    }
+}
+
+/// The answer to a first-account post once an account exists: sign in.
+fn account_exists() -> Response {
+    (
+        StatusCode::CONFLICT,
+        bare_page(
+            "Sign in",
+            &login_form(
+                Some("This server already has an account: sign in, or ask its administrator for one."),
+                "",
+            ),
+        ),
+    )
+        .into_response()
 }
 
 pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Response> {
@@ -165,29 +181,34 @@ pub async fn setup_page(State(state): State<Arc<AppState>>) -> ApiResult<Respons
     Ok(bare_page("Welcome to Cairn", &setup_form(None, "")).into_response())
 }
 
+/// Makes the first account. Whether one exists is checked before the
+/// password is hashed (a flood of posts costs no hashing), and again,
+/// atomically, when it is stored: of concurrent posts exactly one wins.
 pub async fn setup(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> ApiResult<Response> {
+    if with_conn(&state.store, users::count_users).await? > 0 {
+        return Ok(account_exists());
+    }
     if let Err(problem) = check_new_account(&form.email, &form.password) {
         return Ok(
             bare_page("Welcome to Cairn", &setup_form(Some(&problem), &form.email)).into_response(),
         );
     }
-    let hash = hash_password(&form.password)?;
+    let hash = match state.passwords.hash(form.password).await {
+        Ok(hash) => hash,
+        Err(error) => return password_trouble(error),
+    };
     let email = form.email.clone();
-    // Only the very first account can be made here.
     let user = with_conn(&state.store, move |conn| {
-        if users::count_users(conn)? > 0 {
-            return Ok(None);
-        }
-        users::create_user(conn, &email, &hash).map(Some)
+        users::create_first_user(conn, &email, &hash)
     })
     .await?;
     match user {
         Some(user) => sign_in(&state, &user, &headers).await,
-        None => Ok(Redirect::to("/login").into_response()),
+        None => Ok(account_exists()),
     }
 }
 
@@ -211,11 +232,9 @@ mod tests {
     }
 
     #[test]
-    fn passwords_hash_and_verify() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(password_matches("correct horse", &hash));
-        assert!(!password_matches("wrong", &hash));
+    fn new_accounts_need_an_email_and_a_long_password() {
         assert!(check_new_account("a@b.c", "short").is_err());
+        assert!(check_new_account("nobody", "long enough").is_err());
+        assert!(check_new_account("a@b.c", "long enough").is_ok());
     }
 }

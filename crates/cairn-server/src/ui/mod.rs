@@ -15,9 +15,9 @@ mod settings;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -29,10 +29,12 @@ use cairn_store::users::{self, User};
 
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
+use crate::origin::{known_host, same_origin_posts};
 use crate::state::AppState;
+use crate::throttle::sign_in_attempts;
 use html::{Section, Shell};
 
-pub use auth::{check_new_account, hash_password};
+pub use auth::check_new_account;
 
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let pages = Router::new()
@@ -78,13 +80,25 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(settings::revoke_key),
         )
         .route("/logout", post(auth::logout))
-        .route_layer(from_fn_with_state(state, require_session));
+        .route_layer(from_fn_with_state(state.clone(), require_session));
+    let throttled = || from_fn_with_state(state.clone(), sign_in_attempts);
     Router::new()
         .merge(pages)
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route(
+            "/login",
+            get(auth::login_page)
+                .post(auth::login)
+                .route_layer(throttled()),
+        )
+        .route(
+            "/setup",
+            get(auth::setup_page)
+                .post(auth::setup)
+                .route_layer(throttled()),
+        )
         .route("/ui/style.css", get(style))
-        .layer(from_fn(same_origin_posts))
+        .layer(from_fn_with_state(state.clone(), same_origin_posts))
+        .layer(from_fn_with_state(state, known_host))
 }
 
 async fn style() -> Response {
@@ -120,33 +134,26 @@ async fn require_session(
     }
 }
 
-/// Forms post only from this server's own pages: a browser sends `Origin`
-/// with every POST, and a foreign one is refused.
-async fn same_origin_posts(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST {
-        let headers = request.headers();
-        let origin_host = headers
-            .get(ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(|origin| origin.split_once("://").map_or(origin, |(_, host)| host));
-        let host = headers.get(HOST).and_then(|v| v.to_str().ok());
-        if let (Some(origin), Some(host)) = (origin_host, host) {
-            if origin != host && origin != "null" {
-                return (
-                    StatusCode::FORBIDDEN,
-                    "a form from another site cannot post to Cairn",
-                )
-                    .into_response();
-            }
-        }
-    }
-    next.run(request).await
-}
-
-async fn home(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let projects = with_conn(&state.store, projects::list_projects).await?;
-    let first = projects.first().map_or(1, |p| p.id.0);
-    Ok(Redirect::to(&format!("/project/{first}/persons")).into_response())
+/// The first project the account may see.
+async fn home(State(state): State<Arc<AppState>>, user: SignedIn) -> ApiResult<Response> {
+    let projects = with_conn(&state.store, move |conn| {
+        users::visible_projects(conn, &user.0)
+    })
+    .await?;
+    let Some(first) = projects.first() else {
+        return Ok((
+            StatusCode::FORBIDDEN,
+            html::bare_page(
+                "No project yet",
+                &html::notice(
+                    "note",
+                    "Your account is not a member of any project: ask an administrator to add you.",
+                ),
+            ),
+        )
+            .into_response());
+    };
+    Ok(Redirect::to(&format!("/project/{}/persons", first.id)).into_response())
 }
 
 /// What every signed-in page shows around its content.
@@ -159,7 +166,12 @@ pub struct Context {
 impl Context {
     pub async fn load(state: &AppState, project: i64, user: User) -> ApiResult<Self> {
         let id = ProjectId(project);
+        let viewer = user.clone();
         let (project, group_types) = with_conn(&state.store, move |conn| {
+            // A project the account is not a member of is as good as absent.
+            if !users::can_see_project(conn, &viewer, id)? {
+                return Ok((None, Vec::new()));
+            }
             let project = projects::get_project(conn, id)?;
             let types = read::group_types(conn, Some(id))?;
             Ok((project, types.into_iter().map(|(_, t)| t).collect()))

@@ -256,7 +256,7 @@ pub async fn create_key(
         "" => "API key".to_string(),
         label => label.to_string(),
     };
-    let (key, secret) = new_key(&state, ctx.id(), label).await?;
+    let (key, secret) = new_key(&state, ctx.id(), label, Some(ctx.user.id)).await?;
     let message = format!(
         "Created “{}”: {secret} (copy it now; it is not shown again).",
         key.label
