@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod flags;
+pub mod security_headers;
 pub mod serve;
 pub mod state;
 pub mod ui;

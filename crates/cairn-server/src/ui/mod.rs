@@ -4,6 +4,7 @@
 
 mod auth;
 mod charts;
+mod csrf;
 mod events;
 mod filters;
 mod flags;
@@ -30,7 +31,9 @@ use cairn_store::users::{self, User};
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use csrf::CsrfToken;
 use html::{Section, Shell};
+use maud::Markup;
 
 pub use auth::{check_new_account, hash_password};
 
@@ -54,7 +57,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/project/{project}/feature_flags/{id}",
             get(flags::edit).post(flags::update),
         )
-        .route("/project/{project}/insights", get(insights::page))
+        .route(
+            "/project/{project}/insights",
+            get(insights::page).post(insights::run),
+        )
         .route("/project/{project}/insights/saved", get(insights::saved))
         .route("/project/{project}/insights/save", post(insights::save))
         .route(
@@ -78,6 +84,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(settings::revoke_key),
         )
         .route("/logout", post(auth::logout))
+        // Layers run bottom-up: the session is found before its token is checked.
+        .route_layer(from_fn(csrf::require_token))
         .route_layer(from_fn_with_state(state, require_session));
     Router::new()
         .merge(pages)
@@ -105,14 +113,17 @@ async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let token = auth::session_token(request.headers());
-    let user = match token {
-        Some(token) => with_conn(&state.store, move |conn| users::session_user(conn, &token)).await,
-        None => Ok(None),
+    let Some(token) = auth::session_token(request.headers()) else {
+        return Redirect::to("/login").into_response();
     };
+    let lookup = token.clone();
+    let user = with_conn(&state.store, move |conn| users::session_user(conn, &lookup)).await;
     match user {
         Ok(Some(user)) => {
-            request.extensions_mut().insert(user);
+            let csrf = CsrfToken::for_session(&token);
+            request
+                .extensions_mut()
+                .insert(Session { user, token, csrf });
             next.run(request).await
         }
         Ok(None) => Redirect::to("/login").into_response(),
@@ -149,15 +160,26 @@ async fn home(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     Ok(Redirect::to(&format!("/project/{first}/persons")).into_response())
 }
 
+/// Who is signed in, put in the request by `require_session`.
+#[derive(Clone)]
+pub struct Session {
+    pub user: User,
+    /// The session cookie's secret, which the CSRF token is checked against.
+    token: String,
+    /// What this session's forms carry.
+    pub csrf: CsrfToken,
+}
+
 /// What every signed-in page shows around its content.
 pub struct Context {
     pub project: Project,
     pub group_types: Vec<GroupType>,
     pub user: User,
+    pub csrf: CsrfToken,
 }
 
 impl Context {
-    pub async fn load(state: &AppState, project: i64, user: User) -> ApiResult<Self> {
+    pub async fn load(state: &AppState, project: i64, session: Session) -> ApiResult<Self> {
         let id = ProjectId(project);
         let (project, group_types) = with_conn(&state.store, move |conn| {
             let project = projects::get_project(conn, id)?;
@@ -170,7 +192,8 @@ impl Context {
         Ok(Self {
             project,
             group_types,
-            user,
+            user: session.user,
+            csrf: session.csrf,
         })
     }
 
@@ -178,7 +201,12 @@ impl Context {
         self.project.id
     }
 
-    pub fn page(&self, section: Section, title: &str, body: &str) -> Response {
+    /// The hidden field that lets a form post (see `csrf`).
+    pub fn csrf_field(&self) -> Markup {
+        csrf::field(&self.csrf)
+    }
+
+    pub fn page(&self, section: Section, title: &str, body: Markup) -> Response {
         self.refreshing_page(section, title, body, None)
     }
 
@@ -187,7 +215,7 @@ impl Context {
         &self,
         section: Section,
         title: &str,
-        body: &str,
+        body: Markup,
         refresh: Option<u32>,
     ) -> Response {
         let shell = Shell {
@@ -195,6 +223,7 @@ impl Context {
             project_name: &self.project.name,
             email: &self.user.email,
             refresh,
+            csrf: &self.csrf,
         };
         html::page(&shell, section, title, body).into_response()
     }
@@ -206,5 +235,5 @@ impl Context {
     }
 }
 
-/// The signed-in user, put there by `require_session`.
-pub type SignedIn = Extension<User>;
+/// The signed-in user and their CSRF token, put there by `require_session`.
+pub type SignedIn = Extension<Session>;
