@@ -1,7 +1,8 @@
 //! The web UI against hostile data, over plain HTTP: text that anyone with
 //! the public project key can send (a group type name, person and group
-//! properties, an event name) and a flag key show as text on every page and
-//! never as markup; every response carries the security headers; a form
+//! properties, an event name) and a flag's description show as text on
+//! every page and never as markup (flag keys are limited to letters, digits,
+//! `-` and `_`); every response carries the security headers; a form
 //! post without this session's CSRF token is refused; insights run only on
 //! the form's POST.
 
@@ -13,14 +14,14 @@ use common::{event, Server, PERSONAL_KEY};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Script-bearing text per field, each distinct so a failure names the field.
 const GROUP_TYPE: &str = "\"><script>alert('group type')</script>";
 const PERSON_PROPERTY: &str = "\"><script>alert('person property')</script>";
 const GROUP_PROPERTY: &str = "\"><script>alert('group property')</script>";
 const EVENT: &str = "\"><script>alert('event')</script>";
-const FLAG_KEY: &str = "\"><script>alert('flag key')</script>";
+const FLAG_NAME: &str = "\"><script>alert('flag name')</script>";
 
 const CSP: &str = "default-src 'self'; script-src 'none'; frame-ancestors 'none'";
 
@@ -144,7 +145,13 @@ fn first_link(html: &str, prefix: &str) -> String {
 
 /// No payload appears as markup; each expected one appears as text.
 fn assert_shown_as_text(html: &str, page: &str, expected: &[&str]) {
-    for payload in [GROUP_TYPE, PERSON_PROPERTY, GROUP_PROPERTY, EVENT, FLAG_KEY] {
+    for payload in [
+        GROUP_TYPE,
+        PERSON_PROPERTY,
+        GROUP_PROPERTY,
+        EVENT,
+        FLAG_NAME,
+    ] {
         assert!(
             !html.contains(&raw(payload)),
             "{page} shows {payload:?} as markup"
@@ -182,8 +189,8 @@ fn hostile_server() -> (Server, i64) {
         ),
     ]));
     let flag = server.create_flag(json!({
-        "key": FLAG_KEY,
-        "name": "hostile",
+        "key": "hostile",
+        "name": FLAG_NAME,
         "filters": {"aggregation_group_type_index": 0,
             "groups": [{"properties": [], "rollout_percentage": 100}]},
     }));
@@ -204,7 +211,7 @@ fn hostile_names_and_properties_render_as_text_on_every_page() {
     let groups = browser.page("/project/1/groups/0");
     assert_shown_as_text(&groups, "groups", &[GROUP_TYPE]);
     assert!(
-        groups.contains(&format!("Search {}", escaped(GROUP_TYPE))),
+        groups.contains(&format!("Search &quot;&gt;{}", escaped(GROUP_TYPE))),
         "{groups}"
     );
     let group = browser.page(&first_link(&groups, "/project/1/groups/0/"));
@@ -234,9 +241,9 @@ fn hostile_names_and_properties_render_as_text_on_every_page() {
     assert_shown_as_text(&result, "insights result", &[EVENT, PERSON_PROPERTY]);
 
     let flags = browser.page("/project/1/feature_flags");
-    assert_shown_as_text(&flags, "flags", &[FLAG_KEY, GROUP_TYPE]);
+    assert_shown_as_text(&flags, "flags", &[FLAG_NAME, GROUP_TYPE]);
     let flag = browser.page(&format!("/project/1/feature_flags/{flag}"));
-    assert_shown_as_text(&flag, "flag", &[FLAG_KEY, GROUP_TYPE]);
+    assert_shown_as_text(&flag, "flag", &[FLAG_NAME, GROUP_TYPE]);
 
     let settings = browser.page("/project/1/settings");
     assert_shown_as_text(&settings, "settings", &[GROUP_TYPE]);

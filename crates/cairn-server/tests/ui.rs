@@ -170,8 +170,8 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
         ("group", &["group_type", "group_property", "event"]),
         ("events", &["event"]),
         ("insights", &["group_type", "event"]),
-        ("flags", &["group_type", "flag_key"]),
-        ("flag", &["group_type", "flag_key"]),
+        ("flags", &["group_type", "flag_name"]),
+        ("flag", &["group_type"]),
         ("settings", &["group_type"]),
     ];
     for (page, fields) in expected {
@@ -190,6 +190,14 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
             );
         }
     }
+    // In a form, the description is the field's value, character for character.
+    assert!(
+        out["hostile"]["flag"]["in_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("flag_name")),
+        "{out}"
+    );
     // Sessions end at sign-out; the password is checked.
     assert_eq!(out["after_sign_out"], "/login");
     assert_eq!(out["settings_without_session"], "/login");

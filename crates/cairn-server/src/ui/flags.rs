@@ -230,7 +230,7 @@ fn input(name: &str, label: &str, value: &str, placeholder: &str) -> Markup {
     }
 }
 
-fn condition(c: usize, (filters, rollout): &(Vec<(String, String, String)>, String)) -> Markup {
+fn condition(c: usize, (rules, rollout): &(Vec<(String, String, String)>, String)) -> Markup {
     let operators = filters::operator_options();
     let n = c + 1;
     let rollout_id = format!("c{c}_rollout");
@@ -238,7 +238,7 @@ fn condition(c: usize, (filters, rollout): &(Vec<(String, String, String)>, Stri
         fieldset.condition {
             legend { "Condition set " (n) }
             @for f in 0..FILTERS {
-                @let (key, op, value) = filters.get(f).cloned().unwrap_or_default();
+                @let (key, op, value) = rules.get(f).cloned().unwrap_or_default();
                 div.filter {
                     (input(&format!("c{c}_f{f}_key"), &format!("Condition {n} property {}", f + 1), &key, "property, e.g. plan"))
                     (select(

@@ -203,14 +203,15 @@ out.live_seen = await page.getByText('live probe').first().waitFor({ timeout: 15
 await shot('12-events')
 
 // Script-bearing text that anyone with the project key can send: a group
-// type's name, person and group properties, an event name; and a flag key
-// typed in the UI. Every page shows them as text and runs no script.
+// type's name, person and group properties, an event name; and a flag's
+// description typed in the UI (its key allows no such characters). Every
+// page shows them as text (or as a field's value) and runs no script.
 const hostile = {
   group_type: `"><script>document.title='xss group type'</script>`,
   person_property: `"><script>document.title='xss person property'</script>`,
   group_property: `"><script>document.title='xss group property'</script>`,
   event: `"><script>document.title='xss event'</script>`,
-  flag_key: `"><script>document.title='xss flag key'</script>`,
+  flag_name: `"><script>document.title='xss flag name'</script>`,
 }
 await fetch(`${base}/batch/`, {
   method: 'POST',
@@ -227,7 +228,8 @@ await fetch(`${base}/batch/`, {
 // Pages read what capture acknowledged, so the new group type is there.
 await page.goto(`${base}/project/1/feature_flags`)
 await page.getByRole('link', { name: 'New feature flag' }).click()
-await page.getByLabel('Key', { exact: true }).fill(hostile.flag_key)
+await page.getByLabel('Key', { exact: true }).fill('hostile-names')
+await page.getByLabel('Description', { exact: true }).fill(hostile.flag_name)
 await page.locator('#match_by').selectOption('1')
 await page.getByRole('button', { name: 'Save flag' }).click()
 const hostileFlag = page.url()
@@ -235,11 +237,13 @@ out.hostile = {}
 async function hostilePage(name, open) {
   const response = await open()
   const text = await page.locator('body').textContent()
+  const values = await page.locator('input').evaluateAll((inputs) => inputs.map((i) => i.value))
   out.hostile[name] = {
     csp: response?.headers()['content-security-policy'] ?? 'none',
     scripts: await page.locator('script').count(),
     title: await page.title(),
     shown: Object.keys(hostile).filter((field) => text.includes(hostile[field])),
+    in_fields: Object.keys(hostile).filter((field) => values.some((v) => v.includes(hostile[field]))),
   }
   await shot(`14-hostile-${name}`)
 }
