@@ -351,6 +351,19 @@ fn a_form_post_needs_the_sessions_csrf_token() {
     );
     assert_eq!(created.status(), 200);
     assert!(created.text().unwrap().contains("Created “mine”"));
+    let renamed = browser.post(
+        "/project/1/settings",
+        &[
+            ("csrf_token", &token),
+            ("name", "Renamed"),
+            ("timezone", "UTC"),
+            ("week_start_day", "1"),
+        ],
+    );
+    assert_eq!(renamed.status(), 303);
+    assert!(browser
+        .page("/project/1/settings")
+        .contains("value=\"Renamed\""));
     let signed_out = browser.post("/logout", &[("csrf_token", &token)]);
     assert_eq!(signed_out.status(), 303);
     assert_eq!(signed_out.headers()[LOCATION], "/login");
