@@ -116,6 +116,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
         })
+        .layer(from_fn(crate::security_headers::add))
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod flags;
 pub mod origin;
 pub mod passwords;
+pub mod security_headers;
 pub mod serve;
 pub mod state;
 pub mod throttle;

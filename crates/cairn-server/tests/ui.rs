@@ -1,7 +1,9 @@
 //! The web UI in headless Chromium against the real binary with `cairn
 //! demo` data: first-start account, Persons & Groups, a group's page,
-//! renaming a group type, Events, sign-out and sign-in. Screenshots of each
-//! page are kept under the target directory (`tmp/ui-screenshots`).
+//! renaming a group type, Insights, Feature flags, Events, script-bearing
+//! names and properties on every page under the Content-Security-Policy,
+//! sign-out and sign-in. Screenshots of each page are kept under the target
+//! directory (`tmp/ui-screenshots`).
 
 mod common;
 #[path = "../../../scripts/node_compat.rs"]
@@ -99,6 +101,10 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     assert!(expected.len() >= 2, "{trends}");
     assert_eq!(shown, expected);
     assert_eq!(out["saved_insights"], json!(["Sign-ups by plan"]));
+    // A saved insight opens filled in, and runs on Calculate (a POST), not on opening.
+    assert_eq!(out["saved_insight_event"], "signed up");
+    assert_eq!(out["saved_insight_ran_on_open"], 0);
+    assert!(out["saved_insight_numbers"].as_u64().unwrap() >= 2, "{out}");
     assert_eq!(out["line_chart_lines"], 1);
     let funnel = query(&server, &out["funnel_query"]);
     let shown: Value = serde_json::from_str(out["funnel_query"].as_str().unwrap()).unwrap();
@@ -151,6 +157,47 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
         "{out}"
     );
     assert_eq!(out["flag_duplicate_key_kept"], "org-beta");
+    // Every page carries the CSP, nothing on them breaks it (no inline
+    // style or script), and hostile text shows as text and runs nothing.
+    let csp = "default-src 'self'; script-src 'none'; frame-ancestors 'none'";
+    assert_eq!(out["document_csp"], json!([csp]), "{out}");
+    assert_eq!(out["csp_violations"], json!([]), "{out}");
+    assert_eq!(out["dialogs"], json!([]), "{out}");
+    let expected = [
+        ("persons", &["group_type"][..]),
+        ("person", &["person_property", "event"]),
+        ("groups", &["group_type"]),
+        ("group", &["group_type", "group_property", "event"]),
+        ("events", &["event"]),
+        ("insights", &["group_type", "event"]),
+        ("flags", &["group_type", "flag_name"]),
+        ("flag", &["group_type"]),
+        ("settings", &["group_type"]),
+    ];
+    for (page, fields) in expected {
+        let seen = &out["hostile"][page];
+        assert_eq!(seen["csp"], csp, "{page}: {seen}");
+        assert_eq!(seen["scripts"], 0, "{page}: {seen}");
+        // What the scripts would have done: the title would be theirs.
+        assert!(
+            !seen["title"].as_str().unwrap().starts_with("xss"),
+            "{page}: {seen}"
+        );
+        for field in fields {
+            assert!(
+                seen["shown"].as_array().unwrap().contains(&json!(field)),
+                "{page} does not show the {field} as text: {seen}"
+            );
+        }
+    }
+    // In a form, the description is the field's value, character for character.
+    assert!(
+        out["hostile"]["flag"]["in_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("flag_name")),
+        "{out}"
+    );
     // Sessions end at sign-out; the password is checked.
     assert_eq!(out["after_sign_out"], "/login");
     assert_eq!(out["settings_without_session"], "/login");

@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use cairn_store::users::{self, User, SESSION_DAYS};
 
-use super::html::{bare_page, esc, notice};
+use maud::{html, Markup};
+
+use super::html::{bare_page, notice};
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::passwords::PasswordError;
@@ -74,22 +76,24 @@ pub struct Credentials {
     password: String,
 }
 
-fn login_form(error: Option<&str>, email: &str) -> String {
-    format!(
-        "{}<form method=\"post\" action=\"/login\" class=\"stack\">\
-         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{}\">\
-         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\" class=\"primary\">Sign in</button></form>",
-        error.map(|e| notice("error", e)).unwrap_or_default(),
-        esc(email)
-    )
+fn login_form(error: Option<&str>, email: &str) -> Markup {
+    html! {
+        @if let Some(error) = error { (notice("error", error)) }
+        form.stack method="post" action="/login" {
+            label for="email" { "Email" }
+            input #email name="email" type="email" autocomplete="username" required value=(email);
+            label for="password" { "Password" }
+            input #password name="password" type="password" autocomplete="current-password" required;
+            button.primary type="submit" { "Sign in" }
+        }
+    }
 }
 
 pub async fn login_page(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     if with_conn(&state.store, users::count_users).await? == 0 {
         return Ok(Redirect::to("/setup").into_response());
     }
-    Ok(bare_page("Sign in", &login_form(None, "")).into_response())
+    Ok(bare_page("Sign in", login_form(None, "")).into_response())
 }
 
 pub async fn login(
@@ -108,7 +112,7 @@ pub async fn login(
         Some(user) if matches => sign_in(&state, &user, &headers).await,
         _ => Ok(bare_page(
             "Sign in",
-            &login_form(
+            login_form(
                 Some("That email and password do not match an account."),
                 &form.email,
             ),
@@ -137,7 +141,7 @@ fn account_exists() -> Response {
         StatusCode::CONFLICT,
         bare_page(
             "Sign in",
-            &login_form(
+            login_form(
                 Some("This server already has an account: sign in, or ask its administrator for one."),
                 "",
             ),
@@ -160,17 +164,20 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> A
         .into_response())
 }
 
-fn setup_form(error: Option<&str>, email: &str) -> String {
-    format!(
-        "<p>Create the administrator account for this Cairn server.</p>{}\
-         <form method=\"post\" action=\"/setup\" class=\"stack\">\
-         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{}\">\
-         <label for=\"password\">Password <span class=\"muted\">(at least {MIN_PASSWORD_CHARS} characters)</span></label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required>\
-         <button type=\"submit\" class=\"primary\">Create account</button></form>",
-        error.map(|e| notice("error", e)).unwrap_or_default(),
-        esc(email)
-    )
+fn setup_form(error: Option<&str>, email: &str) -> Markup {
+    html! {
+        p { "Create the administrator account for this Cairn server." }
+        @if let Some(error) = error { (notice("error", error)) }
+        form.stack method="post" action="/setup" {
+            label for="email" { "Email" }
+            input #email name="email" type="email" autocomplete="username" required value=(email);
+            label for="password" {
+                "Password " span.muted { "(at least " (MIN_PASSWORD_CHARS) " characters)" }
+            }
+            input #password name="password" type="password" autocomplete="new-password" minlength=(MIN_PASSWORD_CHARS) required;
+            button.primary type="submit" { "Create account" }
+        }
+    }
 }
 
 /// The first-start page; once an account exists it sends to sign-in.
@@ -178,7 +185,7 @@ pub async fn setup_page(State(state): State<Arc<AppState>>) -> ApiResult<Respons
     if with_conn(&state.store, users::count_users).await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
-    Ok(bare_page("Welcome to Cairn", &setup_form(None, "")).into_response())
+    Ok(bare_page("Welcome to Cairn", setup_form(None, "")).into_response())
 }
 
 /// Makes the first account. Whether one exists is checked before the
@@ -194,7 +201,7 @@ pub async fn setup(
     }
     if let Err(problem) = check_new_account(&form.email, &form.password) {
         return Ok(
-            bare_page("Welcome to Cairn", &setup_form(Some(&problem), &form.email)).into_response(),
+            bare_page("Welcome to Cairn", setup_form(Some(&problem), &form.email)).into_response(),
         );
     }
     let hash = match state.passwords.hash(form.password).await {

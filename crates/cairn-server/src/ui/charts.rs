@@ -2,9 +2,7 @@
 //! (funnel steps, the retention grid). Each comes with its numbers in a
 //! table, which is also what screen readers read.
 
-use std::fmt::Write;
-
-use super::html::esc;
+use maud::{html, Markup};
 
 const PALETTE: [&str; 8] = [
     "#2f5bd3", "#e8793a", "#2a9d5b", "#c2417c", "#7c5cd6", "#b59a1c", "#1f8fa8", "#8a6048",
@@ -59,49 +57,39 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
-fn frame(title: &str, labels: &[String], low: f64, high: f64, plot: &str) -> String {
-    let mut svg = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">",
-        esc(title)
-    );
+/// A coordinate with one decimal, as SVG attributes take it.
+fn at(value: f64) -> String {
+    format!("{value:.1}")
+}
+
+fn frame(title: &str, labels: &[String], low: f64, high: f64, plot: Markup) -> Markup {
     let inner = HEIGHT - TOP - BOTTOM;
-    for step in 0..=4 {
-        let value = low + (high - low) * step as f64 / 4.0;
-        let y = TOP + inner * (1.0 - step as f64 / 4.0);
-        let _ = write!(
-            svg,
-            "<line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"grid\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>",
-            LEFT - 6.0,
-            y + 4.0,
-            number(value)
-        );
-    }
     let step = (labels.len() / 10).max(1);
     let slot = (WIDTH - LEFT) / labels.len().max(1) as f64;
-    for (i, label) in labels.iter().enumerate().step_by(step) {
-        // Labels near the right edge end there instead of running off it.
-        let x = LEFT + slot * (i as f64 + 0.5);
-        let (x, anchor) = if x + 45.0 > WIDTH {
-            (WIDTH - 2.0, "end")
-        } else {
-            (x, "middle")
-        };
-        let _ = write!(
-            svg,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
-            HEIGHT - 8.0,
-            // A week's "18-Oct-2026 – 24-Oct-2026" is named by its first day.
-            esc(label.split(" – ").next().unwrap_or(label))
-        );
+    html! {
+        svg.chart viewBox={"0 0 " (WIDTH) " " (HEIGHT)} role="img" aria-label=(title) {
+            @for step in 0..=4 {
+                @let value = low + (high - low) * step as f64 / 4.0;
+                @let y = TOP + inner * (1.0 - step as f64 / 4.0);
+                line x1=(LEFT) x2=(WIDTH) y1=(at(y)) y2=(at(y)) class="grid" {}
+                text x=(at(LEFT - 6.0)) y=(at(y + 4.0)) class="axis" text-anchor="end" { (number(value)) }
+            }
+            @for (i, label) in labels.iter().enumerate().step_by(step) {
+                // Labels near the right edge end there instead of running off it.
+                @let x = LEFT + slot * (i as f64 + 0.5);
+                @let (x, anchor) = if x + 45.0 > WIDTH { (WIDTH - 2.0, "end") } else { (x, "middle") };
+                text x=(at(x)) y=(at(HEIGHT - 8.0)) class="axis" text-anchor=(anchor) {
+                    // A week's "18-Oct-2026 – 24-Oct-2026" is named by its first day.
+                    (label.split(" – ").next().unwrap_or(label))
+                }
+            }
+            (plot)
+        }
     }
-    svg.push_str(plot);
-    svg.push_str("</svg>");
-    svg
 }
 
 /// Lines (or grouped bars) over shared labels.
-pub fn series_chart(title: &str, labels: &[String], series: &[Series], bars: bool) -> String {
+pub fn series_chart(title: &str, labels: &[String], series: &[Series], bars: bool) -> Markup {
     let max = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
@@ -110,42 +98,35 @@ pub fn series_chart(title: &str, labels: &[String], series: &[Series], bars: boo
     let inner = HEIGHT - TOP - BOTTOM;
     let slot = (WIDTH - LEFT) / labels.len().max(1) as f64;
     let y = |v: f64| TOP + inner * (1.0 - v / high);
-    let mut plot = String::new();
-    for (n, s) in series.iter().enumerate() {
-        if bars {
-            let width = (slot * 0.8) / series.len() as f64;
-            for (i, v) in s.values.iter().enumerate() {
-                let x = LEFT + slot * i as f64 + slot * 0.1 + width * n as f64;
-                let _ = write!(
-                    plot,
-                    "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect>",
-                    y(*v),
-                    (TOP + inner - y(*v)).max(0.0),
-                    color(n),
-                    esc(&labels[i]),
-                    number(*v)
-                );
+    let plot = html! {
+        @for (n, s) in series.iter().enumerate() {
+            @if bars {
+                @let width = (slot * 0.8) / series.len() as f64;
+                @for (i, v) in s.values.iter().enumerate() {
+                    @let x = LEFT + slot * i as f64 + slot * 0.1 + width * n as f64;
+                    rect x=(at(x)) y=(at(y(*v))) width=(at(width)) height=(at((TOP + inner - y(*v)).max(0.0))) fill=(color(n)) {
+                        title { (labels[i]) ": " (number(*v)) }
+                    }
+                }
+            } @else {
+                @let points: Vec<String> = s
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| format!("{:.1},{:.1}", LEFT + slot * (i as f64 + 0.5), y(*v)))
+                    .collect();
+                polyline points=(points.join(" ")) fill="none" stroke=(color(n)) stroke-width="2.5" {}
             }
-        } else {
-            let points: Vec<String> = s
-                .values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| format!("{:.1},{:.1}", LEFT + slot * (i as f64 + 0.5), y(*v)))
-                .collect();
-            let _ = write!(
-                plot,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.5\"/>",
-                points.join(" "),
-                color(n)
-            );
         }
+    };
+    html! {
+        (frame(title, labels, 0.0, high, plot))
+        (legend(series.iter().map(|s| s.name.as_str())))
     }
-    frame(title, labels, 0.0, high, &plot) + &legend(series.iter().map(|s| s.name.as_str()))
 }
 
 /// Stacked bars; negative series go below the axis (lifecycle's dormant).
-pub fn stacked_chart(title: &str, labels: &[String], series: &[Series]) -> String {
+pub fn stacked_chart(title: &str, labels: &[String], series: &[Series]) -> Markup {
     let (mut top, mut bottom) = (0.0f64, 0.0f64);
     for i in 0..labels.len() {
         let up: f64 = series.iter().map(|s| s.values[i].max(0.0)).sum();
@@ -162,7 +143,7 @@ pub fn stacked_chart(title: &str, labels: &[String], series: &[Series]) -> Strin
     let inner = HEIGHT - TOP - BOTTOM;
     let slot = (WIDTH - LEFT) / labels.len().max(1) as f64;
     let y = |v: f64| TOP + inner * (high - v) / (high - low);
-    let mut plot = String::new();
+    let mut bars = Vec::new();
     for i in 0..labels.len() {
         let (mut up, mut down) = (0.0, 0.0);
         for (n, s) in series.iter().enumerate() {
@@ -174,70 +155,65 @@ pub fn stacked_chart(title: &str, labels: &[String], series: &[Series]) -> Strin
                 down += v;
                 (down - v, down)
             };
-            let _ = write!(
-                plot,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{} {}: {}</title></rect>",
-                LEFT + slot * i as f64 + slot * 0.15,
-                y(from.max(to)),
-                slot * 0.7,
-                (y(from.min(to)) - y(from.max(to))).max(0.0),
-                color(n),
-                esc(&labels[i]),
-                esc(&s.name),
-                number(v)
-            );
+            bars.push((i, n, v, y(from.max(to)), y(from.min(to))));
         }
     }
-    frame(title, labels, low, high, &plot) + &legend(series.iter().map(|s| s.name.as_str()))
+    let plot = html! {
+        @for (i, n, v, upper, lower) in bars {
+            rect x=(at(LEFT + slot * i as f64 + slot * 0.15)) y=(at(upper)) width=(at(slot * 0.7)) height=(at((lower - upper).max(0.0))) fill=(color(n)) {
+                title { (labels[i]) " " (series[n].name) ": " (number(v)) }
+            }
+        }
+    };
+    html! {
+        (frame(title, labels, low, high, plot))
+        (legend(series.iter().map(|s| s.name.as_str())))
+    }
 }
 
-fn legend<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let items: String = names
-        .enumerate()
-        .map(|(i, name)| {
-            format!(
-                "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
-                color(i),
-                esc(name)
-            )
-        })
-        .collect();
-    format!("<ul class=\"legend\">{items}</ul>")
+fn legend<'a>(names: impl Iterator<Item = &'a str>) -> Markup {
+    // The swatch is a tiny SVG so its colour is an attribute, which the
+    // Content-Security-Policy allows (a `style` attribute it would block).
+    html! {
+        ul.legend {
+            @for (i, name) in names.enumerate() {
+                li {
+                    svg.swatch viewBox="0 0 1 1" aria-hidden="true" { rect width="1" height="1" rx="0.15" fill=(color(i)) {} }
+                    (name)
+                }
+            }
+        }
+    }
 }
 
 /// Funnel steps as bars: each step's share of the first, and the drop-off.
-pub fn funnel(steps: &[(String, f64, Option<f64>)]) -> String {
+pub fn funnel(steps: &[(String, f64, Option<f64>)]) -> Markup {
     let first = steps.first().map_or(0.0, |s| s.1).max(1.0);
-    let mut out = String::from("<ol class=\"funnel\">");
-    for (i, (name, count, seconds)) in steps.iter().enumerate() {
-        let share = count / first * 100.0;
-        let previous = if i == 0 { *count } else { steps[i - 1].1 };
-        let dropped = previous - count;
-        let time = seconds
-            .map(|s| {
-                format!(
-                    "<p class=\"muted\">Average time to convert: {}</p>",
-                    duration(s)
-                )
-            })
-            .unwrap_or_default();
-        let _ = write!(
-            out,
-            "<li><div class=\"step\"><strong>{}. {}</strong><span>{} ({share:.1}%){}</span></div>\
-             <div class=\"bar\"><div style=\"width:{share:.1}%\"></div></div>{}</li>",
-            i + 1,
-            esc(name),
-            number(*count),
-            if i > 0 && dropped > 0.0 {
-                format!(" · {} dropped off", number(dropped))
-            } else {
-                String::new()
-            },
-            time,
-        );
+    html! {
+        ol.funnel {
+            @for (i, (name, count, seconds)) in steps.iter().enumerate() {
+                @let share = count / first * 100.0;
+                @let previous = if i == 0 { *count } else { steps[i - 1].1 };
+                @let dropped = previous - count;
+                li {
+                    div.step {
+                        strong { (i + 1) ". " (name) }
+                        span {
+                            (number(*count)) " (" (format!("{share:.1}")) "%)"
+                            @if i > 0 && dropped > 0.0 { " · " (number(dropped)) " dropped off" }
+                        }
+                    }
+                    // A bar as an SVG whose width is an attribute: the CSP blocks `style`.
+                    svg.bar viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true" {
+                        rect width=(format!("{:.1}", share.clamp(0.0, 100.0))) height="1" {}
+                    }
+                    @if let Some(seconds) = seconds {
+                        p.muted { "Average time to convert: " (duration(*seconds)) }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</ol>");
-    out
 }
 
 fn duration(seconds: f64) -> String {
@@ -249,36 +225,52 @@ fn duration(seconds: f64) -> String {
     }
 }
 
+/// How dark a retention cell is: a class of style.css (`heat-1` …
+/// `heat-18`, 5 % more ink each), since the CSP allows no `style`
+/// attribute. Empty cells stay light; a full cohort is darkest.
+pub fn heat_level(share: f64) -> u32 {
+    let alpha = (share / 100.0 * 0.85 + 0.05).clamp(0.05, 0.9);
+    (alpha * 20.0).round() as u32
+}
+
 /// The retention grid: one row per cohort, cells shaded by the share of
 /// the cohort that came back.
-pub fn retention(rows: &[(String, Vec<f64>)], period: &str) -> String {
+pub fn retention(rows: &[(String, Vec<f64>)], period: &str) -> Markup {
     let columns = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    let mut head = String::from("<th scope=\"col\">Cohort</th><th scope=\"col\">Size</th>");
-    for c in 0..columns {
-        let _ = write!(head, "<th scope=\"col\">{period} {c}</th>");
-    }
-    let mut body = String::new();
-    for (label, values) in rows {
-        let size = values.first().copied().unwrap_or(0.0);
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\">{}</th><td>{}</td>",
-            esc(label),
-            number(size)
-        );
-        for v in values {
-            let share = if size > 0.0 { v / size * 100.0 } else { 0.0 };
-            let alpha = (share / 100.0 * 0.85 + 0.05).min(0.9);
-            let ink = if alpha > 0.5 { "#fff" } else { "inherit" };
-            let _ = write!(
-                body,
-                "<td class=\"cell\" style=\"background:rgba(47,91,211,{alpha:.2});color:{ink}\" title=\"{}\">{share:.1}%</td>",
-                number(*v)
-            );
+    html! {
+        table.retention {
+            thead {
+                tr {
+                    th scope="col" { "Cohort" }
+                    th scope="col" { "Size" }
+                    @for c in 0..columns { th scope="col" { (period) " " (c) } }
+                }
+            }
+            tbody {
+                @for (label, values) in rows {
+                    @let size = values.first().copied().unwrap_or(0.0);
+                    tr {
+                        th scope="row" { (label) }
+                        td { (number(size)) }
+                        @for v in values {
+                            @let share = if size > 0.0 { v / size * 100.0 } else { 0.0 };
+                            td class={"cell heat-" (heat_level(share))} title=(number(*v)) { (format!("{share:.1}")) "%" }
+                        }
+                    }
+                }
+            }
         }
-        body.push_str("</tr>");
     }
-    format!(
-        "<table class=\"retention\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heat_level;
+
+    #[test]
+    fn heat_levels_span_the_stylesheet_classes() {
+        assert_eq!(heat_level(0.0), 1);
+        assert_eq!(heat_level(100.0), 18);
+        assert_eq!(heat_level(60.0), 11);
+    }
 }

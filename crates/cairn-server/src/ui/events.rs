@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use maud::html;
 use serde::Deserialize;
 
 use cairn_store::read::{self, EventFilter};
 
-use super::html::{esc, Section};
+use super::html::Section;
 use super::people::events_table;
 use super::{Context, SignedIn};
 use crate::api::with_conn;
@@ -50,16 +51,18 @@ pub async fn list(
     })
     .await?;
     let live = query.live.is_some();
-    let checked = if live { " checked" } else { "" };
-    let body = format!(
-        "<form class=\"search\" method=\"get\" action=\"/project/{p}/events\">\
-         <label for=\"event\">Event name</label><input id=\"event\" name=\"event\" value=\"{name}\" placeholder=\"any event\">\
-         <label><input type=\"checkbox\" name=\"live\" value=\"1\" class=\"check\"{checked}> Live (reload every {LIVE_EVERY} s)</label>\
-         <button type=\"submit\">Show</button></form>\
-         <p class=\"muted\">The latest {LATEST} events, newest first.</p>{table}",
-        p = id.0,
-        name = esc(&name),
-        table = events_table(id, &events),
-    );
-    Ok(ctx.refreshing_page(Section::Events, "Events", &body, live.then_some(LIVE_EVERY)))
+    let body = html! {
+        form.search method="get" action={"/project/" (id.0) "/events"} {
+            label for="event" { "Event name" }
+            input #event name="event" value=(name) placeholder="any event";
+            label {
+                input.check type="checkbox" name="live" value="1" checked[live];
+                " Live (reload every " (LIVE_EVERY) " s)"
+            }
+            button type="submit" { "Show" }
+        }
+        p.muted { "The latest " (LATEST) " events, newest first." }
+        (events_table(id, &events))
+    };
+    Ok(ctx.refreshing_page(Section::Events, "Events", body, live.then_some(LIVE_EVERY)))
 }

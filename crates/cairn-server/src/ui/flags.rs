@@ -4,18 +4,18 @@
 //! with a "test this flag" box that evaluates it as `/flags` would.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use maud::{html, Markup};
 use serde_json::{json, Map, Value};
 
 use cairn_store::flags::{self as stored_flags, StoredFlag};
 
 use super::filters;
-use super::html::{capitalised, esc, notice, value_text, Section};
+use super::html::{capitalised, notice, table, value_text, Section};
 use super::{Context, SignedIn};
 use crate::api::feature_flags::{create_flag, find, update_flag};
 use crate::api::with_conn;
@@ -212,123 +212,94 @@ impl Draft {
 }
 
 /// A `<select>`; `label` is for screen readers (None when a visible label exists).
-fn select(name: &str, label: Option<&str>, options: &[(String, String)], current: &str) -> String {
-    let options: String = options
-        .iter()
-        .map(|(value, text)| {
-            let selected = if value == current { " selected" } else { "" };
-            format!(
-                "<option value=\"{}\"{selected}>{}</option>",
-                esc(value),
-                esc(text)
-            )
-        })
-        .collect();
-    let label = label
-        .map(|l| format!("<label class=\"sr\" for=\"{name}\">{l}</label>"))
-        .unwrap_or_default();
-    format!("{label}<select id=\"{name}\" name=\"{name}\">{options}</select>")
+fn select(name: &str, label: Option<&str>, options: &[(String, String)], current: &str) -> Markup {
+    html! {
+        @if let Some(label) = label { label.sr for=(name) { (label) } }
+        select id=(name) name=(name) {
+            @for (value, text) in options {
+                option value=(value) selected[value == current] { (text) }
+            }
+        }
+    }
 }
 
-fn input(name: &str, label: &str, value: &str, placeholder: &str) -> String {
-    format!(
-        "<label class=\"sr\" for=\"{name}\">{label}</label><input id=\"{name}\" name=\"{name}\" value=\"{}\" placeholder=\"{placeholder}\">",
-        esc(value)
-    )
+fn input(name: &str, label: &str, value: &str, placeholder: &str) -> Markup {
+    html! {
+        label.sr for=(name) { (label) }
+        input id=(name) name=(name) value=(value) placeholder=(placeholder);
+    }
 }
 
-fn form(ctx: &Context, draft: &Draft, action: &str, error: Option<&str>) -> String {
+fn condition(c: usize, (rules, rollout): &(Vec<(String, String, String)>, String)) -> Markup {
+    let operators = filters::operator_options();
+    let n = c + 1;
+    let rollout_id = format!("c{c}_rollout");
+    html! {
+        fieldset.condition {
+            legend { "Condition set " (n) }
+            @for f in 0..FILTERS {
+                @let (key, op, value) = rules.get(f).cloned().unwrap_or_default();
+                div.filter {
+                    (input(&format!("c{c}_f{f}_key"), &format!("Condition {n} property {}", f + 1), &key, "property, e.g. plan"))
+                    (select(
+                        &format!("c{c}_f{f}_op"),
+                        Some(&format!("Condition {n} operator {}", f + 1)),
+                        &operators,
+                        if op.is_empty() { "exact" } else { &op },
+                    ))
+                    (input(&format!("c{c}_f{f}_value"), &format!("Condition {n} value {}", f + 1), &value, "value"))
+                }
+            }
+            label for=(rollout_id) { "Roll out to" }
+            " "
+            input.pct id=(rollout_id) name=(rollout_id) value=(rollout) inputmode="decimal";
+            " % of those matching"
+        }
+    }
+}
+
+fn form(ctx: &Context, draft: &Draft, action: &str, error: Option<&str>) -> Markup {
     let mut match_by = vec![("".to_string(), "Persons".to_string())];
     for t in &ctx.group_types {
         match_by.push((t.group_type_index.to_string(), capitalised(&t.plural())));
     }
-    let operators = filters::operator_options();
-    let mut conditions = String::new();
-    for c in 0..CONDITIONS {
-        let (filters, rollout) = draft.conditions.get(c).cloned().unwrap_or_default();
-        let mut rows = String::new();
-        for f in 0..FILTERS {
-            let (key, op, value) = filters.get(f).cloned().unwrap_or_default();
-            let _ = write!(
-                rows,
-                "<div class=\"filter\">{}{}{}</div>",
-                input(
-                    &format!("c{c}_f{f}_key"),
-                    &format!("Condition {} property {}", c + 1, f + 1),
-                    &key,
-                    "property, e.g. plan"
-                ),
-                select(
-                    &format!("c{c}_f{f}_op"),
-                    Some(&format!("Condition {} operator {}", c + 1, f + 1)),
-                    &operators,
-                    if op.is_empty() { "exact" } else { &op }
-                ),
-                input(
-                    &format!("c{c}_f{f}_value"),
-                    &format!("Condition {} value {}", c + 1, f + 1),
-                    &value,
-                    "value"
-                ),
-            );
+    let no_condition = (Vec::new(), String::new());
+    html! {
+        @if let Some(error) = error { (notice("error", error)) }
+        form.card.flag-form method="post" action=(action) {
+            (ctx.csrf_field())
+            div.grid {
+                label for="key" { "Key" }
+                input #key name="key" required value=(draft.key) placeholder="new-dashboard";
+                label for="name" { "Description" }
+                input #name name="name" value=(draft.name);
+                label for="match_by" { "Match by" }
+                (select("match_by", None, &match_by, &draft.match_by.map(|i| i.to_string()).unwrap_or_default()))
+                label for="active" { "Enabled" }
+                input.check #active name="active" type="checkbox" checked[draft.active];
+            }
+            h2 { "Release conditions" }
+            p.muted {
+                "A set matches when all its filters hold (on the properties of the person, or of the group it matches by); the first matching set decides. Empty sets are ignored."
+            }
+            @for c in 0..CONDITIONS {
+                (condition(c, draft.conditions.get(c).unwrap_or(&no_condition)))
+            }
+            h2 { "Variants " span.muted { "(optional; shares add up to 100)" } }
+            @for v in 0..VARIANTS {
+                @let (key, pct, payload) = draft.variants.get(v).cloned().unwrap_or_default();
+                div.filter {
+                    (input(&format!("v{v}_key"), &format!("Variant {} key", v + 1), &key, "variant key"))
+                    (input(&format!("v{v}_pct"), &format!("Variant {} share", v + 1), &pct, "% share"))
+                    (input(&format!("v{v}_payload"), &format!("Variant {} payload", v + 1), &payload, "payload (JSON)"))
+                }
+            }
+            h2 { "Payload" }
+            label for="payload" { "Payload when enabled (without variants)" }
+            input #payload name="payload" value=(draft.payload) placeholder=r#"{"layout": "grid"}"#;
+            p { button.primary type="submit" { "Save flag" } }
         }
-        let _ = write!(
-            conditions,
-            "<fieldset class=\"condition\"><legend>Condition set {n}</legend>{rows}\
-             <label for=\"c{c}_rollout\">Roll out to</label> <input id=\"c{c}_rollout\" name=\"c{c}_rollout\" class=\"pct\" value=\"{rollout}\" inputmode=\"decimal\"> % of those matching</fieldset>",
-            n = c + 1,
-            rollout = esc(&rollout),
-        );
     }
-    let mut variants = String::new();
-    for v in 0..VARIANTS {
-        let (key, pct, payload) = draft.variants.get(v).cloned().unwrap_or_default();
-        let _ = write!(
-            variants,
-            "<div class=\"filter\">{}{}{}</div>",
-            input(
-                &format!("v{v}_key"),
-                &format!("Variant {} key", v + 1),
-                &key,
-                "variant key"
-            ),
-            input(
-                &format!("v{v}_pct"),
-                &format!("Variant {} share", v + 1),
-                &pct,
-                "% share"
-            ),
-            input(
-                &format!("v{v}_payload"),
-                &format!("Variant {} payload", v + 1),
-                &payload,
-                "payload (JSON)"
-            ),
-        );
-    }
-    let checked = if draft.active { " checked" } else { "" };
-    format!(
-        "{error}<form method=\"post\" action=\"{action}\" class=\"card flag-form\">\
-         <div class=\"grid\"><label for=\"key\">Key</label><input id=\"key\" name=\"key\" required value=\"{key}\" placeholder=\"new-dashboard\">\
-         <label for=\"name\">Description</label><input id=\"name\" name=\"name\" value=\"{name}\">\
-         <label for=\"match_by\">Match by</label>{match_by}\
-         <label for=\"active\">Enabled</label><input id=\"active\" name=\"active\" type=\"checkbox\" class=\"check\"{checked}></div>\
-         <h2>Release conditions</h2><p class=\"muted\">A set matches when all its filters hold (on the properties of the person, or of the group it matches by); the first matching set decides. Empty sets are ignored.</p>\
-         {conditions}\
-         <h2>Variants <span class=\"muted\">(optional; shares add up to 100)</span></h2>{variants}\
-         <h2>Payload</h2><label for=\"payload\">Payload when enabled (without variants)</label><input id=\"payload\" name=\"payload\" value=\"{payload}\" placeholder='{{\"layout\": \"grid\"}}'>\
-         <p><button type=\"submit\" class=\"primary\">Save flag</button></p></form>",
-        error = error.map(|e| notice("error", e)).unwrap_or_default(),
-        key = esc(&draft.key),
-        name = esc(&draft.name),
-        match_by = select(
-            "match_by",
-            None,
-            &match_by,
-            &draft.match_by.map(|i| i.to_string()).unwrap_or_default()
-        ),
-        payload = esc(&draft.payload),
-    )
 }
 
 pub async fn list(
@@ -340,35 +311,38 @@ pub async fn list(
     let id = ctx.id();
     let flags = with_conn(&state.store, move |conn| stored_flags::list_flags(conn, id)).await?;
     let p = id.0;
-    let mut rows = String::new();
-    for flag in &flags {
-        let draft = Draft::from_stored(flag);
-        let match_by = match draft.match_by.and_then(|i| ctx.group_type(i)) {
-            Some(t) => capitalised(&t.plural()),
-            None => "Persons".into(),
-        };
-        let status = if flag.active {
-            "<span class=\"status on\">Enabled</span>"
-        } else {
-            "<span class=\"status off\">Disabled</span>"
-        };
-        let _ = write!(
-            rows,
-            "<tr><td><a href=\"/project/{p}/feature_flags/{id}\">{key}</a></td><td>{name}</td><td>{match_by}</td><td>{conditions}</td><td>{status}</td></tr>",
-            id = flag.id,
-            key = esc(&flag.key),
-            name = esc(&flag.name),
-            match_by = esc(&match_by),
-            conditions = draft.conditions.len(),
-        );
-    }
-    let table = if rows.is_empty() {
-        "<p class=\"muted\">No feature flag yet.</p>".to_string()
-    } else {
-        format!("<table><thead><tr><th scope=\"col\">Key</th><th scope=\"col\">Description</th><th scope=\"col\">Match by</th><th scope=\"col\">Condition sets</th><th scope=\"col\">Status</th></tr></thead><tbody>{rows}</tbody></table>")
+    let rows = html! {
+        @for flag in &flags {
+            @let draft = Draft::from_stored(flag);
+            tr {
+                td { a href={"/project/" (p) "/feature_flags/" (flag.id)} { (flag.key) } }
+                td { (flag.name) }
+                td {
+                    @match draft.match_by.and_then(|i| ctx.group_type(i)) {
+                        Some(t) => (capitalised(&t.plural())),
+                        None => "Persons",
+                    }
+                }
+                td { (draft.conditions.len()) }
+                td {
+                    @if flag.active {
+                        span.status.on { "Enabled" }
+                    } @else {
+                        span.status.off { "Disabled" }
+                    }
+                }
+            }
+        }
     };
-    let body = format!("<p><a class=\"button primary\" href=\"/project/{p}/feature_flags/new\">New feature flag</a></p>{table}");
-    Ok(ctx.page(Section::Flags, "Feature flags", &body))
+    let body = html! {
+        p { a.button.primary href={"/project/" (p) "/feature_flags/new"} { "New feature flag" } }
+        @if flags.is_empty() {
+            p.muted { "No feature flag yet." }
+        } @else {
+            (table(["Key", "Description", "Match by", "Condition sets", "Status"], rows))
+        }
+    };
+    Ok(ctx.page(Section::Flags, "Feature flags", body))
 }
 
 pub async fn new(
@@ -379,7 +353,7 @@ pub async fn new(
     let ctx = Context::load(&state, project, user.0).await?;
     let action = format!("/project/{project}/feature_flags/new");
     let body = form(&ctx, &Draft::new_flag(), &action, None);
-    Ok(ctx.page(Section::Flags, "New feature flag", &body))
+    Ok(ctx.page(Section::Flags, "New feature flag", body))
 }
 
 pub async fn create(
@@ -399,7 +373,7 @@ pub async fn create(
         Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
             let action = format!("/project/{project}/feature_flags/new");
             let body = form(&ctx, &draft, &action, Some(&error.to_string()));
-            Ok(ctx.page(Section::Flags, "New feature flag", &body))
+            Ok(ctx.page(Section::Flags, "New feature flag", body))
         }
         Err(error) => Err(error),
     }
@@ -426,47 +400,55 @@ async fn edit_page(
 ) -> ApiResult<Response> {
     let p = ctx.id().0;
     let action = format!("/project/{p}/feature_flags/{}", flag.id);
-    let mut body = String::new();
-    if test.saved.is_some() {
-        body.push_str(&notice("note", "Saved."));
-    }
-    body.push_str(&form(&ctx, draft, &action, error));
     let group_type = draft.match_by.and_then(|i| ctx.group_type(i));
-    let group_field = match group_type {
-        Some(t) => format!(
-            "<label for=\"group_key\">{} key</label><input id=\"group_key\" name=\"group_key\" value=\"{}\">",
-            esc(&capitalised(&t.singular())),
-            esc(&test.group_key)
-        ),
-        None => String::new(),
-    };
-    let mut result = String::new();
-    if !test.distinct_id.trim().is_empty() {
+    let result = if test.distinct_id.trim().is_empty() {
+        None
+    } else {
         let mut groups = BTreeMap::new();
         if let (Some(t), false) = (group_type, test.group_key.trim().is_empty()) {
             groups.insert(t.group_type.clone(), test.group_key.trim().to_string());
         }
-        let answer =
-            evaluate_for(state, ctx.id(), &flag.key, test.distinct_id.trim(), groups).await?;
-        result = match answer {
-            Some(e) => format!(
-                "<dl class=\"facts test-result\"><dt>Value</dt><dd><strong>{}</strong></dd><dt>Why</dt><dd>{}</dd><dt>Payload</dt><dd>{}</dd></dl>",
-                esc(&value_text(&e.value())),
-                esc(&e.description()),
-                e.payload.as_ref().map(|p| format!("<code>{}</code>", esc(&value_text(p)))).unwrap_or_else(|| "none".into()),
-            ),
-            None => notice("error", "The flag is disabled or deleted: /flags does not return it."),
-        };
-    }
-    let _ = write!(
-        body,
-        "<section class=\"card\"><h2>Test this flag</h2><p class=\"muted\">Evaluated as <code>/flags</code> would, with the stored properties of the person{group}.</p>\
-         <form method=\"get\" action=\"{action}\" class=\"inline\"><label for=\"distinct_id\">Distinct ID</label>\
-         <input id=\"distinct_id\" name=\"distinct_id\" value=\"{id}\" required>{group_field}<button type=\"submit\">Test</button></form>{result}</section>",
-        group = if group_type.is_some() { " and the group" } else { "" },
-        id = esc(&test.distinct_id),
-    );
-    Ok(ctx.page(Section::Flags, &format!("Feature flag {}", flag.key), &body))
+        Some(evaluate_for(state, ctx.id(), &flag.key, test.distinct_id.trim(), groups).await?)
+    };
+    let body = html! {
+        @if test.saved.is_some() { (notice("note", "Saved.")) }
+        (form(&ctx, draft, &action, error))
+        section.card {
+            h2 { "Test this flag" }
+            p.muted {
+                "Evaluated as " code { "/flags" } " would, with the stored properties of the person"
+                @if group_type.is_some() { " and the group" }
+                "."
+            }
+            form.inline method="get" action=(action) {
+                label for="distinct_id" { "Distinct ID" }
+                input #distinct_id name="distinct_id" value=(test.distinct_id) required;
+                @if let Some(t) = group_type {
+                    label for="group_key" { (capitalised(&t.singular())) " key" }
+                    input #group_key name="group_key" value=(test.group_key);
+                }
+                button type="submit" { "Test" }
+            }
+            @match result {
+                Some(Some(e)) => dl.facts.test-result {
+                    dt { "Value" }
+                    dd { strong { (value_text(&e.value())) } }
+                    dt { "Why" }
+                    dd { (e.description()) }
+                    dt { "Payload" }
+                    dd {
+                        @match &e.payload {
+                            Some(payload) => code { (value_text(payload)) },
+                            None => "none",
+                        }
+                    }
+                },
+                Some(None) => (notice("error", "The flag is disabled or deleted: /flags does not return it.")),
+                None => {},
+            }
+        }
+    };
+    Ok(ctx.page(Section::Flags, &format!("Feature flag {}", flag.key), body))
 }
 
 pub async fn edit(

@@ -1,30 +1,17 @@
-//! HTML building blocks: escaping, the page shell with its navigation, and
-//! the tables every page uses. Pages are plain server-rendered HTML; the
-//! only script is none at all, so every page works with JavaScript off.
+//! HTML building blocks: the page shell with its navigation, and the tables
+//! every page uses. Pages are plain server-rendered HTML built with maud,
+//! which escapes every spliced value, so text from events, persons, groups
+//! or flags can never become markup. There is no script at all, so every
+//! page works with JavaScript off (and the Content-Security-Policy forbids
+//! scripts anyway).
 
-use std::fmt::Write;
-
-use axum::response::Html;
 use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use cairn_core::ProjectId;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::csrf::{self, CsrfToken};
 
 /// Percent-encodes a path segment or query value.
 pub fn url_part(text: &str) -> String {
@@ -56,6 +43,8 @@ pub struct Shell<'a> {
     pub email: &'a str,
     /// Reload the page every this many seconds (the live events list).
     pub refresh: Option<u32>,
+    /// For the sign-out form.
+    pub csrf: &'a CsrfToken,
 }
 
 /// The main sections, for highlighting the current one.
@@ -68,87 +57,88 @@ pub enum Section {
     Settings,
 }
 
+/// `aria-current="page"` on the link to where the user is.
+pub fn current(active: bool) -> Option<&'static str> {
+    active.then_some("page")
+}
+
+fn head(title: &str, refresh: Option<u32>) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(seconds) = refresh {
+                meta http-equiv="refresh" content=(seconds);
+            }
+            title { (title) " · Cairn" }
+            link rel="stylesheet" href="/ui/style.css";
+        }
+    }
+}
+
 /// A whole page inside the signed-in shell.
-pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: &str) -> Html<String> {
+pub fn page(shell: &Shell<'_>, section: Section, title: &str, body: Markup) -> Markup {
     let p = shell.project.0;
-    let link = |target: Section, href: String, label: &str| {
-        let current = if target == section {
-            " aria-current=\"page\""
-        } else {
-            ""
-        };
-        format!("<a href=\"{href}\"{current}>{label}</a>")
-    };
     let nav = [
-        link(
-            Section::People,
-            format!("/project/{p}/persons"),
-            "Persons &amp; Groups",
-        ),
-        link(
-            Section::Insights,
-            format!("/project/{p}/insights"),
-            "Insights",
-        ),
-        link(
-            Section::Flags,
-            format!("/project/{p}/feature_flags"),
-            "Feature flags",
-        ),
-        link(Section::Events, format!("/project/{p}/events"), "Events"),
-        link(
-            Section::Settings,
-            format!("/project/{p}/settings"),
-            "Settings",
-        ),
-    ]
-    .join("");
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
-         <title>{title} · Cairn</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
-         <body><header class=\"top\"><a class=\"brand\" href=\"/project/{p}/persons\">Cairn</a>\
-         <span class=\"project\">{project}</span><nav aria-label=\"Sections\">{nav}</nav>\
-         <form method=\"post\" action=\"/logout\" class=\"who\"><span>{email}</span>\
-         <button type=\"submit\" class=\"link\">Sign out</button></form></header>\
-         <main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",
-        title = esc(title),
-        refresh = shell
-            .refresh
-            .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
-            .unwrap_or_default(),
-        project = esc(shell.project_name),
-        email = esc(shell.email),
-    ))
+        (Section::People, "persons", "Persons & Groups"),
+        (Section::Insights, "insights", "Insights"),
+        (Section::Flags, "feature_flags", "Feature flags"),
+        (Section::Events, "events", "Events"),
+        (Section::Settings, "settings", "Settings"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, shell.refresh))
+            body {
+                header.top {
+                    a.brand href={"/project/" (p) "/persons"} { "Cairn" }
+                    span.project { (shell.project_name) }
+                    nav aria-label="Sections" {
+                        @for (target, path, label) in nav {
+                            a href={"/project/" (p) "/" (path)} aria-current=[current(target == section)] { (label) }
+                        }
+                    }
+                    form.who method="post" action="/logout" {
+                        (csrf::field(shell.csrf))
+                        span { (shell.email) }
+                        button.link type="submit" { "Sign out" }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
 }
 
 /// A page outside the shell (sign-in, first start).
-pub fn bare_page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Cairn</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
-         <body class=\"bare\"><main id=\"main\" class=\"card narrow\"><p class=\"brand\">Cairn</p>\
-         <h1>{title}</h1>{body}</main></body></html>",
-        title = esc(title)
-    ))
+pub fn bare_page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, None))
+            body.bare {
+                main #main .card.narrow {
+                    p.brand { "Cairn" }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
 }
 
 /// A message box (`kind`: `error` or `note`).
-pub fn notice(kind: &str, text: &str) -> String {
+pub fn notice(kind: &str, text: &str) -> Markup {
     let role = if kind == "error" { "alert" } else { "status" };
-    format!(
-        "<p class=\"notice {kind}\" role=\"{role}\">{}</p>",
-        esc(text)
-    )
+    html! { p class={"notice " (kind)} role=(role) { (text) } }
 }
 
-pub fn when(at: DateTime<Utc>) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        at.to_rfc3339(),
-        at.format("%Y-%m-%d %H:%M")
-    )
+pub fn when(at: DateTime<Utc>) -> Markup {
+    html! { time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M")) } }
 }
 
 /// A property value as text: strings bare, anything else as JSON.
@@ -160,55 +150,61 @@ pub fn value_text(value: &Value) -> String {
 }
 
 /// Properties as a two-column table, sorted by name.
-pub fn properties_table(properties: &serde_json::Map<String, Value>) -> String {
+pub fn properties_table(properties: &serde_json::Map<String, Value>) -> Markup {
     if properties.is_empty() {
-        return "<p class=\"muted\">No properties.</p>".into();
+        return html! { p.muted { "No properties." } };
     }
     let mut keys: Vec<&String> = properties.keys().collect();
     keys.sort();
-    let mut rows = String::new();
-    for key in keys {
-        let _ = write!(
-            rows,
-            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-            esc(key),
-            esc(&value_text(&properties[key]))
-        );
+    html! {
+        table.props {
+            caption.sr { "Properties" }
+            tbody {
+                @for key in keys {
+                    tr {
+                        th scope="row" { (key) }
+                        td { (value_text(&properties[key])) }
+                    }
+                }
+            }
+        }
     }
-    format!("<table class=\"props\"><caption class=\"sr\">Properties</caption><tbody>{rows}</tbody></table>")
+}
+
+/// A table with a header row of `columns` and the given rows.
+pub fn table<'a>(columns: impl IntoIterator<Item = &'a str>, rows: Markup) -> Markup {
+    html! {
+        table {
+            thead { tr { @for column in columns { th scope="col" { (column) } } } }
+            tbody { (rows) }
+        }
+    }
 }
 
 /// "Previous / Next" links for offset paging; `base` ends with `?…&` or `?`.
-pub fn pager(base: &str, offset: usize, limit: usize, has_more: bool) -> String {
-    let mut links = Vec::new();
-    if offset > 0 {
-        links.push(format!(
-            "<a href=\"{base}offset={}\" rel=\"prev\">← Previous</a>",
-            offset.saturating_sub(limit)
-        ));
+pub fn pager(base: &str, offset: usize, limit: usize, has_more: bool) -> Markup {
+    if offset == 0 && !has_more {
+        return html! {};
     }
-    if has_more {
-        links.push(format!(
-            "<a href=\"{base}offset={}\" rel=\"next\">Next →</a>",
-            offset + limit
-        ));
+    html! {
+        nav.pager aria-label="Pages" {
+            @if offset > 0 {
+                a href={(base) "offset=" (offset.saturating_sub(limit))} rel="prev" { "← Previous" }
+            }
+            @if has_more {
+                a href={(base) "offset=" (offset + limit)} rel="next" { "Next →" }
+            }
+        }
     }
-    if links.is_empty() {
-        return String::new();
-    }
-    format!(
-        "<nav class=\"pager\" aria-label=\"Pages\">{}</nav>",
-        links.join("")
-    )
 }
 
 /// A search box that keeps the current page's path.
-pub fn search_form(action: &str, label: &str, value: &str) -> String {
-    format!(
-        "<form class=\"search\" method=\"get\" action=\"{action}\" role=\"search\">\
-         <label for=\"search\">{label}</label>\
-         <input id=\"search\" name=\"search\" type=\"search\" value=\"{}\">\
-         <button type=\"submit\">Search</button></form>",
-        esc(value)
-    )
+pub fn search_form(action: &str, label: &str, value: &str) -> Markup {
+    html! {
+        form.search method="get" action=(action) role="search" {
+            label for="search" { (label) }
+            input #search name="search" type="search" value=(value);
+            button type="submit" { "Search" }
+        }
+    }
 }

@@ -4,20 +4,21 @@
 //! comes from the same query engine as the API and is drawn as a chart with
 //! its numbers. Insights are saved as the builder's parameters.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use cairn_store::insights;
 
 use super::charts::{self, number, Series};
+use super::csrf;
 use super::filters;
-use super::html::{capitalised, esc, notice, value_text, when, Section};
+use super::html::{capitalised, notice, table, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::query::answer;
 use crate::api::with_conn;
@@ -202,26 +203,16 @@ impl Builder {
     }
 }
 
-fn options<'a>(items: impl IntoIterator<Item = (&'a str, String)>, current: &str) -> String {
-    items
-        .into_iter()
-        .map(|(value, label)| {
-            let selected = if value == current { " selected" } else { "" };
-            format!(
-                "<option value=\"{}\"{selected}>{}</option>",
-                esc(value),
-                esc(&label)
-            )
-        })
-        .collect()
+fn options<'a>(items: impl IntoIterator<Item = (&'a str, String)>, current: &str) -> Markup {
+    html! {
+        @for (value, label) in items {
+            option value=(value) selected[value == current] { (label) }
+        }
+    }
 }
 
-fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> String {
+fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> Markup {
     let p = ctx.id().0;
-    let kinds = options(
-        KINDS.iter().map(|(v, l)| (*v, l.to_string())),
-        &builder.kind,
-    );
     let mut counted = vec![
         ("total".to_string(), "Total count".to_string()),
         ("persons".to_string(), "Unique persons".to_string()),
@@ -232,84 +223,84 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> String {
             format!("Unique {}", t.plural()),
         ));
     }
-    let counted = options(
-        counted.iter().map(|(v, l)| (v.as_str(), l.clone())),
-        &builder.counted_by,
-    );
-    let ranges = options(
-        RANGES.iter().map(|(v, l)| (*v, l.to_string())),
-        &builder.date_from,
-    );
-    let intervals = options(
-        INTERVALS.iter().map(|i| (*i, capitalised(i))),
-        &builder.interval,
-    );
-    let mut breakdown_types = vec![
+    let mut property_types = vec![
         ("event".to_string(), "Event property".to_string()),
         ("person".to_string(), "Person property".to_string()),
     ];
     for t in &ctx.group_types {
-        breakdown_types.push((
+        property_types.push((
             format!("group:{}", t.group_type_index),
             format!("{} property", capitalised(&t.singular())),
         ));
     }
-    let filter_types = options(
-        breakdown_types.iter().map(|(v, l)| (v.as_str(), l.clone())),
-        &builder.filter_type,
-    );
-    let breakdown_types = options(
-        breakdown_types.iter().map(|(v, l)| (v.as_str(), l.clone())),
-        &builder.breakdown_type,
-    );
-    let operators = filters::operator_options();
-    let operators = options(
-        operators.iter().map(|(v, l)| (v.as_str(), l.clone())),
-        &builder.filter_op,
-    );
-    let displays = options(
-        [
-            ("line", "Line".to_string()),
-            ("bar", "Bars".to_string()),
-            ("number", "Total value".to_string()),
-        ],
-        &builder.display,
-    );
-    let datalist: String = event_names
-        .iter()
-        .map(|e| format!("<option value=\"{}\">", esc(e)))
-        .collect();
-    let event = |n: usize, value: &str, label: &str| {
-        format!(
-            "<label for=\"event{n}\">{label}</label><input id=\"event{n}\" name=\"event{n}\" list=\"event-names\" value=\"{}\">",
-            esc(value)
+    let property_types = |current: &str| {
+        options(
+            property_types.iter().map(|(v, l)| (v.as_str(), l.clone())),
+            current,
         )
     };
-    format!(
-        "<form method=\"get\" action=\"/project/{p}/insights\" class=\"card builder\">\
-         <datalist id=\"event-names\">{datalist}</datalist>\
-         <div class=\"fields\">\
-         <label for=\"kind\">Insight</label><select id=\"kind\" name=\"kind\">{kinds}</select>\
-         {e1}{e2}{e3}\
-         <label for=\"counted_by\">Counted by</label><select id=\"counted_by\" name=\"counted_by\">{counted}</select>\
-         <label for=\"date_from\">Date range</label><select id=\"date_from\" name=\"date_from\">{ranges}</select>\
-         <label for=\"interval\">Interval</label><select id=\"interval\" name=\"interval\">{intervals}</select>\
-         <label for=\"breakdown_type\">Breakdown by</label><select id=\"breakdown_type\" name=\"breakdown_type\">{breakdown_types}</select>\
-         <label for=\"breakdown\">Breakdown property</label><input id=\"breakdown\" name=\"breakdown\" value=\"{breakdown}\" placeholder=\"e.g. plan\">\
-         <label for=\"filter_type\">Filter on</label><select id=\"filter_type\" name=\"filter_type\">{filter_types}</select>\
-         <label for=\"filter_key\">Filter property</label><input id=\"filter_key\" name=\"filter_key\" value=\"{filter_key}\" placeholder=\"e.g. $browser\">\
-         <label for=\"filter_op\">Filter operator</label><select id=\"filter_op\" name=\"filter_op\">{operators}</select>\
-         <label for=\"filter_value\">Filter value</label><input id=\"filter_value\" name=\"filter_value\" value=\"{filter_value}\">\
-         <label for=\"display\">Trends display</label><select id=\"display\" name=\"display\">{displays}</select>\
-         </div><p class=\"muted\">Funnels use the events as steps; retention starts with the first event and returns with the second (or the first again).</p>\
-         <button type=\"submit\" class=\"primary\">Calculate</button></form>",
-        e1 = event(1, &builder.event1, "Event (or step 1)"),
-        e2 = event(2, &builder.event2, "Second event (or step 2)"),
-        e3 = event(3, &builder.event3, "Third event (or step 3)"),
-        breakdown = esc(&builder.breakdown),
-        filter_key = esc(&builder.filter_key),
-        filter_value = esc(&builder.filter_value),
-    )
+    let operators = filters::operator_options();
+    let event = |n: usize, value: &str, label: &str| {
+        let id = format!("event{n}");
+        html! {
+            label for=(id) { (label) }
+            input id=(id) name=(id) list="event-names" value=(value);
+        }
+    };
+    html! {
+        form.card.builder method="post" action={"/project/" (p) "/insights"} {
+            (ctx.csrf_field())
+            datalist #event-names {
+                @for name in event_names { option value=(name); }
+            }
+            div.fields {
+                label for="kind" { "Insight" }
+                select #kind name="kind" {
+                    (options(KINDS.iter().map(|(v, l)| (*v, l.to_string())), &builder.kind))
+                }
+                (event(1, &builder.event1, "Event (or step 1)"))
+                (event(2, &builder.event2, "Second event (or step 2)"))
+                (event(3, &builder.event3, "Third event (or step 3)"))
+                label for="counted_by" { "Counted by" }
+                select #counted_by name="counted_by" {
+                    (options(counted.iter().map(|(v, l)| (v.as_str(), l.clone())), &builder.counted_by))
+                }
+                label for="date_from" { "Date range" }
+                select #date_from name="date_from" {
+                    (options(RANGES.iter().map(|(v, l)| (*v, l.to_string())), &builder.date_from))
+                }
+                label for="interval" { "Interval" }
+                select #interval name="interval" {
+                    (options(INTERVALS.iter().map(|i| (*i, capitalised(i))), &builder.interval))
+                }
+                label for="breakdown_type" { "Breakdown by" }
+                select #breakdown_type name="breakdown_type" { (property_types(&builder.breakdown_type)) }
+                label for="breakdown" { "Breakdown property" }
+                input #breakdown name="breakdown" value=(builder.breakdown) placeholder="e.g. plan";
+                label for="filter_type" { "Filter on" }
+                select #filter_type name="filter_type" { (property_types(&builder.filter_type)) }
+                label for="filter_key" { "Filter property" }
+                input #filter_key name="filter_key" value=(builder.filter_key) placeholder="e.g. $browser";
+                label for="filter_op" { "Filter operator" }
+                select #filter_op name="filter_op" {
+                    (options(operators.iter().map(|(v, l)| (v.as_str(), l.clone())), &builder.filter_op))
+                }
+                label for="filter_value" { "Filter value" }
+                input #filter_value name="filter_value" value=(builder.filter_value);
+                label for="display" { "Trends display" }
+                select #display name="display" {
+                    (options(
+                        [("line", "Line".to_string()), ("bar", "Bars".to_string()), ("number", "Total value".to_string())],
+                        &builder.display,
+                    ))
+                }
+            }
+            p.muted {
+                "Funnels use the events as steps; retention starts with the first event and returns with the second (or the first again)."
+            }
+            button.primary type="submit" { "Calculate" }
+        }
+    }
 }
 
 fn floats(value: &Value) -> Vec<f64> {
@@ -343,24 +334,34 @@ fn series_label(item: &Value) -> String {
 }
 
 /// A table of the numbers behind a series chart.
-fn numbers_table(labels: &[String], series: &[Series]) -> String {
-    let mut head = String::from("<th scope=\"col\">Series</th>");
-    for label in labels {
-        let _ = write!(head, "<th scope=\"col\">{}</th>", esc(label));
-    }
-    let mut rows = String::new();
-    for s in series {
-        let _ = write!(rows, "<tr><th scope=\"row\">{}</th>", esc(&s.name));
-        for v in &s.values {
-            let _ = write!(rows, "<td>{}</td>", number(*v));
+fn numbers_table(labels: &[String], series: &[Series]) -> Markup {
+    html! {
+        details {
+            summary { "Numbers" }
+            div.scroll {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { "Series" }
+                            @for label in labels { th scope="col" { (label) } }
+                        }
+                    }
+                    tbody {
+                        @for s in series {
+                            tr {
+                                th scope="row" { (s.name) }
+                                @for v in &s.values { td { (number(*v)) } }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        rows.push_str("</tr>");
     }
-    format!("<details><summary>Numbers</summary><div class=\"scroll\"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>")
 }
 
-fn render(builder: &Builder, results: &Value) -> String {
-    let empty = "<p class=\"muted\">No data in this range.</p>".to_string();
+fn render(builder: &Builder, results: &Value) -> Markup {
+    let empty = html! { p.muted { "No data in this range." } };
     let Some(items) = results.as_array() else {
         return empty;
     };
@@ -375,7 +376,7 @@ fn render(builder: &Builder, results: &Value) -> String {
             } else {
                 vec![results]
             };
-            funnels
+            let funnels: Vec<(Option<String>, Vec<(String, f64, Option<f64>)>)> = funnels
                 .iter()
                 .map(|steps| {
                     let steps = steps.as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -396,12 +397,15 @@ fn render(builder: &Builder, results: &Value) -> String {
                             )
                         })
                         .collect();
-                    let heading = heading
-                        .map(|h| format!("<h3>{}</h3>", esc(&h)))
-                        .unwrap_or_default();
-                    heading + &charts::funnel(&bars)
+                    (heading, bars)
                 })
-                .collect()
+                .collect();
+            html! {
+                @for (heading, bars) in &funnels {
+                    @if let Some(heading) = heading { h3 { (heading) } }
+                    (charts::funnel(bars))
+                }
+            }
         }
         "retention" => {
             let rows: Vec<(String, Vec<f64>)> = items
@@ -427,19 +431,18 @@ fn render(builder: &Builder, results: &Value) -> String {
                 .collect();
             charts::retention(&rows, &capitalised(&builder.interval))
         }
-        "paths" => {
-            let mut rows = String::new();
-            for link in items.iter().take(30) {
-                let _ = write!(
-                    rows,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(link["source"].as_str().unwrap_or("")),
-                    esc(link["target"].as_str().unwrap_or("")),
-                    number(link["value"].as_f64().unwrap_or(0.0))
-                );
-            }
-            format!("<table><thead><tr><th scope=\"col\">From</th><th scope=\"col\">To</th><th scope=\"col\">Count</th></tr></thead><tbody>{rows}</tbody></table>")
-        }
+        "paths" => table(
+            ["From", "To", "Count"],
+            html! {
+                @for link in items.iter().take(30) {
+                    tr {
+                        td { (link["source"].as_str().unwrap_or("")) }
+                        td { (link["target"].as_str().unwrap_or("")) }
+                        td { (number(link["value"].as_f64().unwrap_or(0.0))) }
+                    }
+                }
+            },
+        ),
         _ => {
             let labels = strings(&items[0]["labels"]);
             let series: Vec<Series> = items
@@ -453,77 +456,105 @@ fn render(builder: &Builder, results: &Value) -> String {
                 })
                 .collect();
             if builder.kind == "trends" && builder.display == "number" {
-                return items
-                    .iter()
-                    .map(|item| {
-                        let value = item["aggregated_value"]
-                            .as_f64()
-                            .or(item["count"].as_f64())
-                            .unwrap_or(0.0);
-                        format!(
-                            "<p class=\"bold-number\"><strong>{}</strong> {}</p>",
-                            number(value),
-                            esc(&series_label(item))
-                        )
-                    })
-                    .collect();
+                return html! {
+                    @for item in items {
+                        @let value = item["aggregated_value"].as_f64().or(item["count"].as_f64()).unwrap_or(0.0);
+                        p.bold-number { strong { (number(value)) } " " (series_label(item)) }
+                    }
+                };
             }
             let chart = match builder.kind.as_str() {
                 "lifecycle" => charts::stacked_chart("Lifecycle", &labels, &series),
                 "stickiness" => charts::series_chart("Stickiness", &labels, &series, true),
                 _ => charts::series_chart("Trends", &labels, &series, builder.display == "bar"),
             };
-            chart + &numbers_table(&labels, &series)
+            html! { (chart) (numbers_table(&labels, &series)) }
         }
     }
 }
 
+/// The builder, filled in from the query string (a saved insight's link
+/// has its parameters there), without running it: queries can be costly,
+/// so they run only on the form's explicit POST.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     Path(project): Path<i64>,
-    Query(builder): Query<Builder>,
     RawQuery(raw): RawQuery,
     user: SignedIn,
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
+    let builder = builder_from(raw.as_deref().unwrap_or(""));
+    let note = html! {
+        @if raw.is_some() { p.muted { "Press Calculate to see the result." } }
+    };
+    show(&state, ctx, &builder, note).await
+}
+
+/// Runs the builder the form posted and shows the result below it.
+pub async fn run(
+    State(state): State<Arc<AppState>>,
+    Path(project): Path<i64>,
+    user: SignedIn,
+    RawForm(form): RawForm,
+) -> ApiResult<Response> {
+    let ctx = Context::load(&state, project, user.0).await?;
+    let params = builder_params(&form);
+    let builder = builder_from(&params);
+    let has_events = !builder.events().is_empty() || builder.kind == "paths";
+    if !has_events {
+        let result = notice("error", "Choose at least one event.");
+        return show(&state, ctx, &builder, result).await;
+    }
+    let p = ctx.id().0;
+    let query = builder.query();
+    let result = match answer(&state, ctx.id(), query.clone()).await {
+        Ok(result) => html! {
+            section.card.result {
+                h2 { "Result" }
+                (render(&builder, &result["results"]))
+                details {
+                    summary { "Query JSON (for " code { "POST /api/projects/" (p) "/query/" } ")" }
+                    pre { code { (serde_json::to_string_pretty(&query).unwrap_or_default()) } }
+                }
+                form.inline method="post" action={"/project/" (p) "/insights/save"} {
+                    (ctx.csrf_field())
+                    input type="hidden" name="params" value=(params);
+                    label for="name" { "Save as" }
+                    input #name name="name" required placeholder="e.g. Weekly active companies";
+                    button type="submit" { "Save insight" }
+                }
+            }
+        },
+        Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
+            notice("error", &error.to_string())
+        }
+        Err(error) => return Err(error),
+    };
+    show(&state, ctx, &builder, result).await
+}
+
+/// The insights page: tabs, the builder, and what goes below it.
+async fn show(
+    state: &AppState,
+    ctx: Context,
+    builder: &Builder,
+    below: Markup,
+) -> ApiResult<Response> {
     let id = ctx.id();
     let event_names = with_conn(&state.store, move |conn| {
         insights::event_names(conn, id, 200)
     })
     .await?;
     let p = id.0;
-    let mut body = format!(
-        "<nav class=\"tabs\" aria-label=\"Insights\"><a href=\"/project/{p}/insights\" aria-current=\"page\">New insight</a>\
-         <a href=\"/project/{p}/insights/saved\">Saved insights</a></nav>"
-    );
-    body.push_str(&form(&ctx, &builder, &event_names));
-    let has_events = !builder.events().is_empty() || builder.kind == "paths";
-    if raw.is_some() && has_events {
-        let query = builder.query();
-        match answer(&state, id, query.clone()).await {
-            Ok(result) => {
-                let _ = write!(
-                    body,
-                    "<section class=\"card result\"><h2>Result</h2>{}\
-                     <details><summary>Query JSON (for <code>POST /api/projects/{p}/query/</code>)</summary><pre><code>{}</code></pre></details>\
-                     <form method=\"post\" action=\"/project/{p}/insights/save\" class=\"inline\">\
-                     <input type=\"hidden\" name=\"params\" value=\"{}\">\
-                     <label for=\"name\">Save as</label><input id=\"name\" name=\"name\" required placeholder=\"e.g. Weekly active companies\">\
-                     <button type=\"submit\">Save insight</button></form></section>",
-                    render(&builder, &result["results"]),
-                    esc(&serde_json::to_string_pretty(&query).unwrap_or_default()),
-                    esc(raw.as_deref().unwrap_or("")),
-                );
-            }
-            Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
-                body.push_str(&notice("error", &error.to_string()));
-            }
-            Err(error) => return Err(error),
+    let body = html! {
+        nav.tabs aria-label="Insights" {
+            a href={"/project/" (p) "/insights"} aria-current="page" { "New insight" }
+            a href={"/project/" (p) "/insights/saved"} { "Saved insights" }
         }
-    } else if raw.is_some() {
-        body.push_str(&notice("error", "Choose at least one event."));
-    }
-    Ok(ctx.page(Section::Insights, "Insights", &body))
+        (form(&ctx, builder, &event_names))
+        (below)
+    };
+    Ok(ctx.page(Section::Insights, "Insights", body))
 }
 
 #[derive(Deserialize)]
@@ -560,34 +591,46 @@ pub async fn saved(
     let id = ctx.id();
     let list = with_conn(&state.store, move |conn| insights::list_insights(conn, id)).await?;
     let p = id.0;
-    let mut rows = String::new();
-    for insight in &list {
-        let builder: Builder = builder_from(&insight.params);
-        let kind = KINDS
-            .iter()
-            .find(|(k, _)| *k == builder.kind)
-            .map_or("Trends", |(_, l)| l);
-        let _ = write!(
-            rows,
-            "<tr><td><a href=\"/project/{p}/insights?{params}\">{name}</a></td><td>{kind}</td><td>{events}</td><td>{created}</td>\
-             <td><form method=\"post\" action=\"/project/{p}/insights/{id}/delete\"><button type=\"submit\" class=\"danger\" aria-label=\"Delete {name}\">Delete</button></form></td></tr>",
-            params = esc(&insight.params),
-            name = esc(&insight.name),
-            events = esc(&builder.events().join(" → ")),
-            created = when(insight.created_at),
-            id = insight.id,
-        );
-    }
-    let table = if rows.is_empty() {
-        format!("<p class=\"muted\">No saved insight yet: <a href=\"/project/{p}/insights\">build one</a> and save it.</p>")
-    } else {
-        format!("<table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Kind</th><th scope=\"col\">Events</th><th scope=\"col\">Saved</th><th scope=\"col\"><span class=\"sr\">Actions</span></th></tr></thead><tbody>{rows}</tbody></table>")
+    let rows = html! {
+        @for insight in &list {
+            @let builder = builder_from(&insight.params);
+            @let kind = KINDS.iter().find(|(k, _)| *k == builder.kind).map_or("Trends", |(_, l)| l);
+            tr {
+                td { a href={"/project/" (p) "/insights?" (insight.params)} { (insight.name) } }
+                td { (kind) }
+                td { (builder.events().join(" → ")) }
+                td { (when(insight.created_at)) }
+                td {
+                    form method="post" action={"/project/" (p) "/insights/" (insight.id) "/delete"} {
+                        (ctx.csrf_field())
+                        button.danger type="submit" aria-label={"Delete " (insight.name)} { "Delete" }
+                    }
+                }
+            }
+        }
     };
-    let body = format!(
-        "<nav class=\"tabs\" aria-label=\"Insights\"><a href=\"/project/{p}/insights\">New insight</a>\
-         <a href=\"/project/{p}/insights/saved\" aria-current=\"page\">Saved insights</a></nav>{table}"
-    );
-    Ok(ctx.page(Section::Insights, "Saved insights", &body))
+    let body = html! {
+        nav.tabs aria-label="Insights" {
+            a href={"/project/" (p) "/insights"} { "New insight" }
+            a href={"/project/" (p) "/insights/saved"} aria-current="page" { "Saved insights" }
+        }
+        @if list.is_empty() {
+            p.muted {
+                "No saved insight yet: " a href={"/project/" (p) "/insights"} { "build one" } " and save it."
+            }
+        } @else {
+            table {
+                thead {
+                    tr {
+                        @for column in ["Name", "Kind", "Events", "Saved"] { th scope="col" { (column) } }
+                        th scope="col" { span.sr { "Actions" } }
+                    }
+                }
+                tbody { (rows) }
+            }
+        }
+    };
+    Ok(ctx.page(Section::Insights, "Saved insights", body))
 }
 
 pub async fn delete(
@@ -604,13 +647,20 @@ pub async fn delete(
     Ok(Redirect::to(&format!("/project/{project}/insights/saved")).into_response())
 }
 
-/// A saved insight's parameters read back into the builder, as the page
-/// reads them from its query string.
+/// The builder's parameters from a posted form, as a query string (what
+/// a saved insight keeps): every field but the CSRF token.
+fn builder_params(form: &[u8]) -> String {
+    let mut params = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(form) {
+        if name != csrf::FIELD {
+            params.append_pair(&name, &value);
+        }
+    }
+    params.finish()
+}
+
+/// A saved insight's parameters (or the page's query string) read back
+/// into the builder; what cannot be read falls back to the defaults.
 fn builder_from(params: &str) -> Builder {
-    format!("/?{params}")
-        .parse::<axum::http::Uri>()
-        .ok()
-        .and_then(|uri| Query::<Builder>::try_from_uri(&uri).ok())
-        .map(|Query(builder)| builder)
-        .unwrap_or_default()
+    serde_urlencoded::from_str(params).unwrap_or_default()
 }

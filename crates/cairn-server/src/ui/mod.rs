@@ -4,6 +4,7 @@
 
 mod auth;
 mod charts;
+mod csrf;
 mod events;
 mod filters;
 mod flags;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
-use axum::middleware::{from_fn_with_state, Next};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -32,7 +33,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::origin::{known_host, same_origin_posts};
 use crate::state::AppState;
 use crate::throttle::sign_in_attempts;
+use csrf::CsrfToken;
 use html::{Section, Shell};
+use maud::Markup;
 
 pub use auth::check_new_account;
 
@@ -56,7 +59,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/project/{project}/feature_flags/{id}",
             get(flags::edit).post(flags::update),
         )
-        .route("/project/{project}/insights", get(insights::page))
+        .route(
+            "/project/{project}/insights",
+            get(insights::page).post(insights::run),
+        )
         .route("/project/{project}/insights/saved", get(insights::saved))
         .route("/project/{project}/insights/save", post(insights::save))
         .route(
@@ -80,6 +86,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(settings::revoke_key),
         )
         .route("/logout", post(auth::logout))
+        // Layers run bottom-up: the session is found before its token is checked.
+        .route_layer(from_fn(csrf::require_token))
         .route_layer(from_fn_with_state(state.clone(), require_session));
     let throttled = || from_fn_with_state(state.clone(), sign_in_attempts);
     Router::new()
@@ -119,14 +127,17 @@ async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let token = auth::session_token(request.headers());
-    let user = match token {
-        Some(token) => with_conn(&state.store, move |conn| users::session_user(conn, &token)).await,
-        None => Ok(None),
+    let Some(token) = auth::session_token(request.headers()) else {
+        return Redirect::to("/login").into_response();
     };
+    let lookup = token.clone();
+    let user = with_conn(&state.store, move |conn| users::session_user(conn, &lookup)).await;
     match user {
         Ok(Some(user)) => {
-            request.extensions_mut().insert(user);
+            let csrf = CsrfToken::for_session(&token);
+            request
+                .extensions_mut()
+                .insert(Session { user, token, csrf });
             next.run(request).await
         }
         Ok(None) => Redirect::to("/login").into_response(),
@@ -137,7 +148,7 @@ async fn require_session(
 /// The first project the account may see.
 async fn home(State(state): State<Arc<AppState>>, user: SignedIn) -> ApiResult<Response> {
     let projects = with_conn(&state.store, move |conn| {
-        users::visible_projects(conn, &user.0)
+        users::visible_projects(conn, &user.0.user)
     })
     .await?;
     let Some(first) = projects.first() else {
@@ -145,7 +156,7 @@ async fn home(State(state): State<Arc<AppState>>, user: SignedIn) -> ApiResult<R
             StatusCode::FORBIDDEN,
             html::bare_page(
                 "No project yet",
-                &html::notice(
+                html::notice(
                     "note",
                     "Your account is not a member of any project: ask an administrator to add you.",
                 ),
@@ -156,17 +167,28 @@ async fn home(State(state): State<Arc<AppState>>, user: SignedIn) -> ApiResult<R
     Ok(Redirect::to(&format!("/project/{}/persons", first.id)).into_response())
 }
 
+/// Who is signed in, put in the request by `require_session`.
+#[derive(Clone)]
+pub struct Session {
+    pub user: User,
+    /// The session cookie's secret, which the CSRF token is checked against.
+    token: String,
+    /// What this session's forms carry.
+    pub csrf: CsrfToken,
+}
+
 /// What every signed-in page shows around its content.
 pub struct Context {
     pub project: Project,
     pub group_types: Vec<GroupType>,
     pub user: User,
+    pub csrf: CsrfToken,
 }
 
 impl Context {
-    pub async fn load(state: &AppState, project: i64, user: User) -> ApiResult<Self> {
+    pub async fn load(state: &AppState, project: i64, session: Session) -> ApiResult<Self> {
         let id = ProjectId(project);
-        let viewer = user.clone();
+        let viewer = session.user.clone();
         let (project, group_types) = with_conn(&state.store, move |conn| {
             // A project the account is not a member of is as good as absent.
             if !users::can_see_project(conn, &viewer, id)? {
@@ -182,7 +204,8 @@ impl Context {
         Ok(Self {
             project,
             group_types,
-            user,
+            user: session.user,
+            csrf: session.csrf,
         })
     }
 
@@ -190,7 +213,12 @@ impl Context {
         self.project.id
     }
 
-    pub fn page(&self, section: Section, title: &str, body: &str) -> Response {
+    /// The hidden field that lets a form post (see `csrf`).
+    pub fn csrf_field(&self) -> Markup {
+        csrf::field(&self.csrf)
+    }
+
+    pub fn page(&self, section: Section, title: &str, body: Markup) -> Response {
         self.refreshing_page(section, title, body, None)
     }
 
@@ -199,7 +227,7 @@ impl Context {
         &self,
         section: Section,
         title: &str,
-        body: &str,
+        body: Markup,
         refresh: Option<u32>,
     ) -> Response {
         let shell = Shell {
@@ -207,6 +235,7 @@ impl Context {
             project_name: &self.project.name,
             email: &self.user.email,
             refresh,
+            csrf: &self.csrf,
         };
         html::page(&shell, section, title, body).into_response()
     }
@@ -218,5 +247,5 @@ impl Context {
     }
 }
 
-/// The signed-in user, put there by `require_session`.
-pub type SignedIn = Extension<User>;
+/// The signed-in user and their CSRF token, put there by `require_session`.
+pub type SignedIn = Extension<Session>;

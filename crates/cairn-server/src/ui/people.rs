@@ -2,11 +2,11 @@
 //! plural display name), each a searchable, paged table; a person's or a
 //! group's page shows its properties and its latest events.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use cairn_core::ProjectId;
 use cairn_store::read::{self, EventFilter, GroupFilter, PersonFilter, StoredEvent};
 
 use super::html::{
-    capitalised, esc, origin, pager, properties_table, search_form, url_part, when, Section,
+    self, capitalised, origin, pager, properties_table, search_form, table, url_part, when, Section,
 };
 use super::{Context, SignedIn};
 use crate::api::with_conn;
@@ -33,27 +33,19 @@ pub struct ListQuery {
 }
 
 /// The tab row: Persons, then each group type.
-fn tabs(ctx: &Context, current: Option<u8>) -> String {
+fn tabs(ctx: &Context, current: Option<u8>) -> Markup {
     let p = ctx.id().0;
-    let mut tabs = String::new();
-    let tab = |href: String, label: &str, active: bool| {
-        let current = if active { " aria-current=\"page\"" } else { "" };
-        format!("<a href=\"{href}\"{current}>{}</a>", esc(label))
-    };
-    tabs.push_str(&tab(
-        format!("/project/{p}/persons"),
-        "Persons",
-        current.is_none(),
-    ));
-    for group_type in &ctx.group_types {
-        let index = group_type.group_type_index;
-        tabs.push_str(&tab(
-            format!("/project/{p}/groups/{index}"),
-            &capitalised(&group_type.plural()),
-            current == Some(index),
-        ));
+    html! {
+        nav.tabs aria-label="Persons and group types" {
+            a href={"/project/" (p) "/persons"} aria-current=[html::current(current.is_none())] { "Persons" }
+            @for group_type in &ctx.group_types {
+                @let index = group_type.group_type_index;
+                a href={"/project/" (p) "/groups/" (index)} aria-current=[html::current(current == Some(index))] {
+                    (capitalised(&group_type.plural()))
+                }
+            }
+        }
     }
-    format!("<nav class=\"tabs\" aria-label=\"Persons and group types\">{tabs}</nav>")
 }
 
 /// A tab of Persons & Groups: the tabs, a search box, the table (or
@@ -66,58 +58,59 @@ fn listing(
     search_label: &str,
     search: &str,
     columns: [&str; 3],
-    rows: &str,
-    empty: &str,
+    rows: Option<Markup>,
+    empty: Markup,
     (offset, has_more): (usize, bool),
-) -> String {
-    let mut body = tabs(ctx, tab);
-    body.push_str(&search_form(action, search_label, search));
-    if rows.is_empty() {
-        body.push_str(empty);
-    } else {
-        let head: String = columns
-            .iter()
-            .map(|c| format!("<th scope=\"col\">{}</th>", esc(c)))
-            .collect();
-        let _ = write!(
-            body,
-            "<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-        );
+) -> Markup {
+    html! {
+        (tabs(ctx, tab))
+        (search_form(action, search_label, search))
+        @match rows {
+            Some(rows) => (table(columns, rows)),
+            None => (empty),
+        }
+        (pager(&format!("{action}?search={}&", url_part(search)), offset, PAGE, has_more))
     }
-    body.push_str(&pager(
-        &format!("{action}?search={}&", url_part(search)),
-        offset,
-        PAGE,
-        has_more,
-    ));
-    body
 }
 
 /// A person's or a group's page: facts, then properties beside events.
-fn detail(back: &str, facts: &[(&str, String)], properties: &str, events: &str) -> String {
-    let facts: String = facts
-        .iter()
-        .map(|(name, value)| format!("<dt>{name}</dt><dd>{value}</dd>"))
-        .collect();
-    format!(
-        "<p>{back}</p><dl class=\"facts\">{facts}</dl>\
-         <div class=\"columns\"><section><h2>Properties</h2>{properties}</section>\
-         <section><h2>Latest events</h2>{events}</section></div>"
-    )
+fn detail(back: Markup, facts: &[(&str, Markup)], properties: Markup, events: Markup) -> Markup {
+    html! {
+        p { (back) }
+        dl.facts {
+            @for (name, value) in facts {
+                dt { (name) }
+                dd { (value) }
+            }
+        }
+        div.columns {
+            section { h2 { "Properties" } (properties) }
+            section { h2 { "Latest events" } (events) }
+        }
+    }
 }
 
 /// The getting-started box an empty project shows.
-fn first_event_help(ctx: &Context, origin: &str) -> String {
-    format!(
-        "<section class=\"card\"><h2>Send your first event</h2>\
-         <p>Nothing has arrived in this project yet. Point any PostHog SDK at this server with the project API key \
-         <code>{key}</code>, or try it with curl:</p>\
-         <pre><code>curl -X POST {origin}/batch/ -H 'Content-Type: application/json' -d '{{\"api_key\": \"{key}\",\n  \"batch\": [{{\"event\": \"signed_up\", \"distinct_id\": \"alice\",\n    \"properties\": {{\"$groups\": {{\"company\": \"acme\"}}}}}}]}}'</code></pre>\
-         <p>Or fill it with a realistic B2B data set: stop the server and run <code>cairn demo</code>. \
-         <a href=\"/project/{p}/settings\">Settings</a> has snippets for posthog-js, posthog-python and cairn-sdk.</p></section>",
-        key = esc(&ctx.project.api_token),
-        p = ctx.id().0
-    )
+fn first_event_help(ctx: &Context, origin: &str) -> Markup {
+    let key = &ctx.project.api_token;
+    let curl = format!(
+        "curl -X POST {origin}/batch/ -H 'Content-Type: application/json' -d '{{\"api_key\": \"{key}\",\n  \"batch\": [{{\"event\": \"signed_up\", \"distinct_id\": \"alice\",\n    \"properties\": {{\"$groups\": {{\"company\": \"acme\"}}}}}}]}}'"
+    );
+    html! {
+        section.card {
+            h2 { "Send your first event" }
+            p {
+                "Nothing has arrived in this project yet. Point any PostHog SDK at this server with the project API key "
+                code { (key) } ", or try it with curl:"
+            }
+            pre { code { (curl) } }
+            p {
+                "Or fill it with a realistic B2B data set: stop the server and run " code { "cairn demo" } ". "
+                a href={"/project/" (ctx.id().0) "/settings"} { "Settings" }
+                " has snippets for posthog-js, posthog-python and cairn-sdk."
+            }
+        }
+    }
 }
 
 pub async fn persons(
@@ -144,25 +137,26 @@ pub async fn persons(
     })
     .await?;
     let has_more = persons.len() > PAGE;
-    let mut rows = String::new();
-    for person in persons.iter().take(PAGE) {
-        let more = person.distinct_ids.len().saturating_sub(1);
-        let _ = write!(
-            rows,
-            "<tr><td><a href=\"/project/{p}/persons/{id}\">{name}</a></td><td><code>{first}</code>{more}</td><td>{created}</td></tr>",
-            p = id.0,
-            id = person.id,
-            name = esc(&person.display_name()),
-            first = esc(person.distinct_ids.first().map_or("", String::as_str)),
-            more = if more > 0 { format!(" <span class=\"muted\">+{more}</span>") } else { String::new() },
-            created = when(person.created_at),
-        );
-    }
     let p = id.0;
+    let rows = (!persons.is_empty()).then(|| {
+        html! {
+            @for person in persons.iter().take(PAGE) {
+                @let more = person.distinct_ids.len().saturating_sub(1);
+                tr {
+                    td { a href={"/project/" (p) "/persons/" (person.id)} { (person.display_name()) } }
+                    td {
+                        code { (person.distinct_ids.first().map_or("", String::as_str)) }
+                        @if more > 0 { " " span.muted { "+" (more) } }
+                    }
+                    td { (when(person.created_at)) }
+                }
+            }
+        }
+    });
     let empty = if search.is_empty() && offset == 0 {
         first_event_help(&ctx, &origin(&headers))
     } else {
-        "<p class=\"muted\">No person matches.</p>".to_string()
+        html! { p.muted { "No person matches." } }
     };
     let body = listing(
         &ctx,
@@ -171,44 +165,35 @@ pub async fn persons(
         "Search persons",
         &search,
         ["Person", "Distinct ID", "First seen"],
-        &rows,
-        &empty,
+        rows,
+        empty,
         (offset, has_more),
     );
-    Ok(ctx.page(Section::People, "Persons & Groups", &body))
+    Ok(ctx.page(Section::People, "Persons & Groups", body))
 }
 
 /// The events table every page with events shows.
-pub(super) fn events_table(project: ProjectId, events: &[StoredEvent]) -> String {
+pub(super) fn events_table(project: ProjectId, events: &[StoredEvent]) -> Markup {
     if events.is_empty() {
-        return "<p class=\"muted\">No events yet.</p>".into();
+        return html! { p.muted { "No events yet." } };
     }
-    let mut rows = String::new();
-    for event in events {
-        let who = match event.person_id {
-            Some(person) => format!(
-                "<a href=\"/project/{}/persons/{person}\">{}</a>",
-                project.0,
-                esc(&event.distinct_id)
-            ),
-            None => esc(&event.distinct_id),
-        };
-        let url = event
-            .properties
-            .get("$current_url")
-            .and_then(|u| u.as_str())
-            .unwrap_or("");
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{who}</td><td class=\"clip\">{}</td><td>{}</td></tr>",
-            esc(&event.event),
-            esc(url),
-            when(event.timestamp)
-        );
-    }
-    format!(
-        "<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Person</th><th scope=\"col\">URL</th><th scope=\"col\">Time</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
+    let rows = html! {
+        @for event in events {
+            @let url = event.properties.get("$current_url").and_then(|u| u.as_str()).unwrap_or("");
+            tr {
+                td { (event.event) }
+                td {
+                    @match event.person_id {
+                        Some(person) => a href={"/project/" (project.0) "/persons/" (person)} { (event.distinct_id) },
+                        None => (event.distinct_id),
+                    }
+                }
+                td.clip { (url) }
+                td { (when(event.timestamp)) }
+            }
+        }
+    };
+    table(["Event", "Person", "URL", "Time"], rows)
 }
 
 pub async fn person(
@@ -238,25 +223,26 @@ pub async fn person(
     .await?;
     let person =
         person.ok_or_else(|| ApiError::NotFound(format!("there is no person {person_id}")))?;
-    let ids: Vec<String> = person
-        .distinct_ids
-        .iter()
-        .map(|d| format!("<code>{}</code>", esc(d)))
-        .collect();
+    let ids = html! {
+        @for (i, distinct_id) in person.distinct_ids.iter().enumerate() {
+            @if i > 0 { " " }
+            code { (distinct_id) }
+        }
+    };
     let body = detail(
-        &format!("<a href=\"/project/{}/persons\">← Persons</a>", id.0),
+        html! { a href={"/project/" (id.0) "/persons"} { "← Persons" } },
         &[
-            ("Distinct IDs", ids.join(" ")),
+            ("Distinct IDs", ids),
             ("First seen", when(person.created_at)),
             (
                 "Identified",
-                (if person.is_identified { "yes" } else { "no" }).to_string(),
+                html! { (if person.is_identified { "yes" } else { "no" }) },
             ),
         ],
-        &properties_table(&person.properties),
-        &events_table(id, &events),
+        properties_table(&person.properties),
+        events_table(id, &events),
     );
-    Ok(ctx.page(Section::People, &person.display_name(), &body))
+    Ok(ctx.page(Section::People, &person.display_name(), body))
 }
 
 pub async fn groups(
@@ -287,18 +273,23 @@ pub async fn groups(
     .await?;
     let has_more = groups.len() > PAGE;
     let p = id.0;
-    let mut rows = String::new();
-    for group in groups.iter().take(PAGE) {
-        let _ = write!(
-            rows,
-            "<tr><td><a href=\"/project/{p}/groups/{index}/{key_url}\">{name}</a></td><td><code>{key}</code></td><td>{created}</td></tr>",
-            key_url = url_part(&group.group_key),
-            name = esc(&group.display_name()),
-            key = esc(&group.group_key),
-            created = when(group.created_at),
-        );
-    }
+    let rows = (!groups.is_empty()).then(|| {
+        html! {
+            @for group in groups.iter().take(PAGE) {
+                tr {
+                    td {
+                        a href={"/project/" (p) "/groups/" (index) "/" (url_part(&group.group_key))} {
+                            (group.display_name())
+                        }
+                    }
+                    td { code { (group.group_key) } }
+                    td { (when(group.created_at)) }
+                }
+            }
+        }
+    });
     let plural = capitalised(&group_type.plural());
+    // The group type's name comes from whoever sent `$groups`: maud escapes it here like any text.
     let body = listing(
         &ctx,
         Some(index),
@@ -306,14 +297,14 @@ pub async fn groups(
         &format!("Search {}", group_type.plural()),
         &search,
         [&capitalised(&group_type.singular()), "Key", "First seen"],
-        &rows,
-        "<p class=\"muted\">No group matches.</p>",
+        rows,
+        html! { p.muted { "No group matches." } },
         (offset, has_more),
     );
     Ok(ctx.page(
         Section::People,
         &format!("Persons & Groups · {plural}"),
-        &body,
+        body,
     ))
 }
 
@@ -347,18 +338,16 @@ pub async fn group(
         ))
     })?;
     let body = detail(
-        &format!(
-            "<a href=\"/project/{}/groups/{index}\">← {}</a>",
-            id.0,
-            esc(&capitalised(&group_type.plural()))
-        ),
+        html! {
+            a href={"/project/" (id.0) "/groups/" (index)} { "← " (capitalised(&group_type.plural())) }
+        },
         &[
-            ("Type", esc(&group_type.singular())),
-            ("Key", format!("<code>{}</code>", esc(&group.group_key))),
+            ("Type", html! { (group_type.singular()) }),
+            ("Key", html! { code { (group.group_key) } }),
             ("First seen", when(group.created_at)),
         ],
-        &properties_table(&group.properties),
-        &events_table(id, &events),
+        properties_table(&group.properties),
+        events_table(id, &events),
     );
-    Ok(ctx.page(Section::People, &group.display_name(), &body))
+    Ok(ctx.page(Section::People, &group.display_name(), body))
 }

@@ -3,19 +3,19 @@
 //! API keys (created and revoked here) and recent ingestion warnings.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use cairn_store::keys;
 use cairn_store::read;
 
-use super::html::{esc, notice, origin, value_text, when, Section};
+use super::html::{notice, origin, table, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::groups::{rename_group_types as rename, GroupTypeNames};
 use crate::api::projects::{apply_changes, new_key, revoke_key as revoke, ProjectChanges};
@@ -28,13 +28,16 @@ pub struct Flash {
     saved: Option<String>,
 }
 
-fn snippets(ctx: &Context, host: &str) -> String {
-    let key = esc(&ctx.project.api_token);
-    format!(
-        "<h3>posthog-js</h3><pre><code>posthog.init('{key}', {{ api_host: '{host}' }})</code></pre>\
-         <h3>posthog-python</h3><pre><code>from posthog import Posthog\nposthog = Posthog('{key}', host='{host}')</code></pre>\
-         <h3>cairn-sdk (Rust)</h3><pre><code>let client = cairn_sdk::Client::builder(\"{key}\").host(\"{host}\").build()?;</code></pre>"
-    )
+fn snippets(ctx: &Context, host: &str) -> Markup {
+    let key = &ctx.project.api_token;
+    html! {
+        h3 { "posthog-js" }
+        pre { code { "posthog.init('" (key) "', { api_host: '" (host) "' })" } }
+        h3 { "posthog-python" }
+        pre { code { "from posthog import Posthog\nposthog = Posthog('" (key) "', host='" (host) "')" } }
+        h3 { "cairn-sdk (Rust)" }
+        pre { code { "let client = cairn_sdk::Client::builder(\"" (key) "\").host(\"" (host) "\").build()?;" } }
+    }
 }
 
 async fn render(
@@ -53,110 +56,121 @@ async fn render(
         ))
     })
     .await?;
-    let mut body = String::new();
-    if let Some(error) = error {
-        body.push_str(&notice("error", &error));
-    }
-    if let Some(message) = message {
-        body.push_str(&notice("note", &message));
-    }
     let project = &ctx.project;
-    let week = |day: i16, label: &str| {
-        let selected = if project.week_start_day == day {
-            " selected"
-        } else {
-            ""
-        };
-        format!("<option value=\"{day}\"{selected}>{label}</option>")
+    let body = html! {
+        @if let Some(error) = error { (notice("error", &error)) }
+        @if let Some(message) = message { (notice("note", &message)) }
+        section.card {
+            h2 { "Project" }
+            form.grid method="post" action={"/project/" (p) "/settings"} {
+                (ctx.csrf_field())
+                label for="name" { "Name" }
+                input #name name="name" required value=(project.name);
+                label for="timezone" { "Timezone" }
+                input #timezone name="timezone" required value=(project.timezone) aria-describedby="tz-help";
+                span #tz-help .muted { "An IANA name such as Europe/Berlin; insights bucket days in it." }
+                label for="week_start_day" { "Weeks start on" }
+                select #week_start_day name="week_start_day" {
+                    @for (day, label) in [(0, "Sunday"), (1, "Monday")] {
+                        option value=(day) selected[project.week_start_day == day] { (label) }
+                    }
+                }
+                button.primary type="submit" { "Save project" }
+            }
+        }
+        section.card {
+            h2 { "Group types" }
+            @if ctx.group_types.is_empty() {
+                p.muted {
+                    "No group type yet: send an event with " code { "$groups" } " or a " code { "$groupidentify" } "."
+                }
+            } @else {
+                p.muted { "How each group type is called across Cairn." }
+                form method="post" action={"/project/" (p) "/settings/group-types"} {
+                    (ctx.csrf_field())
+                    (table(["Type", "Singular", "Plural"], html! {
+                        @for group_type in &ctx.group_types {
+                            @let i = group_type.group_type_index;
+                            @let kind = &group_type.group_type;
+                            tr {
+                                th scope="row" { code { (kind) } }
+                                td {
+                                    label.sr for={"singular_" (i)} { "Singular name of " (kind) }
+                                    input id={"singular_" (i)} name={"singular_" (i)} value=(group_type.singular());
+                                }
+                                td {
+                                    label.sr for={"plural_" (i)} { "Plural name of " (kind) }
+                                    input id={"plural_" (i)} name={"plural_" (i)} value=(group_type.plural());
+                                }
+                            }
+                        }
+                    }))
+                    button.primary type="submit" { "Save names" }
+                }
+            }
+        }
+        section.card {
+            h2 { "Project API key" }
+            p { "SDKs send events with this public key:" }
+            p { code.key { (project.api_token) } }
+            (snippets(&ctx, host))
+        }
+        section.card {
+            h2 { "Personal API keys" }
+            p.muted {
+                "Secret keys for the private API (" code { "Authorization: Bearer phx_…" }
+                ") and for SDKs that evaluate flags locally."
+            }
+            table {
+                thead {
+                    tr {
+                        th scope="col" { "Label" }
+                        th scope="col" { "Key" }
+                        th scope="col" { "Created" }
+                        th scope="col" { span.sr { "Actions" } }
+                    }
+                }
+                tbody {
+                    @for key in &keys {
+                        tr {
+                            td { (key.label) }
+                            td { code { (key.mask_value) } }
+                            td { (when(key.created_at)) }
+                            td {
+                                form method="post" action={"/project/" (p) "/settings/keys/" (key.id) "/revoke"} {
+                                    (ctx.csrf_field())
+                                    button.danger type="submit" aria-label={"Revoke " (key.label)} { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form.inline method="post" action={"/project/" (p) "/settings/keys"} {
+                (ctx.csrf_field())
+                label for="label" { "New key's label" }
+                input #label name="label" required placeholder="e.g. backend flags";
+                button type="submit" { "Create key" }
+            }
+        }
+        section.card {
+            h2 { "Ingestion warnings" }
+            @if warnings.is_empty() {
+                p.muted { "None: every event was ingested as sent." }
+            } @else {
+                (table(["Warning", "Details", "Time"], html! {
+                    @for warning in &warnings {
+                        tr {
+                            td { code { (warning.kind.as_str()) } }
+                            td.clip { (value_text(&warning.details)) }
+                            td { (when(warning.timestamp)) }
+                        }
+                    }
+                }))
+            }
+        }
     };
-    let _ = write!(
-        body,
-        "<section class=\"card\"><h2>Project</h2><form method=\"post\" action=\"/project/{p}/settings\" class=\"grid\">\
-         <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required value=\"{name}\">\
-         <label for=\"timezone\">Timezone</label><input id=\"timezone\" name=\"timezone\" required value=\"{tz}\" aria-describedby=\"tz-help\">\
-         <span id=\"tz-help\" class=\"muted\">An IANA name such as Europe/Berlin; insights bucket days in it.</span>\
-         <label for=\"week_start_day\">Weeks start on</label><select id=\"week_start_day\" name=\"week_start_day\">{sunday}{monday}</select>\
-         <button type=\"submit\" class=\"primary\">Save project</button></form></section>",
-        name = esc(&project.name),
-        tz = esc(&project.timezone),
-        sunday = week(0, "Sunday"),
-        monday = week(1, "Monday"),
-    );
-
-    let mut types = String::new();
-    for group_type in &ctx.group_types {
-        let i = group_type.group_type_index;
-        let _ = write!(
-            types,
-            "<tr><th scope=\"row\"><code>{kind}</code></th>\
-             <td><label class=\"sr\" for=\"singular_{i}\">Singular name of {kind}</label><input id=\"singular_{i}\" name=\"singular_{i}\" value=\"{singular}\"></td>\
-             <td><label class=\"sr\" for=\"plural_{i}\">Plural name of {kind}</label><input id=\"plural_{i}\" name=\"plural_{i}\" value=\"{plural}\"></td></tr>",
-            kind = esc(&group_type.group_type),
-            singular = esc(&group_type.singular()),
-            plural = esc(&group_type.plural()),
-        );
-    }
-    if types.is_empty() {
-        body.push_str("<section class=\"card\"><h2>Group types</h2><p class=\"muted\">No group type yet: send an event with <code>$groups</code> or a <code>$groupidentify</code>.</p></section>");
-    } else {
-        let _ = write!(
-            body,
-            "<section class=\"card\"><h2>Group types</h2><p class=\"muted\">How each group type is called across Cairn.</p>\
-             <form method=\"post\" action=\"/project/{p}/settings/group-types\"><table>\
-             <thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Singular</th><th scope=\"col\">Plural</th></tr></thead>\
-             <tbody>{types}</tbody></table><button type=\"submit\" class=\"primary\">Save names</button></form></section>"
-        );
-    }
-
-    let _ = write!(
-        body,
-        "<section class=\"card\"><h2>Project API key</h2><p>SDKs send events with this public key:</p>\
-         <p><code class=\"key\">{key}</code></p>{snippets}</section>",
-        key = esc(&project.api_token),
-        snippets = snippets(&ctx, host),
-    );
-
-    let mut key_rows = String::new();
-    for key in &keys {
-        let _ = write!(
-            key_rows,
-            "<tr><td>{label}</td><td><code>{mask}</code></td><td>{created}</td>\
-             <td><form method=\"post\" action=\"/project/{p}/settings/keys/{id}/revoke\">\
-             <button type=\"submit\" class=\"danger\" aria-label=\"Revoke {label}\">Revoke</button></form></td></tr>",
-            label = esc(&key.label),
-            mask = esc(&key.mask_value),
-            created = when(key.created_at),
-            id = key.id,
-        );
-    }
-    let _ = write!(
-        body,
-        "<section class=\"card\"><h2>Personal API keys</h2><p class=\"muted\">Secret keys for the private API (<code>Authorization: Bearer phx_…</code>) and for SDKs that evaluate flags locally.</p>\
-         <table><thead><tr><th scope=\"col\">Label</th><th scope=\"col\">Key</th><th scope=\"col\">Created</th><th scope=\"col\"><span class=\"sr\">Actions</span></th></tr></thead><tbody>{key_rows}</tbody></table>\
-         <form method=\"post\" action=\"/project/{p}/settings/keys\" class=\"inline\"><label for=\"label\">New key's label</label>\
-         <input id=\"label\" name=\"label\" required placeholder=\"e.g. backend flags\"><button type=\"submit\">Create key</button></form></section>"
-    );
-
-    let mut warning_rows = String::new();
-    for warning in &warnings {
-        let _ = write!(
-            warning_rows,
-            "<tr><td><code>{}</code></td><td class=\"clip\">{}</td><td>{}</td></tr>",
-            esc(warning.kind.as_str()),
-            esc(&value_text(&warning.details)),
-            when(warning.timestamp)
-        );
-    }
-    let warnings_html = if warning_rows.is_empty() {
-        "<p class=\"muted\">None: every event was ingested as sent.</p>".to_string()
-    } else {
-        format!("<table><thead><tr><th scope=\"col\">Warning</th><th scope=\"col\">Details</th><th scope=\"col\">Time</th></tr></thead><tbody>{warning_rows}</tbody></table>")
-    };
-    let _ = write!(
-        body,
-        "<section class=\"card\"><h2>Ingestion warnings</h2>{warnings_html}</section>"
-    );
-    Ok(ctx.page(Section::Settings, "Settings", &body))
+    Ok(ctx.page(Section::Settings, "Settings", body))
 }
 
 pub async fn page(

@@ -1,6 +1,8 @@
 // Drives Cairn's web UI in headless Chromium (playwright-core): first-start
 // account, Persons & Groups, a group's page, renaming a group type in
-// Settings, Events, sign-out and sign-in. Saves a screenshot of each page.
+// Settings, Insights, Feature flags, Events, script-bearing names and
+// properties on every page, sign-out and sign-in. Saves a screenshot of
+// each page.
 //
 // Usage: node ui.mjs BASE_URL SCREENSHOT_DIR PROJECT_KEY
 // Prints one JSON object with what the pages showed.
@@ -18,9 +20,16 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 })
 const page = await browser.newPage({ viewport: { width: 1366, height: 860 } })
-const out = { errors: [], timings: {} }
+const out = { errors: [], timings: {}, csp_violations: [], dialogs: [] }
+const documentCsp = new Set()
 page.on('pageerror', (e) => out.errors.push(String(e)))
-page.on('response', (r) => { if (r.status() >= 400) out.errors.push(`${r.status()} ${r.url()}`) })
+page.on('response', (r) => {
+  if (r.status() >= 400) out.errors.push(`${r.status()} ${r.url()}`)
+  if (r.request().resourceType() === 'document') documentCsp.add(r.headers()['content-security-policy'] ?? 'none')
+})
+// Chromium reports what the Content-Security-Policy blocked (an inline style, a script) on the console.
+page.on('console', (m) => { if (m.text().includes('Content Security Policy')) out.csp_violations.push(m.text()) })
+page.on('dialog', (d) => { out.dialogs.push(d.message()); d.dismiss() })
 
 async function shot(name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true })
@@ -92,6 +101,12 @@ await shot('07-trends-number')
 await page.locator('#name').fill('Sign-ups by plan')
 await page.getByRole('button', { name: 'Save insight' }).click()
 out.saved_insights = await page.locator('table tbody tr td:first-child').allInnerTexts()
+// A saved insight opens as the filled-in builder; it runs when asked to.
+await page.locator('table tbody tr td:first-child a').first().click()
+out.saved_insight_event = await page.locator('#event1').inputValue()
+out.saved_insight_ran_on_open = await page.locator('.result').count()
+await page.getByRole('button', { name: 'Calculate' }).click()
+out.saved_insight_numbers = await page.locator('.bold-number').count()
 await page.getByRole('link', { name: 'New insight' }).click()
 await page.locator('#event1').fill('$pageview')
 await page.locator('#date_from').selectOption('-30d')
@@ -186,6 +201,69 @@ await fetch(`${base}/batch/`, {
 })
 out.live_seen = await page.getByText('live probe').first().waitFor({ timeout: 15000 }).then(() => true, () => false)
 await shot('12-events')
+
+// Script-bearing text that anyone with the project key can send: a group
+// type's name, person and group properties, an event name; and a flag's
+// description typed in the UI (its key allows no such characters). Every
+// page shows them as text (or as a field's value) and runs no script.
+const hostile = {
+  group_type: `"><script>document.title='xss group type'</script>`,
+  person_property: `"><script>document.title='xss person property'</script>`,
+  group_property: `"><script>document.title='xss group property'</script>`,
+  event: `"><script>document.title='xss event'</script>`,
+  flag_name: `"><script>document.title='xss flag name'</script>`,
+}
+await fetch(`${base}/batch/`, {
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ api_key: projectKey, batch: [
+    { event: hostile.event, distinct_id: 'hostile-person', properties: {
+      $set: { [hostile.person_property]: hostile.person_property },
+      $groups: { [hostile.group_type]: 'hostile-group' } } },
+    { event: '$groupidentify', distinct_id: 'hostile-person', properties: {
+      $group_type: hostile.group_type, $group_key: 'hostile-group',
+      $group_set: { [hostile.group_property]: hostile.group_property } } },
+  ] }),
+})
+// Pages read what capture acknowledged, so the new group type is there.
+await page.goto(`${base}/project/1/feature_flags`)
+await page.getByRole('link', { name: 'New feature flag' }).click()
+await page.getByLabel('Key', { exact: true }).fill('hostile-names')
+await page.getByLabel('Description', { exact: true }).fill(hostile.flag_name)
+await page.locator('#match_by').selectOption('1')
+await page.getByRole('button', { name: 'Save flag' }).click()
+const hostileFlag = page.url()
+out.hostile = {}
+async function hostilePage(name, open) {
+  const response = await open()
+  const text = await page.locator('body').textContent()
+  const values = await page.locator('input').evaluateAll((inputs) => inputs.map((i) => i.value))
+  out.hostile[name] = {
+    csp: response?.headers()['content-security-policy'] ?? 'none',
+    scripts: await page.locator('script').count(),
+    title: await page.title(),
+    shown: Object.keys(hostile).filter((field) => text.includes(hostile[field])),
+    in_fields: Object.keys(hostile).filter((field) => values.some((v) => v.includes(hostile[field]))),
+  }
+  await shot(`14-hostile-${name}`)
+}
+const click = (locator) => async () => {
+  const [response] = await Promise.all([page.waitForNavigation(), locator.click()])
+  return response
+}
+await hostilePage('persons', () => page.goto(`${base}/project/1/persons?search=hostile`))
+await hostilePage('person', click(page.locator('table tbody tr a').first()))
+await hostilePage('groups', () => page.goto(`${base}/project/1/groups/1`))
+await hostilePage('group', click(page.locator('table tbody tr a').first()))
+await hostilePage('events', () => page.goto(`${base}/project/1/events`))
+await page.goto(`${base}/project/1/insights`)
+await page.locator('#event1').fill(hostile.event)
+await page.locator('#date_from').selectOption('all')
+await hostilePage('insights', click(page.getByRole('button', { name: 'Calculate' })))
+await hostilePage('flags', () => page.goto(`${base}/project/1/feature_flags`))
+await hostilePage('flag', () => page.goto(hostileFlag))
+await hostilePage('settings', () => page.goto(`${base}/project/1/settings`))
+out.document_csp = [...documentCsp]
 
 // Sign out; pages now need signing in again, and the password works.
 await page.getByRole('button', { name: 'Sign out' }).click()
