@@ -20,6 +20,8 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// over time; a bound keeps the server's memory predictable. Queries that
 /// need more spill to the data directory.
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+/// How long one insight query may run before it is stopped (504).
+pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -29,7 +31,7 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log, query_timeout
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -52,6 +54,10 @@ pub struct ServeArgs {
     /// Personal API key (phx_…) created at first start
     #[arg(long, env = "CAIRN_PERSONAL_API_KEY", hide_env_values = true)]
     pub personal_api_key: Option<String>,
+    /// Seconds one insight query (API `query/` or the UI) may run; a longer
+    /// one is stopped and answered 504 [default: 60]
+    #[arg(long, env = "CAIRN_QUERY_TIMEOUT")]
+    pub query_timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +69,7 @@ struct FileConfig {
     request_timeout: Option<u64>,
     memory_limit: Option<String>,
     log: Option<String>,
+    query_timeout: Option<u64>,
 }
 
 /// The settings in force.
@@ -78,6 +85,8 @@ pub struct Config {
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
+    /// How long one insight query may run.
+    pub query_timeout: Duration,
 }
 
 impl Config {
@@ -85,6 +94,8 @@ impl Config {
     pub fn open_store(&self) -> cairn_store::Result<cairn_store::DuckStore> {
         let store = cairn_store::DuckStore::open(&self.data_dir, self.group_type_limit)?;
         store.set_memory_limit(&self.memory_limit)?;
+        // Last: no setting can change after it.
+        store.lock_down()?;
         Ok(store)
     }
 }
@@ -114,6 +125,13 @@ impl ServeArgs {
             .or(file.memory_limit)
             .unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.into());
         check_size(&memory_limit).context("memory_limit")?;
+        let query_timeout = self
+            .query_timeout
+            .or(file.query_timeout)
+            .unwrap_or(DEFAULT_QUERY_TIMEOUT_SECS);
+        if query_timeout == 0 {
+            anyhow::bail!("query_timeout must be at least 1 second");
+        }
         Ok(Config {
             bind: self
                 .bind
@@ -129,6 +147,7 @@ impl ServeArgs {
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,
+            query_timeout: Duration::from_secs(query_timeout),
         })
     }
 }
@@ -177,6 +196,45 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn query_timeout_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(&path, "query_timeout = 5\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_file.resolve().unwrap().query_timeout,
+            Duration::from_secs(5)
+        );
+        let default = ServeArgs::default().resolve().unwrap();
+        assert_eq!(default.query_timeout, Duration::from_secs(60));
+        let zero = ServeArgs {
+            query_timeout: Some(0),
+            ..Default::default()
+        };
+        assert!(format!("{:#}", zero.resolve().unwrap_err()).contains("query_timeout"));
+    }
+
+    #[test]
+    fn the_served_store_reads_no_files_through_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.csv");
+        std::fs::write(&secret, "password\nhunter2\n").unwrap();
+        let config = ServeArgs {
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let store = config.open_store().unwrap();
+        let read = format!("SELECT * FROM read_csv('{}')", secret.display());
+        let error = store.conn().unwrap().execute_batch(&read).unwrap_err();
+        assert!(error.to_string().contains("external access"), "{error}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A bug on our side (a panic in a blocking task), never bad input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A query ran past its time limit and was stopped.
+    #[error("{0}")]
+    QueryTimeout(String),
 }
 
 impl ApiError {
@@ -61,6 +64,7 @@ impl ApiError {
             Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::QueryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }
@@ -78,6 +82,7 @@ impl IntoResponse for ApiError {
             StatusCode::NOT_FOUND => ("invalid_request", "not_found"),
             StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "payload_too_large"),
             StatusCode::REQUEST_TIMEOUT => ("invalid_request", "request_timeout"),
+            StatusCode::GATEWAY_TIMEOUT => ("server_error", "query_timeout"),
             s if s.is_server_error() => ("server_error", "unavailable"),
             _ => ("validation_error", "invalid_input"),
         };
