@@ -234,7 +234,10 @@ mod tests {
         let store = config.open_store().unwrap();
         let read = format!("SELECT * FROM read_csv('{}')", secret.display());
         let error = store.conn().unwrap().execute_batch(&read).unwrap_err();
-        assert!(error.to_string().contains("external access"), "{error}");
+        assert!(
+            error.to_string().contains("disabled by configuration"),
+            "{error}"
+        );
     }
 
     #[test]
