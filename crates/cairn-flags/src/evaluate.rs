@@ -235,7 +235,7 @@ impl std::fmt::Display for DependencyProblem {
 }
 
 /// Where the walk over dependencies stands with one flag.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Visit {
     New,
     /// On the current path: meeting it again closes a cycle.

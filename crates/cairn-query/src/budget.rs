@@ -16,17 +16,12 @@ use crate::error::{QueryError, Result};
 const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A query's time limit and cancel flag, shared by everything it runs.
-#[derive(Debug, Clone)]
+/// The default is [`Budget::unlimited`].
+#[derive(Debug, Clone, Default)]
 pub struct Budget {
     /// `None`: no time limit (tests and benchmarks).
     limit: Option<(Instant, Duration)>,
     cancelled: Arc<AtomicBool>,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Self::unlimited()
-    }
 }
 
 impl Budget {
