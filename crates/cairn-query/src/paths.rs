@@ -111,9 +111,15 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     if matches!(start, Some(None)) || matches!(end, Some(None)) {
         return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
     }
+    let exclude: std::collections::HashSet<&str> = filter
+        .exclude_events
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     let excluded: Vec<bool> = names
         .iter()
-        .map(|name| filter.exclude_events.iter().flatten().any(|x| x == name))
+        .map(|name| exclude.contains(name.as_str()))
         .collect();
     let mut batches = Vec::new();
     let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), {key} {fw}");

@@ -188,21 +188,24 @@ fn formulas(query: &TrendsQuery) -> Result<Vec<(Formula, String, Option<String>)
 /// Applies a formula per breakdown value; a series without that value
 /// contributes zeros.
 fn formula_rows(formula: &Formula, all: &[SeriesValues], points: usize) -> Vec<(String, Vec<f64>)> {
-    let mut values: Vec<String> = Vec::new();
-    for series in all {
-        for (value, _) in &series.rows {
-            if !values.contains(value) {
-                values.push(value.clone());
-            }
-        }
-    }
+    // Each series' rows by value, and every value in first-seen order
+    // (maps, so thousands of breakdown values cost no quadratic search).
+    let by_value: Vec<HashMap<&str, &Vec<f64>>> = all
+        .iter()
+        .map(|s| s.rows.iter().map(|(v, d)| (v.as_str(), d)).collect())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let values: Vec<&str> = all
+        .iter()
+        .flat_map(|s| &s.rows)
+        .map(|(value, _)| value.as_str())
+        .filter(|value| seen.insert(*value))
+        .collect();
     values
         .into_iter()
         .map(|value| {
-            let per_series: Vec<Option<&Vec<f64>>> = all
-                .iter()
-                .map(|s| s.rows.iter().find(|(v, _)| *v == value).map(|(_, d)| d))
-                .collect();
+            let per_series: Vec<Option<&&Vec<f64>>> =
+                by_value.iter().map(|rows| rows.get(value)).collect();
             let data = (0..points)
                 .map(|k| {
                     let point: Vec<f64> =
@@ -210,7 +213,7 @@ fn formula_rows(formula: &Formula, all: &[SeriesValues], points: usize) -> Vec<(
                     formula.eval(&point)
                 })
                 .collect();
-            (value, data)
+            (value.to_string(), data)
         })
         .collect()
 }
