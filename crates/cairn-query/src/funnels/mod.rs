@@ -95,7 +95,9 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
     }
     let mut by_value: HashMap<String, Vec<Outcome>> = HashMap::new();
     for (n, rows) in streams.iter().enumerate() {
-        if n % 1024 == 0 {
+        // Every 1024 actors, and before each long stream (attribution may
+        // run the funnel once per breakdown value in it).
+        if n % 1024 == 0 || rows.len() >= 4096 {
             ctx.budget.check()?;
         }
         for (value, outcome) in attribute(
