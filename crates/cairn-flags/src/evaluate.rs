@@ -153,13 +153,22 @@ impl Evaluation {
     }
 }
 
+/// The longest chain of flags depending on flags (a flag without
+/// dependencies has depth 0). Evaluation recurses once per level.
+pub const MAX_DEPENDENCY_DEPTH: usize = 32;
+/// The most flags one flag may depend on, directly or through others:
+/// SDKs receive that many keys in each of its dependency chains.
+pub const MAX_DEPENDENCIES: usize = 100;
+
 /// A project's flags, indexed for evaluation. Deleted flags are left out.
 #[derive(Debug, Clone, Default)]
 pub struct FlagSet {
     flags: Vec<FeatureFlag>,
     by_key: HashMap<String, usize>,
-    /// Flags that depend on a missing flag or on a cycle.
-    broken: Vec<bool>,
+    /// Per flag: the flags it depends on, dependencies first and ending with
+    /// itself; or why it cannot be evaluated (a missing dependency, a cycle,
+    /// a chain too deep or too wide, itself or further down).
+    chains: Vec<Result<Vec<usize>, DependencyProblem>>,
 }
 
 /// Local evaluation (an SDK holding the definitions but only the properties
@@ -185,8 +194,53 @@ fn decided(result: Result<Evaluation, Inconclusive>) -> Evaluation {
 /// A dependency problem, for refusing a definition that would create it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DependencyProblem {
-    Missing { flag: String, dependency: String },
-    Cycle { flag: String },
+    Missing {
+        flag: String,
+        dependency: String,
+    },
+    Cycle {
+        flag: String,
+    },
+    /// `flag` heads a chain of dependencies longer than [`MAX_DEPENDENCY_DEPTH`].
+    TooDeep {
+        flag: String,
+        depth: usize,
+    },
+    /// `flag` depends on more than [`MAX_DEPENDENCIES`] flags.
+    TooMany {
+        flag: String,
+        count: usize,
+    },
+}
+
+impl std::fmt::Display for DependencyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing { flag, dependency } => {
+                write!(f, "flag {flag:?} depends on {dependency:?}, which does not exist")
+            }
+            Self::Cycle { flag } => {
+                write!(f, "flag dependencies would form a cycle through {flag:?}")
+            }
+            Self::TooDeep { flag, depth } => write!(
+                f,
+                "flag {flag:?} would head a chain of {depth} flags depending on flags, more than the limit of {MAX_DEPENDENCY_DEPTH}"
+            ),
+            Self::TooMany { flag, count } => write!(
+                f,
+                "flag {flag:?} would depend on {count} flags (directly or through others), more than the limit of {MAX_DEPENDENCIES}"
+            ),
+        }
+    }
+}
+
+/// Where the walk over dependencies stands with one flag.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    /// On the current path: meeting it again closes a cycle.
+    OnPath,
+    Done,
 }
 
 impl FlagSet {
@@ -200,11 +254,9 @@ impl FlagSet {
         let mut set = Self {
             flags,
             by_key,
-            broken: Vec::new(),
+            chains: Vec::new(),
         };
-        set.broken = (0..set.flags.len())
-            .map(|i| set.problem(i).is_some())
-            .collect();
+        set.chains = set.resolve_dependencies();
         set
     }
 
@@ -218,58 +270,143 @@ impl FlagSet {
 
     /// The first dependency problem among the flags, if any.
     pub fn check_dependencies(&self) -> Result<(), DependencyProblem> {
-        (0..self.flags.len())
-            .find_map(|i| self.problem(i))
+        self.chains
+            .iter()
+            .find_map(|chain| chain.as_ref().err().cloned())
             .map_or(Ok(()), Err)
     }
 
-    fn problem(&self, start: usize) -> Option<DependencyProblem> {
-        // Depth-first walk; meeting a flag still on the path is a cycle.
-        fn walk(set: &FlagSet, i: usize, path: &mut Vec<usize>) -> Option<DependencyProblem> {
-            if path.contains(&i) {
-                return Some(DependencyProblem::Cycle {
-                    flag: set.flags[i].key.clone(),
+    /// The first dependency problem of these flags that `before` (the same
+    /// project without the change being saved) did not have: a change may
+    /// not break a flag, but flags stored broken do not block other changes.
+    pub fn check_dependencies_since(&self, before: &FlagSet) -> Result<(), DependencyProblem> {
+        let was_broken = |key: &str| {
+            before
+                .by_key
+                .get(key)
+                .is_some_and(|&i| before.chains[i].is_err())
+        };
+        self.chains
+            .iter()
+            .zip(&self.flags)
+            .filter(|(_, flag)| !was_broken(&flag.key))
+            .find_map(|(chain, _)| chain.as_ref().err().cloned())
+            .map_or(Ok(()), Err)
+    }
+
+    /// Each flag's dependency chain or problem, in one walk that visits
+    /// every flag once: iterative (a long chain stored before the limits
+    /// existed cannot overflow the stack) and memoised (a flag depended on
+    /// by many is resolved once, not once per path to it).
+    fn resolve_dependencies(&self) -> Vec<Result<Vec<usize>, DependencyProblem>> {
+        let n = self.flags.len();
+        let dependencies: Vec<Vec<Result<usize, &str>>> = self
+            .flags
+            .iter()
+            .map(|flag| {
+                flag.dependencies()
+                    .map(|key| self.by_key.get(key).copied().ok_or(key))
+                    .collect()
+            })
+            .collect();
+        let mut visit = vec![Visit::New; n];
+        let mut depth = vec![0usize; n];
+        let mut chains: Vec<Result<Vec<usize>, DependencyProblem>> = vec![Ok(Vec::new()); n];
+        for root in 0..n {
+            if visit[root] != Visit::New {
+                continue;
+            }
+            visit[root] = Visit::OnPath;
+            // (flag, how many of its dependencies were looked at)
+            let mut path = vec![(root, 0usize)];
+            while let Some((i, next)) = path.last_mut() {
+                let i = *i;
+                if let Some(&dependency) = dependencies[i].get(*next) {
+                    *next += 1;
+                    if let Ok(j) = dependency {
+                        if visit[j] == Visit::New {
+                            visit[j] = Visit::OnPath;
+                            path.push((j, 0));
+                        }
+                    }
+                    continue;
+                }
+                path.pop();
+                let resolved = self.resolve_one(i, &dependencies[i], &visit, &depth, &chains);
+                if let Ok((d, _)) = &resolved {
+                    depth[i] = *d;
+                }
+                chains[i] = resolved.map(|(_, chain)| chain);
+                visit[i] = Visit::Done;
+            }
+        }
+        chains
+    }
+
+    /// Flag `i`'s depth and chain once all its dependencies are resolved.
+    fn resolve_one(
+        &self,
+        i: usize,
+        dependencies: &[Result<usize, &str>],
+        visit: &[Visit],
+        depth: &[usize],
+        chains: &[Result<Vec<usize>, DependencyProblem>],
+    ) -> Result<(usize, Vec<usize>), DependencyProblem> {
+        let key = &self.flags[i].key;
+        let mut deepest = 0;
+        let mut chain: Vec<usize> = Vec::new();
+        for dependency in dependencies {
+            let j = match dependency {
+                Err(missing) => {
+                    return Err(DependencyProblem::Missing {
+                        flag: key.clone(),
+                        dependency: missing.to_string(),
+                    })
+                }
+                Ok(j) => *j,
+            };
+            if visit[j] == Visit::OnPath {
+                return Err(DependencyProblem::Cycle {
+                    flag: self.flags[j].key.clone(),
                 });
             }
-            path.push(i);
-            for dependency in set.flags[i].dependencies() {
-                let Some(&next) = set.by_key.get(dependency) else {
-                    return Some(DependencyProblem::Missing {
-                        flag: set.flags[i].key.clone(),
-                        dependency: dependency.to_string(),
-                    });
-                };
-                if let Some(problem) = walk(set, next, path) {
-                    return Some(problem);
+            let theirs = chains[j].as_ref().map_err(Clone::clone)?;
+            deepest = deepest.max(depth[j] + 1);
+            for &k in theirs {
+                if !chain.contains(&k) {
+                    chain.push(k);
                 }
             }
-            path.pop();
-            None
+            if chain.len() > MAX_DEPENDENCIES {
+                return Err(DependencyProblem::TooMany {
+                    flag: key.clone(),
+                    count: chain.len(),
+                });
+            }
         }
-        walk(self, start, &mut Vec::new())
+        if deepest > MAX_DEPENDENCY_DEPTH {
+            return Err(DependencyProblem::TooDeep {
+                flag: key.clone(),
+                depth: deepest,
+            });
+        }
+        chain.push(i);
+        Ok((deepest, chain))
+    }
+
+    /// Whether flag `i` cannot be evaluated (its chain is a problem).
+    fn broken(&self, i: usize) -> bool {
+        self.chains[i].is_err()
     }
 
     /// The order SDKs evaluate `key`'s dependencies in, ending with `key`;
-    /// empty when they cannot be evaluated (missing or cyclic).
+    /// empty when they cannot be evaluated (missing, cyclic, too deep or
+    /// too many).
     pub fn dependency_chain(&self, key: &str) -> Vec<String> {
-        let Some(&start) = self.by_key.get(key) else {
-            return Vec::new();
-        };
-        if self.broken[start] {
-            return Vec::new();
+        match self.by_key.get(key).map(|&i| &self.chains[i]) {
+            Some(Ok(chain)) => chain.iter().map(|&k| self.flags[k].key.clone()).collect(),
+            _ => Vec::new(),
         }
-        fn post_order(set: &FlagSet, i: usize, out: &mut Vec<String>) {
-            for dependency in set.flags[i].dependencies() {
-                post_order(set, set.by_key[dependency], out);
-            }
-            let key = &set.flags[i].key;
-            if !out.contains(key) {
-                out.push(key.clone());
-            }
-        }
-        let mut chain = Vec::new();
-        post_order(self, start, &mut chain);
-        chain
     }
 
     /// The definitions SDKs evaluate locally: every flag, with each
@@ -359,7 +496,7 @@ impl<'a> Evaluator<'a> {
         }
         if !self.set.flags[i].active {
             Ok(Evaluation::off(Reason::FlagDisabled, None))
-        } else if self.set.broken[i] {
+        } else if self.set.broken(i) {
             Ok(Evaluation::off(Reason::MissingDependency, None))
         } else {
             let set = self.set;

@@ -10,6 +10,7 @@ mod versions;
 
 pub use evaluate::{
     DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Subject,
+    MAX_DEPENDENCIES, MAX_DEPENDENCY_DEPTH,
 };
 pub use flag::{
     BucketingIdentifier, ConditionSet, FeatureFlag, FlagFilters, Holdout, Invalid, Multivariate,

@@ -8,6 +8,7 @@ use cairn_core::ProjectId;
 use cairn_store::duckdb::Connection;
 use cairn_store::{projects, read, StoreError};
 
+use crate::budget::Budget;
 use crate::error::{QueryError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct ProjectContext {
     /// Whether any person of the project was merged into another; without
     /// merges an event's stored person is its person, with no lookup.
     pub person_overrides: bool,
+    /// The query's time limit and cancel flag.
+    pub budget: Budget,
 }
 
 impl ProjectContext {
@@ -43,6 +46,7 @@ impl ProjectContext {
             group_types: Vec::new(),
             now: Utc::now(),
             person_overrides: true,
+            budget: Budget::unlimited(),
         }
     }
 

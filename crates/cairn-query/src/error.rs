@@ -12,6 +12,12 @@ pub enum QueryError {
     Internal(String),
     #[error("the store failed to answer: {0}")]
     Store(#[from] cairn_store::duckdb::Error),
+    /// The query ran past its time limit and was stopped.
+    #[error("the query ran longer than the query timeout of {} s and was stopped; narrow its date range, breakdown or filters, or raise --query-timeout (CAIRN_QUERY_TIMEOUT)", .limit.as_secs_f64())]
+    TimedOut { limit: std::time::Duration },
+    /// Whoever asked stopped waiting (the client disconnected).
+    #[error("the query was cancelled: its client went away")]
+    Cancelled,
 }
 
 impl QueryError {

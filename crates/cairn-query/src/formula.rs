@@ -4,6 +4,13 @@
 
 use crate::error::{QueryError, Result};
 
+/// Longest formula text, in characters: formulas combine a few series, and
+/// the parse must stay cheap whatever arrives.
+pub const MAX_FORMULA_LENGTH: usize = 1_000;
+/// Deepest nesting of parentheses, signs and powers: the parser recurses
+/// once per level, so this bounds its stack.
+pub const MAX_FORMULA_NESTING: usize = 32;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Formula {
     Number(f64),
@@ -15,11 +22,19 @@ pub enum Formula {
 impl Formula {
     /// Parses `text`; `series` is how many series the letters may name.
     pub fn parse(text: &str, series: usize, field: &str) -> Result<Self> {
+        let length = text.chars().count();
+        if length > MAX_FORMULA_LENGTH {
+            return Err(QueryError::invalid(
+                field,
+                format!("the formula is {length} characters long, more than the limit of {MAX_FORMULA_LENGTH}"),
+            ));
+        }
         let tokens = tokenize(text).map_err(|e| QueryError::invalid(field, e))?;
         let mut parser = Parser {
             tokens,
             at: 0,
             series,
+            depth: 0,
         };
         let formula = parser.sum().map_err(|e| QueryError::invalid(field, e))?;
         if parser.at != parser.tokens.len() {
@@ -102,11 +117,13 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                     i += 1;
                 }
                 let number: String = chars[start..=i].iter().collect();
-                tokens.push(Token::Number(
-                    number
-                        .parse()
-                        .map_err(|_| format!("`{number}` is not a number"))?,
-                ));
+                let value: f64 = number
+                    .parse()
+                    .map_err(|_| format!("`{number}` is not a number"))?;
+                if !value.is_finite() {
+                    return Err(format!("`{number}` is too large a number"));
+                }
+                tokens.push(Token::Number(value));
             }
             other => return Err(format!("unexpected character `{other}`")),
         }
@@ -119,9 +136,24 @@ struct Parser {
     tokens: Vec<Token>,
     at: usize,
     series: usize,
+    /// Nesting levels entered and not yet left.
+    depth: usize,
 }
 
 impl Parser {
+    /// Enters one level of nesting, refusing more than the limit.
+    fn nest<T>(&mut self, inner: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        if self.depth >= MAX_FORMULA_NESTING {
+            return Err(format!(
+                "the formula nests parentheses, signs or powers deeper than the limit of {MAX_FORMULA_NESTING} levels"
+            ));
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
     fn peek_op(&self, ops: &[char]) -> Option<char> {
         match self.tokens.get(self.at) {
             Some(Token::Op(c)) if ops.contains(c) => Some(*c),
@@ -151,7 +183,7 @@ impl Parser {
         match self.peek_op(&['+', '-']) {
             Some(op) => {
                 self.at += 1;
-                let inner = self.unary()?;
+                let inner = self.nest(Self::unary)?;
                 Ok(if op == '-' {
                     Formula::Negate(Box::new(inner))
                 } else {
@@ -169,7 +201,7 @@ impl Parser {
             return Ok(Formula::Binary(
                 Box::new(base),
                 '^',
-                Box::new(self.unary()?),
+                Box::new(self.nest(Self::unary)?),
             ));
         }
         Ok(base)
@@ -192,7 +224,7 @@ impl Parser {
                 Ok(Formula::Series(index))
             }
             Token::Open => {
-                let inner = self.sum()?;
+                let inner = self.nest(Self::sum)?;
                 match self.tokens.get(self.at) {
                     Some(Token::Close) => {
                         self.at += 1;
@@ -235,5 +267,22 @@ mod tests {
         assert!(err.to_string().contains("`C` names no series"), "{err}");
         assert!(Formula::parse("(A + B", 2, "f").is_err());
         assert!(Formula::parse("A $ B", 2, "f").is_err());
+    }
+
+    #[test]
+    fn huge_or_deep_formulas_are_refused_by_name() {
+        for text in ["-".repeat(300_000), "(".repeat(300_000)] {
+            let err = Formula::parse(&text, 1, "trendsFilter.formula").unwrap_err();
+            assert!(err.to_string().contains("limit of 1000"), "{err}");
+        }
+        let nested = |n: usize| format!("{}A{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(eval(&nested(32), &[3.0]), 3.0);
+        let err = Formula::parse(&nested(33), 1, "f").unwrap_err();
+        assert!(err.to_string().contains("limit of 32 levels"), "{err}");
+        assert!(Formula::parse(&format!("{}A", "-".repeat(33)), 1, "f").is_err());
+        assert!(Formula::parse(&("A**".repeat(40) + "A"), 1, "f").is_err());
+        // Long flat sums are fine: they are loops, not nesting.
+        let sum = vec!["A"; 400].join("+");
+        assert_eq!(eval(&sum, &[1.0]), 400.0);
     }
 }

@@ -4,12 +4,14 @@
 //! run in Rust over the compact rows it returns.
 
 pub mod breakdown;
+pub mod budget;
 pub mod context;
 pub mod dates;
 pub mod error;
 pub mod formula;
 pub mod funnels;
 pub mod lifecycle;
+pub mod limits;
 pub mod nodes;
 pub mod paths;
 pub mod retention;
@@ -21,12 +23,15 @@ use serde_json::Value;
 
 use cairn_store::duckdb::Connection;
 
+pub use budget::{Budget, CancelOnDrop};
 pub use context::{ProjectContext, WeekStart};
 pub use error::{QueryError, Result};
 use nodes::InsightQuery;
 
-/// Answers `{"kind": …}` (or an `InsightVizNode` wrapping one).
+/// Answers `{"kind": …}` (or an `InsightVizNode` wrapping one), within
+/// the time `ctx.budget` allows.
 pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Value> {
+    limits::reject_nul(&query)?;
     let query = match query {
         Value::Object(mut node)
             if node.get("kind").and_then(Value::as_str) == Some("InsightVizNode") =>
@@ -54,14 +59,14 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Valu
             ))
         }
     };
-    match &query {
+    ctx.budget.watch(conn, || match &query {
         InsightQuery::TrendsQuery(q) => trends::run(conn, ctx, q),
         InsightQuery::FunnelsQuery(q) => funnels::run(conn, ctx, q),
         InsightQuery::RetentionQuery(q) => retention::run(conn, ctx, q),
         InsightQuery::LifecycleQuery(q) => lifecycle::run(conn, ctx, q),
         InsightQuery::StickinessQuery(q) => stickiness::run(conn, ctx, q),
         InsightQuery::PathsQuery(q) => paths::run(conn, ctx, q),
-    }
+    })
 }
 
 /// Reads a query node, naming the field of the first problem.

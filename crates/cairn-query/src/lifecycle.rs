@@ -113,6 +113,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
             counts[status][period as usize - 1] += if status == 3 { -1 } else { 1 };
         }
     };
+    ctx.budget.check()?;
     for periods in rows.chunk_by(|a, b| a.0 == b.0) {
         let created = periods.iter().map(|r| r.2).min().unwrap_or(i64::MIN);
         for (j, &(_, p, _)) in periods.iter().enumerate() {

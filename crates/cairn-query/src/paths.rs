@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use cairn_store::duckdb::arrow::array::{Int64Array, StringArray, UInt64Array};
 use cairn_store::duckdb::Connection;
 
+use crate::budget::Budget;
 use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
 use crate::error::{QueryError, Result};
@@ -110,9 +111,15 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     if matches!(start, Some(None)) || matches!(end, Some(None)) {
         return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
     }
+    let exclude: std::collections::HashSet<&str> = filter
+        .exclude_events
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     let excluded: Vec<bool> = names
         .iter()
-        .map(|name| filter.exclude_events.iter().flatten().any(|x| x == name))
+        .map(|name| exclude.contains(name.as_str()))
         .collect();
     let mut batches = Vec::new();
     let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), {key} {fw}");
@@ -131,6 +138,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         start: start.flatten(),
         end: end.flatten(),
         limit: step_limit,
+        budget: &ctx.budget,
     };
     // Actors are shared out among the cores, each share grouped and walked
     // on its own thread.
@@ -154,6 +162,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
             }
         }
     });
+    ctx.budget.check()?;
 
     let name = |id: &u32| names[*id as usize].as_str();
     let mut ranked: Vec<((usize, u32, u32), Edge)> = edges
@@ -191,6 +200,8 @@ struct Walker<'a> {
     start: Option<u32>,
     end: Option<u32>,
     limit: usize,
+    /// Checked as actors are walked: a share stops early once time is up.
+    budget: &'a Budget,
 }
 
 impl Walker<'_> {
@@ -199,7 +210,10 @@ impl Walker<'_> {
         let (starts, mut events) = self.gather(batches, share, shares);
         let mut edges = Edges::default();
         let mut session: Vec<(i64, u32)> = Vec::new();
-        for bounds in starts.windows(2) {
+        for (n, bounds) in starts.windows(2).enumerate() {
+            if n % 4096 == 0 && self.budget.check().is_err() {
+                break; // the caller reports it
+            }
             let events = &mut events[bounds[0]..bounds[1]];
             events.sort_unstable(); // by time, then item: the same order every run
             session.clear();

@@ -16,6 +16,7 @@ use crate::breakdown::{top_values, Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
 use crate::dates::{self, align, instant, shift, Range};
 use crate::error::{QueryError, Result};
+use crate::limits;
 use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
@@ -86,6 +87,18 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         p = shift(p, interval, 1);
     }
     dates::check_buckets(&periods)?;
+    limits::check_cells(
+        "retentionFilter.totalIntervals",
+        &[
+            ("cohorts", periods.len()),
+            ("intervals", total),
+            (
+                "breakdown values (breakdown_limit and Other)",
+                breakdown.as_ref().map_or(1, |b| b.limit.saturating_add(1)),
+            ),
+        ],
+        limits::MAX_RETENTION_CELLS,
+    )?;
     let index: HashMap<i64, usize> = periods
         .iter()
         .enumerate()
@@ -167,44 +180,70 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     };
 
     let cumulative = filter.cumulative.unwrap_or(false);
-    // value → cohort row → column → actors
-    let mut table: HashMap<u32, Vec<Vec<u64>>> = HashMap::new();
-    for periods_of_actor in activity.chunk_by(|a, b| a.actor == b.actor) {
-        let anchor = anchors
-            .as_ref()
-            .map(|a| a.get(&periods_of_actor[0].actor).copied());
-        for (j, cohort) in periods_of_actor.iter().enumerate() {
-            let is_cohort = match anchor {
-                None => cohort.started,
-                Some(anchor) => anchor == Some(cohort.period),
-            };
-            if !is_cohort {
-                continue;
+    let values = values.into_texts();
+    let text = |v: u32| values.get(v as usize).map_or("", String::as_str);
+    // Each cohort an actor starts: (its activity, the actor's later periods).
+    let (activity, anchors) = (activity.as_slice(), anchors.as_ref());
+    let cohorts = move || {
+        activity
+            .chunk_by(|a, b| a.actor == b.actor)
+            .flat_map(move |periods_of_actor| {
+                let anchor = anchors.map(|a| a.get(&periods_of_actor[0].actor).copied());
+                periods_of_actor
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, cohort)| match anchor {
+                        None => cohort.started,
+                        Some(anchor) => anchor == Some(cohort.period),
+                    })
+                    .map(move |(j, cohort)| (cohort, &periods_of_actor[j + 1..]))
+            })
+    };
+    // Cohort sizes rank the breakdown values first, so that only the kept
+    // values (and Other) get a table, however many values the data holds.
+    let mut sizes: HashMap<&str, f64> = HashMap::new();
+    for (cohort, _) in cohorts() {
+        *sizes.entry(text(cohort.value)).or_default() += 1.0;
+    }
+    let (kept, rest) = match &breakdown {
+        None => (vec![String::new()], Vec::new()),
+        Some(b) => top_values(
+            sizes.into_iter().map(|(v, n)| (v.to_string(), n)).collect(),
+            b.limit,
+        ),
+    };
+    let slot_of: HashMap<&str, usize> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.as_str(), i))
+        .collect();
+    let other = kept.len();
+    // slot (kept values in order, then Other) → cohort row → column → actors
+    let mut tables: Vec<Vec<Vec<u64>>> = vec![Vec::new(); kept.len() + 1];
+    for (n, (cohort, later_periods)) in cohorts().enumerate() {
+        if n % 4096 == 0 {
+            ctx.budget.check()?;
+        }
+        let slot = slot_of.get(text(cohort.value)).copied().unwrap_or(other);
+        let counts = &mut tables[slot];
+        if counts.is_empty() {
+            *counts = vec![vec![0; total]; periods.len()];
+        }
+        let row = cohort.period;
+        counts[row][0] += 1;
+        let came_back = later_periods
+            .iter()
+            .take_while(|later| later.period < row + total)
+            .filter(|later| later.returns >= minimum)
+            .map(|later| later.period - row);
+        if cumulative {
+            if let Some(last) = came_back.last() {
+                (1..=last).for_each(|k| counts[row][k] += 1);
             }
-            let row = cohort.period;
-            let counts = table
-                .entry(cohort.value)
-                .or_insert_with(|| vec![vec![0; total]; periods.len()]);
-            counts[row][0] += 1;
-            let came_back = periods_of_actor[j + 1..]
-                .iter()
-                .take_while(|later| later.period < row + total)
-                .filter(|later| later.returns >= minimum)
-                .map(|later| later.period - row);
-            if cumulative {
-                if let Some(last) = came_back.last() {
-                    (1..=last).for_each(|k| counts[row][k] += 1);
-                }
-            } else {
-                came_back.for_each(|k| counts[row][k] += 1);
-            }
+        } else {
+            came_back.for_each(|k| counts[row][k] += 1);
         }
     }
-    let values = values.into_texts();
-    let table: HashMap<String, Vec<Vec<u64>>> = table
-        .into_iter()
-        .map(|(v, counts)| (values.get(v as usize).cloned().unwrap_or_default(), counts))
-        .collect();
 
     let rows = |counts: &[Vec<u64>], value: Option<Value>| -> Vec<Value> {
         periods
@@ -226,29 +265,24 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
             })
             .collect()
     };
-    let results: Vec<Value> = match &breakdown {
-        None => {
-            let empty = vec![vec![0; total]; periods.len()];
-            rows(table.get("").unwrap_or(&empty), None)
+    let empty = vec![vec![0; total]; periods.len()];
+    let table = |slot: usize| -> &[Vec<u64>] {
+        if tables[slot].is_empty() {
+            &empty
+        } else {
+            &tables[slot]
         }
+    };
+    let results: Vec<Value> = match &breakdown {
+        None => rows(table(0), None),
         Some(b) => {
-            let totals = table
-                .iter()
-                .map(|(v, c)| (v.clone(), c.iter().map(|r| r[0] as f64).sum()))
-                .collect();
-            let (kept, rest) = top_values(totals, b.limit);
             let mut out: Vec<Value> = kept
                 .iter()
-                .flat_map(|v| rows(&table[v], Some(b.value_json(v))))
+                .enumerate()
+                .flat_map(|(slot, v)| rows(table(slot), Some(b.value_json(v))))
                 .collect();
             if !rest.is_empty() {
-                let mut other = vec![vec![0; total]; periods.len()];
-                for v in &rest {
-                    for (o, c) in other.iter_mut().zip(&table[v]) {
-                        o.iter_mut().zip(c).for_each(|(o, c)| *o += c);
-                    }
-                }
-                out.extend(rows(&other, Some(b.value_json(OTHER_LABEL))));
+                out.extend(rows(table(other), Some(b.value_json(OTHER_LABEL))));
             }
             out
         }

@@ -8,6 +8,7 @@ use cairn_store::duckdb::Connection;
 use crate::context::ProjectContext;
 use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
+use crate::limits;
 use crate::nodes::{Interval, Math, StickinessComputation, StickinessQuery};
 use crate::sql::{bucket_index_sql, earliest_event, query_rows, Actor, Scan};
 
@@ -18,6 +19,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
             "stickiness needs at least one series",
         ));
     }
+    limits::check_count("series", "series", query.series.len(), limits::MAX_SERIES)?;
     if query.interval_count.is_some_and(|n| n > 1) {
         return Err(QueryError::invalid(
             "intervalCount",
@@ -42,6 +44,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
         Interval::Week => "week",
         Interval::Month => "month",
     };
+    let bucket_count = range.buckets(ctx).len();
+    limits::check_cells(
+        "query",
+        &[
+            ("intervals", bucket_count),
+            ("series", query.series.len()),
+            ("periods", periods.len()),
+        ],
+        limits::MAX_TREND_CELLS,
+    )?;
     let mut results = Vec::new();
     for (range, compare_label) in periods {
         let buckets = range.buckets(ctx);

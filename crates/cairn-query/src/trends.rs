@@ -11,9 +11,10 @@ use cairn_store::duckdb::Connection;
 
 use crate::breakdown::{top_values, Breakdown, NULL_LABEL, OTHER_LABEL};
 use crate::context::ProjectContext;
-use crate::dates::{self, check_buckets, day_string, instant, Range};
+use crate::dates::{self, day_string, instant, Range};
 use crate::error::{QueryError, Result};
 use crate::formula::Formula;
+use crate::limits;
 use crate::nodes::{
     Display, EventsNode, Interval, Math, MathPropertyType, PropertyKind, TrendsQuery,
 };
@@ -48,13 +49,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
     } else {
         query.interval.unwrap_or(Interval::Day)
     };
+    limits::check_count("series", "series", query.series.len(), limits::MAX_SERIES)?;
+    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+    let formulas = formulas(query)?;
     let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
     let range = Range::resolve(ctx, &query.date_range, interval, || {
         earliest_event(conn, ctx, &events)
     })?;
-    check_buckets(&range.buckets(ctx))?;
-    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
-    let formulas = formulas(query)?;
+    let all_buckets = range.buckets(ctx);
+    dates::check_buckets(&all_buckets)?;
+    let bucket_count = all_buckets.len();
 
     let mut periods = vec![(range.clone(), None)];
     match (
@@ -68,6 +72,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
     if periods.len() == 2 {
         periods[0].1 = Some("current");
     }
+    limits::check_cells(
+        "query",
+        &[
+            ("buckets", if total_value { 1 } else { bucket_count }),
+            (
+                "breakdown values (breakdown_limit and Other)",
+                breakdown.as_ref().map_or(1, |b| b.limit.saturating_add(1)),
+            ),
+            ("series and formulas", query.series.len() + formulas.len()),
+            ("periods", periods.len()),
+        ],
+        limits::MAX_TREND_CELLS,
+    )?;
 
     let mut results = Vec::new();
     let mut has_more = false;
@@ -171,21 +188,24 @@ fn formulas(query: &TrendsQuery) -> Result<Vec<(Formula, String, Option<String>)
 /// Applies a formula per breakdown value; a series without that value
 /// contributes zeros.
 fn formula_rows(formula: &Formula, all: &[SeriesValues], points: usize) -> Vec<(String, Vec<f64>)> {
-    let mut values: Vec<String> = Vec::new();
-    for series in all {
-        for (value, _) in &series.rows {
-            if !values.contains(value) {
-                values.push(value.clone());
-            }
-        }
-    }
+    // Each series' rows by value, and every value in first-seen order
+    // (maps, so thousands of breakdown values cost no quadratic search).
+    let by_value: Vec<HashMap<&str, &Vec<f64>>> = all
+        .iter()
+        .map(|s| s.rows.iter().map(|(v, d)| (v.as_str(), d)).collect())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let values: Vec<&str> = all
+        .iter()
+        .flat_map(|s| &s.rows)
+        .map(|(value, _)| value.as_str())
+        .filter(|value| seen.insert(*value))
+        .collect();
     values
         .into_iter()
         .map(|value| {
-            let per_series: Vec<Option<&Vec<f64>>> = all
-                .iter()
-                .map(|s| s.rows.iter().find(|(v, _)| *v == value).map(|(_, d)| d))
-                .collect();
+            let per_series: Vec<Option<&&Vec<f64>>> =
+                by_value.iter().map(|rows| rows.get(value)).collect();
             let data = (0..points)
                 .map(|k| {
                     let point: Vec<f64> =
@@ -193,7 +213,7 @@ fn formula_rows(formula: &Formula, all: &[SeriesValues], points: usize) -> Vec<(
                     formula.eval(&point)
                 })
                 .collect();
-            (value, data)
+            (value.to_string(), data)
         })
         .collect()
 }
@@ -518,18 +538,22 @@ fn series_values(
             r.get::<_, Option<f64>>(2)?,
         ))
     })?;
-    let mut by_value: HashMap<String, Vec<f64>> = HashMap::new();
+    // Sparse until ranked: only the kept values (and Other) become a full
+    // row of buckets, however many distinct values the data holds.
+    let mut by_value: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
     for (bucket, value, v) in rows {
         if let Some(&k) = index_of.get(&bucket) {
             by_value
                 .entry(value)
-                .or_insert_with(|| vec![0.0; buckets.len()])[k] += v.unwrap_or(0.0);
+                .or_default()
+                .push((k, v.unwrap_or(0.0)));
         }
     }
     if breakdown.is_none() && by_value.is_empty() {
-        by_value.insert(String::new(), vec![0.0; buckets.len()]);
+        by_value.insert(String::new(), Vec::new());
     }
-    let mut values = rank(by_value, breakdown);
+    ctx.budget.check()?;
+    let mut values = rank(by_value, breakdown, buckets.len());
     if display == Display::ActionsLineGraphCumulative {
         for (_, data) in &mut values.rows {
             let mut sum = 0.0;
@@ -564,33 +588,55 @@ fn aggregate(math: Math, x: &str) -> String {
 }
 
 /// Keeps the top breakdown values; the rest are summed into "Other".
-fn rank(by_value: HashMap<String, Vec<f64>>, breakdown: Option<&Breakdown>) -> SeriesValues {
+/// Values arrive as sparse `(bucket, value)` points over `points` buckets.
+fn rank(
+    by_value: HashMap<String, Vec<(usize, f64)>>,
+    breakdown: Option<&Breakdown>,
+    points: usize,
+) -> SeriesValues {
+    let dense = |sparse: &[(usize, f64)], data: &mut Vec<f64>| {
+        data.resize(points, 0.0);
+        for &(k, v) in sparse {
+            data[k] += v;
+        }
+    };
     let Some(breakdown) = breakdown else {
         return SeriesValues {
-            rows: by_value.into_iter().collect(),
+            rows: by_value
+                .into_iter()
+                .map(|(value, sparse)| {
+                    let mut data = Vec::new();
+                    dense(&sparse, &mut data);
+                    (value, data)
+                })
+                .collect(),
             has_more: false,
         };
     };
     let totals = by_value
         .iter()
-        .filter(|(value, data)| !(value.as_str() == NULL_LABEL && data.iter().all(|v| *v == 0.0)))
-        .map(|(value, data)| (value.clone(), data.iter().sum()))
+        .filter(|(value, data)| {
+            !(value.as_str() == NULL_LABEL && data.iter().all(|(_, v)| *v == 0.0))
+        })
+        .map(|(value, data)| (value.clone(), data.iter().map(|(_, v)| v).sum()))
         .collect();
     let (kept, rest) = top_values(totals, breakdown.limit);
     let mut by_value = by_value;
     let mut rows: Vec<(String, Vec<f64>)> = kept
         .into_iter()
-        .filter_map(|v| by_value.remove(&v).map(|d| (v, d)))
+        .filter_map(|v| {
+            let sparse = by_value.remove(&v)?;
+            let mut data = Vec::new();
+            dense(&sparse, &mut data);
+            Some((v, data))
+        })
         .collect();
     let has_more = !rest.is_empty();
     if has_more && !breakdown.hide_other {
         let mut other: Option<Vec<f64>> = None;
         for value in rest {
-            if let Some(data) = by_value.remove(&value) {
-                match &mut other {
-                    None => other = Some(data),
-                    Some(sum) => sum.iter_mut().zip(data).for_each(|(s, v)| *s += v),
-                }
+            if let Some(sparse) = by_value.remove(&value) {
+                dense(&sparse, other.get_or_insert_with(Vec::new));
             }
         }
         if let Some(data) = other {

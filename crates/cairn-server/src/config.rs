@@ -24,6 +24,8 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
 /// A person mistyping a password never gets near this; a password guesser
 /// (or a flood of first-account posts) does at once.
 pub const DEFAULT_SIGN_IN_LIMIT: u32 = 10;
+/// How long one insight query may run before it is stopped (504).
+pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 60;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -34,7 +36,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log,
-    /// public_url, public_metrics, sign_in_limit
+    /// public_url, public_metrics, sign_in_limit, query_timeout
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -70,6 +72,10 @@ pub struct ServeArgs {
     /// minute; more get 429 [default: 10]
     #[arg(long, env = "CAIRN_SIGN_IN_LIMIT")]
     pub sign_in_limit: Option<u32>,
+    /// Seconds one insight query (API `query/` or the UI) may run; a longer
+    /// one is stopped and answered 504 [default: 60]
+    #[arg(long, env = "CAIRN_QUERY_TIMEOUT")]
+    pub query_timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +90,7 @@ struct FileConfig {
     public_url: Option<String>,
     public_metrics: Option<bool>,
     sign_in_limit: Option<u32>,
+    query_timeout: Option<u64>,
 }
 
 /// The settings in force.
@@ -105,6 +112,8 @@ pub struct Config {
     pub public_metrics: bool,
     /// Sign-in attempts per client address per minute.
     pub sign_in_limit: NonZeroU32,
+    /// How long one insight query may run.
+    pub query_timeout: Duration,
 }
 
 impl Config {
@@ -112,6 +121,8 @@ impl Config {
     pub fn open_store(&self) -> cairn_store::Result<cairn_store::DuckStore> {
         let store = cairn_store::DuckStore::open(&self.data_dir, self.group_type_limit)?;
         store.set_memory_limit(&self.memory_limit)?;
+        // Last: no setting can change after it.
+        store.lock_down()?;
         Ok(store)
     }
 }
@@ -153,6 +164,13 @@ impl ServeArgs {
             .unwrap_or(DEFAULT_SIGN_IN_LIMIT);
         let sign_in_limit = NonZeroU32::new(sign_in_limit)
             .context("sign_in_limit must be at least 1 attempt per minute")?;
+        let query_timeout = self
+            .query_timeout
+            .or(file.query_timeout)
+            .unwrap_or(DEFAULT_QUERY_TIMEOUT_SECS);
+        if query_timeout == 0 {
+            anyhow::bail!("query_timeout must be at least 1 second");
+        }
         Ok(Config {
             bind: self
                 .bind
@@ -171,6 +189,7 @@ impl ServeArgs {
             public_url,
             public_metrics: self.public_metrics || file.public_metrics.unwrap_or(false),
             sign_in_limit,
+            query_timeout: Duration::from_secs(query_timeout),
         })
     }
 }
@@ -231,6 +250,48 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn query_timeout_from_flag_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(&path, "query_timeout = 5\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_file.resolve().unwrap().query_timeout,
+            Duration::from_secs(5)
+        );
+        let default = ServeArgs::default().resolve().unwrap();
+        assert_eq!(default.query_timeout, Duration::from_secs(60));
+        let zero = ServeArgs {
+            query_timeout: Some(0),
+            ..Default::default()
+        };
+        assert!(format!("{:#}", zero.resolve().unwrap_err()).contains("query_timeout"));
+    }
+
+    #[test]
+    fn the_served_store_reads_no_files_through_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.csv");
+        std::fs::write(&secret, "password\nhunter2\n").unwrap();
+        let config = ServeArgs {
+            data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let store = config.open_store().unwrap();
+        let read = format!("SELECT * FROM read_csv('{}')", secret.display());
+        let error = store.conn().unwrap().execute_batch(&read).unwrap_err();
+        assert!(
+            error.to_string().contains("disabled by configuration"),
+            "{error}"
+        );
     }
 
     #[test]

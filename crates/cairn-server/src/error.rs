@@ -38,6 +38,9 @@ pub enum ApiError {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A query ran past its time limit and was stopped.
+    #[error("{0}")]
+    QueryTimeout(String),
 }
 
 impl ApiError {
@@ -65,6 +68,7 @@ impl ApiError {
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::QueryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }
@@ -83,6 +87,7 @@ impl IntoResponse for ApiError {
             StatusCode::NOT_FOUND => ("invalid_request", "not_found"),
             StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "payload_too_large"),
             StatusCode::REQUEST_TIMEOUT => ("invalid_request", "request_timeout"),
+            StatusCode::GATEWAY_TIMEOUT => ("server_error", "query_timeout"),
             s if s.is_server_error() => ("server_error", "unavailable"),
             _ => ("validation_error", "invalid_input"),
         };

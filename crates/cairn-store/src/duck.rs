@@ -69,6 +69,17 @@ impl DuckStore {
         Ok(())
     }
 
+    /// Locks the database down, for every connection of the pool: no SQL
+    /// can reach a file (`read_csv`, `COPY`, `ATTACH`, extensions) beyond
+    /// the database's own, and no setting can change again, so a quoting
+    /// slip in generated SQL cannot read or write files. Call it last:
+    /// every `SET` (such as [`DuckStore::set_memory_limit`]) must come before.
+    pub fn lock_down(&self) -> Result<()> {
+        self.conn()?
+            .execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
+        Ok(())
+    }
+
     /// Bytes DuckDB holds in its buffer pool and query memory.
     pub fn memory_used(&self) -> Result<u64> {
         Ok(self.conn()?.query_row(

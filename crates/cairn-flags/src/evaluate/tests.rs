@@ -255,3 +255,108 @@ fn local_evaluation_defers_stored_state_to_the_server() {
     assert_eq!(local(&flags, "beta", &enrolled), Ok(true));
     assert_eq!(local(&flags, "needs-pro", &enrolled), Ok(true));
 }
+
+/// A flag whose one condition set needs each of `dependencies` to be true.
+fn depending(key: &str, dependencies: &[String]) -> Value {
+    let filters: Vec<Value> = dependencies
+        .iter()
+        .map(|d| json!({"key": d, "type": "flag", "operator": "flag_evaluates_to", "value": true}))
+        .collect();
+    json!({"key": key, "filters": {"groups": [{"properties": filters}]}})
+}
+
+/// `f0` ← `f1` ← … ← `f{n-1}`, each depending on the one before.
+fn chain(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let before: Vec<String> = (i > 0).then(|| format!("f{}", i - 1)).into_iter().collect();
+            depending(&format!("f{i}"), &before)
+        })
+        .collect()
+}
+
+#[test]
+fn chains_deeper_than_the_limit_are_refused_and_never_evaluated() {
+    let flags = set(Value::Array(chain(40)));
+    assert_eq!(
+        flags.check_dependencies(),
+        Err(DependencyProblem::TooDeep {
+            flag: "f33".into(),
+            depth: 33
+        })
+    );
+    let u = person("u", json!({}));
+    assert_eq!(flags.dependency_chain("f32").len(), 33);
+    assert_eq!(reason(&flags, "f32", &u).0, Reason::ConditionMatch);
+    assert_eq!(reason(&flags, "f39", &u).0, Reason::MissingDependency);
+    assert!(flags.dependency_chain("f39").is_empty());
+    let message = flags.check_dependencies().unwrap_err().to_string();
+    assert!(message.contains("limit of 32"), "{message}");
+}
+
+#[test]
+fn a_chain_stored_before_the_limit_cannot_overflow_the_stack() {
+    // Resolved on a thread with a small stack: a recursive walk would die.
+    let flags = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| set(Value::Array(chain(20_000))))
+        .unwrap()
+        .join()
+        .unwrap();
+    let u = person("u", json!({}));
+    assert_eq!(reason(&flags, "f19999", &u).0, Reason::MissingDependency);
+    assert_eq!(flags.evaluate_all(&u, None).len(), 20_000);
+}
+
+#[test]
+fn wide_fan_out_is_resolved_once_per_flag() {
+    // 30 levels of 3 flags, each depending on all 3 of the level below:
+    // 3^30 paths, which a walk without memory never finishes.
+    let level = |l: usize| -> Vec<String> { (0..3).map(|k| format!("l{l}_{k}")).collect() };
+    let mut flags = Vec::new();
+    for l in 0..30 {
+        let below = if l == 0 { Vec::new() } else { level(l - 1) };
+        for key in level(l) {
+            flags.push(depending(&key, &below));
+        }
+    }
+    let started = std::time::Instant::now();
+    let flags = set(Value::Array(flags));
+    assert_eq!(flags.check_dependencies(), Ok(()));
+    assert_eq!(flags.dependency_chain("l29_0").len(), 3 * 29 + 1);
+    let u = person("u", json!({}));
+    assert!(flags.evaluate_all(&u, None).iter().all(|(_, e)| e.enabled));
+    assert_eq!(flags.definitions().len(), 90);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn too_many_dependencies_are_refused() {
+    let leaves: Vec<String> = (0..=MAX_DEPENDENCIES).map(|i| format!("leaf{i}")).collect();
+    let mut flags: Vec<Value> = leaves.iter().map(|k| depending(k, &[])).collect();
+    flags.push(depending("wide", &leaves));
+    let flags = set(Value::Array(flags));
+    assert_eq!(
+        flags.check_dependencies(),
+        Err(DependencyProblem::TooMany {
+            flag: "wide".into(),
+            count: MAX_DEPENDENCIES + 1
+        })
+    );
+}
+
+#[test]
+fn only_problems_a_change_adds_are_refused() {
+    let stored = set(Value::Array(chain(40)));
+    let mut changed = chain(40);
+    changed.push(depending("unrelated", &[]));
+    assert_eq!(
+        set(Value::Array(changed)).check_dependencies_since(&stored),
+        Ok(())
+    );
+    let mut deeper = chain(33);
+    deeper.push(depending("f33", &["f32".into()]));
+    assert!(set(Value::Array(deeper))
+        .check_dependencies_since(&set(Value::Array(chain(33))))
+        .is_err());
+}

@@ -16,15 +16,13 @@ use crate::breakdown::{Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
 use crate::dates::{self, day_string, instant, Range};
 use crate::error::{QueryError, Result};
+use crate::limits;
 use crate::nodes::{
     Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, WindowUnit,
 };
 use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Interner, Scan};
 use crate::{number, quantile};
 use engine::{Event, Funnel, Outcome};
-
-/// The most steps a funnel may have (step matches are a bit mask).
-const MAX_STEPS: usize = 20;
 
 /// One row of an actor's stream, with its breakdown value (interned).
 #[derive(Debug, Clone, Copy)]
@@ -41,13 +39,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
             "a funnel needs at least two steps",
         ));
     }
-    if steps.len() > MAX_STEPS {
-        return Err(QueryError::invalid(
-            "series",
-            format!("a funnel has at most {MAX_STEPS} steps"),
-        ));
-    }
+    limits::check_count(
+        "series",
+        "funnel steps",
+        steps.len(),
+        limits::MAX_FUNNEL_STEPS,
+    )?;
     let filter = &query.funnels_filter;
+    limits::check_count(
+        "funnelsFilter.exclusions",
+        "funnel exclusions",
+        filter.exclusions.len(),
+        limits::MAX_FUNNEL_EXCLUSIONS,
+    )?;
     let order = filter.order.unwrap_or(FunnelOrder::Ordered);
     let funnel = Funnel {
         steps: steps.len(),
@@ -90,7 +94,12 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
         return trends(ctx, query, &funnel, &range, &streams);
     }
     let mut by_value: HashMap<String, Vec<Outcome>> = HashMap::new();
-    for rows in &streams {
+    for (n, rows) in streams.iter().enumerate() {
+        // Every 1024 actors, and before each long stream (attribution may
+        // run the funnel once per breakdown value in it).
+        if n % 1024 == 0 || rows.len() >= 4096 {
+            ctx.budget.check()?;
+        }
         for (value, outcome) in attribute(
             &funnel,
             rows,
@@ -574,7 +583,10 @@ fn trends(
     };
     let mut entered = vec![0u64; buckets.len()];
     let mut converted = vec![0u64; buckets.len()];
-    for rows in streams {
+    for (n, rows) in streams.iter().enumerate() {
+        if n % 1024 == 0 {
+            ctx.budget.check()?;
+        }
         let mut periods: Vec<usize> = rows
             .iter()
             .filter(|r| r.event.steps & 1 != 0)

@@ -231,13 +231,14 @@ async fn checked(state: &AppState, project: ProjectId, flag: StoredFlag) -> ApiR
             format!("a flag with key {:?} already exists", flag.key),
         ));
     }
+    let before = FlagSet::new(others.iter().filter_map(to_feature_flag));
     let mut all: Vec<FeatureFlag> = others
         .iter()
         .filter(|other| other.id != flag.id)
         .filter_map(to_feature_flag)
         .collect();
     all.push(definition);
-    match FlagSet::new(all).check_dependencies() {
+    match FlagSet::new(all).check_dependencies_since(&before) {
         Ok(()) => Ok(flag),
         Err(DependencyProblem::Missing {
             flag: from,
@@ -246,16 +247,6 @@ async fn checked(state: &AppState, project: ProjectId, flag: StoredFlag) -> ApiR
             "deleted",
             format!("flag {from:?} depends on {dependency:?}; change it first"),
         )),
-        Err(DependencyProblem::Missing {
-            flag: from,
-            dependency,
-        }) => Err(ApiError::field(
-            "filters",
-            format!("flag {from:?} depends on {dependency:?}, which does not exist"),
-        )),
-        Err(DependencyProblem::Cycle { flag: at }) => Err(ApiError::field(
-            "filters",
-            format!("flag dependencies would form a cycle through {at:?}"),
-        )),
+        Err(problem) => Err(ApiError::field("filters", problem.to_string())),
     }
 }

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde_json::Value;
 
 use cairn_core::ProjectId;
-use cairn_query::{ProjectContext, QueryError};
+use cairn_query::{Budget, ProjectContext, QueryError};
 use cairn_store::StoreError;
 
 use crate::error::{ApiError, ApiResult};
@@ -32,17 +32,26 @@ pub async fn query(
     Ok(Json(answer(&state, project, query).await?))
 }
 
-/// Runs one insight query (shared by the API and the UI).
+/// Runs one insight query (shared by the API and the UI) within the
+/// configured query timeout. If the client goes away, this future is
+/// dropped, and with it the guard that cancels the query.
 pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
     let store = state.store.clone();
+    let budget = Budget::new(state.config.query_timeout);
+    let _cancel_when_dropped = budget.cancel_on_drop();
     tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         let conn = store.reader()?;
-        let ctx = ProjectContext::load(&conn, project)?
+        let mut ctx = ProjectContext::load(&conn, project)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
+        ctx.budget = budget;
         cairn_query::run(&conn, &ctx, query).map_err(|e| match e {
             QueryError::Invalid { field, detail } => ApiError::field(field, detail),
             QueryError::Store(e) => ApiError::Store(StoreError::Database(e)),
             QueryError::Internal(e) => ApiError::Internal(e),
+            // (Nobody is left to read the answer of a cancelled query.)
+            stopped @ (QueryError::TimedOut { .. } | QueryError::Cancelled) => {
+                ApiError::QueryTimeout(stopped.to_string())
+            }
         })
     })
     .await
