@@ -33,6 +33,8 @@ const BITS_PER_CHAR: u32 = 6;
 const CODE_U8: u32 = 0;
 const CODE_U16: u32 = 1;
 const CODE_END: u32 = 2;
+/// Output units held before growing to the bound: most payloads fit.
+const FIRST_BUFFER_UNITS: usize = 1 << 20;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum Lz64Error {
@@ -184,9 +186,24 @@ impl Decoder {
         }
     }
 
-    fn reserve(&self, units: usize) -> Result<(), Lz64Error> {
-        if self.out.len().saturating_add(units) > self.max_units {
+    /// Makes room for `units` more. Past a first small buffer the output
+    /// grows to the bound in one step: growing by doubling would leave each
+    /// outgrown buffer with the allocator of the decoding thread, several
+    /// times the bound in all, and only the touched part of the one big
+    /// buffer becomes resident.
+    fn reserve(&mut self, units: usize) -> Result<(), Lz64Error> {
+        let needed = self.out.len().saturating_add(units);
+        if needed > self.max_units {
             return Err(Lz64Error::TooLarge(self.max_units));
+        }
+        if needed > self.out.capacity() {
+            let capacity = if needed <= FIRST_BUFFER_UNITS {
+                FIRST_BUFFER_UNITS
+            } else {
+                self.max_units
+            };
+            self.out
+                .reserve_exact(capacity.min(self.max_units) - self.out.len());
         }
         Ok(())
     }

@@ -166,8 +166,11 @@ fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
     );
     let (earliest, today) = (micros(EARLIEST), micros(Utc::now()));
     const DAY: i64 = 86_400_000_000;
+    const MINUTES: i64 = 3 * 60_000_000;
     prop_oneof![
         min..=max,
+        min..=min + MINUTES,
+        max - MINUTES..=max,
         min..=min + 10 * DAY,
         max - 10 * DAY..=max,
         earliest - DAY..=earliest + DAY,
