@@ -28,12 +28,19 @@ pub enum WarningKind {
     InvalidProcessPersonProfile,
     InvalidEventWhenProcessPersonProfileIsFalse,
     IgnoredInvalidTimestamp,
+    /// Recorded by versions that moved far-future events to "now"; such
+    /// events are now refused with [`WarningKind::EventTimestampOutOfRange`].
     EventTimestampInFuture,
     PersonPropertiesSizeViolation,
+    /// An event dated before 2000 or more than 23 hours ahead: not stored.
+    EventTimestampOutOfRange,
+    /// A `$groupidentify` that would make the group's properties larger
+    /// than persons may be: the group was left unchanged.
+    GroupPropertiesSizeViolation,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 12] = [
+    pub const ALL: [WarningKind; 14] = [
         Self::CannotMergeWithIllegalDistinctId,
         Self::CannotMergeAlreadyIdentified,
         Self::GroupTypeLimitReached,
@@ -46,6 +53,8 @@ impl WarningKind {
         Self::IgnoredInvalidTimestamp,
         Self::EventTimestampInFuture,
         Self::PersonPropertiesSizeViolation,
+        Self::EventTimestampOutOfRange,
+        Self::GroupPropertiesSizeViolation,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -68,6 +77,8 @@ impl WarningKind {
             Self::IgnoredInvalidTimestamp => "ignored_invalid_timestamp",
             Self::EventTimestampInFuture => "event_timestamp_in_future",
             Self::PersonPropertiesSizeViolation => "person_properties_size_violation",
+            Self::EventTimestampOutOfRange => "event_timestamp_out_of_range",
+            Self::GroupPropertiesSizeViolation => "group_properties_size_violation",
         }
     }
 }

@@ -109,6 +109,38 @@ mod tests {
         assert!(relative("-+1d", now).is_none());
     }
 
+    /// Client-sent values at the edges of chrono's range, in zones on both
+    /// sides of UTC, are answered (or not parsed), never a panic.
+    #[test]
+    fn extreme_dates_are_never_a_panic() {
+        let zones: [Tz; 3] = [
+            Tz::UTC,
+            "Pacific/Kiritimati".parse().unwrap(),
+            "Pacific/Pago_Pago".parse().unwrap(),
+        ];
+        let texts = [
+            "-262144-01-01 00:00:00",
+            "-262144-01-01",
+            "+262143-12-31T23:59:59",
+            "262143-12-31 23:59",
+            "-262144-01-01T00:00:00Z",
+            "1e300",
+            "-1e300",
+            "NaN",
+            "-9999y",
+            "9999m",
+        ];
+        for zone in zones {
+            for text in texts {
+                let _ = filter_instant(text, zone);
+                let _ = property_instant(&Value::from(text), zone);
+            }
+            for number in [f64::MAX, f64::MIN, 1e20, -1e20, 8.2e12, -8.3e12] {
+                let _ = property_instant(&Value::from(number), zone);
+            }
+        }
+    }
+
     #[test]
     fn property_values_may_be_epoch_seconds() {
         let at = property_instant(&Value::from(1_717_243_200.5), Tz::UTC).unwrap();

@@ -5,10 +5,12 @@
 pub mod directory;
 pub mod error;
 pub mod groups;
+pub mod lz64;
 pub mod normalize;
 pub mod persons;
 pub mod pipeline;
 pub mod processor;
+pub mod properties_cap;
 mod seen;
 pub mod timestamp;
 pub mod token;
@@ -16,7 +18,7 @@ pub mod wire;
 
 pub use directory::Directory;
 pub use error::CaptureError;
-pub use normalize::{normalize_batch, IncomingEvent};
+pub use normalize::{normalize_batch, IncomingEvent, NormalizedBatch};
 pub use pipeline::{Accepted, Pipeline, PipelineError};
 pub use wire::{
     decode_body, decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest,

@@ -27,27 +27,55 @@ pub struct IncomingEvent {
     pub warnings: Vec<(WarningKind, Value)>,
 }
 
-/// Normalises every event of a request, all or nothing: one bad event fails
-/// the request, as in PostHog.
+/// A request's events after normalisation.
+#[derive(Debug, Default)]
+pub struct NormalizedBatch {
+    pub events: Vec<IncomingEvent>,
+    /// Events refused one by one (a time outside the window): not stored,
+    /// each recorded as an ingestion warning of the request's project.
+    pub refused: Vec<(WarningKind, Value)>,
+}
+
+impl NormalizedBatch {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.refused.is_empty()
+    }
+}
+
+/// What became of one raw event.
+enum Outcome {
+    Accepted(IncomingEvent),
+    /// Dropped on purpose, without a word (`$performance_event`).
+    Dropped,
+    Refused(WarningKind, Value),
+}
+
+/// Normalises every event of a request. A malformed event fails the request,
+/// as in PostHog; an event at an impossible time is refused on its own.
 pub fn normalize_batch(
     payload: DecodedPayload,
     query: &CaptureQuery,
     now: DateTime<Utc>,
-) -> Result<Vec<IncomingEvent>, CaptureError> {
+) -> Result<NormalizedBatch, CaptureError> {
     let sent_at = payload
         .sent_at
         .as_deref()
         .and_then(timestamp::parse)
         .or_else(|| query.sent_at_ms.as_deref().and_then(sent_at_from_millis));
-    let mut events = Vec::with_capacity(payload.events.len());
+    let mut batch = NormalizedBatch {
+        events: Vec::with_capacity(payload.events.len()),
+        refused: Vec::new(),
+    };
     for (index, raw) in payload.events.into_iter().enumerate() {
-        if let Some(event) = normalize_event(raw, sent_at, now)
+        match normalize_event(raw, sent_at, now)
             .map_err(|reason| CaptureError::invalid_event(index, reason))?
         {
-            events.push(event);
+            Outcome::Accepted(event) => batch.events.push(event),
+            Outcome::Dropped => {}
+            Outcome::Refused(kind, details) => batch.refused.push((kind, details)),
         }
     }
-    Ok(events)
+    Ok(batch)
 }
 
 /// `?_=` in milliseconds counts only when it is a plausible recent time.
@@ -56,12 +84,11 @@ fn sent_at_from_millis(text: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis).filter(|ts| ts.year() > 2020)
 }
 
-/// `Ok(None)` for events capture drops on purpose (`$performance_event`).
 fn normalize_event(
     mut raw: Map<String, Value>,
     sent_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<Option<IncomingEvent>, String> {
+) -> Result<Outcome, String> {
     let event = match raw.remove("event") {
         Some(Value::String(name)) if !name.is_empty() => truncate_chars(name, MAX_ID_CHARS),
         Some(Value::String(_)) => return Err("`event` is empty".into()),
@@ -74,7 +101,7 @@ fn normalize_event(
         }
     };
     if event == "$performance_event" {
-        return Ok(None);
+        return Ok(Outcome::Dropped);
     }
 
     let mut properties = match raw.remove("properties") {
@@ -142,19 +169,17 @@ fn normalize_event(
     }
 
     let mut warnings = Vec::new();
-    let client_timestamp = match raw.remove("timestamp") {
-        None | Some(Value::Null) => None,
-        Some(value) => {
-            let parsed = timestamp::parse_value(&value);
-            if parsed.is_none() {
-                warnings.push((
-                    WarningKind::IgnoredInvalidTimestamp,
-                    serde_json::json!({ "timestamp": value }),
-                ));
-            }
-            parsed
+    let raw_timestamp = raw.remove("timestamp").filter(|v| !v.is_null());
+    let client_timestamp = raw_timestamp.as_ref().and_then(|value| {
+        let parsed = timestamp::parse_value(value);
+        if parsed.is_none() {
+            warnings.push((
+                WarningKind::IgnoredInvalidTimestamp,
+                serde_json::json!({ "timestamp": value }),
+            ));
         }
-    };
+        parsed
+    });
     let offset_ms = match raw.remove("offset") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(
@@ -175,20 +200,34 @@ fn normalize_event(
         sent_at: if ignore_sent_at { None } else { sent_at },
         offset_ms,
     };
-    let resolved = timestamp::resolve(client, now);
-    if resolved.clamped_from_future {
-        warnings.push((
-            WarningKind::EventTimestampInFuture,
-            serde_json::json!({ "timestamp": client_timestamp, "now": now }),
-        ));
-    }
+    let timestamp = match timestamp::resolve(client, now) {
+        Ok(timestamp) => timestamp,
+        Err(out_of_window) => {
+            let details = serde_json::json!({
+                "event": event,
+                "uuid": uuid,
+                "distinct_id": distinct_id,
+                "timestamp": raw_timestamp,
+                "sent_at": client.sent_at,
+                "offset": offset_ms,
+                "computed": out_of_window.computed,
+                "earliest": timestamp::EARLIEST,
+                "latest": out_of_window.latest,
+                "reason": "the event's time is before 2000-01-01 or more than 23 hours ahead of the server's clock; the event was not stored",
+            });
+            return Ok(Outcome::Refused(
+                WarningKind::EventTimestampOutOfRange,
+                details,
+            ));
+        }
+    };
 
-    Ok(Some(IncomingEvent {
+    Ok(Outcome::Accepted(IncomingEvent {
         uuid,
         event,
         distinct_id,
         properties,
-        timestamp: resolved.timestamp,
+        timestamp,
         warnings,
     }))
 }
@@ -223,7 +262,11 @@ mod tests {
     }
 
     fn one(event: Value) -> Result<Option<IncomingEvent>, String> {
-        normalize_event(event.as_object().unwrap().clone(), None, now())
+        match normalize_event(event.as_object().unwrap().clone(), None, now())? {
+            Outcome::Accepted(event) => Ok(Some(event)),
+            Outcome::Dropped => Ok(None),
+            Outcome::Refused(kind, details) => Err(format!("refused: {kind:?} {details}")),
+        }
     }
 
     #[test]
@@ -306,6 +349,34 @@ mod tests {
             .unwrap();
         assert_eq!(e.timestamp, now());
         assert_eq!(e.warnings[0].0, WarningKind::IgnoredInvalidTimestamp);
+    }
+
+    #[test]
+    fn events_at_impossible_times_are_refused_alone() {
+        let payload = DecodedPayload {
+            events: [
+                json!({"event": "good", "distinct_id": "u"}),
+                json!({"event": "year one", "distinct_id": "u", "timestamp": "0001-01-01T00:00:00Z"}),
+                json!({"event": "far offset", "distinct_id": "u", "offset": i64::MIN}),
+                json!({"event": "future", "distinct_id": "u", "timestamp": "2024-06-03T12:00:00Z"}),
+            ]
+            .into_iter()
+            .map(|e| e.as_object().unwrap().clone())
+            .collect(),
+            ..Default::default()
+        };
+        let batch = normalize_batch(payload, &CaptureQuery::default(), now()).unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(batch.events[0].event, "good");
+        let refused: Vec<&str> = batch
+            .refused
+            .iter()
+            .map(|(kind, details)| {
+                assert_eq!(*kind, WarningKind::EventTimestampOutOfRange);
+                details["event"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(refused, ["year one", "far offset", "future"]);
     }
 
     #[test]

@@ -8,10 +8,6 @@ use serde_json::{Map, Value};
 
 use cairn_core::Properties;
 
-/// PostHog refuses a person update that makes properties larger than this
-/// (Postgres' `pg_column_size` check on the persons table).
-pub const MAX_PERSON_PROPERTIES_BYTES: usize = 655_360;
-
 const ILLEGAL_IDS_ANY_CASE: &[&str] = &[
     "anonymous",
     "guest",

@@ -3,6 +3,7 @@
 //! queued (up to a cap), processes it in order, writes it in one transaction
 //! (group commit) and only then answers each request.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,7 +18,7 @@ use cairn_store::{IngestStore, StoreError};
 
 use crate::directory::{Directory, Tee};
 use crate::processor::Processor;
-use crate::IncomingEvent;
+use crate::{IncomingEvent, NormalizedBatch};
 
 /// Requests that may wait in the queue before senders are held back.
 const QUEUE_CAPACITY: usize = 4096;
@@ -33,11 +34,15 @@ pub enum PipelineError {
     Unavailable(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A bug: processing this request panicked. Nothing of it was stored.
+    #[error("processing this request failed on a server bug, nothing of it was stored: {0}")]
+    Failed(String),
 }
 
 struct Job {
     project: ProjectId,
     events: Vec<IncomingEvent>,
+    refused: Vec<(cairn_core::WarningKind, serde_json::Value)>,
     reply: oneshot::Sender<Result<Accepted, PipelineError>>,
 }
 
@@ -89,12 +94,14 @@ impl Pipeline {
         })
     }
 
-    /// Queues events for `project` and waits until they are durable.
+    /// Queues a request's events (and the warnings of those it refused) for
+    /// `project` and waits until they are durable.
     pub async fn submit(
         &self,
         project: ProjectId,
-        events: Vec<IncomingEvent>,
+        batch: NormalizedBatch,
     ) -> Result<Accepted, PipelineError> {
+        let NormalizedBatch { events, refused } = batch;
         let (reply, answer) = oneshot::channel();
         let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
@@ -103,6 +110,7 @@ impl Pipeline {
             .send(Job {
                 project,
                 events,
+                refused,
                 reply,
             })
             .await
@@ -189,8 +197,43 @@ fn run<S: IngestStore>(
                     continue;
                 }
             };
-            let processed = processor.process(job.project, job.events, now, &stored);
-            replies.push((job.reply, processed));
+            let Job {
+                project,
+                events,
+                refused,
+                reply,
+            } = job;
+            // One request's processing may not take the thread down with it.
+            let processed = catch_unwind(AssertUnwindSafe(|| {
+                processor.record_refused(project, refused, now);
+                processor.process(project, events, now, &stored)
+            }));
+            match processed {
+                Ok(processed) => replies.push((reply, processed)),
+                Err(panic) => {
+                    let message = panic_message(panic.as_ref());
+                    tracing::error!(%message, "processing a capture request panicked; it is answered 500");
+                    let _ = reply.send(Err(PipelineError::Failed(message)));
+                    // Half of its changes may be in the in-memory state, mixed
+                    // with those of the requests processed before it in this
+                    // round: all of them are dropped, and the state is rebuilt
+                    // from what is stored. Those requests were not stored
+                    // either, and are told to retry.
+                    for (reply, _) in replies.drain(..) {
+                        let _ = reply.send(Err(PipelineError::Unavailable(
+                            "a request committed together with this one failed; send it again"
+                                .into(),
+                        )));
+                    }
+                    match load(&mut store, group_type_limit, directory) {
+                        Ok(reloaded) => processor = reloaded,
+                        Err(error) => {
+                            tracing::error!(%error, "reloading ingestion state failed");
+                            drop(processor.take_commit());
+                        }
+                    }
+                }
+            }
         }
         let commit = Arc::new(processor.take_commit());
         let started = Instant::now();
@@ -221,3 +264,15 @@ fn run<S: IngestStore>(
         }
     }
 }
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -21,8 +21,8 @@ use cairn_store::{Commit, SnapshotVisitor};
 use crate::groups::{group_key, is_valid_group_type};
 use crate::persons::{
     add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates,
-    MAX_PERSON_PROPERTIES_BYTES,
 };
+use crate::properties_cap::{self, MAX_PROPERTIES_BYTES};
 use crate::seen::{Seen, SeenUuids};
 use crate::IncomingEvent;
 
@@ -40,6 +40,9 @@ const EVENTS_WITHOUT_PERSON_UPDATES: &[&str] = &["$exception", "$$heatmap"];
 const FORCE_UPGRADE_AGE: Duration = Duration::minutes(1);
 /// The same warning about the same thing is recorded at most this often.
 const WARNING_DEBOUNCE: Duration = Duration::hours(1);
+/// Tests send an event of this name to make processing panic half way.
+#[cfg(test)]
+pub(crate) const PANIC_EVENT: &str = "$cairn_test_panic";
 
 #[derive(Debug, Default)]
 struct ProjectState {
@@ -127,6 +130,23 @@ impl Processor {
             }
         }
         processed
+    }
+
+    /// Records a warning for each event of a request that the normaliser
+    /// refused; nothing else of them is kept.
+    pub fn record_refused(
+        &mut self,
+        project: ProjectId,
+        refused: Vec<(WarningKind, Value)>,
+        now: DateTime<Utc>,
+    ) {
+        let warnings = refused.into_iter().map(|(kind, details)| IngestionWarning {
+            project_id: project,
+            kind,
+            details,
+            timestamp: now,
+        });
+        self.pending.commit.warnings.extend(warnings);
     }
 
     /// Everything processed since the last call, ready to be written.
@@ -269,6 +289,11 @@ impl Run<'_> {
             self.process_personless(uuid, &name, &distinct_id, &mut properties, timestamp)
         };
 
+        #[cfg(test)]
+        if name == PANIC_EVENT {
+            panic!("a panic injected by a test, after the person was processed");
+        }
+
         let mut groups = Vec::new();
         if attach_groups {
             if name == "$groupidentify" {
@@ -311,9 +336,11 @@ impl Run<'_> {
             );
             return (Some(self.attributed_person(distinct_id)), false);
         }
-        let upgraded = self
-            .existing_person(distinct_id)
-            .is_some_and(|person| person.created_at <= timestamp - FORCE_UPGRADE_AGE);
+        let upgraded = self.existing_person(distinct_id).is_some_and(|person| {
+            timestamp
+                .checked_sub_signed(FORCE_UPGRADE_AGE)
+                .is_some_and(|upgrade_after| person.created_at <= upgrade_after)
+        });
         (Some(self.attributed_person(distinct_id)), upgraded)
     }
 
@@ -446,12 +473,9 @@ impl Run<'_> {
         }
         let mut properties = person.properties.clone();
         updates.apply(&mut properties);
-        let size = serde_json::to_vec(&properties)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
-        if size > MAX_PERSON_PROPERTIES_BYTES {
+        if let Some(size) = properties_cap::oversize(&properties) {
             let details = json!({"event_uuid": event_uuid, "person_id": id, "size": size,
-                "limit": MAX_PERSON_PROPERTIES_BYTES});
+                "limit": MAX_PROPERTIES_BYTES});
             self.warn(WarningKind::PersonPropertiesSizeViolation, details);
             return;
         }
@@ -641,7 +665,7 @@ impl Run<'_> {
         let Some(index) = self.group_type_index(group_type, event_uuid) else {
             return;
         };
-        self.upsert_group(index, key, set, timestamp);
+        self.upsert_group(index, key, set, timestamp, event_uuid);
     }
 
     fn upsert_group(
@@ -650,24 +674,36 @@ impl Run<'_> {
         key: String,
         set: Properties,
         timestamp: DateTime<Utc>,
+        event_uuid: Uuid,
     ) {
         let dirty_key = (self.project, index, key.clone());
         match self.state.groups.get_mut(&(index, key.clone())) {
             Some(group) => {
                 let mut changed = timestamp < group.created_at;
-                group.created_at = group.created_at.min(timestamp);
-                for (name, value) in set {
-                    if group.properties.get(&name) != Some(&value) {
-                        group.properties.insert(name, value);
-                        changed = true;
+                let changes_properties = set
+                    .iter()
+                    .any(|(name, value)| group.properties.get(name) != Some(value));
+                if changes_properties {
+                    let mut properties = group.properties.clone();
+                    properties.extend(set);
+                    if let Some(size) = properties_cap::oversize(&properties) {
+                        self.warn_group_too_large(event_uuid, index, &key, size);
+                        return;
                     }
+                    group.properties = properties;
+                    changed = true;
                 }
                 if changed {
+                    group.created_at = group.created_at.min(timestamp);
                     group.version += 1;
                     self.pending.dirty_groups.insert(dirty_key);
                 }
             }
             None => {
+                if let Some(size) = properties_cap::oversize(&set) {
+                    self.warn_group_too_large(event_uuid, index, &key, size);
+                    return;
+                }
                 let group = Group {
                     project_id: self.project,
                     group_type_index: index,
@@ -680,6 +716,19 @@ impl Run<'_> {
                 self.pending.dirty_groups.insert(dirty_key);
             }
         }
+    }
+
+    /// A group update refused for the size it would give the group.
+    fn warn_group_too_large(
+        &mut self,
+        event_uuid: Uuid,
+        index: GroupTypeIndex,
+        key: &str,
+        size: usize,
+    ) {
+        let details = json!({"event_uuid": event_uuid, "group_type_index": index,
+            "group_key": key, "size": size, "limit": MAX_PROPERTIES_BYTES});
+        self.warn(WarningKind::GroupPropertiesSizeViolation, details);
     }
 
     /// The event's group of each type from `$groups`; every group referenced
@@ -722,7 +771,7 @@ impl Run<'_> {
             let known_since = self.state.groups.get(&lookup).map(|g| g.created_at);
             let key = lookup.1;
             if known_since.is_none_or(|created_at| created_at > timestamp) {
-                self.upsert_group(index, key.clone(), Properties::new(), timestamp);
+                self.upsert_group(index, key.clone(), Properties::new(), timestamp, event_uuid);
             }
             let slot = index as usize;
             if columns.len() <= slot {

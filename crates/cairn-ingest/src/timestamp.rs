@@ -1,11 +1,20 @@
 //! When an event happened: the client's timestamp corrected by the clock skew
-//! between the client's `sent_at` and our clock, or `now - offset`, never
-//! more than 23 hours in the future.
+//! between the client's `sent_at` and our clock, or `now - offset`; and
+//! whether that time is one Cairn stores at all. Every computation is
+//! checked: the inputs are the client's, and any of them may be absurd.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-const FUTURE_LIMIT: Duration = Duration::hours(23);
+/// Events may be at most this far ahead of the server's clock.
+pub const FUTURE_LIMIT: Duration = Duration::hours(23);
+/// No event is older than this (2000-01-01T00:00:00Z): analytics has no use
+/// for earlier times, and one year-1 event would make every "all time"
+/// insight span two thousand years of buckets.
+pub const EARLIEST: DateTime<Utc> = match DateTime::from_timestamp(946_684_800, 0) {
+    Some(earliest) => earliest,
+    None => panic!("2000-01-01 is a valid time"),
+};
 
 /// What the client told us about time for one event.
 #[derive(Debug, Default, Clone, Copy)]
@@ -15,29 +24,30 @@ pub struct ClientTime {
     pub offset_ms: Option<i64>,
 }
 
-/// The computed timestamp, and whether it had to be clamped.
+/// An event time outside `[EARLIEST, now + FUTURE_LIMIT]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ResolvedTime {
-    pub timestamp: DateTime<Utc>,
-    pub clamped_from_future: bool,
+pub struct OutOfWindow {
+    /// The computed time; `None` when it is not even representable.
+    pub computed: Option<DateTime<Utc>>,
+    pub latest: Option<DateTime<Utc>>,
 }
 
-pub fn resolve(client: ClientTime, now: DateTime<Utc>) -> ResolvedTime {
-    let mut timestamp = match (client.timestamp, client.sent_at) {
-        (Some(ts), Some(sent_at)) => now + (ts - sent_at),
-        (Some(ts), None) => ts,
-        (None, _) => now,
+/// The event's time, or why it is refused.
+pub fn resolve(client: ClientTime, now: DateTime<Utc>) -> Result<DateTime<Utc>, OutOfWindow> {
+    let computed = match (client.offset_ms, client.timestamp, client.sent_at) {
+        (Some(offset), _, _) => {
+            Duration::try_milliseconds(offset).and_then(|offset| now.checked_sub_signed(offset))
+        }
+        // The difference of two times always fits a Duration; adding it to
+        // `now` may leave chrono's range.
+        (None, Some(timestamp), Some(sent_at)) => now.checked_add_signed(timestamp - sent_at),
+        (None, Some(timestamp), None) => Some(timestamp),
+        (None, None, _) => Some(now),
     };
-    if let Some(offset) = client.offset_ms {
-        timestamp = now - Duration::milliseconds(offset);
-    }
-    let clamped_from_future = timestamp - now > FUTURE_LIMIT;
-    if clamped_from_future {
-        timestamp = now;
-    }
-    ResolvedTime {
-        timestamp,
-        clamped_from_future,
+    let latest = now.checked_add_signed(FUTURE_LIMIT);
+    match computed {
+        Some(time) if time >= EARLIEST && latest.is_none_or(|latest| time <= latest) => Ok(time),
+        computed => Err(OutOfWindow { computed, latest }),
     }
 }
 
@@ -123,6 +133,11 @@ mod tests {
             assert_eq!(parse(text), Some(noon), "{text}");
         }
         assert_eq!(parse("2024-01-01"), Some(at("2024-01-01T00:00:00Z")));
+        // Signed years reach to chrono's edges, where arithmetic overflows.
+        assert_eq!(
+            parse("-262143-01-01T00:00:30Z"),
+            DateTime::<Utc>::MIN_UTC.checked_add_signed(Duration::seconds(30))
+        );
         assert_eq!(parse("yesterday"), None);
     }
 
@@ -134,35 +149,59 @@ mod tests {
             sent_at: Some(at("2024-01-01T11:00:05Z")),
             offset_ms: None,
         };
-        assert_eq!(resolve(client, now).timestamp, at("2024-01-01T12:00:05Z"));
+        assert_eq!(resolve(client, now), Ok(at("2024-01-01T12:00:05Z")));
     }
 
     #[test]
-    fn offset_overrides_and_future_is_clamped() {
+    fn offset_overrides_the_timestamp() {
         let now = at("2024-01-01T12:00:00Z");
         let client = ClientTime {
+            timestamp: Some(at("2020-01-01T12:00:00Z")),
             offset_ms: Some(1500),
             ..Default::default()
         };
-        assert_eq!(
-            resolve(client, now).timestamp,
-            at("2024-01-01T11:59:58.500Z")
-        );
-        let future = ClientTime {
-            timestamp: Some(at("2024-01-03T12:00:00Z")),
+        assert_eq!(resolve(client, now), Ok(at("2024-01-01T11:59:58.500Z")));
+    }
+
+    #[test]
+    fn times_outside_the_window_are_refused() {
+        let now = at("2024-01-01T12:00:00Z");
+        let time = |timestamp| ClientTime {
+            timestamp: Some(at(timestamp)),
             ..Default::default()
         };
+        assert!(resolve(time("2024-01-02T11:00:00Z"), now).is_ok());
+        assert!(resolve(time("2024-01-02T11:00:01Z"), now).is_err());
+        assert!(resolve(time("2000-01-01T00:00:00Z"), now).is_ok());
+        assert!(resolve(time("1999-12-31T23:59:59Z"), now).is_err());
+    }
+
+    #[test]
+    fn absurd_inputs_are_refused_not_panics() {
+        let now = at("2024-01-01T12:00:00Z");
+        for offset in [i64::MIN, i64::MAX, i64::MIN + 1, -i64::MAX / 2] {
+            let client = ClientTime {
+                offset_ms: Some(offset),
+                ..Default::default()
+            };
+            assert!(resolve(client, now).is_err(), "{offset}");
+        }
+        let skewed = ClientTime {
+            timestamp: Some(DateTime::<Utc>::MIN_UTC),
+            sent_at: Some(DateTime::<Utc>::MAX_UTC),
+            offset_ms: None,
+        };
         assert_eq!(
-            resolve(future, now),
-            ResolvedTime {
-                timestamp: now,
-                clamped_from_future: true
-            }
+            resolve(skewed, now),
+            Err(OutOfWindow {
+                computed: None,
+                latest: Some(at("2024-01-02T11:00:00Z"))
+            })
         );
-        let soon = ClientTime {
-            timestamp: Some(at("2024-01-02T10:00:00Z")),
+        let at_the_edge = ClientTime {
+            timestamp: Some(DateTime::<Utc>::MIN_UTC),
             ..Default::default()
         };
-        assert!(!resolve(soon, now).clamped_from_future);
+        assert!(resolve(at_the_edge, DateTime::<Utc>::MAX_UTC).is_err());
     }
 }

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::lz64::Lz64Error;
 use crate::CaptureError;
 
-/// Decompressed payloads are capped too, so that a small gzip bomb cannot
-/// inflate into gigabytes.
+/// Decompressed payloads are capped too, checked while decompressing, so
+/// that a small gzip or lz64 bomb cannot inflate into gigabytes.
 pub const MAX_DECOMPRESSED_BYTES: usize = 20 * 1024 * 1024;
 /// PostHog's cap on one event (Kafka's message size).
 pub const MAX_EVENT_BYTES: usize = 1_000_000;
@@ -102,6 +103,32 @@ impl Compression {
     }
 }
 
+/// Plain JSON bodies up to this size are cheap enough to decode in place.
+const CHEAP_JSON_BYTES: usize = 256 * 1024;
+
+impl WireRequest<'_> {
+    /// Whether decoding is as cheap as reading the body once: a small plain
+    /// JSON body without any compression or encoding hint. Anything else
+    /// (gzip, lz64, base64, forms, `?data=`, large bodies) may cost tens of
+    /// milliseconds of CPU up to the decompression bound, so callers run it
+    /// off their async workers.
+    pub fn is_cheap_to_decode(&self) -> bool {
+        self.body.len() <= CHEAP_JSON_BYTES
+            && self.query.data.is_none()
+            && self.query.compression.is_none()
+            && self.content_encoding.is_none()
+            && !is_form(self.content_type)
+            && matches!(self.body.trim_ascii_start().first(), Some(b'{' | b'['))
+    }
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .starts_with("application/x-www-form-urlencoded")
+    })
+}
+
 pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, CaptureError> {
     parse_json(&decode_body(request)?, request.path)
 }
@@ -119,11 +146,7 @@ pub fn decode_body(request: &WireRequest<'_>) -> Result<Vec<u8>, CaptureError> {
     }
 
     let mut hint = None;
-    let is_form = request.content_type.is_some_and(|ct| {
-        ct.trim_start()
-            .starts_with("application/x-www-form-urlencoded")
-    });
-    if is_form && from_query.is_none() {
+    if is_form(request.content_type) && from_query.is_none() {
         let (data, compression) = parse_form(&raw)?;
         raw = data.into_bytes();
         hint = compression;
@@ -210,11 +233,17 @@ fn gunzip(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
 }
 
 fn lz64(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
-    let text = std::str::from_utf8(raw)
-        .map_err(|_| CaptureError::Malformed("lz64 body is not text".into()))?;
-    let decoded = lz_str::decompress_from_base64(text.trim())
-        .ok_or_else(|| CaptureError::Malformed("body marked lz64 does not decompress".into()))?;
-    String::from_utf16(&decoded)
+    let units =
+        crate::lz64::decompress_from_base64(raw, MAX_DECOMPRESSED_BYTES).map_err(|error| {
+            match error {
+                // Every UTF-16 unit is at least one byte of UTF-8.
+                Lz64Error::TooLarge(_) => too_large_decompressed(),
+                Lz64Error::Invalid => {
+                    CaptureError::Malformed("body marked lz64 does not decompress".into())
+                }
+            }
+        })?;
+    String::from_utf16(&units)
         .map(String::into_bytes)
         .map_err(|_| CaptureError::Malformed("lz64 body decompresses to invalid UTF-16".into()))
 }

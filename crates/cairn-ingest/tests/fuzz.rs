@@ -1,13 +1,22 @@
-//! Property-based fuzzing of the body decoder and the event normaliser:
-//! whatever arrives, they answer (events or an error naming the problem)
-//! and never panic; what they accept keeps PostHog's limits. Runs a bounded
+//! Property-based fuzzing of the body decoder, the event normaliser and the
+//! timestamp path: whatever arrives, they answer (events or an error naming
+//! the problem) and never panic; what they accept keeps PostHog's limits,
+//! and every stored event time lies inside the window. Runs a bounded
 //! number of cases in CI; failures are kept in `proptest-regressions/` and
 //! replayed first on every run.
 
 use std::io::Write;
 
+use std::collections::HashSet;
+
 use base64::Engine;
-use cairn_ingest::{decode_payload, normalize_batch, CapturePath, CaptureQuery, WireRequest};
+use cairn_core::ProjectId;
+use cairn_ingest::processor::Processor;
+use cairn_ingest::timestamp::{self, ClientTime, EARLIEST, FUTURE_LIMIT};
+use cairn_ingest::{
+    decode_payload, normalize_batch, CapturePath, CaptureQuery, IncomingEvent, WireRequest,
+};
+use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -125,9 +134,11 @@ fn ingest(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Op
             return;
         }
     };
-    match normalize_batch(payload, query, chrono::Utc::now()) {
-        Ok(events) => {
-            for event in events {
+    let now = Utc::now();
+    match normalize_batch(payload, query, now) {
+        Ok(batch) => {
+            for event in batch.events {
+                assert_in_window(event.timestamp, now);
                 assert!(!event.distinct_id.is_empty());
                 assert!(event.distinct_id.chars().count() <= 200);
                 assert!(!event.distinct_id.contains('\0'));
@@ -136,6 +147,59 @@ fn ingest(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Op
         }
         Err(error) => assert!(!error.to_string().is_empty()),
     }
+}
+
+fn assert_in_window(time: DateTime<Utc>, now: DateTime<Utc>) {
+    assert!(time >= EARLIEST, "{time} is before 2000");
+    if let Some(latest) = now.checked_add_signed(FUTURE_LIMIT) {
+        assert!(time <= latest, "{time} is more than 23 h after {now}");
+    }
+}
+
+/// Any time chrono can hold, weighted towards its edges, the window's
+/// edges and today.
+fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
+    let micros = |t: DateTime<Utc>| t.timestamp_micros();
+    let (min, max) = (
+        micros(DateTime::<Utc>::MIN_UTC),
+        micros(DateTime::<Utc>::MAX_UTC),
+    );
+    let (earliest, today) = (micros(EARLIEST), micros(Utc::now()));
+    const DAY: i64 = 86_400_000_000;
+    const MINUTES: i64 = 3 * 60_000_000;
+    prop_oneof![
+        min..=max,
+        min..=min + MINUTES,
+        max - MINUTES..=max,
+        min..=min + 10 * DAY,
+        max - 10 * DAY..=max,
+        earliest - DAY..=earliest + DAY,
+        today - 2 * DAY..=today + 2 * DAY,
+    ]
+    .prop_map(|micros| DateTime::from_timestamp_micros(micros).expect("in chrono's range"))
+}
+
+/// An `offset` in milliseconds: anything, or one that lands near the edges.
+fn any_offset() -> impl Strategy<Value = i64> {
+    let to_minimum = (Utc::now() - DateTime::<Utc>::MIN_UTC).num_milliseconds();
+    prop_oneof![
+        any::<i64>(),
+        Just(i64::MIN),
+        Just(i64::MAX),
+        to_minimum - 120_000..=to_minimum + 120_000,
+        -200_000_000i64..=200_000_000,
+    ]
+}
+
+/// A timestamp as SDKs (and attackers) write it.
+fn any_timestamp_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any_time().prop_map(|t| json!(t.to_rfc3339())),
+        any_time().prop_map(|t| json!(t.format("%Y-%m-%dT%H:%M:%S%.f%:z").to_string())),
+        any_time().prop_map(|t| json!(t.timestamp_millis())),
+        any::<f64>().prop_map(|f| json!(f)),
+        any::<i64>().prop_map(|n| json!(n)),
+    ]
 }
 
 const PATHS: [CapturePath; 3] = [CapturePath::Batch, CapturePath::Event, CapturePath::Engage];
@@ -190,5 +254,86 @@ proptest! {
             ),
         };
         ingest(path, &body, &query, content_type);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn resolved_times_are_inside_the_window_or_refused(
+        timestamp in prop::option::of(any_time()),
+        sent_at in prop::option::of(any_time()),
+        offset_ms in prop::option::of(any_offset()),
+        now in any_time(),
+    ) {
+        let client = ClientTime { timestamp, sent_at, offset_ms };
+        if let Ok(time) = timestamp::resolve(client, now) {
+            assert_in_window(time, now);
+        }
+    }
+
+    #[test]
+    fn client_times_in_json_are_stored_inside_the_window_or_refused(
+        timestamp in prop::option::of(any_timestamp_value()),
+        sent_at in prop::option::of(any_time()),
+        offset in prop::option::of(any_offset()),
+        personless in any::<bool>(),
+    ) {
+        let mut event = json!({"event": "e", "distinct_id": "u",
+            "properties": {"$process_person_profile": !personless}});
+        if let Some(timestamp) = timestamp {
+            event["timestamp"] = timestamp;
+        }
+        if let Some(offset) = offset {
+            event["offset"] = json!(offset);
+        }
+        let mut body = json!({"api_key": "phc_x", "batch": [event]});
+        if let Some(sent_at) = sent_at {
+            body["sent_at"] = json!(sent_at.to_rfc3339());
+        }
+        let body = body.to_string();
+        let query = CaptureQuery::default();
+        let request = WireRequest {
+            path: CapturePath::Batch,
+            body: body.as_bytes(),
+            query: &query,
+            content_type: None,
+            content_encoding: None,
+        };
+        let payload = decode_payload(&request).unwrap();
+        let now = Utc::now();
+        let batch = normalize_batch(payload, &query, now).unwrap();
+        prop_assert_eq!(batch.events.len() + batch.refused.len(), 1);
+        for event in &batch.events {
+            assert_in_window(event.timestamp, now);
+        }
+    }
+
+    /// Processing does date arithmetic too (how old a person is); whatever
+    /// time an event carries, it must not panic.
+    #[test]
+    fn processing_events_at_any_time_never_panics(
+        times in prop::collection::vec((any_time(), any::<bool>()), 1..6),
+        now in any_time(),
+    ) {
+        let mut processor = Processor::new(5);
+        let events: Vec<IncomingEvent> = times
+            .into_iter()
+            .map(|(timestamp, personless)| IncomingEvent {
+                uuid: uuid::Uuid::new_v4(),
+                event: "e".into(),
+                distinct_id: "u".into(),
+                properties: json!({"$process_person_profile": !personless,
+                    "$groups": {"company": "acme"}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                timestamp,
+                warnings: vec![],
+            })
+            .collect();
+        processor.process(ProjectId(1), events, now, &HashSet::new());
+        processor.take_commit();
     }
 }

@@ -18,9 +18,6 @@ use cairn_ingest::{decode_payload, normalize_batch, CapturePath, CaptureQuery, W
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Bodies above this size are decoded off the async worker threads.
-const DECODE_INLINE_BYTES: usize = 256 * 1024;
-
 pub async fn batch(
     state: State<Arc<AppState>>,
     query: Query<CaptureQuery>,
@@ -85,7 +82,15 @@ async fn accept(
     };
     let (content_type, content_encoding) = (header(CONTENT_TYPE), header(CONTENT_ENCODING));
 
-    let decode = move || -> Result<_, ApiError> {
+    let cheap = WireRequest {
+        path,
+        body: &body,
+        query: &query,
+        content_type: content_type.as_deref(),
+        content_encoding: content_encoding.as_deref(),
+    }
+    .is_cheap_to_decode();
+    let (token, batch) = crate::decoding::decode(cheap, move || {
         let request = WireRequest {
             path,
             body: &body,
@@ -99,34 +104,21 @@ async fn accept(
             payload.events.iter().map(event_token),
         )?
         .to_owned();
-        let events = normalize_batch(payload, &query, Utc::now())?;
-        Ok((token, events))
-    };
-    let (token, events) = if body_len_hint(&headers) > DECODE_INLINE_BYTES {
-        tokio::task::spawn_blocking(decode)
-            .await
-            .map_err(|e| ApiError::Internal(format!("decoding task failed: {e}")))??
-    } else {
-        decode()?
-    };
+        let batch = normalize_batch(payload, &query, Utc::now())?;
+        Ok((token, batch))
+    })
+    .await?;
 
     let project = state.project_for_token(&token).ok_or_else(|| {
         ApiError::Unauthorized(format!(
             "no project has the API key {token:?}: use the project API key (phc_…) shown at first start or in the project settings"
         ))
     })?;
-    if events.is_empty() {
+    if batch.is_empty() {
         return Ok(());
     }
-    let accepted = state.pipeline.submit(project, events).await?;
+    let accepted = state.pipeline.submit(project, batch).await?;
     metrics::counter!("cairn_events_accepted_total").increment(accepted.stored as u64);
     metrics::counter!("cairn_events_duplicate_total").increment(accepted.duplicates as u64);
     Ok(())
-}
-
-fn body_len_hint(headers: &HeaderMap) -> usize {
-    headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0)
 }

@@ -62,6 +62,7 @@ impl ApiError {
             Self::Capture(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            Self::Pipeline(PipelineError::Failed(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Pipeline(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(StoreError::Conflict(_)) => StatusCode::BAD_REQUEST,

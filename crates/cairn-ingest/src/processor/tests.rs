@@ -310,6 +310,36 @@ fn group_identify_merges_shallowly_and_keeps_earliest_created_at() {
 }
 
 #[test]
+fn group_properties_are_capped_as_persons_are() {
+    let mut p = Processor::new(5);
+    let identify = |set: Value, seconds| {
+        event(
+            "$groupidentify",
+            "x",
+            json!({"$group_type": "company", "$group_key": "acme", "$group_set": set}),
+            seconds,
+        )
+    };
+    run(&mut p, vec![identify(json!({"plan": "pro"}), 10)]);
+    let half = "x".repeat(MAX_PROPERTIES_BYTES / 2);
+    let commit = run(
+        &mut p,
+        vec![
+            identify(json!({"a": half}), 5),
+            identify(json!({"b": half}), 5),
+        ],
+    );
+    let group = &commit.groups[0];
+    assert_eq!(group.properties.keys().collect::<Vec<_>>(), ["plan", "a"]);
+    assert_eq!(commit.warnings.len(), 1);
+    assert_eq!(
+        commit.warnings[0].kind,
+        WarningKind::GroupPropertiesSizeViolation
+    );
+    assert_eq!(commit.events.len(), 2, "the events are stored all the same");
+}
+
+#[test]
 fn groups_on_events_create_listed_groups_and_warn_on_bad_keys() {
     let mut p = Processor::new(5);
     let commit = run(

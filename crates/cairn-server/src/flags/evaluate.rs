@@ -30,7 +30,7 @@ use crate::state::AppState;
 /// Longest distinct id kept, as capture does.
 const MAX_DISTINCT_ID_CHARS: usize = 200;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct FlagsQuery {
     v: Option<String>,
     config: Option<String>,
@@ -104,7 +104,11 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let mut request = parse_request(&body, &query, &headers)?;
+    let cheap = wire_request(&body, &wire_query(&query), &headers).is_cheap_to_decode();
+    let mut request = {
+        let query = query.clone();
+        crate::decoding::decode(cheap, move || parse_request(&body, &query, &headers)).await?
+    };
     let project = state.project_for_token(&request.token).ok_or_else(|| {
         ApiError::Unauthorized(
             "the project API key is not valid: no project has this key (check the `token`/`api_key` field)".into(),
@@ -155,19 +159,31 @@ struct FlagRequest {
     disable_flags: bool,
 }
 
-fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiResult<FlagRequest> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let wire_query = CaptureQuery {
+/// `/flags` bodies come in capture's transports.
+fn wire_query(query: &FlagsQuery) -> CaptureQuery {
+    CaptureQuery {
         compression: query.compression.clone(),
         ..CaptureQuery::default()
-    };
-    let text = decode_body(&WireRequest {
+    }
+}
+
+fn wire_request<'a>(
+    body: &'a [u8],
+    query: &'a CaptureQuery,
+    headers: &'a HeaderMap,
+) -> WireRequest<'a> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    WireRequest {
         path: CapturePath::Event,
         body,
-        query: &wire_query,
+        query,
         content_type: header(CONTENT_TYPE),
         content_encoding: header(CONTENT_ENCODING),
-    })?;
+    }
+}
+
+fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiResult<FlagRequest> {
+    let text = decode_body(&wire_request(body, &wire_query(query), headers))?;
     let fields = match serde_json::from_slice::<Value>(&text) {
         Ok(Value::Object(fields)) => fields,
         Ok(other) => {
