@@ -20,6 +20,10 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// over time; a bound keeps the server's memory predictable. Queries that
 /// need more spill to the data directory.
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+/// Open connections served at once; past it, new ones wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Tokio's semaphore counts permits in fewer bits than a `usize`.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -29,14 +33,16 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log,
+    /// max_connections
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
     #[arg(long, env = "CAIRN_GROUP_TYPE_LIMIT")]
     pub group_type_limit: Option<usize>,
-    /// Seconds a client may take to send its request headers, and a capture
-    /// or flags body; a stalled client gets 408 and is disconnected [default: 30]
+    /// Seconds a client may take to send its request headers or body (a
+    /// stalled client gets 408 and is disconnected), and that a connection
+    /// may stay idle before it is closed [default: 30]
     #[arg(long, env = "CAIRN_REQUEST_TIMEOUT")]
     pub request_timeout: Option<u64>,
     /// Memory the database may use for caching and queries, e.g. `512MB`
@@ -52,6 +58,10 @@ pub struct ServeArgs {
     /// Personal API key (phx_…) created at first start
     #[arg(long, env = "CAIRN_PERSONAL_API_KEY", hide_env_values = true)]
     pub personal_api_key: Option<String>,
+    /// Connections served at once; past it, new connections wait until one
+    /// closes [default: 1024]
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +73,7 @@ struct FileConfig {
     request_timeout: Option<u64>,
     memory_limit: Option<String>,
     log: Option<String>,
+    max_connections: Option<usize>,
 }
 
 /// The settings in force.
@@ -78,6 +89,8 @@ pub struct Config {
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -114,6 +127,15 @@ impl ServeArgs {
             .or(file.memory_limit)
             .unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.into());
         check_size(&memory_limit).context("memory_limit")?;
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(1..=MAX_CONNECTIONS).contains(&max_connections) {
+            anyhow::bail!(
+                "max_connections must be between 1 and {MAX_CONNECTIONS}, got {max_connections}"
+            );
+        }
         Ok(Config {
             bind: self
                 .bind
@@ -129,6 +151,7 @@ impl ServeArgs {
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,
+            max_connections,
         })
     }
 }
@@ -193,6 +216,29 @@ mod tests {
         for bad in ["", "512", "lots", "1GB'; DROP TABLE events; --", "0GB"] {
             let error = format!("{:#}", limit(bad).unwrap_err());
             assert!(error.contains("memory_limit"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn max_connections_comes_from_flag_or_file_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(&path, "max_connections = 64\n").unwrap();
+        let resolve = |max_connections, config: Option<&Path>| {
+            ServeArgs {
+                max_connections,
+                config: config.map(Path::to_path_buf),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let default = resolve(None, None).unwrap().max_connections;
+        assert_eq!(default, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(resolve(None, Some(&path)).unwrap().max_connections, 64);
+        assert_eq!(resolve(Some(8), Some(&path)).unwrap().max_connections, 8);
+        for bad in [0, MAX_CONNECTIONS + 1] {
+            let error = format!("{:#}", resolve(Some(bad), None).unwrap_err());
+            assert!(error.contains("max_connections"), "{bad}: {error}");
         }
     }
 }
