@@ -121,10 +121,14 @@ mod tests {
 
     use super::*;
 
+    async fn boom() -> &'static str {
+        panic!("secret internals")
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_answers_500_in_the_error_shape() {
         let app = Router::new()
-            .route("/boom", get(|| async { panic!("secret internals") }))
+            .route("/boom", get(boom))
             .layer(CatchPanicLayer::custom(panic_response));
         let request = || Request::get("/boom").body(Body::empty()).unwrap();
         for _ in 0..2 {

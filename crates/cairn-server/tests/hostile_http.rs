@@ -412,11 +412,8 @@ fn at_the_connection_cap_idle_connections_make_room() {
     // Some idle connection was closed to make that room.
     let closed = silent
         .iter_mut()
-        .filter(|stream| {
-            read_until_closed(stream, Duration::from_millis(100))
-                .1
-                .is_some()
-        })
+        .map(|stream| read_until_closed(stream, Duration::from_millis(100)).1)
+        .filter(Option::is_some)
         .count();
     assert!(closed >= 1, "no idle connection was closed");
     drop((silent, waiting));
