@@ -26,6 +26,9 @@ pub enum ApiError {
     Timeout(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The server has no room for this request now; the client may retry.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Capture(#[from] CaptureError),
     #[error(transparent)]
@@ -53,6 +56,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Capture(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -70,7 +74,8 @@ impl IntoResponse for ApiError {
     /// shows `detail` to the user.
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Shedding load is no failure to log per request.
+        if status.is_server_error() && !matches!(self, Self::Busy(_)) {
             tracing::error!(error = %self, "request failed");
         }
         let (kind, code) = match status {

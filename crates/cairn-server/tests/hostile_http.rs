@@ -420,3 +420,59 @@ fn at_the_connection_cap_idle_connections_make_room() {
     std::thread::sleep(Duration::from_millis(200));
     serves_everyone_else(&server);
 }
+
+/// The server's resident memory in MB (found by its data directory).
+fn server_rss_mb(server: &Server) -> f64 {
+    let data_dir = server.data_dir().to_string_lossy().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("serve") && cmdline.contains(&data_dir) {
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
+            let kb: f64 = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap();
+            return kb / 1024.0;
+        }
+    }
+    panic!("no server process for {data_dir}");
+}
+
+#[test]
+fn bodies_held_at_once_stay_within_the_memory_limit() {
+    let server = Server::start_with(&["--request-timeout", "3"]);
+    let head = format!(
+        "POST /batch/ HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n",
+        address(&server)
+    );
+    // 20 bodies of 17 MB (340 MB) that never finish: more than the 256 MiB
+    // the server holds at once.
+    let part = vec![b' '; 17_000_000];
+    let mut parked: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = send(&server, &head);
+            let _ = stream.write_all(&part); // refused ones are cut off
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = server_rss_mb(&server);
+    assert!(rss < 450.0, "the server holds {rss:.0} MB");
+
+    let mut refused = 0;
+    for stream in &mut parked {
+        let (answer, _) = read_until_closed(stream, Duration::from_secs(10));
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("256 MiB of request bodies"), "{answer}");
+            refused += 1;
+        } else {
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        }
+    }
+    eprintln!("{refused} of 20 parked bodies refused; server RSS {rss:.0} MB");
+    assert!(refused >= 4, "only {refused} of 20 bodies were refused");
+    // Their memory is given back: capture works again.
+    serves_everyone_else(&server);
+}
