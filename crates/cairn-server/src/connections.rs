@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -72,6 +73,7 @@ pub struct Signals {
 pub async fn serve<S>(
     protocol: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
+    peer: SocketAddr,
     app: S,
     idle: Duration,
     mut signals: Signals,
@@ -83,6 +85,7 @@ where
     let activity = Arc::new(Activity::new());
     let service = Tracked {
         app,
+        peer,
         activity: activity.clone(),
     };
     let mut connection = pin!(protocol.serve_connection(TokioIo::new(stream), service));
@@ -174,6 +177,8 @@ impl Drop for Working {
 #[derive(Clone)]
 struct Tracked<S> {
     app: S,
+    /// Given to handlers as `ConnectInfo`, for per-address limits.
+    peer: SocketAddr,
     activity: Arc<Activity>,
 }
 
@@ -189,9 +194,11 @@ where
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let working = self.activity.working();
         let app = self.app.clone();
-        let activity = self.activity.clone();
+        let (activity, peer) = (self.activity.clone(), self.peer);
         Box::pin(async move {
-            let response = app.oneshot(request.map(Body::new)).await?;
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let response = app.oneshot(request).await?;
             drop(working);
             Ok(response.map(|body| TrackedBody {
                 body,
@@ -248,7 +255,42 @@ impl Drop for TrackedBody {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// Handlers see the client's address; an idle connection is closed.
+    #[tokio::test]
+    async fn handlers_get_the_peer_address_and_idle_connections_close() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                peer.to_string()
+            }),
+        );
+        let (_closing, closing) = watch::channel(false);
+        let (_full, full) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            let (stream, peer) = listener.accept().await.unwrap();
+            let signals = Signals { closing, full };
+            let idle = Duration::from_millis(300);
+            serve(Arc::new(protocol(idle)), stream, peer, app, idle, signals).await
+        });
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        client.write_all(request.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        let closed_after = started.elapsed();
+        let me = client.local_addr().unwrap().to_string();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with(&me), "{answer} (client {me})");
+        assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+        server.await.unwrap().unwrap();
+    }
 
     #[tokio::test]
     async fn idle_time_counts_only_while_no_request_is_being_worked_on() {

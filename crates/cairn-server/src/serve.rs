@@ -137,6 +137,7 @@ async fn serve_http<S>(
         let connection = connections::serve(
             protocol.clone(),
             stream,
+            peer,
             app.clone(),
             limits.timeout,
             signals.clone(),
