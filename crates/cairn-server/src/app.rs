@@ -7,6 +7,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 
 use crate::api::{events, feature_flags, groups, persons, projects, query, warnings};
@@ -85,6 +86,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(definitions::definitions),
         )
         .nest("/api/projects/{project_id}", project_routes)
+        // Bodies are read once the key is known good.
+        .route_layer(from_fn_with_state(state.clone(), crate::body::read_whole))
         .route_layer(from_fn_with_state(state.clone(), require_personal_key));
 
     // Remote evaluation: the project key in the body authenticates.
@@ -107,7 +110,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(capture_routes)
         .merge(flag_routes)
         .merge(api_routes)
-        .merge(crate::ui::router(state.clone()))
+        .merge(
+            crate::ui::router(state.clone())
+                .layer(from_fn_with_state(state.clone(), crate::body::read_whole)),
+        )
         .route("/_health", get(health))
         .route(
             "/metrics",
@@ -118,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(from_fn(crate::security_headers::add))
         .with_state(state)
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
 }
 
 async fn health(

@@ -26,6 +26,10 @@ pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
 pub const DEFAULT_SIGN_IN_LIMIT: u32 = 10;
 /// How long one insight query may run before it is stopped (504).
 pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 60;
+/// Open connections served at once; past it, new ones wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Tokio's semaphore counts permits in fewer bits than a `usize`.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -36,14 +40,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log,
-    /// public_url, public_metrics, sign_in_limit, query_timeout
+    /// public_url, public_metrics, sign_in_limit, query_timeout, max_connections
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
     #[arg(long, env = "CAIRN_GROUP_TYPE_LIMIT")]
     pub group_type_limit: Option<usize>,
-    /// Seconds a client may take to send its request headers, and a capture
-    /// or flags body; a stalled client gets 408 and is disconnected [default: 30]
+    /// Seconds a client may take to send its request headers or body (a
+    /// stalled client gets 408 and is disconnected), and that a connection
+    /// may stay idle before it is closed [default: 30]
     #[arg(long, env = "CAIRN_REQUEST_TIMEOUT")]
     pub request_timeout: Option<u64>,
     /// Memory the database may use for caching and queries, e.g. `512MB`
@@ -76,6 +81,10 @@ pub struct ServeArgs {
     /// one is stopped and answered 504 [default: 60]
     #[arg(long, env = "CAIRN_QUERY_TIMEOUT")]
     pub query_timeout: Option<u64>,
+    /// Connections served at once; past it, new connections wait until one
+    /// closes [default: 1024]
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +100,7 @@ struct FileConfig {
     public_metrics: Option<bool>,
     sign_in_limit: Option<u32>,
     query_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// The settings in force.
@@ -114,6 +124,8 @@ pub struct Config {
     pub sign_in_limit: NonZeroU32,
     /// How long one insight query may run.
     pub query_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -171,6 +183,15 @@ impl ServeArgs {
         if query_timeout == 0 {
             anyhow::bail!("query_timeout must be at least 1 second");
         }
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(1..=MAX_CONNECTIONS).contains(&max_connections) {
+            anyhow::bail!(
+                "max_connections must be between 1 and {MAX_CONNECTIONS}, got {max_connections}"
+            );
+        }
         Ok(Config {
             bind: self
                 .bind
@@ -190,6 +211,7 @@ impl ServeArgs {
             public_metrics: self.public_metrics || file.public_metrics.unwrap_or(false),
             sign_in_limit,
             query_timeout: Duration::from_secs(query_timeout),
+            max_connections,
         })
     }
 }
@@ -349,5 +371,28 @@ mod tests {
             ..Default::default()
         };
         assert!(zero.resolve().is_err());
+    }
+
+    #[test]
+    fn max_connections_comes_from_flag_or_file_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        std::fs::write(&path, "max_connections = 64\n").unwrap();
+        let resolve = |max_connections, config: Option<&Path>| {
+            ServeArgs {
+                max_connections,
+                config: config.map(Path::to_path_buf),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let default = resolve(None, None).unwrap().max_connections;
+        assert_eq!(default, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(resolve(None, Some(&path)).unwrap().max_connections, 64);
+        assert_eq!(resolve(Some(8), Some(&path)).unwrap().max_connections, 8);
+        for bad in [0, MAX_CONNECTIONS + 1] {
+            let error = format!("{:#}", resolve(Some(bad), None).unwrap_err());
+            assert!(error.contains("max_connections"), "{bad}: {error}");
+        }
     }
 }

@@ -26,6 +26,9 @@ pub enum ApiError {
     Timeout(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The server has no room for this request now; the client may retry.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Capture(#[from] CaptureError),
     #[error(transparent)]
@@ -59,6 +62,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Capture(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -79,7 +83,8 @@ impl IntoResponse for ApiError {
     /// shows `detail` to the user.
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Shedding load is no failure to log per request.
+        if status.is_server_error() && !matches!(self, Self::Busy(_)) {
             tracing::error!(error = %self, "request failed");
         }
         let (kind, code) = match status {
@@ -102,3 +107,55 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What a client gets when its request's handler panicked (tower-http's
+/// `CatchPanicLayer` calls this): a 500 in the usual error shape, while the
+/// panic's message goes to the log, not to the client. The connection and
+/// the worker thread serve on.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    ApiError::Internal(
+        "the request hit a bug in Cairn and was abandoned; the server log has the details".into(),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use axum::Router;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("secret internals")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_error_shape() {
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let request = || Request::get("/boom").body(Body::empty()).unwrap();
+        for _ in 0..2 {
+            let response = app.clone().oneshot(request()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["type"], "server_error");
+            let detail = body["detail"].as_str().unwrap();
+            assert!(detail.contains("bug in Cairn"), "{detail}");
+            assert!(!detail.contains("secret internals"), "{detail}");
+        }
+    }
+}

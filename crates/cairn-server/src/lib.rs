@@ -7,6 +7,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod capture;
 pub mod config;
+pub mod connections;
 pub mod decoding;
 pub mod demo;
 pub mod error;

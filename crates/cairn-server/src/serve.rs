@@ -1,30 +1,31 @@
 //! `cairn serve`: open the store, start the pipeline, serve HTTP until a
 //! signal, then drain the pipeline.
 
-use std::sync::Arc;
-
-use anyhow::Context;
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use anyhow::Context;
+use axum::extract::Request;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::sync::{watch, Semaphore};
 use tower::Layer;
-use tower::ServiceExt;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use cairn_ingest::Pipeline;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::Config;
+use crate::connections;
 use crate::state::AppState;
+
+/// How often, at most, the log says that every connection is in use.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// File descriptors kept for the store, the journal and the rest, besides
+/// one per connection.
+const FILES_BESIDES_CONNECTIONS: u64 = 256;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
@@ -44,10 +45,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(address = %bound, data_dir = %config.data_dir.display(), "cairn is listening");
 
-    let header_timeout = config.request_timeout;
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        timeout: config.request_timeout,
+    };
+    raise_open_file_limit(limits.max_connections);
     let state = Arc::new(AppState::new(config, store, pipeline, metrics)?);
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::app::router(state.clone()));
-    serve_http(listener, app, header_timeout, shutdown_signal()).await;
+    serve_http(listener, app, limits, shutdown_signal()).await;
 
     tracing::info!("shutting down: finishing queued events");
     if let Ok(state) = Arc::try_unwrap(state) {
@@ -56,14 +61,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many connections are served at once, and how long one may stall.
+struct ConnectionLimits {
+    max_connections: usize,
+    /// For request headers and bodies, and for an idle connection.
+    timeout: Duration,
+}
+
 /// Serves HTTP/1 and HTTP/2 until `shutdown`, then lets open requests
-/// finish. Unlike `axum::serve`, a connection whose request headers do not
-/// arrive within `header_timeout` is closed, so clients that stall cannot
-/// pile up connections.
+/// finish. Unlike `axum::serve`, a connection is closed when it stalls or
+/// idles for `limits.timeout` (see `connections`), and at most
+/// `limits.max_connections` are open at once: past that, new connections
+/// wait (in the listen backlog) until one closes, and idle ones are closed
+/// sooner to make room, so a flood of connections can neither run the
+/// process out of file descriptors or memory nor keep clients out for long.
 async fn serve_http<S>(
     listener: tokio::net::TcpListener,
     app: S,
-    header_timeout: Duration,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) where
     S: tower::Service<Request, Response = axum::response::Response, Error = Infallible>
@@ -72,7 +87,15 @@ async fn serve_http<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    let protocol = Arc::new(connections::protocol(limits.timeout));
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closing_watch) = watch::channel(false);
+    let (full, full_watch) = watch::channel(false);
+    let signals = connections::Signals {
+        closing: closing_watch,
+        full: full_watch,
+    };
+    let mut last_full_warning: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -87,31 +110,84 @@ async fn serve_http<S>(
             },
             () = &mut shutdown => break,
         };
+        let permit = match open.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // This one waits (and the listen backlog behind it) while
+                // idle connections make room.
+                full.send_replace(true);
+                if last_full_warning.is_none_or(|at| at.elapsed() > FULL_WARNING_EVERY) {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "every connection is in use: new ones wait until one closes (raise --max-connections if these are real clients)"
+                    );
+                    last_full_warning = Some(Instant::now());
+                }
+                let permit = tokio::select! {
+                    permit = open.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                };
+                full.send_replace(false);
+                permit
+            }
+        };
         let _ = stream.set_nodelay(true);
-        // The peer's address rides along for per-address limits (sign-in).
-        let service = TowerToHyperService::new(app.clone().map_request(
-            move |request: hyper::Request<Incoming>| {
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        ));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let in_use = limits.max_connections - open.available_permits();
+        metrics::gauge!("cairn_http_connections").set(in_use as f64);
+        let connection = connections::serve(
+            protocol.clone(),
+            stream,
+            peer,
+            app.clone(),
+            limits.timeout,
+            signals.clone(),
+        );
+        let (open, max) = (open.clone(), limits.max_connections);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            drop(permit);
+            metrics::gauge!("cairn_http_connections").set((max - open.available_permits()) as f64);
         });
     }
-    graceful.shutdown().await;
+    // Every open connection finishes its requests and closes; then each
+    // has given its permit back.
+    closing.send_replace(true);
+    let all = u32::try_from(limits.max_connections).expect("max_connections is bounded");
+    let _ = open.acquire_many(all).await;
+    drop(full);
+}
+
+/// The soft limit on open files is often 1024, less than the connections
+/// allowed: raise it toward the hard limit (as Go and nginx do), and say so
+/// when even that leaves too little room.
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let needed = max_connections as u64 + FILES_BESIDES_CONNECTIONS;
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), hard) = (limit.current, limit.maximum) else {
+        return; // unlimited
+    };
+    if current >= needed {
+        return;
+    }
+    let raised = hard.map_or(needed, |hard| needed.min(hard));
+    let wanted = Rlimit {
+        current: Some(raised),
+        maximum: hard,
+    };
+    let now = match setrlimit(Resource::Nofile, wanted) {
+        Ok(()) => raised,
+        Err(_) => current,
+    };
+    if now < needed {
+        tracing::warn!(
+            open_file_limit = now,
+            max_connections,
+            "the open-file limit leaves room for fewer connections than --max-connections: raise `ulimit -n` or lower --max-connections"
+        );
+    }
 }
 
 async fn shutdown_signal() {
