@@ -18,6 +18,10 @@ use crate::CaptureError;
 pub const MAX_DECOMPRESSED_BYTES: usize = 20 * 1024 * 1024;
 /// PostHog's cap on one event (Kafka's message size).
 pub const MAX_EVENT_BYTES: usize = 1_000_000;
+/// Events in one request. SDKs send batches of 100 or so; without a cap,
+/// 20 MiB of `{},` is seven million events, and parsed they take ~35× the
+/// body's size in memory.
+pub const MAX_EVENTS_PER_REQUEST: usize = 50_000;
 
 const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -258,7 +262,7 @@ fn too_large_decompressed() -> CaptureError {
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
-    batch: Option<Vec<&'a RawValue>>,
+    batch: Option<EventList<'a>>,
     api_key: Option<Value>,
     token: Option<Value>,
     sent_at: Option<Value>,
@@ -272,7 +276,7 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
         .map_err(|e| CaptureError::Malformed(format!("payload is not valid UTF-8: {e}")))?;
     let body = text.trim_start();
     let mut payload = DecodedPayload::default();
-    let raw_events: Vec<&RawValue> = if body.starts_with('[') {
+    let raw_events: EventList = if body.starts_with('[') {
         serde_json::from_str(body).map_err(json_error)?
     } else if body.starts_with('{') {
         let envelope = envelope(body)?;
@@ -300,7 +304,10 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
                 "non-engage request missing event name attribute".into(),
             ));
         } else {
-            vec![serde_json::from_str(body).map_err(json_error)?]
+            EventList {
+                events: vec![serde_json::from_str(body).map_err(json_error)?],
+                count: 1,
+            }
         }
     } else {
         return Err(CaptureError::Malformed(
@@ -309,8 +316,15 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
         ));
     };
 
-    payload.events.reserve(raw_events.len());
-    for (index, raw) in raw_events.into_iter().enumerate() {
+    if raw_events.count > MAX_EVENTS_PER_REQUEST {
+        return Err(CaptureError::TooLarge(format!(
+            "the request holds {} events, over the limit of {MAX_EVENTS_PER_REQUEST} in one \
+             request: send them in smaller batches",
+            raw_events.count
+        )));
+    }
+    payload.events.reserve(raw_events.events.len());
+    for (index, raw) in raw_events.events.into_iter().enumerate() {
         if raw.get().len() > MAX_EVENT_BYTES {
             return Err(CaptureError::TooLarge(format!(
                 "event #{index} is {} bytes, over the 1 MB limit for one event",
@@ -336,6 +350,47 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
         return Err(CaptureError::NoEvents);
     }
     Ok(payload)
+}
+
+/// A request's events as unparsed JSON, at most `MAX_EVENTS_PER_REQUEST`
+/// of them kept: the rest are only counted, so an oversize batch is refused
+/// without holding it.
+struct EventList<'a> {
+    events: Vec<&'a RawValue>,
+    count: usize,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for EventList<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = EventList<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of events")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut list = EventList {
+                    events: Vec::new(),
+                    count: 0,
+                };
+                while list.count < MAX_EVENTS_PER_REQUEST {
+                    let Some(event) = seq.next_element()? else {
+                        return Ok(list);
+                    };
+                    list.events.push(event);
+                    list.count += 1;
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    list.count += 1;
+                }
+                Ok(list)
+            }
+        }
+        deserializer.deserialize_seq(Visitor(std::marker::PhantomData))
+    }
 }
 
 fn json_error(e: serde_json::Error) -> CaptureError {
@@ -397,6 +452,31 @@ mod tests {
     }
 
     const BATCH: &str = r#"{"api_key":"phc_k","sent_at":"2024-01-01T00:00:00Z","batch":[{"event":"a","distinct_id":"u"},{"event":"b","distinct_id":"u"}]}"#;
+
+    #[test]
+    fn a_request_holds_at_most_the_event_limit() {
+        let batch = |n: usize| {
+            let events = vec![r#"{"event":"e","distinct_id":"u"}"#; n].join(",");
+            format!(r#"{{"api_key":"phc_k","batch":[{events}]}}"#)
+        };
+        let at_limit = batch(MAX_EVENTS_PER_REQUEST);
+        let query = CaptureQuery::default();
+        let payload = decode(CapturePath::Batch, at_limit.as_bytes(), &query, None).unwrap();
+        assert_eq!(payload.events.len(), MAX_EVENTS_PER_REQUEST);
+        let over = batch(MAX_EVENTS_PER_REQUEST + 1);
+        let bare_array = format!(
+            "[{}",
+            over.split_once(":[").unwrap().1.trim_end_matches('}')
+        );
+        for body in [over, bare_array] {
+            let Err(CaptureError::TooLarge(message)) =
+                decode(CapturePath::Batch, body.as_bytes(), &query, None)
+            else {
+                panic!("{} events were accepted", MAX_EVENTS_PER_REQUEST + 1);
+            };
+            assert!(message.contains("50001 events"), "{message}");
+        }
+    }
 
     #[test]
     fn batch_shape_carries_token_and_sent_at() {

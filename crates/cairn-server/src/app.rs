@@ -122,9 +122,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
         })
+        // Inside the security headers, so a panic's 500 carries them too.
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(from_fn(crate::security_headers::add))
         .with_state(state)
-        .layer(CatchPanicLayer::custom(crate::error::panic_response))
 }
 
 async fn health(

@@ -258,6 +258,47 @@ fn gzip_and_base64_bombs_are_refused_at_the_bound() {
     assert_still_serving(&server, &["before"]);
 }
 
+#[test]
+fn millions_of_tiny_events_in_one_request_are_refused_without_parsing_them() {
+    let server = Server::start();
+    server.capture(json!([event("before", "u", json!({}))]));
+    let pid = server_pid(&server);
+    // Six million `{}` in 18 MB, gzipped to ~20 KB: parsed, ~0.7 GB.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    write!(
+        encoder,
+        "{{\"api_key\": \"{PROJECT_KEY}\", \"batch\": [{{}}"
+    )
+    .unwrap();
+    for _ in 0..(6_000_000 / 1000) {
+        encoder.write_all(",{}".repeat(1000).as_bytes()).unwrap();
+    }
+    encoder.write_all(b"]}").unwrap();
+    let started = Instant::now();
+    let response = server
+        .client
+        .post(server.url("/batch/"))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(encoder.finish().unwrap())
+        .send()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    let (rss, peak) = memory_kb(pid);
+    eprintln!("6M events: {status} in {elapsed:?}, server RSS {rss} kB, peak {peak} kB");
+    assert_eq!(status, 413, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("6000001 events") && detail.contains("50000"),
+        "{detail}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert!(peak < RSS_LIMIT_KB, "peak RSS {peak} kB");
+    assert_still_serving(&server, &["before"]);
+}
+
 /// Milliseconds between now and chrono's earliest time, less `margin`.
 fn offset_to_near_minimum(margin_ms: i64) -> i64 {
     (Utc::now() - DateTime::<Utc>::MIN_UTC).num_milliseconds() - margin_ms
