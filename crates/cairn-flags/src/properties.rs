@@ -277,8 +277,8 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>, timezon
         NotEndsWith => !lower(actual).ends_with(&lower(expected)),
         IcontainsMulti => contains_any(expected, actual),
         NotIcontainsMulti => !contains_any(expected, actual),
-        Regex | NotRegex => match filter.regex().map(|r| r.is_match(&text(actual))) {
-            Some(Ok(found)) => found == (filter.operator == Regex),
+        Regex | NotRegex => match filter.regex().map(|r| r.is_match(&text(actual)).ok()) {
+            Some(Some(found)) => found == (filter.operator == Regex),
             // An invalid pattern or a blown backtrack limit matches neither way.
             _ => false,
         },

@@ -26,7 +26,7 @@ fn flag(i: usize) -> Value {
         {"key": "control", "rollout_percentage": 50},
         {"key": "test", "rollout_percentage": 30},
         {"key": "bold", "rollout_percentage": 20}]});
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({"key": format!("person-flag-{i}"), "filters": {
             "groups": [
                 {"properties": [
@@ -34,8 +34,8 @@ fn flag(i: usize) -> Value {
                     {"key": "plan", "value": ["team", "enterprise"], "operator": "exact", "type": "person"}],
                  "rollout_percentage": 60},
                 {"properties": [{"key": "age", "value": 40, "operator": "gt", "type": "person"}],
-                 "rollout_percentage": 30, "variant": if i % 4 == 0 { json!("test") } else { Value::Null }}],
-            "multivariate": if i % 4 == 0 { variants } else { Value::Null }}})
+                 "rollout_percentage": 30, "variant": if i.is_multiple_of(4) { json!("test") } else { Value::Null }}],
+            "multivariate": if i.is_multiple_of(4) { variants } else { Value::Null }}})
     } else {
         json!({"key": format!("company-flag-{i}"), "filters": {
             "aggregation_group_type_index": 0,

@@ -421,25 +421,6 @@ fn at_the_connection_cap_idle_connections_make_room() {
     serves_everyone_else(&server);
 }
 
-/// The server's resident memory in MB (found by its data directory).
-fn server_rss_mb(server: &Server) -> f64 {
-    let data_dir = server.data_dir().to_string_lossy().to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if cmdline.contains("serve") && cmdline.contains(&data_dir) {
-            let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
-            let kb: f64 = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap();
-            return kb / 1024.0;
-        }
-    }
-    panic!("no server process for {data_dir}");
-}
-
 #[test]
 fn bodies_held_at_once_stay_within_the_memory_limit() {
     let server = Server::start_with(&["--request-timeout", "3"]);
@@ -458,7 +439,7 @@ fn bodies_held_at_once_stay_within_the_memory_limit() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let rss = server_rss_mb(&server);
+    let rss = common::memory_kb(server.pid()).0 as f64 / 1024.0;
     assert!(rss < 450.0, "the server holds {rss:.0} MB");
 
     let mut refused = 0;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use common::{event, Server, PROJECT_KEY};
+use common::{event, memory_kb, Server, PROJECT_KEY};
 use serde_json::{json, Value};
 
 /// The server's memory may not pass this while it refuses a bomb.
@@ -84,34 +84,6 @@ fn form_data(data: &str, compression: Option<&str>) -> Vec<u8> {
     form.finish().into_bytes()
 }
 
-/// The server's pid: its command line names the port it listens on.
-fn server_pid(server: &Server) -> u32 {
-    let bind = server.base.trim_start_matches("http://");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-                let cmdline = String::from_utf8_lossy(&cmdline);
-                cmdline.contains("serve") && cmdline.split('\0').any(|arg| arg == bind)
-            })
-        })
-        .expect("the cairn process")
-}
-
-/// `(VmRSS, VmHWM)` in kB: now and at most so far.
-fn memory_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 struct Attack {
     name: &'static str,
     path: &'static str,
@@ -179,7 +151,7 @@ fn the_lz64_bomb_helper_writes_what_lz_string_reads() {
 fn lz64_bombs_are_refused_at_the_bound_on_capture_and_flags() {
     let server = Server::start();
     server.capture(json!([event("before", "u", json!({}))]));
-    let pid = server_pid(&server);
+    let pid = server.pid();
     let bomb = big_lz64_bomb();
     assert!(bomb.len() < 200_000, "{} bytes", bomb.len());
     for (name, path) in [
@@ -211,7 +183,7 @@ fn lz64_bombs_are_refused_at_the_bound_on_capture_and_flags() {
 fn gzip_and_base64_bombs_are_refused_at_the_bound() {
     let server = Server::start();
     server.capture(json!([event("before", "u", json!({}))]));
-    let pid = server_pid(&server);
+    let pid = server.pid();
     let gzip = gzip_bomb();
     let base64 = base64::engine::general_purpose::STANDARD.encode(gzip);
     let attacks = [
@@ -262,7 +234,7 @@ fn gzip_and_base64_bombs_are_refused_at_the_bound() {
 fn millions_of_tiny_events_in_one_request_are_refused_without_parsing_them() {
     let server = Server::start();
     server.capture(json!([event("before", "u", json!({}))]));
-    let pid = server_pid(&server);
+    let pid = server.pid();
     // Six million `{}` in 18 MB, gzipped to ~20 KB: parsed, ~0.7 GB.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     write!(

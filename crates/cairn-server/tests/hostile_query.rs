@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{event, Server, PROJECT_KEY};
+use common::{cpu_seconds, event, Server, PROJECT_KEY};
 use serde_json::{json, Value};
 
 /// `POST query/`: the status, the body and how long the answer took.
@@ -179,30 +179,6 @@ fn slow_query() -> Value {
            "interval": "minute", "dateRange": {"date_from": "-6d"}})
 }
 
-/// The server's pid, found by its unique data directory.
-fn server_pid(server: &Server) -> u32 {
-    let dir = server.data_dir().to_string_lossy().to_string();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if cmdline.contains("serve") && cmdline.contains(&dir) {
-            return pid;
-        }
-    }
-    panic!("no cairn process serves {dir}");
-}
-
-/// CPU seconds the process has used (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
 /// CPU seconds the server burns over the next two seconds.
 fn cpu_over_two_seconds(pid: u32) -> f64 {
     let before = cpu_seconds(pid);
@@ -214,7 +190,7 @@ fn cpu_over_two_seconds(pid: u32) -> f64 {
 fn a_query_past_the_time_limit_is_stopped_with_504() {
     let server = Server::start_with(&["--query-timeout", "2"]);
     fill_slow_data(&server);
-    let pid = server_pid(&server);
+    let pid = server.pid();
     let (status, body, took) = query(&server, slow_query());
     assert_eq!(status, 504, "{body}");
     let detail = body["detail"].as_str().unwrap();
@@ -232,7 +208,7 @@ fn a_query_past_the_time_limit_is_stopped_with_504() {
 fn a_client_that_goes_away_takes_its_query_with_it() {
     let server = Server::start();
     fill_slow_data(&server);
-    let pid = server_pid(&server);
+    let pid = server.pid();
     let impatient = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()

@@ -479,6 +479,34 @@ fn add_config(body: &mut Map<String, Value>, has_feature_flags: bool) {
     body.insert("isAuthenticated".into(), json!(false));
 }
 
+/// One flag for a distinct id and groups, from stored properties, as
+/// `/flags` would answer it (the UI's "test this flag"); `None` when the
+/// project has no such flag.
+pub async fn evaluate_for(
+    state: &AppState,
+    project: ProjectId,
+    key: &str,
+    distinct_id: &str,
+    groups: BTreeMap<String, String>,
+) -> ApiResult<Option<cairn_flags::Evaluation>> {
+    let flags = project_flags(state, project).await?;
+    let mut request = FlagRequest {
+        token: String::new(),
+        distinct_id: distinct_id.to_string(),
+        groups,
+        person_properties: Map::new(),
+        group_properties: BTreeMap::new(),
+        anon_distinct_id: None,
+        device_id: None,
+        flag_keys: None,
+        disable_flags: false,
+    };
+    let mut subject = subject(state, project, &mut request);
+    subject.timezone = flags.timezone;
+    subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;
+    Ok(flags.set.evaluate(key, &subject))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,32 +554,4 @@ mod tests {
         let none = detailed(&flags, &[], &Map::new()).unwrap();
         assert_eq!(none, br#"{"flags":{}}"#);
     }
-}
-
-/// One flag for a distinct id and groups, from stored properties, as
-/// `/flags` would answer it (the UI's "test this flag"); `None` when the
-/// project has no such flag.
-pub async fn evaluate_for(
-    state: &AppState,
-    project: ProjectId,
-    key: &str,
-    distinct_id: &str,
-    groups: BTreeMap<String, String>,
-) -> ApiResult<Option<cairn_flags::Evaluation>> {
-    let flags = project_flags(state, project).await?;
-    let mut request = FlagRequest {
-        token: String::new(),
-        distinct_id: distinct_id.to_string(),
-        groups,
-        person_properties: Map::new(),
-        group_properties: BTreeMap::new(),
-        anon_distinct_id: None,
-        device_id: None,
-        flag_keys: None,
-        disable_flags: false,
-    };
-    let mut subject = subject(state, project, &mut request);
-    subject.timezone = flags.timezone;
-    subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;
-    Ok(flags.set.evaluate(key, &subject))
 }

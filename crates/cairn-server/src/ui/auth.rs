@@ -52,13 +52,19 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// Over HTTPS (directly or behind a proxy that says so) the cookie is
-/// `Secure`, so browsers never send it in the clear.
-fn session_cookie(token: &str, max_age: i64, headers: &HeaderMap) -> String {
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+/// Over HTTPS (an https `--public-url`, or a proxy that says so) the cookie
+/// is `Secure`, so browsers never send it in the clear.
+fn session_cookie(
+    public_url: Option<&url::Url>,
+    token: &str,
+    max_age: i64,
+    headers: &HeaderMap,
+) -> String {
+    let https = public_url.is_some_and(|url| url.scheme() == "https")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
     let secure = if https { "; Secure" } else { "" };
     format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
@@ -66,7 +72,12 @@ fn session_cookie(token: &str, max_age: i64, headers: &HeaderMap) -> String {
 async fn sign_in(state: &AppState, user: &User, headers: &HeaderMap) -> ApiResult<Response> {
     let id = user.id;
     let token = with_conn(&state.store, move |conn| users::create_session(conn, id)).await?;
-    let cookie = session_cookie(&token, SESSION_DAYS * 24 * 3600, headers);
+    let cookie = session_cookie(
+        state.config.public_url.as_ref(),
+        &token,
+        SESSION_DAYS * 24 * 3600,
+        headers,
+    );
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 
@@ -158,7 +169,10 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> A
         .await?;
     }
     Ok((
-        [(SET_COOKIE, session_cookie("", 0, &headers))],
+        [(
+            SET_COOKIE,
+            session_cookie(state.config.public_url.as_ref(), "", 0, &headers),
+        )],
         Redirect::to("/login"),
     )
         .into_response())
@@ -226,14 +240,16 @@ mod tests {
     #[test]
     fn cookies_are_http_only_and_secure_behind_https() {
         let mut headers = HeaderMap::new();
-        let plain = session_cookie("t", 60, &headers);
+        let plain = session_cookie(None, "t", 60, &headers);
         assert!(
             plain.contains("HttpOnly")
                 && plain.contains("SameSite=Lax")
                 && !plain.contains("Secure")
         );
+        let public: url::Url = "https://cairn.example.com".parse().unwrap();
+        assert!(session_cookie(Some(&public), "t", 60, &headers).ends_with("; Secure"));
         headers.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert!(session_cookie("t", 60, &headers).ends_with("; Secure"));
+        assert!(session_cookie(None, "t", 60, &headers).ends_with("; Secure"));
         headers.insert(COOKIE, "other=1; cairn_session=abc".parse().unwrap());
         assert_eq!(session_token(&headers).as_deref(), Some("abc"));
     }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use maud::{html, Markup};
 use sha2::Sha256;
 
@@ -23,10 +23,6 @@ use super::Session;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf_token";
-
-/// The largest form body the check reads: Cairn's biggest form (a flag with
-/// payloads) is a few KB.
-const MAX_FORM_BYTES: usize = 1 << 20;
 
 /// What is hashed under the session's key: naming the purpose keeps this
 /// token from ever equalling another value derived from the session.
@@ -73,16 +69,11 @@ pub async fn require_token(request: Request, next: Next) -> Response {
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         return refused();
     };
+    // `body::read_whole` wraps every UI route: the body is already in
+    // memory, within its size and time limits.
     let (parts, body) = request.into_parts();
-    let bytes = match Limited::new(body, MAX_FORM_BYTES).collect().await {
+    let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a form may be at most {MAX_FORM_BYTES} bytes"),
-            )
-                .into_response();
-        }
         Err(error) => {
             return (
                 StatusCode::BAD_REQUEST,

@@ -27,6 +27,9 @@ const CONDITIONS: usize = 3;
 const FILTERS: usize = 2;
 const VARIANTS: usize = 4;
 
+/// A property filter as the form shows it: key, operator, value.
+type FilterRow = (String, String, String);
+
 /// A flag as the form shows it.
 #[derive(Default)]
 struct Draft {
@@ -36,7 +39,7 @@ struct Draft {
     /// `None` for persons, else a group type index.
     match_by: Option<u8>,
     /// Per condition set: filters (key, operator, value) and rollout %.
-    conditions: Vec<(Vec<(String, String, String)>, String)>,
+    conditions: Vec<(Vec<FilterRow>, String)>,
     /// Key, rollout %, payload.
     variants: Vec<(String, String, String)>,
     payload: String,

@@ -27,8 +27,12 @@ pub fn capitalised(text: &str) -> String {
     }
 }
 
-/// The address SDKs should use: the one the browser used to reach us.
-pub fn origin(headers: &axum::http::HeaderMap) -> String {
+/// The address SDKs should use: `--public-url` when set, else the one the
+/// browser used to reach us.
+pub fn origin(public_url: Option<&url::Url>, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = public_url {
+        return url.as_str().trim_end_matches('/').to_string();
+    }
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -376,7 +376,9 @@ fn render(builder: &Builder, results: &Value) -> Markup {
             } else {
                 vec![results]
             };
-            let funnels: Vec<(Option<String>, Vec<(String, f64, Option<f64>)>)> = funnels
+            // Per funnel: its breakdown value and its bars (step, count, conversion).
+            type Bars = Vec<(String, f64, Option<f64>)>;
+            let funnels: Vec<(Option<String>, Bars)> = funnels
                 .iter()
                 .map(|steps| {
                     let steps = steps.as_array().map(Vec::as_slice).unwrap_or(&[]);

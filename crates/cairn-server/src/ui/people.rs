@@ -154,7 +154,7 @@ pub async fn persons(
         }
     });
     let empty = if search.is_empty() && offset == 0 {
-        first_event_help(&ctx, &origin(&headers))
+        first_event_help(&ctx, &origin(state.config.public_url.as_ref(), &headers))
     } else {
         html! { p.muted { "No person matches." } }
     };

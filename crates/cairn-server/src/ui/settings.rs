@@ -182,7 +182,14 @@ pub async fn page(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let message = flash.saved.map(|what| format!("Saved {what}."));
-    render(&state, ctx, message, None, &origin(&headers)).await
+    render(
+        &state,
+        ctx,
+        message,
+        None,
+        &origin(state.config.public_url.as_ref(), &headers),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -215,7 +222,7 @@ pub async fn update_project(
                 ctx,
                 None,
                 Some(error.to_string()),
-                &origin(&headers),
+                &origin(state.config.public_url.as_ref(), &headers),
             )
             .await
         }
@@ -275,7 +282,14 @@ pub async fn create_key(
         "Created “{}”: {secret} (copy it now; it is not shown again).",
         key.label
     );
-    render(&state, ctx, Some(message), None, &origin(&headers)).await
+    render(
+        &state,
+        ctx,
+        Some(message),
+        None,
+        &origin(state.config.public_url.as_ref(), &headers),
+    )
+    .await
 }
 
 pub async fn revoke_key(

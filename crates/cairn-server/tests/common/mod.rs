@@ -33,6 +33,11 @@ fn free_port() -> u16 {
 }
 
 impl Server {
+    /// The server's process id (the binary runs as the test's child).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     pub fn start() -> Self {
         Self::start_with(&[])
     }
@@ -265,4 +270,25 @@ pub fn properties_without_creator(person: &Value) -> Value {
         .unwrap()
         .remove("$creator_event_uuid");
     properties
+}
+
+/// `(VmRSS, VmHWM)` of a process in kB: its memory now and the most so far.
+pub fn memory_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU seconds a process has used (user + system).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
