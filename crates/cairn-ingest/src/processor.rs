@@ -299,7 +299,7 @@ impl Run<'_> {
             if name == "$groupidentify" {
                 self.group_identify(uuid, &properties, timestamp);
             }
-            groups = self.event_groups(uuid, &properties, timestamp);
+            groups = self.event_groups(uuid, &mut properties, timestamp);
         }
 
         self.pending.commit.events.push(Event {
@@ -732,14 +732,18 @@ impl Run<'_> {
     }
 
     /// The event's group of each type from `$groups`; every group referenced
-    /// exists afterwards, even without properties.
+    /// exists afterwards, even without properties. As PostHog does, each
+    /// attached group is also written into the event's properties as
+    /// `$group_<index>: <key as sent>`, which the events API and property
+    /// filters then see.
     fn event_groups(
         &mut self,
         event_uuid: Uuid,
-        properties: &Properties,
+        properties: &mut Properties,
         timestamp: DateTime<Utc>,
     ) -> Vec<Option<String>> {
         let mut columns: Vec<Option<String>> = Vec::new();
+        let mut stamped: Vec<(GroupTypeIndex, Value)> = Vec::new();
         let groups = match properties.get("$groups") {
             None | Some(Value::Null) => return columns,
             Some(Value::Object(groups)) => groups,
@@ -778,6 +782,10 @@ impl Run<'_> {
                 columns.resize(slot + 1, None);
             }
             columns[slot] = Some(key);
+            stamped.push((index, value.clone()));
+        }
+        for (index, value) in stamped {
+            properties.insert(format!("$group_{index}"), value);
         }
         columns
     }

@@ -70,7 +70,13 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     let breakdown = Breakdown::parse(&query.breakdown_filter)?;
 
     // The grid: periods from date_from's up to (excluding) the one after date_to.
-    let range = Range::resolve(ctx, &query.date_range, interval, || Ok(None))?;
+    // Without date_from the grid counts back from date_to, so the generic
+    // default (a week before now) must not be checked against it.
+    let mut date_range = query.date_range.clone();
+    if date_range.date_from.is_none() {
+        date_range.date_from = date_range.date_to.clone();
+    }
+    let range = Range::resolve(ctx, &date_range, interval, || Ok(None))?;
     let end = align(shift(range.to, interval, 1), interval, ctx.week_start);
     let start = match &query.date_range.date_from {
         Some(_) => align(range.from, interval, ctx.week_start),

@@ -341,7 +341,8 @@ pub fn local_time_sql(
     if segments.len() == 1 {
         return match segments[0].1 {
             0 => column.to_string(),
-            offset => format!("({column} + INTERVAL {offset} SECOND)"),
+            // `INTERVAL -25200 SECOND` is a DuckDB syntax error; to_seconds takes a sign.
+            offset => format!("({column} + to_seconds({offset}))"),
         };
     }
     let mut sql = format!("({column} + to_seconds(CASE");

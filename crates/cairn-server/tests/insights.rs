@@ -139,6 +139,56 @@ fn the_project_timezone_moves_events_between_days() {
     assert_eq!(body["timezone"], "Asia/Tokyo");
 }
 
+/// A zone behind UTC (no DST): each insight kind answers, by local days.
+#[test]
+fn a_project_behind_utc_buckets_by_its_local_day() {
+    let server = Server::start();
+    let response = server
+        .authed(server.client.patch(server.api("/")))
+        .json(&json!({"timezone": "America/Phoenix"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Mar 9 23:30 and Mar 10 00:30 in Phoenix (UTC-7): both Mar 10 in UTC.
+    server.capture(json!([
+        at("opened app", "p", "2024-03-10T06:30:00Z", json!({})),
+        at("opened app", "q", "2024-03-10T07:30:00Z", json!({})),
+    ]));
+    let range = json!({"date_from": "2024-03-08", "date_to": "2024-03-11"});
+    let series = json!([{"kind": "EventsNode", "event": "opened app"}]);
+    let trends = answer(&server, trends(series.clone(), json!({})));
+    assert_eq!(trends["results"][0]["data"], json!([0, 1, 1, 0]));
+    let lifecycle = answer(
+        &server,
+        json!({"kind": "LifecycleQuery", "dateRange": range, "series": series}),
+    );
+    let new = lifecycle["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "new")
+        .unwrap();
+    assert_eq!(new["data"], json!([0, 1, 1, 0]));
+    let stickiness = answer(
+        &server,
+        json!({"kind": "StickinessQuery", "dateRange": range, "series": series}),
+    );
+    assert_eq!(stickiness["results"][0]["data"], json!([2, 0, 0, 0]));
+    let retention = answer(
+        &server,
+        json!({"kind": "RetentionQuery", "dateRange": range,
+            "retentionFilter": {"period": "Day", "totalIntervals": 4,
+                "targetEntity": {"id": "opened app"}, "returningEntity": {"id": "opened app"}}}),
+    );
+    let cohorts: Vec<&Value> = retention["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["values"][0]["count"])
+        .collect();
+    assert_eq!(cohorts, [&json!(0), &json!(1), &json!(1), &json!(0)]);
+}
+
 #[test]
 fn bad_queries_are_400s_naming_the_field() {
     let server = Server::start();

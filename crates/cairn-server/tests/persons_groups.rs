@@ -345,3 +345,67 @@ fn segment_style_payloads_from_the_group_analytics_docs() {
     );
     assert!(server.person("segment_user").is_some());
 }
+
+/// PostHog stores `$group_<index>: <key as sent>` in the properties of an
+/// event carrying `$groups`: the events API shows it and a property filter
+/// on `$group_0` selects by it.
+#[test]
+fn groups_are_written_into_event_properties() {
+    let server = Server::start();
+    server.capture(json!([
+        event(
+            "$groupidentify",
+            "u",
+            json!({"$group_type": "company", "$group_key": "acme"})
+        ),
+        event(
+            "$groupidentify",
+            "u",
+            json!({"$group_type": "team", "$group_key": "core"})
+        ),
+        event(
+            "opened",
+            "u",
+            json!({"$groups": {"company": "acme", "team": "core"}})
+        ),
+        event("opened", "v", json!({"$groups": {"company": "globex"}})),
+        event("opened", "w", json!({"$groups": {"company": 42}})),
+        event("opened", "x", json!({})),
+    ]));
+    let group_props = |distinct_id: &str| {
+        let stored = server.events(&format!("event=opened&distinct_id={distinct_id}"));
+        let props = stored[0]["properties"].as_object().unwrap().clone();
+        let mut groups: Vec<(String, Value)> = props
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("$group_"))
+            .collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups
+    };
+    let pair = |k: &str, v: Value| (k.to_string(), v);
+    assert_eq!(
+        group_props("u"),
+        [
+            pair("$group_0", json!("acme")),
+            pair("$group_1", json!("core"))
+        ]
+    );
+    assert_eq!(group_props("v"), [pair("$group_0", json!("globex"))]);
+    assert_eq!(group_props("w"), [pair("$group_0", json!(42))], "as sent");
+    assert!(group_props("x").is_empty());
+
+    let response = server
+        .authed(server.client.post(server.api("/query/")))
+        .json(
+            &json!({"query": {"kind": "TrendsQuery", "dateRange": {"date_from": "-1d"},
+            "series": [{"kind": "EventsNode", "event": "opened", "math": "total"}],
+            "trendsFilter": {"display": "BoldNumber"},
+            "properties": [{"key": "$group_0", "value": ["acme", "42"],
+                "operator": "exact", "type": "event"}]}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["results"][0]["aggregated_value"], json!(2), "{body}");
+}
