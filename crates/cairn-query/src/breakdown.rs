@@ -167,11 +167,22 @@ impl Breakdown {
         text.split(PART_SEPARATOR).collect()
     }
 
+    /// The parts of a multi-property value: "Other" is one Other per
+    /// breakdown, as PostHog writes it.
+    fn multi_parts<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        if text == OTHER_LABEL {
+            vec![OTHER_LABEL; self.parts.len()]
+        } else {
+            text.split(PART_SEPARATOR).collect()
+        }
+    }
+
     /// A value as the response's `breakdown_value`.
     pub fn value_json(&self, text: &str) -> Value {
-        if self.multi && text != OTHER_LABEL {
+        if self.multi {
             Value::Array(
-                text.split(PART_SEPARATOR)
+                self.multi_parts(text)
+                    .into_iter()
                     .map(|p| Value::String(p.into()))
                     .collect(),
             )
@@ -183,7 +194,7 @@ impl Breakdown {
     /// The label a value contributes to a series label.
     pub fn label(&self, text: &str) -> String {
         if self.multi {
-            text.split(PART_SEPARATOR).collect::<Vec<_>>().join("::")
+            self.multi_parts(text).join("::")
         } else {
             text.to_string()
         }

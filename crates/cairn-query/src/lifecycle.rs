@@ -141,7 +141,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
         .zip(counts)
         .map(|(status, data)| {
             json!({
-                "action": {"id": series.event, "type": "events", "order": 0, "name": name},
+                "action": {"id": series.event, "type": "events", "order": 0, "name": name, "math": "total"},
                 "label": format!("{name} - {status}"),
                 "status": status,
                 "count": data.iter().sum::<i64>(),

@@ -136,8 +136,9 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
                     let name = custom_name
                         .clone()
                         .unwrap_or_else(|| format!("Formula ({text})"));
-                    let label = series_label(&name, breakdown.as_ref(), &value, 2);
-                    let mut result = shape.result(label, Value::Null, &value, data);
+                    // PostHog labels a formula row by the formula alone; the
+                    // breakdown value stays in `breakdown_value`.
+                    let mut result = shape.result(name, Value::Null, &value, data);
                     result["order"] = json!(order);
                     results.push(result);
                 }

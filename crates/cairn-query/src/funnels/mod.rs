@@ -348,10 +348,12 @@ fn attribute(
         Attribution::Step => {
             let mut candidates: Vec<Option<u32>> = rows
                 .iter()
-                .filter(|r| r.event.matches(step) && r.value.is_some())
+                .filter(|r| r.event.matches(step))
                 .map(|r| r.value)
                 .collect();
-            candidates.sort_unstable();
+            // A step event without the property is the candidate "" (PostHog's
+            // `['']`); tried last, so a real value wins a tie.
+            candidates.sort_unstable_by_key(|v| (v.is_none(), *v));
             candidates.dedup();
             if candidates.is_empty() {
                 candidates.push(None);
@@ -363,7 +365,7 @@ fn attribute(
                     .iter()
                     .map(|r| {
                         let mut e = r.event;
-                        if r.value != candidate || candidate.is_none() {
+                        if r.value != candidate {
                             e.steps &= !(1 << step);
                         }
                         e
@@ -471,8 +473,13 @@ fn step_results(
                 .then(|| durations.iter().sum::<f64>() / durations.len() as f64);
             let median = quantile(&durations, 0.5);
             let node = &steps[i];
+            // Unordered steps are "Completed n steps", not one event.
+            let action_id = match funnel.order {
+                FunnelOrder::Unordered => None,
+                _ => node.event.as_deref(),
+            };
             let mut step = json!({
-                "action_id": node.event,
+                "action_id": action_id,
                 "name": names[i],
                 "custom_name": node.custom_name,
                 "order": i,

@@ -13,6 +13,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use cairn_query::breakdown::{NULL_LABEL, OTHER_LABEL};
 use cairn_store::insights;
 
 use super::charts::{self, number, Series};
@@ -329,7 +330,21 @@ fn series_label(item: &Value) -> String {
         .unwrap_or("");
     match &item["breakdown_value"] {
         Value::Null => event.to_string(),
-        value => format!("{event} · {}", value_text(value)),
+        value => format!("{event} · {}", breakdown_text(value)),
+    }
+}
+
+/// A breakdown value as a reader sees it: a multi-property value's parts
+/// joined, PostHog's "Other" and null labels in words.
+fn breakdown_text(value: &Value) -> String {
+    let part = |v: &Value| match v.as_str() {
+        Some(OTHER_LABEL) => "Other".to_string(),
+        Some(NULL_LABEL) => "None".to_string(),
+        _ => value_text(v),
+    };
+    match value {
+        Value::Array(parts) => parts.iter().map(part).collect::<Vec<_>>().join(", "),
+        value => part(value),
     }
 }
 
@@ -384,10 +399,7 @@ fn render(builder: &Builder, results: &Value) -> Markup {
                     let steps = steps.as_array().map(Vec::as_slice).unwrap_or(&[]);
                     let heading = steps.first().and_then(|s| match &s["breakdown_value"] {
                         Value::Null => None,
-                        Value::Array(values) => {
-                            Some(values.iter().map(value_text).collect::<Vec<_>>().join(", "))
-                        }
-                        value => Some(value_text(value)),
+                        value => Some(breakdown_text(value)),
                     });
                     let bars: Vec<(String, f64, Option<f64>)> = steps
                         .iter()
@@ -665,4 +677,24 @@ fn builder_params(form: &[u8]) -> String {
 /// into the builder; what cannot be read falls back to the defaults.
 fn builder_from(params: &str) -> Builder {
     serde_urlencoded::from_str(params).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breakdown_rows_read_as_words_in_series_names() {
+        let formula_other = json!({"action": null, "label": "Formula (A + B)",
+            "breakdown_value": [OTHER_LABEL, OTHER_LABEL]});
+        assert_eq!(
+            series_label(&formula_other),
+            "Formula (A + B) · Other, Other"
+        );
+        let pair = json!({"action": {"name": "viewed"}, "label": "viewed - Chrome::Mac",
+            "breakdown_value": ["Chrome", "Mac"]});
+        assert_eq!(series_label(&pair), "viewed · Chrome, Mac");
+        let single = json!({"action": {"name": "viewed"}, "breakdown_value": NULL_LABEL});
+        assert_eq!(series_label(&single), "viewed · None");
+    }
 }
