@@ -3,6 +3,7 @@
 //! grouping; per-actor state machines (funnels, retention, lifecycle, paths)
 //! run in Rust over the compact rows it returns.
 
+pub mod accepted;
 pub mod breakdown;
 pub mod budget;
 pub mod context;
@@ -40,11 +41,13 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Valu
         }
         other => other,
     };
+    let mut query = query;
     let kind = query
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    accepted::strip(&mut query);
     let query = match kind.as_str() {
         "TrendsQuery" => InsightQuery::TrendsQuery(parse(query)?),
         "FunnelsQuery" => InsightQuery::FunnelsQuery(parse(query)?),
@@ -78,7 +81,25 @@ fn parse<T: serde::de::DeserializeOwned>(query: Value) -> Result<T> {
         } else {
             format!("query.{path}")
         };
-        QueryError::invalid(field, e.into_inner().to_string())
+        let message = e.into_inner().to_string();
+        let Some((name, _)) = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        else {
+            return QueryError::invalid(field, message);
+        };
+        // The path names the unknown field, except inside a node parsed by
+        // hand (a funnel exclusion); say why it is refused.
+        let suffix = format!(".{name}");
+        let field = if field.ends_with(&suffix) {
+            field
+        } else {
+            field + &suffix
+        };
+        QueryError::invalid(
+            field,
+            format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
+        )
     })
 }
 

@@ -1,6 +1,7 @@
 //! The query JSON, in PostHog's schema (`posthog/schema.py`) so its docs
-//! apply. Fields Cairn does not use are ignored; values it cannot answer
-//! fail to parse, and the error names the field.
+//! apply. A field Cairn does not read is refused unless `accepted` lists it
+//! as harmless; values it cannot answer fail to parse; the error names the
+//! field.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -20,7 +21,7 @@ pub enum InsightQuery {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DateRange {
     pub date_from: Option<String>,
     pub date_to: Option<String>,
@@ -40,7 +41,7 @@ pub enum Interval {
 
 /// A series or funnel step. Cairn has no actions, so only `EventsNode`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EventsNode {
     pub kind: Option<EventsNodeKind>,
     /// `null`: all events.
@@ -195,7 +196,7 @@ fn property_node(value: Value) -> Result<Option<PropertyNode>, String> {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakdownFilter {
     pub breakdown: Option<Value>,
     pub breakdown_type: Option<BreakdownType>,
@@ -207,6 +208,7 @@ pub struct BreakdownFilter {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BreakdownItem {
     pub property: Value,
     #[serde(rename = "type", default)]
@@ -226,14 +228,14 @@ pub enum BreakdownType {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CompareFilter {
     pub compare: Option<bool>,
     pub compare_to: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrendsQuery {
     pub series: Vec<EventsNode>,
     pub interval: Option<Interval>,
@@ -250,7 +252,7 @@ pub struct TrendsQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrendsFilter {
     pub display: Option<Display>,
     pub formula: Option<String>,
@@ -262,6 +264,7 @@ pub struct TrendsFilter {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FormulaNode {
     pub formula: String,
     #[serde(default)]
@@ -300,7 +303,7 @@ impl Display {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FunnelsQuery {
     pub series: Vec<EventsNode>,
     pub interval: Option<Interval>,
@@ -315,7 +318,7 @@ pub struct FunnelsQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FunnelsFilter {
     #[serde(rename = "funnelOrderType")]
     pub order: Option<FunnelOrder>,
@@ -378,14 +381,33 @@ impl WindowUnit {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct FunnelExclusion {
-    #[serde(flatten)]
     pub node: EventsNode,
-    #[serde(rename = "funnelFromStep")]
     pub from_step: usize,
-    #[serde(rename = "funnelToStep")]
     pub to_step: usize,
+}
+
+/// By hand: an `EventsNode` flattened by serde would ignore unknown fields.
+impl<'de> Deserialize<'de> for FunnelExclusion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut object = serde_json::Map::deserialize(deserializer)?;
+        let mut step = |key: &'static str| -> Result<usize, D::Error> {
+            let value = object
+                .remove(key)
+                .ok_or_else(|| D::Error::missing_field(key))?;
+            serde_json::from_value(value).map_err(|e| D::Error::custom(format!("{key}: {e}")))
+        };
+        let from_step = step("funnelFromStep")?;
+        let to_step = step("funnelToStep")?;
+        let node = serde_json::from_value(Value::Object(object)).map_err(D::Error::custom)?;
+        Ok(Self {
+            node,
+            from_step,
+            to_step,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -398,7 +420,7 @@ pub enum Attribution {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionQuery {
     #[serde(rename = "dateRange")]
     pub date_range: DateRange,
@@ -411,7 +433,7 @@ pub struct RetentionQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionFilter {
     #[serde(rename = "targetEntity")]
     pub target_entity: Option<RetentionEntity>,
@@ -429,7 +451,7 @@ pub struct RetentionFilter {
 
 /// `{id: "<event name>", name, type: "events", properties}`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionEntity {
     pub id: Option<Value>,
     pub name: Option<String>,
@@ -461,7 +483,7 @@ pub enum RetentionPeriod {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LifecycleQuery {
     pub series: Vec<EventsNode>,
     pub interval: Option<Interval>,
@@ -469,10 +491,17 @@ pub struct LifecycleQuery {
     pub date_range: DateRange,
     pub properties: Properties,
     pub aggregation_group_type_index: Option<u8>,
+    #[serde(rename = "lifecycleFilter")]
+    pub lifecycle_filter: LifecycleFilter,
 }
 
+/// Its fields are all presentation (`accepted`), so none is read.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleFilter {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StickinessQuery {
     pub series: Vec<EventsNode>,
     pub interval: Option<Interval>,
@@ -488,10 +517,39 @@ pub struct StickinessQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StickinessFilter {
     #[serde(rename = "computedAs")]
     pub computed_as: Option<StickinessComputation>,
+    #[serde(rename = "stickinessCriteria")]
+    pub criteria: Option<StickinessCriteria>,
+}
+
+/// An interval counts for an actor only if its number of matching events
+/// there satisfies this (PostHog's `HAVING count() <op> value`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickinessCriteria {
+    pub operator: StickinessOperator,
+    pub value: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StickinessOperator {
+    Gte,
+    Lte,
+    Exact,
+}
+
+impl StickinessOperator {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::Gte => ">=",
+            Self::Lte => "<=",
+            Self::Exact => "=",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -502,7 +560,7 @@ pub enum StickinessComputation {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PathsQuery {
     #[serde(rename = "dateRange")]
     pub date_range: DateRange,
@@ -513,7 +571,7 @@ pub struct PathsQuery {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PathsFilter {
     #[serde(rename = "includeEventTypes")]
     pub include_event_types: Option<Vec<PathEventType>>,

@@ -9,7 +9,7 @@ use crate::context::ProjectContext;
 use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
 use crate::limits;
-use crate::nodes::{Interval, Math, StickinessComputation, StickinessQuery};
+use crate::nodes::{Interval, Math, StickinessComputation, StickinessOperator, StickinessQuery};
 use crate::sql::{bucket_index_sql, earliest_event, query_rows, Actor, Scan};
 
 pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
@@ -31,6 +31,13 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
     let range = Range::resolve(ctx, &query.date_range, interval, || {
         earliest_event(conn, ctx, &events)
     })?;
+    let criteria = query.stickiness_filter.criteria;
+    if let Some(c) = criteria.filter(|c| c.value == 0 && c.operator != StickinessOperator::Gte) {
+        return Err(QueryError::invalid(
+            "stickinessFilter.stickinessCriteria.value",
+            format!("must be at least 1 with operator {:?}: no interval has 0 matching events and still counts", c.operator).to_lowercase(),
+        ));
+    }
     let cumulative = query.stickiness_filter.computed_as == Some(StickinessComputation::Cumulative);
     let mut periods = vec![(range.clone(), None)];
     if query.compare_filter.compare == Some(true) {
@@ -89,10 +96,21 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
             } else {
                 format!("count(DISTINCT {bucket})")
             };
-            let sql = format!(
-                "SELECT k, count(*) FROM (SELECT {a} AS a, {active} AS k {fw} GROUP BY 1) GROUP BY 1",
-                fw = scan.from_where(),
-            );
+            let sql = match criteria {
+                // An interval counts only if its events satisfy the criterion.
+                Some(c) => format!(
+                    "SELECT k, count(*) FROM (SELECT a, count(*) AS k FROM \
+                     (SELECT {a} AS a, {bucket} AS b {fw} GROUP BY 1, 2 HAVING count(*) {op} {v}) \
+                     GROUP BY 1) GROUP BY 1",
+                    fw = scan.from_where(),
+                    op = c.operator.sql(),
+                    v = c.value,
+                ),
+                None => format!(
+                    "SELECT k, count(*) FROM (SELECT {a} AS a, {active} AS k {fw} GROUP BY 1) GROUP BY 1",
+                    fw = scan.from_where(),
+                ),
+            };
             let mut exactly = vec![0i64; n];
             for (k, actors) in query_rows(conn, &sql, |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))

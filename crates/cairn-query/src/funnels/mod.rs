@@ -7,6 +7,7 @@ pub mod engine;
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use cairn_store::duckdb::arrow::array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
@@ -18,7 +19,7 @@ use crate::dates::{self, day_string, instant, Range};
 use crate::error::{QueryError, Result};
 use crate::limits;
 use crate::nodes::{
-    Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, WindowUnit,
+    Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, Math, WindowUnit,
 };
 use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Interner, Scan};
 use crate::{number, quantile};
@@ -182,6 +183,45 @@ fn node_sql(scan: &mut Scan<'_>, node: &EventsNode, field: &str) -> Result<Strin
     scan.matches(node.event.as_deref(), &node.properties, field)
 }
 
+/// SQL true when an event matches a step. With `first_time_for_user`, as
+/// PostHog: only the actor's first-ever event of the step's name (over all
+/// time up to `to`, whoever of a merged person sent it; a group's first for
+/// groups), and only if that event passes the step's filters; so an actor
+/// whose first one precedes the range never enters at that step.
+fn step_sql(
+    scan: &mut Scan<'_>,
+    node: &EventsNode,
+    field: &str,
+    actor: Actor,
+    to: DateTime<Utc>,
+) -> Result<String> {
+    let matches = node_sql(scan, node, field)?;
+    match node.math {
+        None | Some(Math::Total) => Ok(matches),
+        Some(Math::FirstTimeForUser) => {
+            let mut first = Scan::new(scan.ctx(), DateTime::UNIX_EPOCH, to);
+            first.event(node.event.as_deref());
+            first.require_actor(actor);
+            let ok = first
+                .predicate(&node.properties, &format!("{field}.properties"))?
+                .unwrap_or_else(|| "TRUE".into());
+            let a = first.actor(actor);
+            Ok(format!(
+                "({matches} AND e.uuid IN (SELECT u FROM (SELECT arg_min(e.uuid, e.timestamp) AS u, \
+                 arg_min(coalesce({ok}, FALSE), e.timestamp) AS ok {fw} GROUP BY {a}) WHERE ok))",
+                fw = first.from_where(),
+            ))
+        }
+        Some(other) => Err(QueryError::invalid(
+            format!("{field}.math"),
+            format!(
+                "funnel steps take math total or first_time_for_user, not {}",
+                serde_json::to_value(other).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
 fn mask_sql(conditions: &[String]) -> String {
     if conditions.is_empty() {
         return "0".into();
@@ -217,7 +257,7 @@ fn actor_streams(
         .series
         .iter()
         .enumerate()
-        .map(|(i, s)| node_sql(&mut scan, s, &format!("series[{i}]")))
+        .map(|(i, s)| step_sql(&mut scan, s, &format!("series[{i}]"), actor, to))
         .collect::<Result<_>>()?;
     let exclusions: Vec<String> = query
         .funnels_filter
