@@ -1292,3 +1292,104 @@ fn funnel_breakdown_limit_with_nulls_in_utc() {
         assert_eq!(groups, expected);
     }
 }
+
+// ------------------------------------------------------ trends breakdowns ---
+
+/// test_multiple_breakdowns_values_limit (trends/test/test_trends_query_runner.py):
+/// thirty values of one property under `breakdowns`; 25 rows and "Other" by
+/// default, 10 and "Other" with a limit of 10, no "Other" when hidden.
+#[test]
+fn trends_multiple_breakdowns_values_limit_in_utc() {
+    let server = server_in("UTC");
+    let batch: Vec<Value> = (0..30)
+        .map(|v| {
+            at(
+                "$pageview",
+                &format!("person_{v}"),
+                "2020-01-11T12:00:00Z",
+                json!({"breakdown_value": v.to_string()}),
+            )
+        })
+        .collect();
+    server.capture(Value::Array(batch));
+    let rows = |display: &str, extra: Value| {
+        let mut breakdown =
+            json!({"breakdowns": [{"property": "breakdown_value", "type": "event"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            breakdown[k] = v.clone();
+        }
+        let body = answer(
+            &server,
+            trends_query(
+                "2020-01-09",
+                "2020-01-20",
+                pageviews(),
+                json!({"trendsFilter": {"display": display}, "breakdownFilter": breakdown}),
+            ),
+        );
+        results(&body).len()
+    };
+    for display in ["ActionsLineGraph", "ActionsTable"] {
+        assert_eq!(
+            rows(display, json!({"breakdown_limit": 10})),
+            11,
+            "{display}"
+        );
+        assert_eq!(
+            rows(
+                display,
+                json!({"breakdown_limit": 10, "breakdown_hide_other_aggregation": true})
+            ),
+            10,
+            "{display}"
+        );
+    }
+    assert_eq!(rows("ActionsLineGraph", json!({})), 26);
+}
+
+/// test_formula_rounding (test_trends_query_runner.py): B/A is 1/3 unrounded.
+#[test]
+fn trends_formula_rounding_in_utc() {
+    let server = server_in("UTC");
+    server.capture(json!([
+        at("$pageleave", "person_1", "2020-01-11T12:00:00Z", json!({})),
+        at("$pageview", "person_2", "2020-01-11T12:00:00Z", json!({})),
+        at("$pageview", "person_3", "2020-01-11T12:00:00Z", json!({})),
+        at("$pageview", "person_4", "2020-01-11T12:00:00Z", json!({})),
+    ]));
+    let body = answer(
+        &server,
+        trends_query(
+            "2020-01-11T00:00:00Z",
+            "2020-01-11T23:59:59Z",
+            views_and_leaves(),
+            json!({"trendsFilter": {"formula": "B/A"}}),
+        ),
+    );
+    assert_eq!(results(&body).len(), 1);
+    assert_eq!(results(&body)[0]["data"], json!([1.0 / 3.0]));
+}
+
+// ------------------------------------------------------- more time zones ---
+
+/// A half-hour zone: 12:00 UTC is 17:30 the same day in Kolkata.
+#[test]
+fn trends_and_stickiness_in_asia_kolkata() {
+    let server = server_in("Asia/Kolkata");
+    trends_fixture(&server);
+    case_trends_count_data_days(&server);
+    case_trends_multiple_series(&server);
+    let server = server_in("Asia/Kolkata");
+    stickiness_fixture(&server);
+    case_stickiness_days(&server);
+    case_stickiness_week(&server);
+}
+
+/// Issue 18 item 1 for stickiness: 12:00 UTC is 05:00 the same day in Phoenix.
+#[test]
+fn stickiness_in_america_phoenix() {
+    let server = server_in("America/Phoenix");
+    stickiness_fixture(&server);
+    case_stickiness_days(&server);
+    case_stickiness_by_group(&server);
+}
