@@ -725,10 +725,11 @@ fn case_funnel_conversion_window(server: &Server) {
     assert_eq!(field(&body, "count"), vec![json!(25), json!(10), json!(0)]);
 }
 
-/// test_unordered_funnel_with_groups (products/enterprise/backend/clickhouse/
-/// views/test/funnel/test_clickhouse_funnel_unordered.py, the API-level twin of
-/// funnels/test/test_funnel_unordered.py): counted by organization, org:5 did
-/// both steps (by different persons, a day apart), org:6 only the first.
+/// test_unordered_funnel_with_groups (PostHog's API-level funnel test,
+/// products/enterprise/backend/clickhouse/views/test/funnel/
+/// test_clickhouse_funnel_unordered.py, which runs the same query runner):
+/// counted by organization, org:5 did both steps (by different persons, a day
+/// apart), org:6 only the first.
 fn case_unordered_funnel_by_group(server: &Server) {
     server.capture(json!([
         at(
