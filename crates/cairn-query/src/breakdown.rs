@@ -162,8 +162,12 @@ impl Breakdown {
         })
     }
 
-    /// The parts of a value.
+    /// The parts of a value. The empty value (every part missing, NULL in
+    /// `raw_sql`) is one "" per part, as PostHog's `['', '']`.
     pub fn parts_of<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        if text.is_empty() {
+            return vec![""; self.parts.len()];
+        }
         text.split(PART_SEPARATOR).collect()
     }
 
