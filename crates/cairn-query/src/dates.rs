@@ -9,7 +9,7 @@ use chrono::{
 
 use crate::context::{ProjectContext, WeekStart};
 use crate::error::{QueryError, Result};
-use crate::nodes::{DateRange, Interval};
+use crate::nodes::{CompareFilter, DateRange, Interval};
 
 /// The local wall-clock reading of an instant.
 pub fn local(ctx: &ProjectContext, instant: DateTime<Utc>) -> NaiveDateTime {
@@ -369,6 +369,27 @@ impl Range {
             )),
         }
     }
+}
+
+/// The periods a `compareFilter` asks for, as trends and stickiness share
+/// them: the range alone, or `current` and `previous`, the previous being the
+/// range moved back by `compare_to` or, without it, the preceding range.
+pub fn compare_periods(
+    ctx: &ProjectContext,
+    range: &Range,
+    compare: &CompareFilter,
+) -> Result<Vec<(Range, Option<&'static str>)>> {
+    if compare.compare != Some(true) {
+        return Ok(vec![(range.clone(), None)]);
+    }
+    let previous = match &compare.compare_to {
+        Some(by) => range.moved_back(ctx, by)?,
+        None => range.earlier(ctx),
+    };
+    Ok(vec![
+        (range.clone(), Some("current")),
+        (previous, Some("previous")),
+    ])
 }
 
 /// Beyond this, a range is refused rather than answered slowly.

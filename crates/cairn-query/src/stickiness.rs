@@ -39,11 +39,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
         ));
     }
     let cumulative = query.stickiness_filter.computed_as == Some(StickinessComputation::Cumulative);
-    let mut periods = vec![(range.clone(), None)];
-    if query.compare_filter.compare == Some(true) {
-        periods[0].1 = Some("current");
-        periods.push((range.earlier(ctx), Some("previous")));
-    }
+    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
     let unit = match interval {
         Interval::Minute => "minute",
         Interval::Hour => "hour",

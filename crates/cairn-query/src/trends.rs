@@ -60,18 +60,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
     dates::check_buckets(&all_buckets)?;
     let bucket_count = all_buckets.len();
 
-    let mut periods = vec![(range.clone(), None)];
-    match (
-        &query.compare_filter.compare,
-        &query.compare_filter.compare_to,
-    ) {
-        (Some(true), Some(to)) => periods.push((range.moved_back(ctx, to)?, Some("previous"))),
-        (Some(true), None) => periods.push((range.earlier(ctx), Some("previous"))),
-        _ => {}
-    }
-    if periods.len() == 2 {
-        periods[0].1 = Some("current");
-    }
+    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
     limits::check_cells(
         "query",
         &[

@@ -460,8 +460,8 @@ fn stickiness_in_utc() {
     case_stickiness_by_group(&server);
 }
 
-/// Kept apart: Cairn's stickiness compares with the preceding range whatever
-/// `compare_to` says (trends honours it), a divergence outside issue 18's list.
+/// Kept apart: stickiness once compared with the preceding range whatever
+/// `compare_to` said; it now shares trends' periods (dates::compare_periods).
 #[test]
 fn stickiness_compare_to_in_utc() {
     let server = server_in("UTC");
