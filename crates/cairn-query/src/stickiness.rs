@@ -1,6 +1,7 @@
 //! Stickiness (spec/insights.md §5): how many actors were active in exactly
 //! (or at least) k of the range's intervals; by persons or a group type.
 
+use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
 use cairn_store::duckdb::Connection;
@@ -10,7 +11,7 @@ use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
 use crate::limits;
 use crate::nodes::{Interval, Math, StickinessComputation, StickinessOperator, StickinessQuery};
-use crate::sql::{bucket_index_sql, earliest_event, query_rows, Actor, Scan};
+use crate::sql::{bucket_index_sql, earliest_event, naive_timestamp, query_rows, Actor, Scan};
 
 pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
     if query.series.is_empty() {
@@ -20,10 +21,10 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
         ));
     }
     limits::check_count("series", "series", query.series.len(), limits::MAX_SERIES)?;
-    if query.interval_count.is_some_and(|n| n > 1) {
+    if query.interval_count == Some(0) {
         return Err(QueryError::invalid(
             "intervalCount",
-            "only 1 is supported; choose a longer interval instead",
+            "must be at least 1: it is how many intervals make one period",
         ));
     }
     let interval = query.interval.unwrap_or(Interval::Day);
@@ -47,7 +48,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
         Interval::Week => "week",
         Interval::Month => "month",
     };
-    let bucket_count = range.buckets(ctx).len();
+    let bucket_count = periods_in(range.buckets(ctx).len(), query.interval_count);
     limits::check_cells(
         "query",
         &[
@@ -61,7 +62,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
     for (range, compare_label) in periods {
         let buckets = range.buckets(ctx);
         dates::check_buckets(&buckets)?;
-        let n = buckets.len();
+        let n = periods_in(buckets.len(), query.interval_count);
         for (i, series) in query.series.iter().enumerate() {
             let field = format!("series[{i}]");
             let actor = match (series.math, series.math_group_type_index) {
@@ -81,13 +82,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
             scan.properties(&series.properties, &format!("{field}.properties"))?;
             scan.require_actor(actor);
             let a = scan.actor(actor);
-            let bucket = scan.bucket(interval);
+            let bucket = match query.interval_count {
+                Some(count) => period_sql(&scan.local_time(), interval, range.to, count),
+                None => scan.bucket(interval),
+            };
             // Up to 64 buckets, a person's active ones are bits of one
             // number: OR-ing them costs less than a distinct count's set
             // (22% at 10M events). Groups are few, each with a long run of
             // events, and there the distinct count is cheaper.
             let active = if n <= 64 && actor == Actor::Person {
-                let index = bucket_index_sql(interval, buckets[0], &bucket);
+                let index = match query.interval_count {
+                    Some(_) => bucket.clone(),
+                    None => bucket_index_sql(interval, buckets[0], &bucket),
+                };
                 format!("bit_count(bit_or(1::UBIGINT << ({index})::INTEGER))::BIGINT")
             } else {
                 format!("count(DISTINCT {bucket})")
@@ -146,4 +153,27 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
         }
     }
     Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+}
+
+/// How many periods of `interval_count` buckets the range holds (PostHog:
+/// `ceil(buckets / intervalCount)`).
+fn periods_in(buckets: usize, interval_count: Option<u32>) -> usize {
+    buckets.div_ceil(interval_count.unwrap_or(1).max(1) as usize)
+}
+
+/// With `intervalCount` set, PostHog's stickiness runner numbers periods back
+/// from the range's end rather than by calendar: `floor(age(interval, t,
+/// date_to) / intervalCount)`, `age` counting whole intervals elapsed (DuckDB's
+/// `date_sub`). So a period is 0 for the latest events, and the index is the
+/// one a person's bit is set at.
+fn period_sql(local: &str, interval: Interval, to: NaiveDateTime, count: u32) -> String {
+    let to = naive_timestamp(to);
+    let age = match interval {
+        Interval::Minute => format!("date_sub('minute', {local}, {to})"),
+        Interval::Hour => format!("date_sub('hour', {local}, {to})"),
+        Interval::Day => format!("date_sub('day', {local}, {to})"),
+        Interval::Week => format!("(date_sub('day', {local}, {to}) // 7)"),
+        Interval::Month => format!("date_sub('month', {local}, {to})"),
+    };
+    format!("({age} // {count})")
 }

@@ -95,6 +95,48 @@ fn stickiness_criteria_count_only_intervals_with_enough_events() {
     );
 }
 
+/// `intervalCount` groups intervals into periods counted back from the
+/// range's end, as PostHog's stickiness runner does (`floor(age / n)`).
+#[test]
+fn stickiness_interval_count_makes_periods_back_from_the_end() {
+    let server = Server::start();
+    seed_stickiness(&server);
+    let mut q = stickiness(Value::Null);
+    q["intervalCount"] = json!(2);
+    // Periods: 3rd–4th and 1st–2nd. ana is in both, bo only the earlier.
+    let r = &answer(&server, q.clone())["results"][0];
+    assert_eq!(r["days"], json!([1, 2]));
+    assert_eq!(r["data"], json!([1, 1]));
+    // A criterion counts events per period: ana has 3 in each, bo 1.
+    q["stickinessFilter"] = json!({"stickinessCriteria": {"operator": "gte", "value": 2}});
+    assert_eq!(
+        answer(&server, q.clone())["results"][0]["data"],
+        json!([0, 1])
+    );
+    q["intervalCount"] = json!(0);
+    let (status, body) = query(&server, q);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["attr"], "intervalCount");
+
+    // Weeks are whole 7 days back from the end (Tue 14 May), not calendar
+    // weeks: Wed 8th and Sun 12th fall in one, though Sunday starts a week.
+    server.capture(json!([
+        at("seen", "cy", "2024-05-08T12:00:00Z"),
+        at("seen", "cy", "2024-05-12T12:00:00Z"),
+    ]));
+    let weeks = |count: Option<u32>| {
+        let mut q = json!({"kind": "StickinessQuery", "interval": "week",
+            "series": [{"kind": "EventsNode", "event": "seen"}],
+            "dateRange": {"date_from": "2024-05-01", "date_to": "2024-05-14"}});
+        if let Some(n) = count {
+            q["intervalCount"] = json!(n);
+        }
+        answer(&server, q)["results"][0]["data"].clone()
+    };
+    assert_eq!(weeks(None), json!([0, 1, 0]));
+    assert_eq!(weeks(Some(1)), json!([1, 0, 0]));
+}
+
 #[test]
 fn unknown_query_fields_are_refused_naming_them() {
     let server = Server::start();

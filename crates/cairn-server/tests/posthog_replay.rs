@@ -469,7 +469,7 @@ fn stickiness_compare_to_in_utc() {
     case_stickiness_compare_to(&server);
 }
 
-/// Kept apart: Cairn refuses `intervalCount` other than 1, which PostHog supports.
+/// Kept apart: Cairn refused `intervalCount` other than 1 (issue 18), which PostHog supports.
 #[test]
 fn stickiness_two_day_intervals_in_utc() {
     let server = server_in("UTC");
