@@ -291,7 +291,11 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with(&me), "{answer} (client {me})");
         assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
-        server.await.unwrap().unwrap();
+        // The idle watchdog and hyper's header timeout race to close an idle
+        // keep-alive connection; either is a clean end.
+        if let Err(error) = server.await.unwrap() {
+            assert!(error.to_string().contains("timeout"), "{error}");
+        }
     }
 
     #[tokio::test]
