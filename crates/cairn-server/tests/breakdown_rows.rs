@@ -5,28 +5,10 @@
 
 mod common;
 
-use common::{event, Server};
+use common::{event_at as at, Server};
 use serde_json::{json, Value};
 
 const OTHER: &str = "$$_posthog_breakdown_other_$$";
-
-fn at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Value {
-    let mut e = event(name, distinct_id, properties);
-    e["timestamp"] = json!(timestamp);
-    e
-}
-
-fn answer(server: &Server, query: Value) -> Value {
-    let response = server
-        .authed(server.client.post(server.api("/query/")))
-        .json(&json!({ "query": query }))
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 const RANGE: &str = r#"{"date_from": "2024-03-01", "date_to": "2024-03-10"}"#;
 
@@ -82,14 +64,11 @@ fn step_attribution_puts_an_actor_whose_step_event_lacks_the_property_under_empt
             json!({"$browser": "Safari"})
         ),
     ]));
-    let body = answer(
-        &server,
-        funnel(
-            &["signed up", "purchased"],
-            json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 1}),
-            json!({"breakdown": "$browser", "breakdown_type": "event"}),
-        ),
-    );
+    let body = server.answer(funnel(
+        &["signed up", "purchased"],
+        json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 1}),
+        json!({"breakdown": "$browser", "breakdown_type": "event"}),
+    ));
     let mut rows = funnel_rows(&body);
     rows.sort_by_key(|(v, _)| v.to_string());
     assert_eq!(
@@ -153,7 +132,7 @@ fn trends_rows(answer: &Value) -> Vec<(Value, Value, Value)> {
 #[test]
 fn a_multi_property_other_row_has_one_other_per_breakdown() {
     let server = seeded();
-    let body = answer(&server, two_series_by_browser_and_os(json!({})));
+    let body = server.answer(two_series_by_browser_and_os(json!({})));
     let other_label = format!("{OTHER}::{OTHER}");
     assert_eq!(
         trends_rows(&body),
@@ -186,10 +165,7 @@ fn a_multi_property_other_row_has_one_other_per_breakdown() {
 #[test]
 fn a_formula_row_with_a_breakdown_is_labelled_by_the_formula() {
     let server = seeded();
-    let body = answer(
-        &server,
-        two_series_by_browser_and_os(json!({"formula": "A + B"})),
-    );
+    let body = server.answer(two_series_by_browser_and_os(json!({"formula": "A + B"})));
     assert_eq!(
         trends_rows(&body),
         vec![
@@ -207,14 +183,11 @@ fn unordered_funnel_steps_have_no_action_id() {
         ("unordered", json!([null, null])),
         ("ordered", json!(["viewed", "clicked"])),
     ] {
-        let body = answer(
-            &server,
-            funnel(
-                &["viewed", "clicked"],
-                json!({"funnelOrderType": order}),
-                Value::Null,
-            ),
-        );
+        let body = server.answer(funnel(
+            &["viewed", "clicked"],
+            json!({"funnelOrderType": order}),
+            Value::Null,
+        ));
         let seen: Vec<Value> = body["results"]
             .as_array()
             .unwrap()
@@ -228,12 +201,9 @@ fn unordered_funnel_steps_have_no_action_id() {
 #[test]
 fn lifecycle_rows_action_counts_totals() {
     let server = seeded();
-    let body = answer(
-        &server,
-        json!({"kind": "LifecycleQuery", "interval": "day",
+    let body = server.answer(json!({"kind": "LifecycleQuery", "interval": "day",
             "dateRange": serde_json::from_str::<Value>(RANGE).unwrap(),
-            "series": [{"kind": "EventsNode", "event": "viewed"}]}),
-    );
+            "series": [{"kind": "EventsNode", "event": "viewed"}]}));
     let rows = body["results"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{body}");
     for row in rows {

@@ -12,21 +12,6 @@ fn at(name: &str, distinct_id: &str, timestamp: &str) -> Value {
     e
 }
 
-fn query(server: &Server, query: Value) -> (u16, Value) {
-    let response = server
-        .authed(server.client.post(server.api("/query/")))
-        .json(&json!({ "query": query }))
-        .send()
-        .unwrap();
-    (response.status().as_u16(), response.json().unwrap())
-}
-
-fn answer(server: &Server, q: Value) -> Value {
-    let (status, body) = query(server, q);
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 /// ana: 2 events on the 1st, 1 on the 2nd, 3 on the 3rd; bo: 1 on the 1st.
 fn seed_stickiness(server: &Server) {
     server.capture(json!([
@@ -53,8 +38,7 @@ fn stickiness(criteria: Value) -> Value {
 fn stickiness_criteria_count_only_intervals_with_enough_events() {
     let server = Server::start();
     seed_stickiness(&server);
-    let data =
-        |criteria: Value| answer(&server, stickiness(criteria))["results"][0]["data"].clone();
+    let data = |criteria: Value| server.answer(stickiness(criteria))["results"][0]["data"].clone();
     // Without a criterion: ana active 3 days, bo 1.
     assert_eq!(data(Value::Null), json!([1, 0, 1, 0]));
     // ≥ 2 events: ana's 1st and 3rd count, bo's single event does not.
@@ -75,19 +59,13 @@ fn stickiness_criteria_count_only_intervals_with_enough_events() {
     // Cumulative mode applies to the counted intervals.
     let mut q = stickiness(json!({"operator": "gte", "value": 2}));
     q["stickinessFilter"]["computedAs"] = json!("cumulative");
-    assert_eq!(
-        answer(&server, q)["results"][0]["data"],
-        json!([1, 1, 0, 0])
-    );
+    assert_eq!(server.answer(q)["results"][0]["data"], json!([1, 1, 0, 0]));
 
     // As PostHog's validation: 0 cannot be met by an interval that counts.
-    let (status, body) = query(&server, stickiness(json!({"operator": "lte", "value": 0})));
+    let (status, body) = server.query(stickiness(json!({"operator": "lte", "value": 0})));
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["attr"], "stickinessFilter.stickinessCriteria.value");
-    let (status, body) = query(
-        &server,
-        stickiness(json!({"operator": "above", "value": 2})),
-    );
+    let (status, body) = server.query(stickiness(json!({"operator": "above", "value": 2})));
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["attr"],
@@ -104,17 +82,17 @@ fn stickiness_interval_count_makes_periods_back_from_the_end() {
     let mut q = stickiness(Value::Null);
     q["intervalCount"] = json!(2);
     // Periods: 3rd–4th and 1st–2nd. ana is in both, bo only the earlier.
-    let r = &answer(&server, q.clone())["results"][0];
+    let r = &server.answer(q.clone())["results"][0];
     assert_eq!(r["days"], json!([1, 2]));
     assert_eq!(r["data"], json!([1, 1]));
     // A criterion counts events per period: ana has 3 in each, bo 1.
     q["stickinessFilter"] = json!({"stickinessCriteria": {"operator": "gte", "value": 2}});
     assert_eq!(
-        answer(&server, q.clone())["results"][0]["data"],
+        server.answer(q.clone())["results"][0]["data"],
         json!([0, 1])
     );
     q["intervalCount"] = json!(0);
-    let (status, body) = query(&server, q);
+    let (status, body) = server.query(q);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["attr"], "intervalCount");
 
@@ -131,7 +109,7 @@ fn stickiness_interval_count_makes_periods_back_from_the_end() {
         if let Some(n) = count {
             q["intervalCount"] = json!(n);
         }
-        answer(&server, q)["results"][0]["data"].clone()
+        server.answer(q)["results"][0]["data"].clone()
     };
     assert_eq!(weeks(None), json!([0, 1, 0]));
     assert_eq!(weeks(Some(1)), json!([1, 0, 0]));
@@ -150,9 +128,7 @@ fn unknown_query_fields_are_refused_naming_them() {
         q
     };
     // What PostHog's app sends alongside a query, none of it changing the answer.
-    let harmless = answer(
-        &server,
-        trends(
+    let harmless = server.answer(trends(
             json!({"version": 2, "filterTestAccounts": false, "samplingFactor": null,
             "dataColorTheme": 1, "tags": {"productKey": "x"},
             "trendsFilter": {"display": "ActionsLineGraph", "showLegend": true,
@@ -163,7 +139,7 @@ fn unknown_query_fields_are_refused_naming_them() {
     assert_eq!(harmless["results"][0]["data"], json!([3, 1, 3, 0]));
 
     let refused = |q: Value, attr: &str| {
-        let (status, body) = query(&server, q);
+        let (status, body) = server.query(q);
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["attr"], attr, "{body}");
         let name = attr.rsplit('.').next().unwrap();
@@ -203,8 +179,7 @@ fn unknown_query_fields_are_refused_naming_them() {
         "query.lifecycleFilter.excludeDormant",
     );
     // A lifecycle filter of display options alone is accepted.
-    answer(
-        &server,
+    server.answer(
         json!({"kind": "LifecycleQuery", "series": [{"event": "used"}],
             "dateRange": {"date_from": "2024-05-01", "date_to": "2024-05-04"},
             "lifecycleFilter": {"showLegend": true, "toggledLifecycles": ["new"]}}),
@@ -272,7 +247,7 @@ fn first_time_for_user_funnel_steps_take_only_the_first_ever_event() {
         for (k, v) in extra.as_object().unwrap() {
             q[k] = v.clone();
         }
-        let body = answer(&server, q);
+        let body = server.answer(q);
         body["results"]
             .as_array()
             .unwrap()
@@ -290,9 +265,7 @@ fn first_time_for_user_funnel_steps_take_only_the_first_ever_event() {
     assert_eq!(funnel(Some("first_time_for_user"), by_company), vec![0, 0]);
 
     // A math funnels do not compute is refused, not ignored.
-    let (status, body) = query(
-        &server,
-        json!({"kind": "FunnelsQuery", "series": [{"event": "signed up", "math": "dau"}, {"event": "paid"}]}),
+    let (status, body) = server.query(json!({"kind": "FunnelsQuery", "series": [{"event": "signed up", "math": "dau"}, {"event": "paid"}]}),
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["attr"], "series[0].math");

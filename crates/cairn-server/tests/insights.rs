@@ -3,14 +3,8 @@
 
 mod common;
 
-use common::{event, Server};
+use common::{event_at as at, Server};
 use serde_json::{json, Value};
-
-fn at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Value {
-    let mut e = event(name, distinct_id, properties);
-    e["timestamp"] = json!(timestamp);
-    e
-}
 
 /// `distinct_id` identifies at `timestamp`, merging `anon`'s person into theirs.
 fn identify_merging(server: &Server, distinct_id: &str, anon: &str, timestamp: &str) {
@@ -20,21 +14,6 @@ fn identify_merging(server: &Server, distinct_id: &str, anon: &str, timestamp: &
         timestamp,
         json!({"$anon_distinct_id": anon})
     )]));
-}
-
-fn query(server: &Server, query: Value) -> (u16, Value) {
-    let response = server
-        .authed(server.client.post(server.api("/query/")))
-        .json(&json!({ "query": query }))
-        .send()
-        .unwrap();
-    (response.status().as_u16(), response.json().unwrap())
-}
-
-fn answer(server: &Server, q: Value) -> Value {
-    let (status, body) = query(server, q);
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 /// Two companies; ana and ben at acme (ben first anonymous, then identified), cy at globex.
@@ -75,9 +54,7 @@ fn trends(series: Value, extra: Value) -> Value {
 fn trends_count_persons_after_merges_and_companies() {
     let server = Server::start();
     seed(&server);
-    let body = answer(
-        &server,
-        trends(
+    let body = server.answer(trends(
             json!([
                 {"kind": "EventsNode", "event": "opened app"},
                 {"kind": "EventsNode", "event": "opened app", "math": "dau"},
@@ -104,9 +81,7 @@ fn trends_count_persons_after_merges_and_companies() {
         json!(["2024-03-08", "2024-03-09", "2024-03-10", "2024-03-11"])
     );
 
-    let body = answer(
-        &server,
-        trends(
+    let body = server.answer(trends(
             json!([{"event": "opened app", "math": "dau"}]),
             json!({"breakdownFilter": {"breakdown": "plan", "breakdown_type": "group", "breakdown_group_type_index": 0}}),
         ),
@@ -124,7 +99,7 @@ fn the_project_timezone_moves_events_between_days() {
     seed(&server);
     let q = trends(json!([{"event": "opened app"}]), json!({}));
     assert_eq!(
-        answer(&server, q.clone())["results"][0]["data"],
+        server.answer(q.clone())["results"][0]["data"],
         json!([0, 3, 1, 0])
     );
     let response = server
@@ -134,7 +109,7 @@ fn the_project_timezone_moves_events_between_days() {
         .unwrap();
     assert_eq!(response.status(), 200);
     // cy's 23:30Z on Mar 10 is Mar 11 in Tokyo.
-    let body = answer(&server, q);
+    let body = server.answer(q);
     assert_eq!(body["results"][0]["data"], json!([0, 3, 0, 1]));
     assert_eq!(body["timezone"], "Asia/Tokyo");
 }
@@ -156,12 +131,10 @@ fn a_project_behind_utc_buckets_by_its_local_day() {
     ]));
     let range = json!({"date_from": "2024-03-08", "date_to": "2024-03-11"});
     let series = json!([{"kind": "EventsNode", "event": "opened app"}]);
-    let trends = answer(&server, trends(series.clone(), json!({})));
+    let trends = server.answer(trends(series.clone(), json!({})));
     assert_eq!(trends["results"][0]["data"], json!([0, 1, 1, 0]));
-    let lifecycle = answer(
-        &server,
-        json!({"kind": "LifecycleQuery", "dateRange": range, "series": series}),
-    );
+    let lifecycle =
+        server.answer(json!({"kind": "LifecycleQuery", "dateRange": range, "series": series}));
     let new = lifecycle["results"]
         .as_array()
         .unwrap()
@@ -169,17 +142,12 @@ fn a_project_behind_utc_buckets_by_its_local_day() {
         .find(|r| r["status"] == "new")
         .unwrap();
     assert_eq!(new["data"], json!([0, 1, 1, 0]));
-    let stickiness = answer(
-        &server,
-        json!({"kind": "StickinessQuery", "dateRange": range, "series": series}),
-    );
+    let stickiness =
+        server.answer(json!({"kind": "StickinessQuery", "dateRange": range, "series": series}));
     assert_eq!(stickiness["results"][0]["data"], json!([2, 0, 0, 0]));
-    let retention = answer(
-        &server,
-        json!({"kind": "RetentionQuery", "dateRange": range,
+    let retention = server.answer(json!({"kind": "RetentionQuery", "dateRange": range,
             "retentionFilter": {"period": "Day", "totalIntervals": 4,
-                "targetEntity": {"id": "opened app"}, "returningEntity": {"id": "opened app"}}}),
-    );
+                "targetEntity": {"id": "opened app"}, "returningEntity": {"id": "opened app"}}}));
     let cohorts: Vec<&Value> = retention["results"]
         .as_array()
         .unwrap()
@@ -193,19 +161,15 @@ fn a_project_behind_utc_buckets_by_its_local_day() {
 fn bad_queries_are_400s_naming_the_field() {
     let server = Server::start();
     seed(&server);
-    let (status, body) = query(
-        &server,
-        json!({"kind": "TrendsQuery", "series": [{"event": "x", "math": "nope"}]}),
-    );
+    let (status, body) =
+        server.query(json!({"kind": "TrendsQuery", "series": [{"event": "x", "math": "nope"}]}));
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["attr"], "query.series[0].math");
-    let (status, body) = query(
-        &server,
-        json!({"kind": "TrendsQuery", "series": [{"event": "x"}], "interval": "fortnight"}),
-    );
+    let (status, body) = server
+        .query(json!({"kind": "TrendsQuery", "series": [{"event": "x"}], "interval": "fortnight"}));
     assert_eq!(status, 400);
     assert_eq!(body["attr"], "query.interval");
-    let (status, body) = query(&server, json!({"kind": "HogQLQuery", "query": "select 1"}));
+    let (status, body) = server.query(json!({"kind": "HogQLQuery", "query": "select 1"}));
     assert_eq!(status, 400);
     assert_eq!(body["attr"], "query.kind");
     let response = server
@@ -247,7 +211,7 @@ fn every_insight_kind_answers_by_company_over_http() {
         for (k, v) in extra.as_object().unwrap() {
             q[k] = v.clone();
         }
-        answer(&server, q)
+        server.answer(q)
     };
     let funnel = by_company(
         "FunnelsQuery",
@@ -289,11 +253,8 @@ fn every_insight_kind_answers_by_company_over_http() {
         vec!["new", "returning", "resurrecting", "dormant"]
     );
 
-    let stickiness = answer(
-        &server,
-        json!({"kind": "StickinessQuery", "dateRange": range,
-        "series": [{"event": "opened app", "math": "unique_group", "math_group_type_index": 0}]}),
-    );
+    let stickiness = server.answer(json!({"kind": "StickinessQuery", "dateRange": range,
+        "series": [{"event": "opened app", "math": "unique_group", "math_group_type_index": 0}]}));
     assert_eq!(stickiness["results"][0]["data"], json!([2, 0, 0, 0]));
 
     let paths = by_company(
@@ -314,14 +275,12 @@ fn persons_merged_after_their_events_count_once() {
     ]));
     // Two persons so far; identifying merges anon-2's person into carl's.
     identify_merging(&server, "carl", "anon-2", "2024-03-09T12:00:00Z");
-    let body = answer(
-        &server,
-        trends(json!([{"event": "opened app", "math": "dau"}]), json!({})),
-    );
+    let body = server.answer(trends(
+        json!([{"event": "opened app", "math": "dau"}]),
+        json!({}),
+    ));
     assert_eq!(body["results"][0]["data"], json!([0, 1, 0, 0]));
-    let body = answer(
-        &server,
-        trends(
+    let body = server.answer(trends(
             json!([{"event": "opened app", "math": "dau"}]),
             json!({"properties": [{"key": "$initial_current_url", "operator": "is_not_set", "type": "person"}]}),
         ),
@@ -344,9 +303,7 @@ fn a_path_continues_across_a_merge() {
         page("dana", "2024-03-09T10:05:00Z", "https://app.io/pricing"),
     ]));
     identify_merging(&server, "dana", "anon-3", "2024-03-09T10:06:00Z");
-    let paths = answer(
-        &server,
-        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"},
+    let paths = server.answer(json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"},
                "pathsFilter": {"includeEventTypes": ["$pageview"]}}),
     );
     assert_eq!(
@@ -364,9 +321,7 @@ fn retention_follows_a_merge() {
         at("$pageview", "erin", "2024-03-11T10:00:00Z", json!({})),
     ]));
     identify_merging(&server, "erin", "anon-4", "2024-03-11T10:01:00Z");
-    let retention = answer(
-        &server,
-        json!({"kind": "RetentionQuery", "dateRange": {"date_from": "2024-03-03", "date_to": "2024-03-16"},
+    let retention = server.answer(json!({"kind": "RetentionQuery", "dateRange": {"date_from": "2024-03-03", "date_to": "2024-03-16"},
                "retentionFilter": {"period": "Week", "totalIntervals": 2,
                    "targetEntity": {"id": "$pageview"}, "returningEntity": {"id": "$pageview"}}}),
     );
@@ -409,22 +364,17 @@ fn page_paths_and_url_breakdowns_read_captured_urls() {
             json!({"$current_url": "https://app.io/pricing/"})
         ),
     ]));
-    let paths = answer(
-        &server,
-        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"}}),
+    let paths = server.answer(json!({"kind": "PathsQuery", "dateRange": {"date_from": "2024-03-09", "date_to": "2024-03-09"}}),
     );
     assert_eq!(
         paths["results"],
         json!([{"source": "1_https://app.io", "target": "2_https://app.io/pricing",
         "value": 1, "average_conversion_time": 60000.0}])
     );
-    let by_url = answer(
-        &server,
-        trends(
-            json!([{"event": "$pageview"}]),
-            json!({"breakdownFilter": {"breakdown": "$current_url", "breakdown_normalize_url": true}}),
-        ),
-    );
+    let by_url = server.answer(trends(
+        json!([{"event": "$pageview"}]),
+        json!({"breakdownFilter": {"breakdown": "$current_url", "breakdown_normalize_url": true}}),
+    ));
     let counts = breakdown_counts(&by_url);
     assert_eq!(
         counts,

@@ -11,12 +11,8 @@
 
 mod common;
 
-use common::Server;
+use common::{event_at as at, Server};
 use serde_json::{json, Value};
-
-fn at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Value {
-    json!({"event": name, "distinct_id": distinct_id, "timestamp": timestamp, "properties": properties})
-}
 
 /// A fresh server whose project is in `timezone`.
 fn server_in(timezone: &str) -> Server {
@@ -30,18 +26,6 @@ fn server_in(timezone: &str) -> Server {
         assert_eq!(response.status(), 200);
     }
     server
-}
-
-fn answer(server: &Server, query: Value) -> Value {
-    let response = server
-        .authed(server.client.post(server.api("/query/")))
-        .json(&json!({ "query": query }))
-        .send()
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().unwrap();
-    assert_eq!(status, 200, "{query} -> {body}");
-    body
 }
 
 fn results(body: &Value) -> &Vec<Value> {
@@ -168,10 +152,12 @@ const DAYS_9_TO_19: [&str; 11] = [
 /// (test_trends_query_runner.py). Every event is at 12:00 UTC, which is the same
 /// calendar day in each zone this suite uses, so PostHog's numbers hold there too.
 fn case_trends_count_data_days(server: &Server) {
-    let body = answer(
-        server,
-        trends_query("2020-01-09", "2020-01-19", pageviews(), json!({})),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-09",
+        "2020-01-19",
+        pageviews(),
+        json!({}),
+    ));
     let r = &results(&body)[0];
     assert_eq!(r["label"], "$pageview");
     assert_eq!(r["count"], json!(10));
@@ -181,10 +167,12 @@ fn case_trends_count_data_days(server: &Server) {
 
 /// test_trends_multiple_series (test_trends_query_runner.py).
 fn case_trends_multiple_series(server: &Server) {
-    let body = answer(
-        server,
-        trends_query("2020-01-09", "2020-01-19", views_and_leaves(), json!({})),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-09",
+        "2020-01-19",
+        views_and_leaves(),
+        json!({}),
+    ));
     assert_eq!(
         field(&body, "label"),
         vec![json!("$pageview"), json!("$pageleave")]
@@ -201,30 +189,24 @@ fn case_trends_multiple_series(server: &Server) {
 
 /// test_formula and test_multiple_formulas (test_trends_query_runner.py).
 fn case_trends_formulas(server: &Server) {
-    let body = answer(
-        server,
-        trends_query(
-            "2020-01-09",
-            "2020-01-19",
-            views_and_leaves(),
-            json!({"trendsFilter": {"formulas": ["A+2*B"]}}),
-        ),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-09",
+        "2020-01-19",
+        views_and_leaves(),
+        json!({"trendsFilter": {"formulas": ["A+2*B"]}}),
+    ));
     assert_eq!(results(&body).len(), 1);
     let r = &results(&body)[0];
     assert_eq!(r["count"], json!(22));
     assert_eq!(r["label"], "Formula (A+2*B)");
     assert_eq!(r["data"], json!([1, 0, 3, 5, 7, 0, 2, 2, 1, 0, 1]));
 
-    let body = answer(
-        server,
-        trends_query(
-            "2020-01-09",
-            "2020-01-19",
-            views_and_leaves(),
-            json!({"trendsFilter": {"formulas": ["A+2*B", "A-B"]}}),
-        ),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-09",
+        "2020-01-19",
+        views_and_leaves(),
+        json!({"trendsFilter": {"formulas": ["A+2*B", "A-B"]}}),
+    ));
     assert_eq!(field(&body, "count"), vec![json!(22), json!(4)]);
     assert_eq!(
         field(&body, "label"),
@@ -238,15 +220,12 @@ fn case_trends_formulas(server: &Server) {
 
 /// test_formula_with_compare (test_trends_query_runner.py).
 fn case_trends_formula_with_compare(server: &Server) {
-    let body = answer(
-        server,
-        trends_query(
-            "2020-01-15",
-            "2020-01-19",
-            views_and_leaves(),
-            json!({"trendsFilter": {"formula": "A+2*B"}, "compareFilter": {"compare": true}}),
-        ),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-15",
+        "2020-01-19",
+        views_and_leaves(),
+        json!({"trendsFilter": {"formula": "A+2*B"}, "compareFilter": {"compare": true}}),
+    ));
     assert_eq!(results(&body).len(), 2);
     let (current, previous) = (&results(&body)[0], &results(&body)[1]);
     assert_eq!(current["compare_label"], "current");
@@ -262,17 +241,14 @@ fn case_trends_formula_with_compare(server: &Server) {
 /// test_formula_with_breakdown (test_trends_query_runner.py): a formula over a
 /// breakdown keeps one row per browser, labelled with the formula, no action.
 fn case_trends_formula_with_breakdown(server: &Server) {
-    let body = answer(
-        server,
-        trends_query(
-            "2020-01-09",
-            "2020-01-20",
-            views_and_leaves(),
-            json!({
+    let body = server.answer(trends_query(
+        "2020-01-09",
+        "2020-01-20",
+        views_and_leaves(),
+        json!({
             "trendsFilter": {"formula": "A+2*B"},
             "breakdownFilter": {"breakdown_type": "event", "breakdown": "$browser"}}),
-        ),
-    );
+    ));
     assert_eq!(results(&body).len(), 4, "{body}");
     let (chrome, firefox) = (&results(&body)[0], &results(&body)[1]);
     assert_eq!(chrome["breakdown_value"], "Chrome");
@@ -289,12 +265,9 @@ fn case_trends_formula_with_breakdown(server: &Server) {
 /// test_lifecycle_trend (posthog/hogql_queries/insights/test/test_lifecycle_query_runner.py).
 /// Its persons' `$pageview`s are exactly those of the trends fixture.
 fn case_lifecycle_trend(server: &Server) {
-    let body = answer(
-        server,
-        json!({"kind": "LifecycleQuery", "interval": "day",
+    let body = server.answer(json!({"kind": "LifecycleQuery", "interval": "day",
             "dateRange": {"date_from": "2020-01-12T00:00:00Z", "date_to": "2020-01-19T00:00:00Z"},
-            "series": [{"kind": "EventsNode", "event": "$pageview"}]}),
-    );
+            "series": [{"kind": "EventsNode", "event": "$pageview"}]}));
     assert_eq!(results(&body)[0]["label"], "$pageview - new");
     let mut by_status: Vec<(String, Value)> = results(&body)
         .iter()
@@ -389,7 +362,7 @@ fn stickiness_query(extra: Value) -> Value {
 
 /// test_days, test_count, test_labels, test_interval_day (test_stickiness_query_runner.py).
 fn case_stickiness_days(server: &Server) {
-    let body = answer(server, stickiness_query(json!({})));
+    let body = server.answer(stickiness_query(json!({})));
     let r = &results(&body)[0];
     assert_eq!(r["days"], json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     assert_eq!(r["count"], json!(2));
@@ -401,7 +374,7 @@ fn case_stickiness_days(server: &Server) {
 
 /// test_interval_week (test_stickiness_query_runner.py).
 fn case_stickiness_week(server: &Server) {
-    let body = answer(server, stickiness_query(json!({"interval": "week"})));
+    let body = server.answer(stickiness_query(json!({"interval": "week"})));
     let r = &results(&body)[0];
     assert_eq!(r["labels"], json!(["1 week", "2 weeks", "3 weeks"]));
     assert_eq!(r["days"], json!([1, 2, 3]));
@@ -410,7 +383,7 @@ fn case_stickiness_week(server: &Server) {
 
 /// test_interval_2_day (test_stickiness_query_runner.py): periods of two days.
 fn case_stickiness_interval_count(server: &Server) {
-    let body = answer(server, stickiness_query(json!({"intervalCount": 2})));
+    let body = server.answer(stickiness_query(json!({"intervalCount": 2})));
     let r = &results(&body)[0];
     assert_eq!(r["days"], json!([1, 2, 3, 4, 5]));
     assert_eq!(r["data"], json!([0, 0, 0, 0, 2]));
@@ -420,13 +393,10 @@ fn case_stickiness_interval_count(server: &Server) {
 /// active on every day p1 is: 9 days (the fixture's `$group_0`, aggregated the
 /// way test_stickiness_query_runner.py's group tests do).
 fn case_stickiness_by_group(server: &Server) {
-    let body = answer(
-        server,
-        stickiness_query(
-            json!({"series": [{"kind": "EventsNode", "event": "$pageview",
+    let body = server.answer(stickiness_query(
+        json!({"series": [{"kind": "EventsNode", "event": "$pageview",
             "math": "unique_group", "math_group_type_index": 0}]}),
-        ),
-    );
+    ));
     assert_eq!(
         results(&body)[0]["data"],
         json!([0, 0, 0, 0, 0, 0, 0, 0, 1, 0])
@@ -435,13 +405,10 @@ fn case_stickiness_by_group(server: &Server) {
 
 /// test_compare_to (test_stickiness_query_runner.py): against the range a day earlier.
 fn case_stickiness_compare_to(server: &Server) {
-    let body = answer(
-        server,
-        stickiness_query(
-            json!({"dateRange": {"date_from": "2020-01-12", "date_to": "2020-01-20"},
+    let body = server.answer(stickiness_query(
+        json!({"dateRange": {"date_from": "2020-01-12", "date_to": "2020-01-20"},
             "compareFilter": {"compare": true, "compare_to": "-1d"}}),
-        ),
-    );
+    ));
     let (current, previous) = (&results(&body)[0], &results(&body)[1]);
     assert_eq!(current["count"], json!(2));
     assert_eq!(current["compare_label"], "current");
@@ -503,9 +470,7 @@ fn stickiness_criteria_in_utc() {
     }
     server.capture(Value::Array(batch));
     let criteria = |date_from: &str, operator: &str, value: i64| {
-        let body = answer(
-            &server,
-            stickiness_query(
+        let body = server.answer(stickiness_query(
                 json!({"dateRange": {"date_from": date_from, "date_to": "2020-01-20"},
                 "stickinessFilter": {"stickinessCriteria": {"operator": operator, "value": value}}}),
             ),
@@ -539,13 +504,10 @@ fn cumulative_stickiness_in_utc() {
         at("$pageview", "p2", "2020-01-12T12:00:00Z", json!({})),
         at("$pageview", "p3", "2020-01-11T12:00:00Z", json!({})),
     ]));
-    let body = answer(
-        &server,
-        stickiness_query(
-            json!({"dateRange": {"date_from": "2020-01-11", "date_to": "2020-01-13"},
+    let body = server.answer(stickiness_query(
+        json!({"dateRange": {"date_from": "2020-01-11", "date_to": "2020-01-13"},
             "stickinessFilter": {"computedAs": "cumulative"}}),
-        ),
-    );
+    ));
     let r = &results(&body)[0];
     assert_eq!(r["data"], json!([3, 2, 1]));
     assert_eq!(r["count"], json!(3));
@@ -624,9 +586,7 @@ fn case_strict_funnel(server: &Server) {
         }
     }
     server.capture(Value::Array(batch));
-    let body = answer(
-        server,
-        json!({"kind": "FunnelsQuery", "dateRange": {"date_from": "2021-04-01", "date_to": "2021-04-01"},
+    let body = server.answer(json!({"kind": "FunnelsQuery", "dateRange": {"date_from": "2021-04-01", "date_to": "2021-04-01"},
             "funnelsFilter": {"funnelOrderType": "strict"},
             "series": [{"kind": "EventsNode", "event": "user signed up"},
                        {"kind": "EventsNode", "event": "$pageview"},
@@ -683,15 +643,12 @@ fn case_strict_funnel_conversion_times(server: &Server) {
             json!({})
         ),
     ]));
-    let body = answer(
-        server,
-        json!({"kind": "FunnelsQuery",
+    let body = server.answer(json!({"kind": "FunnelsQuery",
             "dateRange": {"date_from": "2021-05-01 00:00:00", "date_to": "2021-05-07 23:59:59"},
             "funnelsFilter": {"funnelOrderType": "strict"},
             "series": [{"kind": "EventsNode", "event": "user signed up"},
                        {"kind": "EventsNode", "event": "$pageview"},
-                       {"kind": "EventsNode", "event": "insight viewed"}]}),
-    );
+                       {"kind": "EventsNode", "event": "insight viewed"}]}));
     assert_eq!(field(&body, "count"), vec![json!(3), json!(2), json!(1)]);
     let times = field(&body, "average_conversion_time");
     assert_eq!(times[1].as_f64(), Some(5400.0), "{body}");
@@ -713,15 +670,12 @@ fn case_funnel_conversion_window(server: &Server) {
         batch.push(at("step two", &id, second_step, json!({})));
     }
     server.capture(Value::Array(batch));
-    let body = answer(
-        server,
-        json!({"kind": "FunnelsQuery", "interval": "day",
+    let body = server.answer(json!({"kind": "FunnelsQuery", "interval": "day",
             "dateRange": {"date_from": "2021-05-01 00:00:00", "date_to": "2021-05-14 00:00:00"},
             "funnelsFilter": {"funnelWindowInterval": 7, "funnelWindowIntervalUnit": "day"},
             "series": [{"kind": "EventsNode", "event": "step one"},
                        {"kind": "EventsNode", "event": "step two"},
-                       {"kind": "EventsNode", "event": "step three"}]}),
-    );
+                       {"kind": "EventsNode", "event": "step three"}]}));
     assert_eq!(field(&body, "count"), vec![json!(25), json!(10), json!(0)]);
 }
 
@@ -751,8 +705,7 @@ fn case_unordered_funnel_by_group(server: &Server) {
             json!({"$groups": {"organization": "org:5"}})
         ),
     ]));
-    let body = answer(
-        server,
+    let body = server.answer(
         json!({"kind": "FunnelsQuery", "aggregation_group_type_index": 0,
             "dateRange": {"date_from": "2020-01-01", "date_to": "2020-01-14"},
             "funnelsFilter": {"funnelOrderType": "unordered"},
@@ -854,8 +807,7 @@ fn retention_default_grid() -> Vec<Vec<i64>> {
 /// test_retention_default exactly as PostHog runs it: only `date_to` (issue 18
 /// item 2, fixed on another branch).
 fn case_retention_default_date_to_only(server: &Server) {
-    let body = answer(
-        server,
+    let body = server.answer(
         json!({"kind": "RetentionQuery", "dateRange": {"date_to": june(10, 6)},
             "retentionFilter": {"totalIntervals": 11}}),
     );
@@ -872,14 +824,11 @@ fn case_retention_default_date_to_only(server: &Server) {
 /// test_retention_default with the range PostHog derives from its `date_to`
 /// written out (the 11 days ending 2020-06-20), so it does not depend on item 2.
 fn case_retention_default_explicit_range(server: &Server) {
-    let body = answer(
-        server,
-        json!({"kind": "RetentionQuery",
+    let body = server.answer(json!({"kind": "RetentionQuery",
             "dateRange": {"date_from": "2020-06-10", "date_to": june(10, 6)},
             "retentionFilter": {"totalIntervals": 11,
                 "targetEntity": {"id": "$pageview", "type": "events"},
-                "returningEntity": {"id": "$pageview", "type": "events"}}}),
-    );
+                "returningEntity": {"id": "$pageview", "type": "events"}}}));
     assert_eq!(results(&body)[0]["label"], "Day 0");
     assert!(results(&body)[0]["date"]
         .as_str()
@@ -951,9 +900,7 @@ fn case_current_url_paths(server: &Server) {
         page("person_4", "2012-01-14T03:21:34Z", "/"),
         page("person_4", "2012-01-14T03:28:34Z", "/pricing"),
     ]));
-    let body = answer(
-        server,
-        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2012-01-08", "date_to": "2012-01-15"},
+    let body = server.answer(json!({"kind": "PathsQuery", "dateRange": {"date_from": "2012-01-08", "date_to": "2012-01-15"},
             "pathsFilter": {}}),
     );
     assert_eq!(
@@ -996,9 +943,7 @@ fn case_custom_event_paths(server: &Server) {
         }
     }
     server.capture(Value::Array(batch));
-    let body = answer(
-        server,
-        json!({"kind": "PathsQuery", "dateRange": {"date_from": "2012-01-08", "date_to": "2012-01-15"},
+    let body = server.answer(json!({"kind": "PathsQuery", "dateRange": {"date_from": "2012-01-08", "date_to": "2012-01-15"},
             "pathsFilter": {"includeEventTypes": ["custom_event"]}}),
     );
     assert_eq!(
@@ -1133,14 +1078,11 @@ fn attribution_fixture(server: &Server) {
 fn funnel_step_zero_attribution_in_utc() {
     let server = server_in("UTC");
     attribution_fixture(&server);
-    let body = answer(
-        &server,
-        breakdown_funnel(
-            &["sign up", "buy"],
-            &["$browser"],
-            json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 0}),
-        ),
-    );
+    let body = server.answer(breakdown_funnel(
+        &["sign up", "buy"],
+        &["$browser"],
+        json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 0}),
+    ));
     assert_eq!(
         funnel_groups(&body),
         vec![
@@ -1159,14 +1101,11 @@ fn funnel_step_zero_attribution_in_utc() {
 fn funnel_step_one_attribution_in_utc() {
     let server = server_in("UTC");
     attribution_fixture(&server);
-    let body = answer(
-        &server,
-        breakdown_funnel(
-            &["sign up", "buy"],
-            &["$browser"],
-            json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 1}),
-        ),
-    );
+    let body = server.answer(breakdown_funnel(
+        &["sign up", "buy"],
+        &["$browser"],
+        json!({"breakdownAttributionType": "step", "breakdownAttributionValue": 1}),
+    ));
     assert_eq!(
         funnel_groups(&body),
         vec![
@@ -1224,14 +1163,11 @@ fn funnel_multiple_breakdown_first_touch_in_utc() {
         at("sign up", "person5", "2020-01-02T15:00:00Z", json!({})),
         at("buy", "person5", "2020-01-02T16:00:00Z", json!({})),
     ]));
-    let body = answer(
-        &server,
-        breakdown_funnel(
-            &["sign up", "buy"],
-            &["$browser", "$version"],
-            json!({"breakdownAttributionType": "first_touch"}),
-        ),
-    );
+    let body = server.answer(breakdown_funnel(
+        &["sign up", "buy"],
+        &["$browser", "$version"],
+        json!({"breakdownAttributionType": "first_touch"}),
+    ));
     assert_eq!(
         funnel_groups(&body),
         vec![
@@ -1266,21 +1202,18 @@ fn funnel_breakdown_limit_with_nulls_in_utc() {
     }
     journey("person_null".to_string(), json!({}));
     server.capture(Value::Array(batch));
-    let body = answer(
-        &server,
-        breakdown_funnel(
-            &["sign up", "play movie", "buy"],
-            &["some_breakdown_val"],
-            json!({}),
-        ),
-    );
+    let body = server.answer(breakdown_funnel(
+        &["sign up", "play movie", "buy"],
+        &["some_breakdown_val"],
+        json!({}),
+    ));
     let mut query = breakdown_funnel(
         &["sign up", "play movie", "buy"],
         &["some_breakdown_val"],
         json!({}),
     );
     query["breakdownFilter"]["breakdown_limit"] = json!(6);
-    let limited = answer(&server, query);
+    let limited = server.answer(query);
     for body in [&body, &limited] {
         let groups: Vec<(Vec<String>, i64)> = funnel_groups(body)
             .into_iter()
@@ -1319,15 +1252,12 @@ fn trends_multiple_breakdowns_values_limit_in_utc() {
         for (k, v) in extra.as_object().unwrap() {
             breakdown[k] = v.clone();
         }
-        let body = answer(
-            &server,
-            trends_query(
-                "2020-01-09",
-                "2020-01-20",
-                pageviews(),
-                json!({"trendsFilter": {"display": display}, "breakdownFilter": breakdown}),
-            ),
-        );
+        let body = server.answer(trends_query(
+            "2020-01-09",
+            "2020-01-20",
+            pageviews(),
+            json!({"trendsFilter": {"display": display}, "breakdownFilter": breakdown}),
+        ));
         results(&body).len()
     };
     for display in ["ActionsLineGraph", "ActionsTable"] {
@@ -1358,15 +1288,12 @@ fn trends_formula_rounding_in_utc() {
         at("$pageview", "person_3", "2020-01-11T12:00:00Z", json!({})),
         at("$pageview", "person_4", "2020-01-11T12:00:00Z", json!({})),
     ]));
-    let body = answer(
-        &server,
-        trends_query(
-            "2020-01-11T00:00:00Z",
-            "2020-01-11T23:59:59Z",
-            views_and_leaves(),
-            json!({"trendsFilter": {"formula": "B/A"}}),
-        ),
-    );
+    let body = server.answer(trends_query(
+        "2020-01-11T00:00:00Z",
+        "2020-01-11T23:59:59Z",
+        views_and_leaves(),
+        json!({"trendsFilter": {"formula": "B/A"}}),
+    ));
     assert_eq!(results(&body).len(), 1);
     assert_eq!(results(&body)[0]["data"], json!([1.0 / 3.0]));
 }
@@ -1424,8 +1351,7 @@ fn funnel_first_time_for_user_in_utc() {
         if let Some(math) = math {
             node["math"] = json!(math);
         }
-        let body = answer(
-            &server,
+        let body = server.answer(
             json!({"kind": "FunnelsQuery", "series": [node.clone(), node],
                 "dateRange": {"date_from": "2025-11-03", "date_to": "2025-11-07"}}),
         );

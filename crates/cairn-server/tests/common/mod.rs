@@ -33,6 +33,23 @@ fn free_port() -> u16 {
 }
 
 impl Server {
+    /// `POST query/` with `query` as the insight: the status and the body.
+    pub fn query(&self, query: Value) -> (u16, Value) {
+        let response = self
+            .authed(self.client.post(self.api("/query/")))
+            .json(&json!({ "query": query }))
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.json().unwrap())
+    }
+
+    /// The answer to an insight query that must succeed.
+    pub fn answer(&self, query: Value) -> Value {
+        let (status, body) = self.query(query.clone());
+        assert_eq!(status, 200, "{query} -> {body}");
+        body
+    }
+
     /// The server's process id (the binary runs as the test's child).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server is running").id()
@@ -291,4 +308,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / 100.0
+}
+
+/// An event at a given time.
+pub fn event_at(name: &str, distinct_id: &str, timestamp: &str, properties: Value) -> Value {
+    let mut e = event(name, distinct_id, properties);
+    e["timestamp"] = json!(timestamp);
+    e
 }
