@@ -266,7 +266,7 @@ fn run<S: IngestStore>(
 }
 
 /// The text a panic was raised with.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use cairn_core::ProjectId;
+use cairn_store::keys::KeyGrant;
 use cairn_store::users;
 use uuid::Uuid;
 
@@ -58,15 +59,20 @@ pub async fn require_personal_key(
                 .into(),
         ));
     };
-    let grant = state.personal_key(token).ok_or_else(|| {
+    let grant = valid_key(&state, token)?;
+    request.extensions_mut().insert(KeyProject(grant.project));
+    request.extensions_mut().insert(KeyOwner(grant.owner));
+    Ok(next.run(request).await)
+}
+
+/// The grant of a personal key, or why it is refused.
+fn valid_key(state: &AppState, token: &str) -> Result<KeyGrant, ApiError> {
+    state.personal_key(token).ok_or_else(|| {
         ApiError::Unauthorized(
             "the personal API key is not valid: it was never created here or has been revoked"
                 .into(),
         )
-    })?;
-    request.extensions_mut().insert(KeyProject(grant.project));
-    request.extensions_mut().insert(KeyOwner(grant.owner));
-    Ok(next.run(request).await)
+    })
 }
 
 /// `/metrics`: any valid personal key, unless the server was started with
@@ -79,12 +85,8 @@ pub async fn require_metrics_access(
 ) -> Result<Response, ApiError> {
     if !state.config.public_metrics {
         match bearer_token(&request) {
-            Some(token) if state.personal_key(token).is_some() => {}
-            Some(_) => {
-                return Err(ApiError::Unauthorized(
-                    "the personal API key is not valid: it was never created here or has been revoked"
-                        .into(),
-                ))
+            Some(token) => {
+                valid_key(&state, token)?;
             }
             None => {
                 return Err(ApiError::Unauthorized(
