@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod group;
+pub mod names;
 pub mod person;
 pub mod project;
 pub mod warning;
