@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod group;
+pub mod ids;
 pub mod names;
 pub mod person;
 pub mod project;
@@ -9,6 +10,7 @@ pub mod warning;
 
 pub use event::Event;
 pub use group::{Group, GroupType, GroupTypeIndex};
+pub use ids::{json_type, DistinctId, DistinctIdError, GroupKey, GroupKeyError};
 pub use person::Person;
 pub use project::ProjectId;
 pub use warning::{IngestionWarning, WarningKind};

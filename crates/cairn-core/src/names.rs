@@ -12,6 +12,11 @@ pub mod event {
     pub const PAGELEAVE: &str = "$pageleave";
     pub const SCREEN: &str = "$screen";
     pub const FEATURE_FLAG_CALLED: &str = "$feature_flag_called";
+    /// Dropped at capture, as PostHog does.
+    pub const PERFORMANCE_EVENT: &str = "$performance_event";
+    /// Events that never change person properties.
+    pub const EXCEPTION: &str = "$exception";
+    pub const HEATMAP: &str = "$$heatmap";
 }
 
 /// Event properties with a meaning.
@@ -42,4 +47,11 @@ pub mod property {
     pub const FEATURE_FLAG: &str = "$feature_flag";
     pub const FEATURE_FLAG_RESPONSE: &str = "$feature_flag_response";
     pub const CREATOR_EVENT_UUID: &str = "$creator_event_uuid";
+    /// Must be a boolean, else capture refuses the event.
+    pub const COOKIELESS_MODE: &str = "$cookieless_mode";
+    /// `true`: the event's time is not corrected by the batch's `sent_at`.
+    pub const IGNORE_SENT_AT: &str = "$ignore_sent_at";
+    /// Sent by server SDKs, whose `$os` is the server's.
+    pub const IS_SERVER: &str = "$is_server";
+    pub const DEVICE_ID: &str = "$device_id";
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, Person, ProjectId, Properties};
-use cairn_store::{Commit, SnapshotVisitor};
+use cairn_store::{Commit, PersonLookup, SnapshotVisitor};
 use uuid::Uuid;
 
 #[derive(Debug, Default)]
@@ -24,43 +24,49 @@ struct ProjectDirectory {
 }
 
 impl Directory {
-    /// The stored properties of the person `distinct_id` belongs to.
-    pub fn person_properties(
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ProjectId, ProjectDirectory>> {
+        self.projects.read().expect("directory lock")
+    }
+}
+
+/// `/flags` reads committed properties here, without waiting for the writer.
+impl PersonLookup for Directory {
+    fn person_properties(
         &self,
         project: ProjectId,
         distinct_id: &str,
-    ) -> Option<Arc<Properties>> {
-        let projects = self.projects.read().expect("directory lock");
-        let state = projects.get(&project)?;
-        state
-            .persons
-            .get(state.person_of.get(distinct_id)?)
-            .cloned()
+    ) -> cairn_store::Result<Option<Properties>> {
+        let stored = self.read().get(&project).and_then(|state| {
+            let person = state.person_of.get(distinct_id)?;
+            state.persons.get(person).cloned()
+        });
+        // Copied once the lock is released.
+        Ok(stored.map(|properties| (*properties).clone()))
     }
 
-    pub fn group_properties(
+    fn group_properties(
         &self,
         project: ProjectId,
         index: GroupTypeIndex,
         key: &str,
-    ) -> Option<Arc<Properties>> {
-        let projects = self.projects.read().expect("directory lock");
-        projects
-            .get(&project)?
-            .groups
-            .get(&(index, key.to_string()))
-            .cloned()
+    ) -> cairn_store::Result<Option<Properties>> {
+        let stored = self
+            .read()
+            .get(&project)
+            .and_then(|state| state.groups.get(&(index, key.to_string())).cloned());
+        Ok(stored.map(|properties| (*properties).clone()))
     }
 
-    /// `(index, group type name)` for the project's group types, by index.
-    pub fn group_types(&self, project: ProjectId) -> Vec<(GroupTypeIndex, String)> {
-        let projects = self.projects.read().expect("directory lock");
-        projects
+    fn group_types(&self, project: ProjectId) -> cairn_store::Result<Vec<(GroupTypeIndex, String)>> {
+        Ok(self
+            .read()
             .get(&project)
             .map(|state| state.group_types.clone())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
+}
 
+impl Directory {
     /// Publishes what a successful commit changed.
     pub(crate) fn publish(&self, commit: &Commit) {
         let mut projects = self.projects.write().expect("directory lock");

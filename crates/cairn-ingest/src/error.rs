@@ -1,8 +1,8 @@
 use thiserror::Error;
 
-/// Why a capture request was refused. Every variant names what was wrong so
-/// that the reply tells the sender what to fix; nothing of a refused request
-/// is stored.
+/// Why a capture request (or the transport of a `/flags` body) was
+/// refused. Every variant names what was wrong so that the reply tells the
+/// sender what to fix; nothing of a refused request is stored.
 #[derive(Debug, Error, PartialEq)]
 pub enum CaptureError {
     #[error("request missing data payload: send events in the body or in ?data=")]
@@ -21,6 +21,8 @@ pub enum CaptureError {
     InconsistentTokens,
     #[error("API key is not valid: {0}")]
     InvalidToken(&'static str),
+    #[error("no project has the API key {0:?}: use the project API key (phc_…) shown at first start or in the project settings")]
+    UnknownToken(String),
 }
 
 impl CaptureError {
@@ -35,7 +37,10 @@ impl CaptureError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::TooLarge(_) => 413,
-            Self::NoToken | Self::InconsistentTokens | Self::InvalidToken(_) => 401,
+            Self::NoToken
+            | Self::InconsistentTokens
+            | Self::InvalidToken(_)
+            | Self::UnknownToken(_) => 401,
             _ => 400,
         }
     }

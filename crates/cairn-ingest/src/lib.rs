@@ -1,25 +1,42 @@
 //! From HTTP bodies to stored events: decode the PostHog wire formats,
 //! normalise each event, then apply person and group processing in one
 //! ordered pipeline that commits to the store before anyone is told "ok".
+//!
+//! The crate's map:
+//! - [`capture()`], the capture entry point: the body unwrapped (`transport`)
+//!   and read (`wire`), its project key found (`token`) and looked up, then
+//!   its events normalised (`normalize`) into what the pipeline takes.
+//! - [`decode_flags_body`]: a `/flags` or `/decide` body, through the same
+//!   transports; what it says is the flags endpoint's to read.
+//! - [`Pipeline`]: one writer thread that processes persons and groups
+//!   (`processor`, with PostHog's stateless rules in `persons` and `groups`)
+//!   in ingestion order and commits through the store; what it committed is
+//!   published for `/flags` as a `PersonLookup` (`directory`).
+//!
+//! Distinct ids and group keys follow `cairn_core::ids`, as `/flags` does.
 
-pub mod directory;
-pub mod error;
-pub mod groups;
-pub mod lz64;
-pub mod normalize;
-pub mod persons;
-pub mod pipeline;
-pub mod processor;
-pub mod properties_cap;
+mod capture;
+mod directory;
+mod error;
+mod groups;
+mod lz64;
+mod normalize;
+mod persons;
+mod pipeline;
+mod processor;
+mod properties_cap;
 mod seen;
 pub mod timestamp;
-pub mod token;
-pub mod wire;
+mod token;
+mod transport;
+mod wire;
 
-pub use directory::Directory;
+pub use capture::{capture, Captured};
 pub use error::CaptureError;
 pub use normalize::{normalize_batch, IncomingEvent, NormalizedBatch};
-pub use pipeline::{Accepted, Pipeline, PipelineError};
-pub use wire::{
-    decode_body, decode_payload, CapturePath, CaptureQuery, DecodedPayload, WireRequest,
-};
+pub use persons::fill_initial_properties;
+pub use pipeline::{panic_message, Accepted, Pipeline, PipelineError};
+/// For the property tests that fuzz processing.
+pub use processor::Processor;
+pub use transport::{decode_flags_body, Transport};
+pub use wire::{CapturePath, CaptureQuery, CaptureRequest, DecodedPayload};

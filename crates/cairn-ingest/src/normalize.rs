@@ -6,21 +6,21 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use cairn_core::{Properties, WarningKind};
+use cairn_core::{json_type, names, DistinctId, DistinctIdError, Properties, WarningKind};
 
 use crate::timestamp::{self, ClientTime};
-use crate::wire::{json_type, CaptureQuery, DecodedPayload};
+use crate::wire::{CaptureQuery, DecodedPayload};
 use crate::CaptureError;
 
-/// PostHog cuts distinct ids and event names to this many characters.
-pub const MAX_ID_CHARS: usize = 200;
+/// PostHog cuts event names to this many characters.
+const MAX_EVENT_NAME_CHARS: usize = 200;
 
 /// An event that passed capture's checks, ready for person and group processing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncomingEvent {
     pub uuid: Uuid,
     pub event: String,
-    pub distinct_id: String,
+    pub distinct_id: DistinctId,
     pub properties: Properties,
     pub timestamp: DateTime<Utc>,
     /// Problems found while normalising that did not stop the event.
@@ -90,7 +90,7 @@ fn normalize_event(
     now: DateTime<Utc>,
 ) -> Result<Outcome, String> {
     let event = match raw.remove("event") {
-        Some(Value::String(name)) if !name.is_empty() => truncate_chars(name, MAX_ID_CHARS),
+        Some(Value::String(name)) if !name.is_empty() => truncate_chars(name, MAX_EVENT_NAME_CHARS),
         Some(Value::String(_)) => return Err("`event` is empty".into()),
         None | Some(Value::Null) => return Err("missing `event` name".into()),
         Some(other) => {
@@ -100,7 +100,7 @@ fn normalize_event(
             ))
         }
     };
-    if event == "$performance_event" {
+    if event == names::event::PERFORMANCE_EVENT {
         return Ok(Outcome::Dropped);
     }
 
@@ -117,23 +117,18 @@ fn normalize_event(
 
     let distinct_id = raw
         .remove("distinct_id")
-        .or_else(|| raw.remove("$distinct_id"))
+        .or_else(|| raw.remove(names::property::DISTINCT_ID))
         .filter(|v| !v.is_null())
-        .or_else(|| {
-            properties
-                .get("distinct_id")
-                .filter(|v| !v.is_null())
-                .cloned()
-        });
-    let distinct_id = match distinct_id {
-        Some(Value::String(id)) => id,
-        Some(other) => other.to_string(),
-        None => return Err("event submitted without a distinct_id".into()),
+        .or_else(|| properties.get("distinct_id").cloned());
+    let distinct_id = match DistinctId::from_event(distinct_id) {
+        Ok(id) => id,
+        Err(DistinctIdError::Empty) => {
+            return Err("event submitted with an empty distinct_id".into())
+        }
+        Err(DistinctIdError::Missing | DistinctIdError::Type(_)) => {
+            return Err("event submitted without a distinct_id".into())
+        }
     };
-    if distinct_id.is_empty() {
-        return Err("event submitted with an empty distinct_id".into());
-    }
-    let distinct_id = truncate_chars(distinct_id.replace('\0', "\u{FFFD}"), MAX_ID_CHARS);
 
     let uuid = match raw.remove("uuid") {
         None | Some(Value::Null) => Uuid::now_v7(),
@@ -149,13 +144,13 @@ fn normalize_event(
         }
     };
 
-    if let Some(mode) = properties.get("$cookieless_mode") {
+    if let Some(mode) = properties.get(names::property::COOKIELESS_MODE) {
         if !mode.is_boolean() {
             return Err("`$cookieless_mode` must be a boolean".into());
         }
     }
 
-    for field in ["$set", "$set_once"] {
+    for field in [names::property::SET, names::property::SET_ONCE] {
         match raw.remove(field) {
             None | Some(Value::Null) => {}
             Some(Value::Object(top_level)) => merge_top_level(&mut properties, field, top_level),
@@ -194,7 +189,7 @@ fn normalize_event(
             ))
         }
     };
-    let ignore_sent_at = properties.get("$ignore_sent_at") == Some(&Value::Bool(true));
+    let ignore_sent_at = properties.get(names::property::IGNORE_SENT_AT) == Some(&Value::Bool(true));
     let client = ClientTime {
         timestamp: client_timestamp,
         sent_at: if ignore_sent_at { None } else { sent_at },
@@ -206,7 +201,7 @@ fn normalize_event(
             let details = serde_json::json!({
                 "event": event,
                 "uuid": uuid,
-                "distinct_id": distinct_id,
+                "distinct_id": distinct_id.as_str(),
                 "timestamp": raw_timestamp,
                 "sent_at": client.sent_at,
                 "offset": offset_ms,
@@ -274,16 +269,16 @@ mod tests {
         let e = one(json!({"event": "x".repeat(300), "distinct_id": 42}))
             .unwrap()
             .unwrap();
-        assert_eq!(e.distinct_id, "42");
+        assert_eq!(e.distinct_id.as_str(), "42");
         assert_eq!(e.event.chars().count(), 200);
         let e = one(json!({"event": "e", "distinct_id": "é".repeat(250)}))
             .unwrap()
             .unwrap();
-        assert_eq!(e.distinct_id.chars().count(), 200);
+        assert_eq!(e.distinct_id.as_str().chars().count(), 200);
         let e = one(json!({"event": "e", "properties": {"distinct_id": "from-props"}}))
             .unwrap()
             .unwrap();
-        assert_eq!(e.distinct_id, "from-props");
+        assert_eq!(e.distinct_id.as_str(), "from-props");
     }
 
     #[test]

@@ -1,53 +1,14 @@
-//! PostHog's person rules that need no state: which distinct ids may never
-//! be merged, how `$set`, `$set_once` and `$unset` change properties, and the
-//! `$initial_*` / campaign properties every person-processed event carries.
+//! PostHog's person rules that need no state: how `$set`, `$set_once` and
+//! `$unset` change properties, and the `$initial_*` / campaign properties
+//! every person-processed event carries. (Which distinct ids may never be
+//! merged is `DistinctId::is_illegal`'s.)
 
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
+use cairn_core::names::property;
 use cairn_core::Properties;
-
-const ILLEGAL_IDS_ANY_CASE: &[&str] = &[
-    "anonymous",
-    "guest",
-    "distinctid",
-    "distinct_id",
-    "id",
-    "not_authenticated",
-    "email",
-    "undefined",
-    "true",
-    "false",
-];
-const ILLEGAL_IDS_EXACT: &[&str] = &[
-    "[object Object]",
-    "NaN",
-    "None",
-    "none",
-    "null",
-    "0",
-    "undefined",
-];
-
-/// Distinct ids that buggy clients send for everyone; merging on them would
-/// fuse unrelated people, so merges naming one are refused.
-pub fn is_illegal_distinct_id(id: &str) -> bool {
-    let trimmed = id.trim();
-    if trimmed.is_empty() {
-        return true;
-    }
-    let unquoted = ['"', '\'']
-        .iter()
-        .find_map(|q| trimmed.strip_prefix(*q)?.strip_suffix(*q))
-        .unwrap_or(trimmed);
-    [trimmed, unquoted].into_iter().any(|candidate| {
-        ILLEGAL_IDS_EXACT.contains(&candidate)
-            || ILLEGAL_IDS_ANY_CASE
-                .iter()
-                .any(|illegal| candidate.eq_ignore_ascii_case(illegal))
-    })
-}
 
 /// The person-property operations an event carries.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -65,7 +26,7 @@ impl PropertyUpdates {
             Some(Value::Object(map)) => map.clone(),
             _ => Map::new(),
         };
-        let unset = match properties.get("$unset") {
+        let unset = match properties.get(property::UNSET) {
             Some(Value::Array(names)) => names
                 .iter()
                 .filter_map(|n| n.as_str().map(String::from))
@@ -74,8 +35,8 @@ impl PropertyUpdates {
             _ => Vec::new(),
         };
         Self {
-            set: object("$set"),
-            set_once: object("$set_once"),
+            set: object(property::SET),
+            set_once: object(property::SET_ONCE),
             unset,
         }
     }
@@ -203,7 +164,7 @@ fn initial_key(key: &str) -> String {
 /// Adds `$set[key]` (unless the caller set it) and `$set_once[$initial_key]`
 /// for every lifted property, into the event's own `$set` / `$set_once`.
 pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
-    let is_server = properties.get("$is_server") == Some(&Value::Bool(true));
+    let is_server = properties.get(property::IS_SERVER) == Some(&Value::Bool(true));
     let lifted: Vec<(String, Value)> = properties
         .iter()
         .filter(|(key, value)| !value.is_null() && is_lifted_to_person(key, is_server))
@@ -212,16 +173,16 @@ pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
     if lifted.is_empty() {
         return;
     }
-    let mut set = take_object(properties, "$set");
-    let mut set_once = take_object(properties, "$set_once");
+    let mut set = take_object(properties, property::SET);
+    let mut set_once = take_object(properties, property::SET_ONCE);
     for (key, value) in lifted {
         set_once
             .entry(initial_key(&key))
             .or_insert_with(|| value.clone());
         set.entry(key).or_insert(value);
     }
-    properties.insert("$set".into(), Value::Object(set));
-    properties.insert("$set_once".into(), Value::Object(set_once));
+    properties.insert(property::SET.into(), Value::Object(set));
+    properties.insert(property::SET_ONCE.into(), Value::Object(set_once));
 }
 
 fn take_object(properties: &mut Properties, key: &str) -> Map<String, Value> {
@@ -238,27 +199,6 @@ mod tests {
 
     fn props(value: Value) -> Properties {
         value.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn illegal_ids() {
-        for id in [
-            "anonymous",
-            "Anonymous",
-            "GUEST",
-            "null",
-            "'null'",
-            "\"undefined\"",
-            "0",
-            "[object Object]",
-            "  ",
-            "NaN",
-        ] {
-            assert!(is_illegal_distinct_id(id), "{id}");
-        }
-        for id in ["Null", "nan", "user-1", "00", "anonymous_user_abc123"] {
-            assert!(!is_illegal_distinct_id(id), "{id}");
-        }
     }
 
     #[test]

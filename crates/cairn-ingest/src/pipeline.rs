@@ -14,7 +14,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 use cairn_core::ProjectId;
-use cairn_store::{IngestStore, StoreError};
+use cairn_store::{IngestStore, PersonLookup, StoreError};
 
 use crate::directory::{Directory, Tee};
 use crate::processor::Processor;
@@ -122,9 +122,9 @@ impl Pipeline {
         answer.await.map_err(|_| PipelineError::ShuttingDown)?
     }
 
-    /// Committed person and group properties.
-    pub fn directory(&self) -> &Arc<Directory> {
-        &self.directory
+    /// Committed person and group properties, for `/flags`.
+    pub fn lookup(&self) -> Arc<dyn PersonLookup> {
+        self.directory.clone()
     }
 
     /// Requests waiting for the writer.

@@ -12,29 +12,28 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use cairn_core::names::{event, property};
 use cairn_core::{
-    Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties,
-    WarningKind,
+    DistinctId, Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId,
+    Properties, WarningKind,
 };
 use cairn_store::{Commit, SnapshotVisitor};
 
 use crate::groups::{group_key, is_valid_group_type};
-use crate::persons::{
-    add_initial_and_campaign_properties, is_illegal_distinct_id, PropertyUpdates,
-};
+use crate::persons::{add_initial_and_campaign_properties, PropertyUpdates};
 use crate::properties_cap::{self, MAX_PROPERTIES_BYTES};
 use crate::seen::{Seen, SeenUuids};
 use crate::IncomingEvent;
 
 /// Events that only make sense with a person profile.
 const PERSON_EVENTS: &[&str] = &[
-    "$identify",
-    "$create_alias",
-    "$merge_dangerously",
-    "$groupidentify",
+    event::IDENTIFY,
+    event::CREATE_ALIAS,
+    event::MERGE_DANGEROUSLY,
+    event::GROUP_IDENTIFY,
 ];
 /// Events that never change person properties.
-const EVENTS_WITHOUT_PERSON_UPDATES: &[&str] = &["$exception", "$$heatmap"];
+const EVENTS_WITHOUT_PERSON_UPDATES: &[&str] = &[event::EXCEPTION, event::HEATMAP];
 /// A personless event for a person older than this is attributed like a
 /// person-processed one (PostHog's "force upgrade").
 const FORCE_UPGRADE_AGE: Duration = Duration::minutes(1);
@@ -235,17 +234,8 @@ struct Run<'a> {
 
 /// Drops the person operations of an event that must not change a person.
 fn strip_person_updates(properties: &mut Properties) {
-    for key in ["$set", "$set_once", "$unset"] {
+    for key in [property::SET, property::SET_ONCE, property::UNSET] {
         properties.remove(key);
-    }
-}
-
-/// An id given in a property (`$anon_distinct_id`, `alias`): text or a number.
-fn id_from_value(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(id) if !id.is_empty() => Some(id.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -270,7 +260,7 @@ impl Run<'_> {
             self.warn(kind, details);
         }
 
-        let process_person = match properties.get("$process_person_profile") {
+        let process_person = match properties.get(property::PROCESS_PERSON_PROFILE) {
             None | Some(Value::Bool(true)) => true,
             Some(Value::Bool(false)) => false,
             Some(other) => {
@@ -286,7 +276,8 @@ impl Run<'_> {
                 true,
             )
         } else {
-            self.process_personless(uuid, &name, &distinct_id, &mut properties, timestamp)
+            let id = distinct_id.as_str();
+            self.process_personless(uuid, &name, id, &mut properties, timestamp)
         };
 
         #[cfg(test)]
@@ -296,7 +287,7 @@ impl Run<'_> {
 
         let mut groups = Vec::new();
         if attach_groups {
-            if name == "$groupidentify" {
+            if name == event::GROUP_IDENTIFY {
                 self.group_identify(uuid, &properties, timestamp);
             }
             groups = self.event_groups(uuid, &mut properties, timestamp);
@@ -306,7 +297,7 @@ impl Run<'_> {
             project_id: self.project,
             uuid,
             event: name,
-            distinct_id,
+            distinct_id: distinct_id.into_string(),
             person_id,
             timestamp,
             inserted_at: self.now,
@@ -357,40 +348,36 @@ impl Run<'_> {
         &mut self,
         uuid: Uuid,
         name: &str,
-        distinct_id: &str,
+        distinct_id: &DistinctId,
         properties: &mut Properties,
         timestamp: DateTime<Utc>,
     ) -> Option<Uuid> {
-        if name == "$groupidentify" {
+        if name == event::GROUP_IDENTIFY {
             // Group updates never touch persons, and (unlike PostHog) a
             // `$groupidentify` sent under a throwaway distinct id creates no person.
             strip_person_updates(properties);
-            return Some(self.attributed_person(distinct_id));
+            return Some(self.attributed_person(distinct_id.as_str()));
         }
         let updates_person = !EVENTS_WITHOUT_PERSON_UPDATES.contains(&name);
         if updates_person {
             add_initial_and_campaign_properties(properties);
         }
         match name {
-            "$identify" => {
-                if let Some(anon) = id_from_value(properties.get("$anon_distinct_id")) {
+            event::IDENTIFY => {
+                let anon = DistinctId::reference(properties.get(property::ANON_DISTINCT_ID));
+                if let Some(anon) = anon {
                     self.merge(uuid, distinct_id, &anon, false, timestamp);
                 }
             }
-            "$create_alias" | "$merge_dangerously" => {
-                if let Some(alias) = id_from_value(properties.get("alias")) {
-                    self.merge(
-                        uuid,
-                        distinct_id,
-                        &alias,
-                        name == "$merge_dangerously",
-                        timestamp,
-                    );
+            event::CREATE_ALIAS | event::MERGE_DANGEROUSLY => {
+                if let Some(alias) = DistinctId::reference(properties.get("alias")) {
+                    let dangerously = name == event::MERGE_DANGEROUSLY;
+                    self.merge(uuid, distinct_id, &alias, dangerously, timestamp);
                 }
             }
             _ => {}
         }
-        let person_id = self.person_for(distinct_id, uuid, timestamp);
+        let person_id = self.person_for(distinct_id.as_str(), uuid, timestamp);
         if updates_person {
             self.update_person_properties(
                 person_id,
@@ -433,7 +420,7 @@ impl Run<'_> {
         }
         let mut properties = Properties::new();
         properties.insert(
-            "$creator_event_uuid".into(),
+            property::CREATOR_EVENT_UUID.into(),
             Value::String(event_uuid.to_string()),
         );
         for distinct_id in &distinct_ids {
@@ -499,16 +486,18 @@ impl Run<'_> {
     fn merge(
         &mut self,
         event_uuid: Uuid,
-        target: &str,
-        source: &str,
+        target: &DistinctId,
+        source: &DistinctId,
         dangerously: bool,
         timestamp: DateTime<Utc>,
     ) {
-        if is_illegal_distinct_id(target) || is_illegal_distinct_id(source) {
-            let details = json!({"event_uuid": event_uuid, "source": source, "target": target});
+        if target.is_illegal() || source.is_illegal() {
+            let details = json!({"event_uuid": event_uuid, "source": source.as_str(),
+                "target": target.as_str()});
             self.warn(WarningKind::CannotMergeWithIllegalDistinctId, details);
             return;
         }
+        let (target, source) = (target.as_str(), source.as_str());
         if target == source {
             return;
         }
@@ -632,14 +621,15 @@ impl Run<'_> {
         properties: &Properties,
         timestamp: DateTime<Utc>,
     ) {
-        let Some(group_type) = properties.get("$group_type").and_then(Value::as_str) else {
+        let Some(group_type) = properties.get(property::GROUP_TYPE).and_then(Value::as_str) else {
             let details = json!({"event_uuid": event_uuid, "reason": "$groupidentify without a $group_type string"});
             self.warn(WarningKind::InvalidGroupKey, details);
             return;
         };
-        let raw_key = properties.get("$group_key").unwrap_or(&Value::Null);
+        let raw_key = properties.get(property::GROUP_KEY).unwrap_or(&Value::Null);
         let key = match group_key(raw_key) {
-            Ok(Some(key)) if key != "0" || !raw_key.is_number() => key,
+            // PostHog skips a falsy key: the number 0 too.
+            Ok(Some(key)) if key.as_str() != "0" || !raw_key.is_number() => key.into_string(),
             Ok(_) | Err(WarningKind::InvalidGroupKey) => {
                 let details = json!({"event_uuid": event_uuid, "group_type": group_type, "group_key": raw_key});
                 self.warn(WarningKind::InvalidGroupKey, details);
@@ -653,7 +643,7 @@ impl Run<'_> {
                 return;
             }
         };
-        let set = match properties.get("$group_set") {
+        let set = match properties.get(property::GROUP_SET) {
             Some(Value::Object(set)) => set.clone(),
             None | Some(Value::Null) => Properties::new(),
             Some(other) => {
@@ -744,7 +734,7 @@ impl Run<'_> {
     ) -> Vec<Option<String>> {
         let mut columns: Vec<Option<String>> = Vec::new();
         let mut stamped: Vec<(GroupTypeIndex, Value)> = Vec::new();
-        let groups = match properties.get("$groups") {
+        let groups = match properties.get(property::GROUPS) {
             None | Some(Value::Null) => return columns,
             Some(Value::Object(groups)) => groups,
             Some(other) => {
@@ -757,7 +747,7 @@ impl Run<'_> {
         };
         for (group_type, value) in groups {
             let key = match group_key(value) {
-                Ok(Some(key)) => key,
+                Ok(Some(key)) => key.into_string(),
                 Ok(None) => continue,
                 Err(kind) => {
                     let shown = match value {

@@ -3,12 +3,14 @@
 
 use serde_json::Value;
 
+use cairn_core::names;
+
 use crate::CaptureError;
 
 /// The first well-formed place a single event keeps its token: top-level
 /// `token`, `$token` or `api_key`, else `properties.token` (posthog-js).
-pub fn event_token(event: &serde_json::Map<String, Value>) -> Option<&str> {
-    ["token", "$token", "api_key"]
+pub(crate) fn event_token(event: &serde_json::Map<String, Value>) -> Option<&str> {
+    ["token", names::property::TOKEN, "api_key"]
         .iter()
         .find_map(|field| event.get(*field).and_then(Value::as_str))
         .or_else(|| event.get("properties")?.get("token")?.as_str())
@@ -16,7 +18,7 @@ pub fn event_token(event: &serde_json::Map<String, Value>) -> Option<&str> {
 
 /// The request's token: the batch-level one wins; otherwise every event must
 /// agree on one.
-pub fn request_token<'a>(
+pub(crate) fn request_token<'a>(
     batch_token: Option<&'a str>,
     events: impl IntoIterator<Item = Option<&'a str>>,
 ) -> Result<&'a str, CaptureError> {

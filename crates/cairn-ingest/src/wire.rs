@@ -1,33 +1,22 @@
-//! Decoding of capture request bodies in every format PostHog's SDKs send:
-//! JSON, gzip (by hint or by magic bytes), lz-string base64, plain base64,
-//! form-encoded `data=`, and `?data=` on GET.
+//! Capture's request shapes, PostHog's v0 protocol: an event object, an
+//! array of events, or `{"api_key", "batch": [...]}`, on the paths SDKs post
+//! to. The body's wrapping is [`crate::transport`]'s.
 
-use std::io::Read;
-
-use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::lz64::Lz64Error;
+use cairn_core::{json_type, names};
+
+use crate::transport::Transport;
 use crate::CaptureError;
 
-/// Decompressed payloads are capped too, checked while decompressing, so
-/// that a small gzip or lz64 bomb cannot inflate into gigabytes.
-pub const MAX_DECOMPRESSED_BYTES: usize = 20 * 1024 * 1024;
 /// PostHog's cap on one event (Kafka's message size).
-pub const MAX_EVENT_BYTES: usize = 1_000_000;
+pub(crate) const MAX_EVENT_BYTES: usize = 1_000_000;
 /// Events in one request. SDKs send batches of 100 or so; without a cap,
 /// 20 MiB of `{},` is seven million events, and parsed they take ~35× the
 /// body's size in memory.
-pub const MAX_EVENTS_PER_REQUEST: usize = 50_000;
-
-const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+pub(crate) const MAX_EVENTS_PER_REQUEST: usize = 50_000;
 
 /// Which family of capture path received the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +58,9 @@ impl CaptureQuery {
     }
 }
 
-/// What the HTTP layer hands to the decoder.
+/// A capture request as the HTTP layer received it.
 #[derive(Debug)]
-pub struct WireRequest<'a> {
+pub struct CaptureRequest<'a> {
     pub path: CapturePath,
     pub body: &'a [u8],
     pub query: &'a CaptureQuery,
@@ -88,175 +77,30 @@ pub struct DecodedPayload {
     pub historical_migration: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Compression {
-    Gzip,
-    Lz64,
-    Base64,
-    None,
-}
-
-impl Compression {
-    fn from_hint(hint: &str) -> Self {
-        match hint.trim().to_ascii_lowercase().as_str() {
-            "gzip" | "gzip-js" => Self::Gzip,
-            "lz64" | "lz-string" => Self::Lz64,
-            "base64" | "b64" => Self::Base64,
-            _ => Self::None,
+impl CaptureRequest<'_> {
+    pub fn transport(&self) -> Transport<'_> {
+        Transport {
+            body: self.body,
+            data: self.query.data.as_deref(),
+            compression: self.query.compression.as_deref(),
+            content_type: self.content_type,
+            content_encoding: self.content_encoding,
         }
     }
-}
 
-/// Plain JSON bodies up to this size are cheap enough to decode in place.
-const CHEAP_JSON_BYTES: usize = 256 * 1024;
-
-impl WireRequest<'_> {
-    /// Whether decoding is as cheap as reading the body once: a small plain
-    /// JSON body without any compression or encoding hint. Anything else
-    /// (gzip, lz64, base64, forms, `?data=`, large bodies) may cost tens of
-    /// milliseconds of CPU up to the decompression bound, so callers run it
-    /// off their async workers.
+    /// See [`Transport::is_cheap_to_decode`].
     pub fn is_cheap_to_decode(&self) -> bool {
-        self.body.len() <= CHEAP_JSON_BYTES
-            && self.query.data.is_none()
-            && self.query.compression.is_none()
-            && self.content_encoding.is_none()
-            && !is_form(self.content_type)
-            && matches!(self.body.trim_ascii_start().first(), Some(b'{' | b'['))
+        self.transport().is_cheap_to_decode()
     }
 }
 
-fn is_form(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        ct.trim_start()
-            .starts_with("application/x-www-form-urlencoded")
-    })
-}
-
-pub fn decode_payload(request: &WireRequest<'_>) -> Result<DecodedPayload, CaptureError> {
-    parse_json(&decode_body(request)?, request.path)
-}
-
-/// The request's JSON text, with form encoding, base64 and compression
-/// undone (the same transports serve `/flags`).
-pub fn decode_body(request: &WireRequest<'_>) -> Result<Vec<u8>, CaptureError> {
-    let from_query = request.query.data.as_deref().filter(|d| !d.is_empty());
-    let mut raw: Vec<u8> = match from_query {
-        Some(data) => data.replace(' ', "+").into_bytes(),
-        None => request.body.to_vec(),
-    };
-    if raw.is_empty() {
-        return Err(CaptureError::EmptyPayload);
-    }
-
-    let mut hint = None;
-    if is_form(request.content_type) && from_query.is_none() {
-        let (data, compression) = parse_form(&raw)?;
-        raw = data.into_bytes();
-        hint = compression;
-    } else if let Some(decoded) = decode_base64_optimistically(&raw) {
-        raw = decoded;
-    }
-
-    let compression = hint
-        .or_else(|| request.query.compression.clone())
-        .map(|h| Compression::from_hint(&h))
-        .or_else(|| request.content_encoding.map(Compression::from_hint))
-        .unwrap_or(Compression::None);
-
-    let mut text = if compression == Compression::Gzip || raw.starts_with(&GZIP_MAGIC) {
-        gunzip(&raw)?
-    } else if compression == Compression::Lz64 {
-        lz64(&raw)?
-    } else if compression == Compression::Base64 {
-        BASE64.decode(trim_ascii(&raw)).map_err(|e| {
-            CaptureError::Malformed(format!("body marked base64 does not decode: {e}"))
-        })?
-    } else {
-        raw
-    };
-    if text.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(too_large_decompressed());
-    }
-    if request.path != CapturePath::Batch {
-        if let Some(decoded) = decode_base64_optimistically(&text) {
-            text = decoded;
-        }
-    }
-    Ok(text)
-}
-
-fn parse_form(raw: &[u8]) -> Result<(String, Option<String>), CaptureError> {
-    let mut data = None;
-    let mut compression = None;
-    for (key, value) in form_urlencoded::parse(raw) {
-        match key.as_ref() {
-            // A `+` of base64 arrives as a space when the sender did not escape it.
-            "data" => data = Some(value.replace(' ', "+")),
-            "compression" => compression = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    match data {
-        Some(data) if !data.is_empty() => Ok((data, compression)),
-        _ => Err(CaptureError::Malformed(
-            "expected form data with a `data` field (Content-Type is application/x-www-form-urlencoded)"
-                .into(),
-        )),
-    }
-}
-
-/// posthog-js and older SDKs send base64 without saying so; JSON never looks
-/// like base64 because it starts with `{` or `[`.
-fn decode_base64_optimistically(raw: &[u8]) -> Option<Vec<u8>> {
-    let trimmed = trim_ascii(raw);
-    let looks_like_base64 = !trimmed.is_empty()
-        && trimmed
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
-    if !looks_like_base64 {
-        return None;
-    }
-    BASE64.decode(trimmed).ok()
-}
-
-fn trim_ascii(raw: &[u8]) -> &[u8] {
-    raw.trim_ascii()
-}
-
-fn gunzip(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    let mut decoder = flate2::read::GzDecoder::new(raw).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| CaptureError::Malformed(format!("body is not valid gzip: {e}")))?;
-    if out.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(too_large_decompressed());
-    }
-    Ok(out)
-}
-
-fn lz64(raw: &[u8]) -> Result<Vec<u8>, CaptureError> {
-    let units =
-        crate::lz64::decompress_from_base64(raw, MAX_DECOMPRESSED_BYTES).map_err(|error| {
-            match error {
-                // Every UTF-16 unit is at least one byte of UTF-8.
-                Lz64Error::TooLarge(_) => too_large_decompressed(),
-                Lz64Error::Invalid => {
-                    CaptureError::Malformed("body marked lz64 does not decompress".into())
-                }
-            }
-        })?;
-    String::from_utf16(&units)
-        .map(String::into_bytes)
-        .map_err(|_| CaptureError::Malformed("lz64 body decompresses to invalid UTF-16".into()))
-}
-
-fn too_large_decompressed() -> CaptureError {
-    CaptureError::TooLarge(format!(
-        "the decompressed payload exceeds {} MiB",
-        MAX_DECOMPRESSED_BYTES / (1024 * 1024)
-    ))
+/// The request's events, its body unwrapped and its JSON read; legacy
+/// paths accept a payload that is still base64 after the transport.
+pub(crate) fn decode_payload(request: &CaptureRequest<'_>) -> Result<DecodedPayload, CaptureError> {
+    let text = request
+        .transport()
+        .decode(request.path != CapturePath::Batch)?;
+    parse_json(&text, request.path)
 }
 
 #[derive(Deserialize)]
@@ -334,7 +178,7 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
         match serde_json::from_str::<Value>(raw.get()).map_err(json_error)? {
             Value::Object(mut event) => {
                 if path == CapturePath::Engage && !event.contains_key("event") {
-                    event.insert("event".into(), Value::String("$identify".into()));
+                    event.insert("event".into(), Value::String(names::event::IDENTIFY.into()));
                 }
                 payload.events.push(event)
             }
@@ -412,21 +256,11 @@ fn envelope(body: &str) -> Result<Envelope<'_>, CaptureError> {
     })
 }
 
-/// The JSON type of a value, for error messages.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{BASE64, MAX_DECOMPRESSED_BYTES};
+    use base64::Engine;
     use flate2::{write::GzEncoder, Compression as Level};
     use std::io::Write;
 
@@ -436,7 +270,7 @@ mod tests {
         query: &CaptureQuery,
         content_type: Option<&str>,
     ) -> Result<DecodedPayload, CaptureError> {
-        decode_payload(&WireRequest {
+        decode_payload(&CaptureRequest {
             path,
             body,
             query,

@@ -11,11 +11,8 @@ use std::collections::HashSet;
 
 use base64::Engine;
 use cairn_core::ProjectId;
-use cairn_ingest::processor::Processor;
 use cairn_ingest::timestamp::{self, ClientTime, EARLIEST, FUTURE_LIMIT};
-use cairn_ingest::{
-    decode_payload, normalize_batch, CapturePath, CaptureQuery, IncomingEvent, WireRequest,
-};
+use cairn_ingest::{capture, CapturePath, CaptureQuery, CaptureRequest, IncomingEvent, Processor};
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -118,34 +115,40 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// Decodes and normalises; checks what was accepted.
+/// Captures for a project that takes every key; checks what was accepted.
 fn ingest(path: CapturePath, body: &[u8], query: &CaptureQuery, content_type: Option<&str>) {
-    let request = WireRequest {
+    let request = CaptureRequest {
         path,
         body,
         query,
         content_type,
         content_encoding: None,
     };
-    let payload = match decode_payload(&request) {
-        Ok(payload) => payload,
-        Err(error) => {
-            assert!(!error.to_string().is_empty());
-            return;
-        }
-    };
     let now = Utc::now();
-    match normalize_batch(payload, query, now) {
-        Ok(batch) => {
-            for event in batch.events {
+    match capture(&request, |_| Some(ProjectId(1)), now) {
+        Ok(captured) => {
+            for event in captured.batch.events {
                 assert_in_window(event.timestamp, now);
-                assert!(!event.distinct_id.is_empty());
-                assert!(event.distinct_id.chars().count() <= 200);
-                assert!(!event.distinct_id.contains('\0'));
+                let distinct_id = event.distinct_id.as_str();
+                assert!(!distinct_id.is_empty());
+                assert!(distinct_id.chars().count() <= 200);
+                assert!(!distinct_id.contains('\0'));
                 assert!(!event.event.is_empty() && event.event.chars().count() <= 200);
             }
         }
         Err(error) => assert!(!error.to_string().is_empty()),
+    }
+}
+
+/// Gives each event object a project key (as posthog-js does), so that
+/// bare events get past the key to the normaliser.
+fn with_token(event: Value) -> Value {
+    match event {
+        Value::Object(mut fields) => {
+            fields.insert("token".into(), json!("phc_x"));
+            Value::Object(fields)
+        }
+        other => other,
     }
 }
 
@@ -233,8 +236,8 @@ proptest! {
     ) {
         let json = match envelope {
             0 => json!({"api_key": "phc_x", "batch": events}),
-            1 => Value::Array(events),
-            _ => events.into_iter().next().unwrap_or(Value::Null),
+            1 => Value::Array(events.into_iter().map(with_token).collect()),
+            _ => events.into_iter().next().map_or(Value::Null, with_token),
         }
         .to_string()
         .into_bytes();
@@ -294,16 +297,15 @@ proptest! {
         }
         let body = body.to_string();
         let query = CaptureQuery::default();
-        let request = WireRequest {
+        let request = CaptureRequest {
             path: CapturePath::Batch,
             body: body.as_bytes(),
             query: &query,
             content_type: None,
             content_encoding: None,
         };
-        let payload = decode_payload(&request).unwrap();
         let now = Utc::now();
-        let batch = normalize_batch(payload, &query, now).unwrap();
+        let batch = capture(&request, |_| Some(ProjectId(1)), now).unwrap().batch;
         prop_assert_eq!(batch.events.len() + batch.refused.len(), 1);
         for event in &batch.events {
             assert_in_window(event.timestamp, now);

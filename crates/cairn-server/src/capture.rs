@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,10 +12,9 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::json;
 
-use cairn_ingest::token::{event_token, request_token};
-use cairn_ingest::{decode_payload, normalize_batch, CapturePath, CaptureQuery, WireRequest};
+use cairn_ingest::{CapturePath, CaptureQuery, CaptureRequest, Captured};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 
 pub async fn batch(
@@ -66,54 +65,37 @@ async fn capture(
 }
 
 async fn accept(
-    state: &AppState,
+    state: &Arc<AppState>,
     path: CapturePath,
     query: CaptureQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<()> {
     let limit = path.body_limit();
-    let body = crate::body::read(body, limit, state.config.request_timeout).await?;
     let header = |name| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let (content_type, content_encoding) = (header(CONTENT_TYPE), header(CONTENT_ENCODING));
-
-    let cheap = WireRequest {
+    let received = Received {
         path,
-        body: &body,
-        query: &query,
-        content_type: content_type.as_deref(),
-        content_encoding: content_encoding.as_deref(),
-    }
-    .is_cheap_to_decode();
-    let (token, batch) = crate::decoding::decode(cheap, move || {
-        let request = WireRequest {
-            path,
-            body: &body,
-            query: &query,
-            content_type: content_type.as_deref(),
-            content_encoding: content_encoding.as_deref(),
-        };
-        let payload = decode_payload(&request)?;
-        let token = request_token(
-            payload.batch_token.as_deref(),
-            payload.events.iter().map(event_token),
-        )?
-        .to_owned();
-        let batch = normalize_batch(payload, &query, Utc::now())?;
-        Ok((token, batch))
+        body: crate::body::read(body, limit, state.config.request_timeout).await?,
+        query,
+        content_type: header(CONTENT_TYPE),
+        content_encoding: header(CONTENT_ENCODING),
+    };
+    let cheap = received.request().is_cheap_to_decode();
+    let keys = state.clone();
+    let Captured { project, batch } = crate::decoding::decode(cheap, move || {
+        let project_for = |token: &str| keys.project_for_token(token);
+        Ok(cairn_ingest::capture(
+            &received.request(),
+            project_for,
+            Utc::now(),
+        )?)
     })
     .await?;
-
-    let project = state.project_for_token(&token).ok_or_else(|| {
-        ApiError::Unauthorized(format!(
-            "no project has the API key {token:?}: use the project API key (phc_…) shown at first start or in the project settings"
-        ))
-    })?;
     if batch.is_empty() {
         return Ok(());
     }
@@ -121,4 +103,26 @@ async fn accept(
     metrics::counter!("cairn_events_accepted_total").increment(accepted.stored as u64);
     metrics::counter!("cairn_events_duplicate_total").increment(accepted.duplicates as u64);
     Ok(())
+}
+
+/// A capture request's parts, owned, so that decoding can move off the
+/// async workers.
+struct Received {
+    path: CapturePath,
+    body: Bytes,
+    query: CaptureQuery,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+}
+
+impl Received {
+    fn request(&self) -> CaptureRequest<'_> {
+        CaptureRequest {
+            path: self.path,
+            body: &self.body,
+            query: &self.query,
+            content_type: self.content_type.as_deref(),
+            content_encoding: self.content_encoding.as_deref(),
+        }
+    }
 }

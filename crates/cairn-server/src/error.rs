@@ -113,7 +113,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// panic's message goes to the log, not to the client. The connection and
 /// the worker thread serve on.
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = cairn_ingest::pipeline::panic_message(panic.as_ref());
+    let message = cairn_ingest::panic_message(panic.as_ref());
     tracing::error!(panic = message, "a request handler panicked");
     ApiError::Internal(
         "the request hit a bug in Cairn and was abandoned; the server log has the details".into(),

@@ -2,14 +2,14 @@
 //! key registries that authenticate requests without a database round trip.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
 use cairn_store::keys::KeyGrant;
-use cairn_store::{keys, projects, DuckStore};
+use cairn_store::{keys, projects, DuckStore, PersonLookup};
 
 use crate::config::Config;
 use crate::flags::FlagRegistry;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub config: Config,
     pub store: DuckStore,
     pub pipeline: Pipeline,
+    /// Committed person and group properties, as `/flags` reads them.
+    pub persons: Arc<dyn PersonLookup>,
     pub metrics: PrometheusHandle,
     pub flags: FlagRegistry,
     /// Project API key (`phc_`) → project.
@@ -47,6 +49,7 @@ impl AppState {
         let state = Self {
             config,
             store,
+            persons: pipeline.lookup(),
             pipeline,
             metrics,
             flags: FlagRegistry::default(),

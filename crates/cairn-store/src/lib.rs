@@ -12,6 +12,7 @@ pub mod insights;
 pub mod journal;
 pub mod keys;
 pub mod loader;
+pub mod lookup;
 pub mod projects;
 pub mod read;
 pub mod schema;
@@ -23,6 +24,7 @@ pub use duck::{DuckStore, DuckWriter};
 pub use duckdb;
 pub use error::StoreError;
 pub use loader::{JournaledWriter, ReadBarrier};
+pub use lookup::PersonLookup;
 
 use cairn_core::{Group, GroupType, Person, ProjectId};
 

@@ -99,7 +99,11 @@ fn batch(events: Vec<IncomingEvent>) -> NormalizedBatch {
 }
 
 fn person(pipeline: &Pipeline) -> Properties {
-    let mut properties = (*pipeline.directory().person_properties(P, "u").unwrap()).clone();
+    let mut properties = pipeline
+        .lookup()
+        .person_properties(P, "u")
+        .unwrap()
+        .expect("person");
     properties.remove("$creator_event_uuid");
     properties
 }

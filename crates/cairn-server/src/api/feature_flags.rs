@@ -150,7 +150,7 @@ fn parse_body(body: &[u8]) -> ApiResult<Map<String, Value>> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::BadRequest(format!(
             "expected a JSON object describing the flag, got {}",
-            cairn_ingest::wire::json_type(&other)
+            cairn_core::json_type(&other)
         ))),
         Err(e) => Err(ApiError::BadRequest(format!("body is not valid JSON: {e}"))),
     }
@@ -167,7 +167,7 @@ fn apply(mut flag: StoredFlag, changes: &Map<String, Value>) -> ApiResult<Stored
             name,
             format!(
                 "must be a string, not {}",
-                cairn_ingest::wire::json_type(other)
+                cairn_core::json_type(other)
             ),
         )),
     };
@@ -178,7 +178,7 @@ fn apply(mut flag: StoredFlag, changes: &Map<String, Value>) -> ApiResult<Stored
             name,
             format!(
                 "must be true or false, not {}",
-                cairn_ingest::wire::json_type(other)
+                cairn_core::json_type(other)
             ),
         )),
     };
@@ -211,9 +211,8 @@ async fn checked(state: &AppState, project: ProjectId, flag: StoredFlag) -> ApiR
     let definition = to_feature_flag(&flag)
         .ok_or_else(|| ApiError::field("filters", "filters do not describe a flag"))?;
     let indexes: Vec<u8> = state
-        .pipeline
-        .directory()
-        .group_types(project)
+        .persons
+        .group_types(project)?
         .into_iter()
         .map(|(index, _)| index)
         .collect();

@@ -13,8 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 
 use cairn_core::ProjectId;
-use cairn_ingest::wire::{CaptureQuery, DecodedPayload};
-use cairn_ingest::{normalize_batch, Pipeline};
+use cairn_ingest::{normalize_batch, CaptureQuery, DecodedPayload, Pipeline};
 use cairn_store::projects;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};

@@ -84,9 +84,8 @@ async fn document(state: &AppState, project: ProjectId) -> ApiResult<Value> {
         })
         .collect();
     let mapping: Map<String, Value> = state
-        .pipeline
-        .directory()
-        .group_types(project)
+        .persons
+        .group_types(project)?
         .into_iter()
         .map(|(index, name)| (index.to_string(), Value::String(name)))
         .collect();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,19 +16,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use cairn_core::ProjectId;
+use cairn_core::{DistinctId, ProjectId};
 use cairn_flags::{Evaluation, FeatureFlag, GroupSubject, Subject};
-use cairn_ingest::persons::fill_initial_properties;
-use cairn_ingest::wire::json_type;
-use cairn_ingest::{decode_body, CapturePath, CaptureQuery, WireRequest};
+use cairn_ingest::fill_initial_properties;
 
+use super::request::{transport, FlagRequest, FlagsBody};
 use super::{project_flags, ProjectFlags};
 use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// Longest distinct id kept, as capture does.
-const MAX_DISTINCT_ID_CHARS: usize = 200;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FlagsQuery {
@@ -104,21 +100,23 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let cheap = wire_request(&body, &wire_query(&query), &headers).is_cheap_to_decode();
-    let mut request = {
-        let query = query.clone();
-        crate::decoding::decode(cheap, move || parse_request(&body, &query, &headers)).await?
-    };
-    let project = state.project_for_token(&request.token).ok_or_else(|| {
+    let compression = query.compression.clone();
+    let cheap = transport(&body, compression.as_deref(), &headers).is_cheap_to_decode();
+    let decoded = crate::decoding::decode(cheap, move || {
+        FlagsBody::decode(&transport(&body, compression.as_deref(), &headers))
+    })
+    .await?;
+    let project = state.project_for_token(decoded.token()?).ok_or_else(|| {
         ApiError::Unauthorized(
             "the project API key is not valid: no project has this key (check the `token`/`api_key` field)".into(),
         )
     })?;
+    let mut request = decoded.into_request()?;
     let flags = project_flags(&state, project).await?;
     let evaluated: Vec<(&FeatureFlag, Evaluation)> = if request.disable_flags {
         Vec::new()
     } else {
-        let mut subject = subject(&state, project, &mut request);
+        let mut subject = subject(&state, project, &mut request)?;
         subject.timezone = flags.timezone;
         subject.continuity_overrides =
             continuity_overrides(&state, project, &flags, &request).await?;
@@ -145,154 +143,16 @@ async fn answer(
     Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-/// What a `/flags` body says, whatever names and transport it used.
-#[derive(Debug, Default)]
-struct FlagRequest {
-    token: String,
-    distinct_id: String,
-    groups: BTreeMap<String, String>,
-    person_properties: Map<String, Value>,
-    group_properties: BTreeMap<String, Map<String, Value>>,
-    anon_distinct_id: Option<String>,
-    device_id: Option<String>,
-    flag_keys: Option<Vec<String>>,
-    disable_flags: bool,
-}
-
-/// `/flags` bodies come in capture's transports.
-fn wire_query(query: &FlagsQuery) -> CaptureQuery {
-    CaptureQuery {
-        compression: query.compression.clone(),
-        ..CaptureQuery::default()
-    }
-}
-
-fn wire_request<'a>(
-    body: &'a [u8],
-    query: &'a CaptureQuery,
-    headers: &'a HeaderMap,
-) -> WireRequest<'a> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    WireRequest {
-        path: CapturePath::Event,
-        body,
-        query,
-        content_type: header(CONTENT_TYPE),
-        content_encoding: header(CONTENT_ENCODING),
-    }
-}
-
-fn parse_request(body: &[u8], query: &FlagsQuery, headers: &HeaderMap) -> ApiResult<FlagRequest> {
-    let text = decode_body(&wire_request(body, &wire_query(query), headers))?;
-    let fields = match serde_json::from_slice::<Value>(&text) {
-        Ok(Value::Object(fields)) => fields,
-        Ok(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "expected a JSON object with `token` and `distinct_id`, got {}",
-                json_type(&other)
-            )))
-        }
-        Err(e) => return Err(ApiError::BadRequest(format!("body is not valid JSON: {e}"))),
-    };
-    let get = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| fields.get(*n).filter(|v| !v.is_null()))
-    };
-
-    let token = match get(&["token", "api_key", "$token"]) {
-        Some(Value::String(token)) if !token.trim().is_empty() => token.trim().to_string(),
-        _ => {
-            return Err(ApiError::Unauthorized(
-                "no project API key: send it as `token` (or `api_key`) in the body".into(),
-            ))
-        }
-    };
-    let distinct_id = match get(&["distinct_id", "$distinct_id"]) {
-        Some(Value::String(id)) => id.chars().take(MAX_DISTINCT_ID_CHARS).collect(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(ApiError::field(
-                "distinct_id",
-                format!("must be a string or a number, not {}", json_type(other)),
-            ))
-        }
-        None => return Err(ApiError::field("distinct_id", "distinct_id is required")),
-    };
-    let object = |names: &[&str]| -> ApiResult<Map<String, Value>> {
-        match get(names) {
-            None => Ok(Map::new()),
-            Some(Value::Object(map)) => Ok(map.clone()),
-            Some(other) => Err(ApiError::field(
-                names[0],
-                format!("must be an object, not {}", json_type(other)),
-            )),
-        }
-    };
-    let groups = object(&["groups", "$groups"])?
-        .into_iter()
-        .filter_map(|(name, key)| match key {
-            Value::String(key) => Some((name, key)),
-            Value::Number(n) => Some((name, n.to_string())),
-            _ => None,
-        })
-        .collect();
-    let group_properties = object(&["group_properties", "$group_properties"])?
-        .into_iter()
-        .map(|(name, props)| match props {
-            Value::Object(props) => Ok((name, props)),
-            other => Err(ApiError::field(
-                "group_properties",
-                format!(
-                    "group_properties.{name} must be an object, not {}",
-                    json_type(&other)
-                ),
-            )),
-        })
-        .collect::<ApiResult<_>>()?;
-    let text = |names: &[&str]| match get(names) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let flag_keys = match get(&["flag_keys_to_evaluate", "flag_keys"]) {
-        None => None,
-        Some(Value::Array(keys)) => Some(
-            keys.iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect(),
-        ),
-        Some(other) => {
-            return Err(ApiError::field(
-                "flag_keys_to_evaluate",
-                format!("must be a list of flag keys, not {}", json_type(other)),
-            ))
-        }
-    };
-    Ok(FlagRequest {
-        token,
-        distinct_id,
-        groups,
-        person_properties: object(&["person_properties", "$properties"])?,
-        group_properties,
-        anon_distinct_id: text(&["$anon_distinct_id", "anon_distinct_id"]),
-        device_id: text(&["device_id", "$device_id"]),
-        flag_keys,
-        disable_flags: get(&["disable_flags"]) == Some(&Value::Bool(true)),
-    })
-}
-
 /// Stored properties overlaid with the request's (spec/flags.md §3.3); the
 /// request's property maps are moved, not copied.
-fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> Subject {
-    let directory = state.pipeline.directory();
+fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> ApiResult<Subject> {
+    let stored = &state.persons;
     let device_id = request
         .device_id
         .clone()
         .or_else(|| text_property(&request.person_properties, "$device_id"));
-    let mut person = directory
-        .person_properties(project, &request.distinct_id)
-        .map(|stored| (*stored).clone())
+    let mut person = stored
+        .person_properties(project, &request.distinct_id)?
         .unwrap_or_default();
     person.extend(std::mem::take(&mut request.person_properties));
     fill_initial_properties(&mut person);
@@ -301,13 +161,12 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> S
         Value::String(request.distinct_id.clone()),
     );
     let mut subject = Subject::person(request.distinct_id.clone(), person);
-    for (index, name) in directory.group_types(project) {
+    for (index, name) in stored.group_types(project)? {
         let Some(key) = request.groups.get(&name) else {
             continue;
         };
-        let mut properties = directory
-            .group_properties(project, index, key)
-            .map(|stored| (*stored).clone())
+        let mut properties = stored
+            .group_properties(project, index, key)?
             .unwrap_or_default();
         if let Some(sent) = request.group_properties.remove(&name) {
             properties.extend(sent);
@@ -323,7 +182,7 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> S
     }
     subject.device_id = device_id;
     subject.continuity_key = request.anon_distinct_id.clone();
-    subject
+    Ok(subject)
 }
 
 /// Stored hash keys of the person's experience-continuity flags (writing
@@ -491,8 +350,7 @@ pub async fn evaluate_for(
 ) -> ApiResult<Option<cairn_flags::Evaluation>> {
     let flags = project_flags(state, project).await?;
     let mut request = FlagRequest {
-        token: String::new(),
-        distinct_id: distinct_id.to_string(),
+        distinct_id: DistinctId::new(distinct_id).into_string(),
         groups,
         person_properties: Map::new(),
         group_properties: BTreeMap::new(),
@@ -501,7 +359,7 @@ pub async fn evaluate_for(
         flag_keys: None,
         disable_flags: false,
     };
-    let mut subject = subject(state, project, &mut request);
+    let mut subject = subject(state, project, &mut request)?;
     subject.timezone = flags.timezone;
     subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;
     Ok(flags.set.evaluate(key, &subject))

@@ -1,10 +1,11 @@
 //! Feature flags at the edge: each project's definitions are held in memory
 //! (reloaded after every change), so evaluating `/flags` reads no database;
-//! person and group properties come from ingestion's published directory.
+//! person and group properties come through the state's `PersonLookup`.
 
 pub mod definitions;
 pub mod evaluate;
 pub mod remote_config;
+mod request;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

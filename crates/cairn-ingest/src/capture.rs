@@ -1,0 +1,81 @@
+//! The capture entry point: one request's bytes become its project and its
+//! events ready for the pipeline, in the order that spends least on a
+//! request that will be refused — the body is decoded (the project key is
+//! inside it), the key is looked up, and only a known project's events are
+//! normalised.
+
+use chrono::{DateTime, Utc};
+
+use cairn_core::ProjectId;
+
+use crate::normalize::{normalize_batch, NormalizedBatch};
+use crate::token::{event_token, request_token};
+use crate::wire::{decode_payload, CaptureRequest};
+use crate::CaptureError;
+
+/// A request that passed capture's checks.
+#[derive(Debug)]
+pub struct Captured {
+    pub project: ProjectId,
+    pub batch: NormalizedBatch,
+}
+
+/// Decodes `request`, finds the project its key opens with `project_for`,
+/// and normalises its events as of `now`. PostHog's capture accepts any
+/// well-formed key and drops unknown ones later; Cairn knows its projects
+/// and refuses an unknown key at once (401).
+pub fn capture(
+    request: &CaptureRequest<'_>,
+    project_for: impl FnOnce(&str) -> Option<ProjectId>,
+    now: DateTime<Utc>,
+) -> Result<Captured, CaptureError> {
+    let payload = decode_payload(request)?;
+    let token = request_token(
+        payload.batch_token.as_deref(),
+        payload.events.iter().map(event_token),
+    )?;
+    let project =
+        project_for(token).ok_or_else(|| CaptureError::UnknownToken(token.to_owned()))?;
+    let batch = normalize_batch(payload, request.query, now)?;
+    Ok(Captured { project, batch })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CapturePath, CaptureQuery};
+
+    fn request<'a>(body: &'a str, query: &'a CaptureQuery) -> CaptureRequest<'a> {
+        CaptureRequest {
+            path: CapturePath::Batch,
+            body: body.as_bytes(),
+            query,
+            content_type: None,
+            content_encoding: None,
+        }
+    }
+
+    #[test]
+    fn a_known_key_opens_its_project() {
+        let query = CaptureQuery::default();
+        let body = r#"{"api_key": "phc_k", "batch": [{"event": "e", "distinct_id": "u"}]}"#;
+        let captured = capture(
+            &request(body, &query),
+            |key| (key == "phc_k").then_some(ProjectId(7)),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(captured.project, ProjectId(7));
+        assert_eq!(captured.batch.events[0].distinct_id.as_str(), "u");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_before_any_event_is_normalised() {
+        let query = CaptureQuery::default();
+        // The event is invalid: normalising it would fail with a 400.
+        let body = r#"{"api_key": "phc_nobody", "batch": [{"event": "e"}]}"#;
+        let refused = capture(&request(body, &query), |_| None, Utc::now()).unwrap_err();
+        assert_eq!(refused, CaptureError::UnknownToken("phc_nobody".into()));
+        assert_eq!(refused.http_status(), 401);
+    }
+}
