@@ -239,17 +239,17 @@ mod tests {
     #[test]
     fn distinct_ids_are_text_without_nul_and_at_most_200_chars() {
         assert_eq!(DistinctId::new("a\0b").as_str(), "a\u{FFFD}b");
-        assert_eq!(DistinctId::new("é".repeat(250)).as_str().chars().count(), 200);
+        assert_eq!(
+            DistinctId::new("é".repeat(250)).as_str().chars().count(),
+            200
+        );
         let event = |v: Value| DistinctId::from_event(Some(v)).map(String::from);
         assert_eq!(event(json!(42)), Ok("42".into()));
         assert_eq!(event(json!(true)), Ok("true".into()));
         assert_eq!(event(json!("a\0")), Ok("a\u{FFFD}".into()));
         assert_eq!(event(json!("")), Err(DistinctIdError::Empty));
         assert_eq!(event(json!(null)), Err(DistinctIdError::Missing));
-        assert_eq!(
-            DistinctId::from_event(None),
-            Err(DistinctIdError::Missing)
-        );
+        assert_eq!(DistinctId::from_event(None), Err(DistinctIdError::Missing));
     }
 
     #[test]
@@ -259,7 +259,10 @@ mod tests {
         assert_eq!(request(json!(8675309)), Ok("8675309".into()));
         assert_eq!(request(json!("a\0")), Ok("a\u{FFFD}".into()));
         assert_eq!(request(json!("x".repeat(201))), Ok("x".repeat(200)));
-        assert_eq!(request(json!(true)), Err(DistinctIdError::Type("a boolean")));
+        assert_eq!(
+            request(json!(true)),
+            Err(DistinctIdError::Type("a boolean"))
+        );
         assert_eq!(request(json!(null)), Err(DistinctIdError::Missing));
     }
 

@@ -34,8 +34,7 @@ pub fn capture(
         payload.batch_token.as_deref(),
         payload.events.iter().map(event_token),
     )?;
-    let project =
-        project_for(token).ok_or_else(|| CaptureError::UnknownToken(token.to_owned()))?;
+    let project = project_for(token).ok_or_else(|| CaptureError::UnknownToken(token.to_owned()))?;
     let batch = normalize_batch(payload, request.query, now)?;
     Ok(Captured { project, batch })
 }

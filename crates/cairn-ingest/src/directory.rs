@@ -11,7 +11,7 @@ use cairn_store::{Commit, PersonLookup, SnapshotVisitor};
 use uuid::Uuid;
 
 #[derive(Debug, Default)]
-pub struct Directory {
+pub(crate) struct Directory {
     projects: RwLock<HashMap<ProjectId, ProjectDirectory>>,
 }
 
@@ -57,7 +57,10 @@ impl PersonLookup for Directory {
         Ok(stored.map(|properties| (*properties).clone()))
     }
 
-    fn group_types(&self, project: ProjectId) -> cairn_store::Result<Vec<(GroupTypeIndex, String)>> {
+    fn group_types(
+        &self,
+        project: ProjectId,
+    ) -> cairn_store::Result<Vec<(GroupTypeIndex, String)>> {
         Ok(self
             .read()
             .get(&project)

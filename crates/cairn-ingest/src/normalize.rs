@@ -189,7 +189,8 @@ fn normalize_event(
             ))
         }
     };
-    let ignore_sent_at = properties.get(names::property::IGNORE_SENT_AT) == Some(&Value::Bool(true));
+    let ignore_sent_at =
+        properties.get(names::property::IGNORE_SENT_AT) == Some(&Value::Bool(true));
     let client = ClientTime {
         timestamp: client_timestamp,
         sent_at: if ignore_sent_at { None } else { sent_at },

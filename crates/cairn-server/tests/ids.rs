@@ -28,8 +28,10 @@ fn flags_find_the_person_and_group_stored_under_ids_with_nul() {
          "properties": {"$group_type": "company", "$group_key": "acme\0", "$group_set": {"plan": "enterprise"}}},
         event("signed up", "ana\0", json!({"$set": {"email": "ana@acme.io"}})),
     ]));
-    server.create_flag(json!({"key": "acme-staff", "filters": {"groups": [{"properties": [
-        {"key": "email", "value": "@acme.io", "operator": "icontains", "type": "person"}]}]}}));
+    server.create_flag(
+        json!({"key": "acme-staff", "filters": {"groups": [{"properties": [
+        {"key": "email", "value": "@acme.io", "operator": "icontains", "type": "person"}]}]}}),
+    );
     server.create_flag(json!({"key": "enterprise", "filters": {"aggregation_group_type_index": 0,
         "groups": [{"properties": [{"key": "plan", "value": "enterprise", "type": "group", "group_type_index": 0}]}]}}));
 
@@ -44,9 +46,15 @@ fn flags_find_the_person_and_group_stored_under_ids_with_nul() {
 #[test]
 fn a_group_key_too_long_to_be_stored_names_no_group_for_flags() {
     let server = Server::start();
-    server.capture(json!([event("e", "u", json!({"$groups": {"company": "acme"}}))]));
-    server.create_flag(json!({"key": "companies", "filters": {"aggregation_group_type_index": 0,
-        "groups": [{"properties": [], "rollout_percentage": 100}]}}));
+    server.capture(json!([event(
+        "e",
+        "u",
+        json!({"$groups": {"company": "acme"}})
+    )]));
+    server.create_flag(
+        json!({"key": "companies", "filters": {"aggregation_group_type_index": 0,
+        "groups": [{"properties": [], "rollout_percentage": 100}]}}),
+    );
 
     let longest = flags(
         &server,
@@ -63,8 +71,14 @@ fn a_group_key_too_long_to_be_stored_names_no_group_for_flags() {
         "no_group_type"
     );
     // Ingestion does not attach such a key to an event either.
-    server.capture(json!([event("e", "u", json!({"$groups": {"company": "k".repeat(401)}}))]));
-    assert!(server.warning_types().contains(&"group_key_too_long".to_string()));
+    server.capture(json!([event(
+        "e",
+        "u",
+        json!({"$groups": {"company": "k".repeat(401)}})
+    )]));
+    assert!(server
+        .warning_types()
+        .contains(&"group_key_too_long".to_string()));
 }
 
 #[test]
@@ -72,8 +86,16 @@ fn merges_find_the_person_an_anonymous_id_was_stored_under() {
     let server = Server::start();
     let long = "y".repeat(250);
     server.capture(json!([
-        event("$pageview", "anon\0", json!({"$set": {"first_visit": "home"}})),
-        event("$pageview", &long, json!({"$set": {"second_visit": "pricing"}})),
+        event(
+            "$pageview",
+            "anon\0",
+            json!({"$set": {"first_visit": "home"}})
+        ),
+        event(
+            "$pageview",
+            &long,
+            json!({"$set": {"second_visit": "pricing"}})
+        ),
     ]));
     server.capture(json!([
         event("$identify", "user", json!({"$anon_distinct_id": "anon\0"})),

@@ -9,8 +9,11 @@ use crate::Result;
 
 pub trait PersonLookup: Send + Sync {
     /// The properties of the person `distinct_id` belongs to, if any.
-    fn person_properties(&self, project: ProjectId, distinct_id: &str)
-        -> Result<Option<Properties>>;
+    fn person_properties(
+        &self,
+        project: ProjectId,
+        distinct_id: &str,
+    ) -> Result<Option<Properties>>;
 
     /// The properties of the group `key` of the type at `index`, if any.
     fn group_properties(

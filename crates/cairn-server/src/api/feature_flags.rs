@@ -165,10 +165,7 @@ fn apply(mut flag: StoredFlag, changes: &Map<String, Value>) -> ApiResult<Stored
         Some(Value::Null) if name == "name" => Ok(Some(String::new())),
         Some(other) => Err(ApiError::field(
             name,
-            format!(
-                "must be a string, not {}",
-                cairn_core::json_type(other)
-            ),
+            format!("must be a string, not {}", cairn_core::json_type(other)),
         )),
     };
     let boolean = |name: &str| match changes.get(name) {

@@ -83,16 +83,18 @@ impl FlagsBody {
 
     /// Everything else the body says.
     pub fn into_request(self) -> ApiResult<FlagRequest> {
-        let distinct_id = DistinctId::from_request(self.get(&["distinct_id", property::DISTINCT_ID]))
-            .map_err(|error| match error {
-                DistinctIdError::Type(kind) => ApiError::field(
-                    "distinct_id",
-                    format!("must be a string or a number, not {kind}"),
-                ),
-                DistinctIdError::Missing | DistinctIdError::Empty => {
-                    ApiError::field("distinct_id", "distinct_id is required")
-                }
-            })?;
+        let distinct_id = DistinctId::from_request(
+            self.get(&["distinct_id", property::DISTINCT_ID]),
+        )
+        .map_err(|error| match error {
+            DistinctIdError::Type(kind) => ApiError::field(
+                "distinct_id",
+                format!("must be a string or a number, not {kind}"),
+            ),
+            DistinctIdError::Missing | DistinctIdError::Empty => {
+                ApiError::field("distinct_id", "distinct_id is required")
+            }
+        })?;
         let object = |names: &[&str]| -> ApiResult<Map<String, Value>> {
             match self.get(names) {
                 None => Ok(Map::new()),
@@ -197,7 +199,9 @@ mod tests {
     fn an_empty_distinct_id_is_evaluated_as_posthog_does() {
         assert_eq!(request(json!({"distinct_id": ""})).unwrap().distinct_id, "");
         assert_eq!(
-            request(json!({"distinct_id": 8675309})).unwrap().distinct_id,
+            request(json!({"distinct_id": 8675309}))
+                .unwrap()
+                .distinct_id,
             "8675309"
         );
         for body in [json!({}), json!({"distinct_id": true})] {
