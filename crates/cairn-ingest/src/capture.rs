@@ -1,8 +1,9 @@
 //! The capture entry point: one request's bytes become its project and its
 //! events ready for the pipeline, in the order that spends least on a
-//! request that will be refused — the body is decoded (the project key is
-//! inside it), the key is looked up, and only a known project's events are
-//! normalised.
+//! request that will be refused. PostHog's v0 protocol carries the project
+//! key only inside the body (spec/ingest.md §1.3; no query parameter or
+//! header names it), so the body is decoded first; the key is then looked
+//! up, and only a known project's events are normalised.
 
 use chrono::{DateTime, Utc};
 

@@ -71,6 +71,25 @@ impl FlagsBody {
             .find_map(|n| self.fields.get(*n).filter(|v| !v.is_null()))
     }
 
+    /// The first of `names` that is present and not null, moved out.
+    fn take(&mut self, names: &[&str]) -> Option<Value> {
+        names
+            .iter()
+            .find_map(|n| self.fields.remove(*n).filter(|v| !v.is_null()))
+    }
+
+    /// An object field; absent is empty.
+    fn object(&mut self, names: &[&str]) -> ApiResult<Map<String, Value>> {
+        match self.take(names) {
+            None => Ok(Map::new()),
+            Some(Value::Object(map)) => Ok(map),
+            Some(other) => Err(ApiError::field(
+                names[0],
+                format!("must be an object, not {}", json_type(&other)),
+            )),
+        }
+    }
+
     /// The project API key, the body's only authentication.
     pub fn token(&self) -> ApiResult<&str> {
         match self.get(&["token", "api_key", property::TOKEN]) {
@@ -82,7 +101,7 @@ impl FlagsBody {
     }
 
     /// Everything else the body says.
-    pub fn into_request(self) -> ApiResult<FlagRequest> {
+    pub fn into_request(mut self) -> ApiResult<FlagRequest> {
         let distinct_id = DistinctId::from_request(
             self.get(&["distinct_id", property::DISTINCT_ID]),
         )
@@ -95,18 +114,9 @@ impl FlagsBody {
                 ApiError::field("distinct_id", "distinct_id is required")
             }
         })?;
-        let object = |names: &[&str]| -> ApiResult<Map<String, Value>> {
-            match self.get(names) {
-                None => Ok(Map::new()),
-                Some(Value::Object(map)) => Ok(map.clone()),
-                Some(other) => Err(ApiError::field(
-                    names[0],
-                    format!("must be an object, not {}", json_type(other)),
-                )),
-            }
-        };
         // What ingestion would not attach to an event names no group here.
-        let groups = object(&["groups", property::GROUPS])?
+        let groups = self
+            .object(&["groups", property::GROUPS])?
             .into_iter()
             .filter_map(|(name, key)| match GroupKey::parse(&key) {
                 Ok(Some(key)) => Some((name, key.into_string())),
@@ -114,7 +124,8 @@ impl FlagsBody {
                 Err(_) => None,
             })
             .collect();
-        let group_properties = object(&["group_properties", "$group_properties"])?
+        let group_properties = self
+            .object(&["group_properties", "$group_properties"])?
             .into_iter()
             .map(|(name, props)| match props {
                 Value::Object(props) => Ok((name, props)),
@@ -149,7 +160,7 @@ impl FlagsBody {
         Ok(FlagRequest {
             distinct_id: distinct_id.into_string(),
             groups,
-            person_properties: object(&["person_properties", "$properties"])?,
+            person_properties: self.object(&["person_properties", "$properties"])?,
             group_properties,
             anon_distinct_id: DistinctId::reference(
                 self.get(&[property::ANON_DISTINCT_ID, "anon_distinct_id"]),
