@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use cairn_core::{DistinctId, ProjectId};
+use cairn_core::ProjectId;
 use cairn_flags::{Evaluation, FeatureFlag, GroupSubject, Subject};
 use cairn_ingest::fill_initial_properties;
 
@@ -349,16 +349,7 @@ pub async fn evaluate_for(
     groups: BTreeMap<String, String>,
 ) -> ApiResult<Option<cairn_flags::Evaluation>> {
     let flags = project_flags(state, project).await?;
-    let mut request = FlagRequest {
-        distinct_id: DistinctId::new(distinct_id).into_string(),
-        groups,
-        person_properties: Map::new(),
-        group_properties: BTreeMap::new(),
-        anon_distinct_id: None,
-        device_id: None,
-        flag_keys: None,
-        disable_flags: false,
-    };
+    let mut request = FlagRequest::stored_only(distinct_id, groups);
     let mut subject = subject(state, project, &mut request)?;
     subject.timezone = flags.timezone;
     subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;

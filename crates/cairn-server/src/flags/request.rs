@@ -51,6 +51,31 @@ pub fn transport<'a>(
     }
 }
 
+impl FlagRequest {
+    /// A request that sends no properties of its own, its ids read by the
+    /// rules a body's are.
+    pub fn stored_only(distinct_id: &str, groups: BTreeMap<String, String>) -> Self {
+        Self {
+            distinct_id: DistinctId::new(distinct_id).into_string(),
+            groups: groups
+                .into_iter()
+                .filter_map(|(name, key)| Some((name, group_key(Value::String(key))?)))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A request's key for a group type: what ingestion would not attach to
+/// an event names no group (`None`); a type sent with an empty key is kept.
+fn group_key(key: Value) -> Option<String> {
+    match GroupKey::parse(&key) {
+        Ok(Some(key)) => Some(key.into_string()),
+        Ok(None) => Some(String::new()),
+        Err(_) => None,
+    }
+}
+
 impl FlagsBody {
     /// Unwraps the transport and parses the JSON object inside.
     pub fn decode(transport: &Transport<'_>) -> ApiResult<Self> {
@@ -114,15 +139,10 @@ impl FlagsBody {
                 ApiError::field("distinct_id", "distinct_id is required")
             }
         })?;
-        // What ingestion would not attach to an event names no group here.
         let groups = self
             .object(&["groups", property::GROUPS])?
             .into_iter()
-            .filter_map(|(name, key)| match GroupKey::parse(&key) {
-                Ok(Some(key)) => Some((name, key.into_string())),
-                Ok(None) => Some((name, String::new())),
-                Err(_) => None,
-            })
+            .filter_map(|(name, key)| Some((name, group_key(key)?)))
             .collect();
         let group_properties = self
             .object(&["group_properties", "$group_properties"])?
