@@ -5,6 +5,7 @@ pub mod group;
 pub mod names;
 pub mod person;
 pub mod project;
+pub mod time;
 pub mod warning;
 
 pub use event::Event;

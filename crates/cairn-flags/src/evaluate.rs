@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,6 +37,8 @@ pub struct Subject {
     pub continuity_overrides: HashMap<String, String>,
     /// The project's timezone, for naive dates in filters.
     pub timezone: Tz,
+    /// When the evaluation happens, for relative dates in filters.
+    pub now: DateTime<Utc>,
 }
 
 impl Subject {
@@ -53,6 +56,7 @@ impl Subject {
             continuity_key: None,
             continuity_overrides: HashMap::new(),
             timezone: Tz::UTC,
+            now: Utc::now(),
         }
     }
 }
@@ -529,6 +533,7 @@ impl<'a> Evaluator<'a> {
             filter,
             properties,
             self.subject.timezone,
+            self.subject.now,
         ))
     }
 
@@ -713,7 +718,7 @@ impl<'a> Evaluator<'a> {
                     match props {
                         Some(group) => self.holds(filter, &group.properties)?,
                         None if self.local => return Err(Inconclusive),
-                        None => filter.operator.when_missing(),
+                        None => filter.operator.rule().when_missing,
                     }
                 }
                 None => self.holds(filter, own)?,

@@ -4,6 +4,7 @@
 pub mod dates;
 mod evaluate;
 mod flag;
+pub mod operators;
 pub mod hash;
 pub mod properties;
 mod versions;
@@ -16,4 +17,5 @@ pub use flag::{
     BucketingIdentifier, ConditionSet, FeatureFlag, FlagFilters, Holdout, Invalid, Multivariate,
     Variant,
 };
-pub use properties::{FilterKind, Operator, PropertyFilter};
+pub use operators::Operator;
+pub use properties::{FilterKind, PropertyFilter};
