@@ -42,8 +42,7 @@ const NAIVE_FORMATS: &[&str] = &[
 
 /// The ISO 8601 spellings with an offset that `rfc3339` reads and SQL can
 /// cast as well (two-digit fields, upper-case `T`/`Z`), as a regex.
-pub const ZONED_PATTERN: &str =
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$";
+pub const ZONED_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$";
 /// The naive spellings `naive` reads that SQL can cast as well, as a regex.
 pub const NAIVE_PATTERN: &str =
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?$";

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use cairn_core::names::property;
+use cairn_core::time::{Clock, SystemClock};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -41,13 +43,41 @@ pub struct Subject {
     pub now: DateTime<Utc>,
 }
 
+/// Who builds a subject: the server and an SDK differ in one rule of
+/// spec/flags.md §3.3, whether the request's distinct id overwrites a sent
+/// `distinct_id` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// `/flags`: always sets `distinct_id`.
+    Server,
+    /// Local evaluation: sets it only where the caller did not.
+    Sdk,
+}
+
+/// The person property that carries the request's distinct id.
+const DISTINCT_ID: &str = "distinct_id";
+
 impl Subject {
-    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
+    /// The subject of a request (spec/flags.md §3.3): the person's stored
+    /// properties overlaid with the sent ones (sent win), with `distinct_id`.
+    pub fn new(
+        site: Site,
+        distinct_id: impl Into<String>,
+        stored: Option<Map<String, Value>>,
+        sent: Map<String, Value>,
+    ) -> Self {
         let distinct_id = distinct_id.into();
-        let mut person_properties = properties;
-        person_properties
-            .entry("distinct_id")
-            .or_insert_with(|| Value::String(distinct_id.clone()));
+        let mut person_properties = stored.unwrap_or_default();
+        person_properties.extend(sent);
+        let id = Value::String(distinct_id.clone());
+        match site {
+            Site::Server => {
+                person_properties.insert(DISTINCT_ID.into(), id);
+            }
+            Site::Sdk => {
+                person_properties.entry(DISTINCT_ID).or_insert(id);
+            }
+        }
         Self {
             distinct_id,
             person_properties,
@@ -56,8 +86,28 @@ impl Subject {
             continuity_key: None,
             continuity_overrides: HashMap::new(),
             timezone: Tz::UTC,
-            now: Utc::now(),
+            now: SystemClock.now(),
         }
+    }
+
+    /// A subject of sent person properties only, as an SDK builds it.
+    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
+        Self::new(Site::Sdk, distinct_id, None, properties)
+    }
+
+    /// Adds the group of type `index` keyed `key`: its stored properties
+    /// overlaid with the sent ones, and `$group_key`.
+    pub fn add_group(
+        &mut self,
+        index: u8,
+        key: String,
+        stored: Option<Map<String, Value>>,
+        sent: Option<Map<String, Value>>,
+    ) {
+        let mut properties = stored.unwrap_or_default();
+        properties.extend(sent.unwrap_or_default());
+        properties.insert(property::GROUP_KEY.into(), Value::String(key.clone()));
+        self.groups.insert(index, GroupSubject { key, properties });
     }
 }
 

@@ -4,13 +4,13 @@
 pub mod dates;
 mod evaluate;
 mod flag;
-pub mod operators;
 pub mod hash;
+pub mod operators;
 pub mod properties;
 mod versions;
 
 pub use evaluate::{
-    DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Subject,
+    DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Site, Subject,
     MAX_DEPENDENCIES, MAX_DEPENDENCY_DEPTH,
 };
 pub use flag::{

@@ -26,6 +26,12 @@
 //!   project's timezone.
 //! - `semver_*`: see `versions`.
 //!
+//! Insights follow these flag semantics even where PostHog's HogQL does not
+//! (there `exact` is case-sensitive `=`, `icontains` is `ILIKE` with `%` and
+//! `_` as wildcards, and a string property is never an epoch date): one
+//! filter means one set of persons in Cairn, whether it targets a flag or
+//! counts an insight.
+//!
 //! Where insights deliberately answer differently from flags (PostHog's
 //! insights are HogQL over ClickHouse and differ from its flag server too),
 //! and the agreement test (cairn-query/tests/operator_agreement.rs) leaves
@@ -327,8 +333,30 @@ mod tests {
     fn the_number_pattern_reads_what_rust_reads() {
         let pattern = fancy_regex::Regex::new(NUMBER_PATTERN).unwrap();
         for text in [
-            "1", "-1", "+1", "1.", ".5", "1.5e3", "1E-3", "inf", "-Infinity", "INF", "NaN", "nan",
-            " 1", "1 ", "", ".", "e5", "1e", "0x10", "1_000", "--1", "1.2.3", "+", "infinit",
+            "1",
+            "-1",
+            "+1",
+            "1.",
+            ".5",
+            "1.5e3",
+            "1E-3",
+            "inf",
+            "-Infinity",
+            "INF",
+            "NaN",
+            "nan",
+            " 1",
+            "1 ",
+            "",
+            ".",
+            "e5",
+            "1e",
+            "0x10",
+            "1_000",
+            "--1",
+            "1.2.3",
+            "+",
+            "infinit",
         ] {
             let rust = text.parse::<f64>().is_ok_and(|n| !n.is_nan());
             assert_eq!(pattern.is_match(text).unwrap(), rust, "{text:?}");

@@ -220,7 +220,12 @@ mod tests {
         let filter: PropertyFilter =
             serde_json::from_value(json!({"key": "k", "value": value, "operator": operator}))
                 .unwrap();
-        matches(&filter, properties.as_object().unwrap(), Tz::UTC, Utc::now())
+        matches(
+            &filter,
+            properties.as_object().unwrap(),
+            Tz::UTC,
+            Utc::now(),
+        )
     }
 
     #[test]

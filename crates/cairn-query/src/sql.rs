@@ -520,7 +520,11 @@ fn exact_sql(x: &str, value: &Value) -> String {
         .iter()
         .map(|o| literal(&Fold::Unicode.apply(o)))
         .collect();
-    format!("({} IN ({}))", fold_sql(Fold::Unicode, x), options.join(", "))
+    format!(
+        "({} IN ({}))",
+        fold_sql(Fold::Unicode, x),
+        options.join(", ")
+    )
 }
 
 /// `x` read as an instant the way flags read a property date, compared

@@ -198,7 +198,14 @@ fn difference(filter: &PropertyFilter, value: &Value) -> Option<Difference> {
             if n.to_string().contains('e')
                 && !matches!(
                     filter.operator,
-                    Gt | Gte | Lt | Lte | Between | NotBetween | IsDateBefore | IsDateAfter | IsDateExact
+                    Gt | Gte
+                        | Lt
+                        | Lte
+                        | Between
+                        | NotBetween
+                        | IsDateBefore
+                        | IsDateAfter
+                        | IsDateExact
                 ) =>
         {
             Some(Difference::NumberSpelling)
@@ -251,8 +258,12 @@ impl Corpus {
     fn sql(&self, ctx: &ProjectContext, filter: &Value) -> Result<BTreeSet<usize>, QueryError> {
         let properties: Properties = serde_json::from_value(json!([filter])).unwrap();
         let (from, to) = (
-            DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z").unwrap().to_utc(),
-            DateTime::parse_from_rfc3339("2024-03-31T00:00:00Z").unwrap().to_utc(),
+            DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z")
+                .unwrap()
+                .to_utc(),
+            DateTime::parse_from_rfc3339("2024-03-31T00:00:00Z")
+                .unwrap()
+                .to_utc(),
         );
         let mut scan = Scan::new(ctx, from, to);
         scan.properties(&properties, "properties")?;
@@ -309,7 +320,10 @@ fn flags_and_insights_agree_on_every_operator() {
                         }
                         for row in &corpus.rows {
                             if let Some(present) = row.get("k") {
-                                assert!(!flags(row), "{json}: flags matched {present} with a value insights refuse");
+                                assert!(
+                                    !flags(row),
+                                    "{json}: flags matched {present} with a value insights refuse"
+                                );
                             }
                         }
                         excluded += 1;
@@ -344,7 +358,10 @@ fn flags_and_insights_agree_on_every_operator() {
         disagreements.join("\n")
     );
     // The exclusions stay a small part of the corpus.
-    assert!(compared > 4 * excluded, "{compared} compared, {excluded} excluded");
+    assert!(
+        compared > 4 * excluded,
+        "{compared} compared, {excluded} excluded"
+    );
 }
 
 /// Insights' relative dates count back from the query's `now`, not the

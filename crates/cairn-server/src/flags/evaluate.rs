@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use cairn_core::ProjectId;
-use cairn_flags::{Evaluation, FeatureFlag, GroupSubject, Subject};
+use cairn_flags::{Evaluation, FeatureFlag, Site, Subject};
 use cairn_ingest::persons::fill_initial_properties;
 use cairn_ingest::wire::json_type;
 use cairn_ingest::{decode_body, CapturePath, CaptureQuery, WireRequest};
@@ -290,36 +290,21 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> S
         .device_id
         .clone()
         .or_else(|| text_property(&request.person_properties, "$device_id"));
-    let mut person = directory
+    let stored = directory
         .person_properties(project, &request.distinct_id)
-        .map(|stored| (*stored).clone())
-        .unwrap_or_default();
-    person.extend(std::mem::take(&mut request.person_properties));
-    fill_initial_properties(&mut person);
-    person.insert(
-        "distinct_id".into(),
-        Value::String(request.distinct_id.clone()),
-    );
-    let mut subject = Subject::person(request.distinct_id.clone(), person);
+        .map(|stored| (*stored).clone());
+    let sent = std::mem::take(&mut request.person_properties);
+    let mut subject = Subject::new(Site::Server, request.distinct_id.clone(), stored, sent);
+    fill_initial_properties(&mut subject.person_properties);
     for (index, name) in directory.group_types(project) {
         let Some(key) = request.groups.get(&name) else {
             continue;
         };
-        let mut properties = directory
+        let stored = directory
             .group_properties(project, index, key)
-            .map(|stored| (*stored).clone())
-            .unwrap_or_default();
-        if let Some(sent) = request.group_properties.remove(&name) {
-            properties.extend(sent);
-        }
-        properties.insert("$group_key".into(), Value::String(key.clone()));
-        subject.groups.insert(
-            index,
-            GroupSubject {
-                key: key.clone(),
-                properties,
-            },
-        );
+            .map(|stored| (*stored).clone());
+        let sent = request.group_properties.remove(&name);
+        subject.add_group(index, key.clone(), stored, sent);
     }
     subject.device_id = device_id;
     subject.continuity_key = request.anon_distinct_id.clone();
