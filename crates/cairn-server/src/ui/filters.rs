@@ -56,7 +56,7 @@ pub fn value(operator: &str, text: &str) -> Option<Value> {
 mod tests {
     use serde_json::json;
 
-    use super::value;
+    use super::{value, OFFERED};
 
     #[test]
     fn typed_values_follow_the_operator() {
@@ -64,5 +64,11 @@ mod tests {
         assert_eq!(value("gt", "10"), Some(json!(10.0)));
         assert_eq!(value("is_set", "x"), None);
         assert_eq!(value("icontains", "a,b"), Some(json!("a,b")));
+    }
+
+    /// Forms build filters for insights and flags alike.
+    #[test]
+    fn offered_operators_work_in_insights_and_flags() {
+        assert!(OFFERED.iter().all(|op| op.rule().insights));
     }
 }
