@@ -32,14 +32,6 @@ impl Clock for FixedClock {
     }
 }
 
-/// Naive spellings, read in a timezone by `naive_in`.
-const NAIVE_FORMATS: &[&str] = &[
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-];
-
 /// The ISO 8601 spellings with an offset that `rfc3339` reads and SQL can
 /// cast as well (two-digit fields, upper-case `T`/`Z`), as a regex.
 pub const ZONED_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$";
@@ -73,16 +65,18 @@ pub fn zoned_lenient(text: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// A date-time without offset (`2024-06-01 12:00[:00[.5]]`, `T` or space) or
-/// a bare date (midnight).
+/// A date-time without offset (`2024-06-01T12:00[:00[.5]]`, one space
+/// allowed for the `T`) or a bare date (midnight). Only that one space:
+/// chrono's format spaces would also take tabs or no space at all.
 pub fn naive(text: &str) -> Option<NaiveDateTime> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
+    let with_t = text.replacen(' ', "T", 1);
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(&with_t, format).ok())
         .or_else(|| {
-            NAIVE_FORMATS
-                .iter()
-                .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
         })
 }
 
@@ -165,6 +159,16 @@ mod tests {
         assert!(relative("-10000d", now).is_none());
         assert!(relative("-1x", now).is_none());
         assert!(relative("-+1d", now).is_none());
+    }
+
+    /// Ingestion's spellings: one space or a `T`, never chrono's looser
+    /// whitespace (a tab, or none at all).
+    #[test]
+    fn naive_date_times_take_one_space_or_a_t() {
+        assert!(naive("2024-01-01 12:00").is_some());
+        assert!(naive("2024-01-01T12:00:00.5").is_some());
+        assert!(naive("2024-01-0112:00:00").is_none());
+        assert!(naive("2024-01-01\t12:00:00").is_none());
     }
 
     #[test]
