@@ -14,8 +14,8 @@
 //! - `icontains`, `starts_with`, `ends_with`, `icontains_multi` (and `not_`):
 //!   substring, prefix, suffix, any-of substrings of `text(x)`, ASCII-folded.
 //! - `regex` / `not_regex`: an unanchored search of `text(v)` in `text(x)`,
-//!   case-sensitive, in the syntax both sides honour: the `regex` crate's
-//!   (= RE2's: no look-around, no back-references).
+//!   case-sensitive. Patterns in the syntax both sides honour (the `regex`
+//!   crate's, which is RE2's) mean the same on both; see `FancyRegex`.
 //! - `gt` … `lte`, `between` / `not_between`: both sides read by `number`
 //!   (a JSON number, or a string Rust's `f64::from_str` reads); NaN and
 //!   non-numbers match neither `between` nor `not_between`.
@@ -54,7 +54,7 @@
 //!   elements are, never in insights.
 //! - [`Difference::NumberSpelling`]: text operators on a number property
 //!   read its JSON spelling; floats that serde writes with an exponent
-//!   (`1e20`) are spelled in full by DuckDB's JSON.
+//!   (`1e20`) are spelled differently by DuckDB's JSON.
 //! - [`Difference::LooseDates`]: flags also read the looser date spellings
 //!   chrono accepts (RFC 2822, one-digit fields, lowercase `t`/`z`); insights
 //!   read ISO 8601 with two-digit fields only. A naive property date inside
