@@ -6,6 +6,7 @@ pub mod ids;
 pub mod names;
 pub mod person;
 pub mod project;
+pub mod time;
 pub mod warning;
 
 pub use event::Event;

@@ -1,113 +1,35 @@
-//! Dates for the `is_date_*` operators: instants with an offset are taken as
-//! written, naive ones are read in the project's timezone, and `-7d`-style
-//! filter values count back from now (spec/flags.md §3.5).
+//! Dates for the `is_date_*` operators (spec/flags.md §3.5), read by
+//! `cairn_core::time`: instants with an offset are taken as written, naive
+//! ones are read in the project's timezone, and `-7d`-style filter values
+//! count back from the evaluation's `now`.
 
-use chrono::{DateTime, Days, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-const NAIVE_FORMATS: &[&str] = &[
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-];
+use cairn_core::time;
 
 /// A property value as an instant: epoch seconds (number or numeric string)
 /// or a date string.
-pub(crate) fn property_instant(value: &Value, timezone: Tz) -> Option<DateTime<Utc>> {
+pub fn property_instant(value: &Value, timezone: Tz) -> Option<DateTime<Utc>> {
     match value {
-        Value::Number(n) => epoch_seconds(n.as_f64()?),
+        Value::Number(n) => time::epoch_seconds(n.as_f64()?),
         Value::String(s) => match s.parse::<f64>() {
-            Ok(seconds) => epoch_seconds(seconds),
-            Err(_) => absolute(s, timezone),
+            Ok(seconds) => time::epoch_seconds(seconds),
+            Err(_) => time::instant(s, timezone),
         },
         _ => None,
     }
 }
 
-/// A filter value as an instant: relative (`-30d`) or absolute.
-pub fn filter_instant(value: &str, timezone: Tz) -> Option<DateTime<Utc>> {
-    relative(value, Utc::now().with_timezone(&timezone)).or_else(|| absolute(value, timezone))
-}
-
-fn epoch_seconds(seconds: f64) -> Option<DateTime<Utc>> {
-    if !seconds.is_finite() {
-        return None;
-    }
-    let whole = seconds.floor();
-    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
-}
-
-fn absolute(value: &str, timezone: Tz) -> Option<DateTime<Utc>> {
-    if let Ok(instant) = DateTime::parse_from_rfc3339(value) {
-        return Some(instant.to_utc());
-    }
-    let naive = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .or_else(|| {
-            NAIVE_FORMATS
-                .iter()
-                .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
-        });
-    match naive {
-        // In a DST gap there is no such wall-clock time; take the earliest reading.
-        Some(naive) => timezone
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|t| t.to_utc()),
-        None => DateTime::parse_from_rfc2822(value).ok().map(|t| t.to_utc()),
-    }
-}
-
-/// `-?N[hdwmy]`, always in the past, N below 10,000; months and years move
-/// the calendar (clamping the day), in the project's timezone.
-fn relative(value: &str, now: DateTime<Tz>) -> Option<DateTime<Utc>> {
-    let value = value.strip_prefix('-').unwrap_or(value);
-    let unit = value.chars().last()?;
-    let count: u32 = value[..value.len() - unit.len_utf8()].parse().ok()?;
-    if count >= 10_000 || !value[..value.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let then = match unit {
-        'h' => now.checked_sub_signed(TimeDelta::hours(count.into()))?,
-        'd' => now.checked_sub_days(Days::new(count.into()))?,
-        'w' => now.checked_sub_days(Days::new(u64::from(count) * 7))?,
-        'm' => now.checked_sub_months(Months::new(count))?,
-        'y' => now.checked_sub_months(Months::new(count.checked_mul(12)?))?,
-        _ => return None,
-    };
-    Some(then.to_utc())
+/// A filter value as an instant: relative to `now` (`-30d`) or absolute.
+pub fn filter_instant(value: &str, timezone: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    time::relative(value, now.with_timezone(&timezone)).or_else(|| time::instant(value, timezone))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn naive_dates_are_read_in_the_project_timezone() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let midnight = filter_instant("2024-06-01", berlin).unwrap();
-        assert_eq!(midnight.to_rfc3339(), "2024-05-31T22:00:00+00:00");
-        let explicit = filter_instant("2024-06-01T00:00:00Z", berlin).unwrap();
-        assert_eq!(explicit.to_rfc3339(), "2024-06-01T00:00:00+00:00");
-    }
-
-    #[test]
-    fn relative_dates_count_back_by_calendar() {
-        let now = Tz::UTC.with_ymd_and_hms(2024, 3, 31, 12, 0, 0).unwrap();
-        let month = relative("-1m", now).unwrap();
-        assert_eq!(month.to_rfc3339(), "2024-02-29T12:00:00+00:00");
-        assert_eq!(
-            relative("2w", now).unwrap().to_rfc3339(),
-            "2024-03-17T12:00:00+00:00"
-        );
-        assert!(relative("-10000d", now).is_none());
-        assert!(relative("-1x", now).is_none());
-        assert!(relative("-+1d", now).is_none());
-    }
 
     /// Client-sent values at the edges of chrono's range, in zones on both
     /// sides of UTC, are answered (or not parsed), never a panic.
@@ -132,7 +54,7 @@ mod tests {
         ];
         for zone in zones {
             for text in texts {
-                let _ = filter_instant(text, zone);
+                let _ = filter_instant(text, zone, Utc::now());
                 let _ = property_instant(&Value::from(text), zone);
             }
             for number in [f64::MAX, f64::MIN, 1e20, -1e20, 8.2e12, -8.3e12] {
@@ -146,5 +68,46 @@ mod tests {
         let at = property_instant(&Value::from(1_717_243_200.5), Tz::UTC).unwrap();
         assert_eq!(at.to_rfc3339(), "2024-06-01T12:00:00.500+00:00");
         assert!(property_instant(&Value::Bool(true), Tz::UTC).is_none());
+    }
+
+    #[test]
+    fn relative_values_count_back_from_the_given_now() {
+        let now = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let week = filter_instant("-7d", Tz::UTC, now).unwrap();
+        assert_eq!(week.to_rfc3339(), "2024-03-08T12:00:00+00:00");
+    }
+
+    /// The ISO spellings SQL casts (cairn_core::time's patterns) are ones
+    /// the Rust readers read, so insights never accept a date flags refuse.
+    #[test]
+    fn sql_date_patterns_are_within_the_readers() {
+        use cairn_core::time::{naive, rfc3339, NAIVE_PATTERN, ZONED_PATTERN};
+        let zoned = fancy_regex::Regex::new(ZONED_PATTERN).unwrap();
+        let plain = fancy_regex::Regex::new(NAIVE_PATTERN).unwrap();
+        let mut seen = (0, 0);
+        for text in [
+            "2024-06-01T12:00:00Z",
+            "2024-06-01 12:00:00.25+02:00",
+            "2024-06-01T12:00:00",
+            "2024-06-01 12:00",
+            "2024-06-01",
+            "2024-6-1",
+            "2024-06-01t12:00:00z",
+            "2024-06-01T12",
+            "2024-06-01T12:00Z",
+            "Sat, 01 Jun 2024 12:00:00 +0000",
+        ] {
+            if zoned.is_match(text).unwrap() {
+                assert!(rfc3339(text).is_some(), "{text}");
+                seen.0 += 1;
+            }
+            if plain.is_match(text).unwrap() {
+                assert!(naive(text).is_some(), "{text}");
+                seen.1 += 1;
+            }
+        }
+        assert_eq!(seen, (2, 3));
     }
 }

@@ -4,6 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use cairn_core::names::property;
+use cairn_core::time::{Clock, SystemClock};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,15 +39,45 @@ pub struct Subject {
     pub continuity_overrides: HashMap<String, String>,
     /// The project's timezone, for naive dates in filters.
     pub timezone: Tz,
+    /// When the evaluation happens, for relative dates in filters.
+    pub now: DateTime<Utc>,
 }
 
+/// Who builds a subject: the server and an SDK differ in one rule of
+/// spec/flags.md §3.3, whether the request's distinct id overwrites a sent
+/// `distinct_id` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// `/flags`: always sets `distinct_id`.
+    Server,
+    /// Local evaluation: sets it only where the caller did not.
+    Sdk,
+}
+
+/// The person property that carries the request's distinct id.
+const DISTINCT_ID: &str = "distinct_id";
+
 impl Subject {
-    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
+    /// The subject of a request (spec/flags.md §3.3): the person's stored
+    /// properties overlaid with the sent ones (sent win), with `distinct_id`.
+    pub fn new(
+        site: Site,
+        distinct_id: impl Into<String>,
+        stored: Option<Map<String, Value>>,
+        sent: Map<String, Value>,
+    ) -> Self {
         let distinct_id = distinct_id.into();
-        let mut person_properties = properties;
-        person_properties
-            .entry("distinct_id")
-            .or_insert_with(|| Value::String(distinct_id.clone()));
+        let mut person_properties = stored.unwrap_or_default();
+        person_properties.extend(sent);
+        let id = Value::String(distinct_id.clone());
+        match site {
+            Site::Server => {
+                person_properties.insert(DISTINCT_ID.into(), id);
+            }
+            Site::Sdk => {
+                person_properties.entry(DISTINCT_ID).or_insert(id);
+            }
+        }
         Self {
             distinct_id,
             person_properties,
@@ -53,7 +86,28 @@ impl Subject {
             continuity_key: None,
             continuity_overrides: HashMap::new(),
             timezone: Tz::UTC,
+            now: SystemClock.now(),
         }
+    }
+
+    /// A subject of sent person properties only, as an SDK builds it.
+    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
+        Self::new(Site::Sdk, distinct_id, None, properties)
+    }
+
+    /// Adds the group of type `index` keyed `key`: its stored properties
+    /// overlaid with the sent ones, and `$group_key`.
+    pub fn add_group(
+        &mut self,
+        index: u8,
+        key: String,
+        stored: Option<Map<String, Value>>,
+        sent: Option<Map<String, Value>>,
+    ) {
+        let mut properties = stored.unwrap_or_default();
+        properties.extend(sent.unwrap_or_default());
+        properties.insert(property::GROUP_KEY.into(), Value::String(key.clone()));
+        self.groups.insert(index, GroupSubject { key, properties });
     }
 }
 
@@ -529,6 +583,7 @@ impl<'a> Evaluator<'a> {
             filter,
             properties,
             self.subject.timezone,
+            self.subject.now,
         ))
     }
 
@@ -713,7 +768,7 @@ impl<'a> Evaluator<'a> {
                     match props {
                         Some(group) => self.holds(filter, &group.properties)?,
                         None if self.local => return Err(Inconclusive),
-                        None => filter.operator.when_missing(),
+                        None => filter.operator.rule().when_missing,
                     }
                 }
                 None => self.holds(filter, own)?,

@@ -5,15 +5,17 @@ pub mod dates;
 mod evaluate;
 mod flag;
 pub mod hash;
+pub mod operators;
 pub mod properties;
 mod versions;
 
 pub use evaluate::{
-    DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Subject,
+    DependencyProblem, Evaluation, FlagSet, GroupSubject, Inconclusive, Reason, Site, Subject,
     MAX_DEPENDENCIES, MAX_DEPENDENCY_DEPTH,
 };
 pub use flag::{
     BucketingIdentifier, ConditionSet, FeatureFlag, FlagFilters, Holdout, Invalid, Multivariate,
     Variant,
 };
-pub use properties::{FilterKind, Operator, PropertyFilter};
+pub use operators::Operator;
+pub use properties::{FilterKind, PropertyFilter};

@@ -4,71 +4,14 @@
 
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::operators::Operator;
+use crate::operators::{is_truthy_literal, number, text, truthy, Fold};
 use crate::{dates, versions};
-
-/// Operators a property filter can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operator {
-    Exact,
-    IsNot,
-    Icontains,
-    NotIcontains,
-    StartsWith,
-    NotStartsWith,
-    EndsWith,
-    NotEndsWith,
-    IcontainsMulti,
-    NotIcontainsMulti,
-    Regex,
-    NotRegex,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    Between,
-    NotBetween,
-    IsSet,
-    IsNotSet,
-    IsDateBefore,
-    IsDateAfter,
-    IsDateExact,
-    SemverEq,
-    SemverNeq,
-    SemverGt,
-    SemverGte,
-    SemverLt,
-    SemverLte,
-    SemverTilde,
-    SemverCaret,
-    SemverWildcard,
-    /// Cohort membership; Cairn has no cohorts, so validation refuses it.
-    In,
-    NotIn,
-    /// Flag dependencies (`type: "flag"`), answered by the evaluator.
-    FlagEvaluatesTo,
-}
-
-impl Operator {
-    /// The answer when the property is absent (the server's rule).
-    pub(crate) fn when_missing(self) -> bool {
-        matches!(
-            self,
-            Self::IsNot
-                | Self::NotIcontains
-                | Self::NotRegex
-                | Self::NotStartsWith
-                | Self::NotEndsWith
-                | Self::NotIcontainsMulti
-                | Self::IsNotSet
-                | Self::NotBetween
-        )
-    }
-}
 
 /// Which properties a filter reads, or what else it tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,68 +100,15 @@ fn operator_or_default<'de, D: serde::Deserializer<'de>>(
     Ok(Option::deserialize(deserializer)?.unwrap_or(Operator::Exact))
 }
 
-/// A JSON string's own text; anything else as compact JSON with object keys
-/// sorted (maps keep insertion order in this workspace, so sort explicitly).
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => sorted(other).to_string(),
-    }
-}
-
-fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), sorted(v)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_truthy_literal(value: &Value) -> bool {
-    match value {
-        Value::Bool(_) => true,
-        Value::String(s) => s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"),
-        Value::Array(items) => !items.is_empty() && items.iter().all(is_truthy_literal),
-        _ => false,
-    }
-}
-
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::String(s) => s.eq_ignore_ascii_case("true"),
-        Value::Array(items) => items.iter().all(truthy),
-        _ => false,
-    }
-}
-
 fn exact(expected: &Value, actual: &Value) -> bool {
     if is_truthy_literal(expected) {
         return truthy(actual) == truthy(expected);
     }
-    let actual = text(actual).to_lowercase();
+    let fold = |v: &Value| Fold::Unicode.apply(&text(v));
+    let actual = fold(actual);
     match expected {
-        Value::Array(options) => options
-            .iter()
-            .any(|option| text(option).to_lowercase() == actual),
-        single => text(single).to_lowercase() == actual,
-    }
-}
-
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+        Value::Array(options) => options.iter().any(|option| fold(option) == actual),
+        single => fold(single) == actual,
     }
 }
 
@@ -241,8 +131,8 @@ fn between(expected: &Value, actual: &Value) -> Option<bool> {
 }
 
 fn contains_any(expected: &Value, actual: &Value) -> bool {
-    let haystack = text(actual).to_ascii_lowercase();
-    let found = |needle: &Value| haystack.contains(&text(needle).to_ascii_lowercase());
+    let haystack = Fold::Ascii.apply(&text(actual));
+    let found = |needle: &Value| haystack.contains(&Fold::Ascii.apply(&text(needle)));
     match expected {
         Value::Array(needles) => needles.iter().any(found),
         single => found(single),
@@ -250,8 +140,14 @@ fn contains_any(expected: &Value, actual: &Value) -> bool {
 }
 
 /// Whether `properties` satisfy `filter`, with the server's missing-property
-/// rules; naive dates are read in `timezone` (the project's).
-pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>, timezone: Tz) -> bool {
+/// rules; naive dates are read in `timezone` (the project's) and relative
+/// ones count back from `now`.
+pub fn matches(
+    filter: &PropertyFilter,
+    properties: &Map<String, Value>,
+    timezone: Tz,
+    now: DateTime<Utc>,
+) -> bool {
     use Operator::*;
     let actual = properties.get(&filter.key);
     match filter.operator {
@@ -260,12 +156,12 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>, timezon
         _ => {}
     }
     let Some(actual) = actual else {
-        return filter.operator.when_missing();
+        return filter.operator.rule().when_missing;
     };
     let Some(expected) = &filter.value else {
         return false;
     };
-    let lower = |v: &Value| text(v).to_ascii_lowercase();
+    let lower = |v: &Value| Fold::Ascii.apply(&text(v));
     match filter.operator {
         Exact => exact(expected, actual),
         IsNot => !exact(expected, actual),
@@ -295,7 +191,7 @@ pub fn matches(filter: &PropertyFilter, properties: &Map<String, Value>, timezon
                 dates::property_instant(actual, timezone),
                 expected
                     .as_str()
-                    .and_then(|s| dates::filter_instant(s, timezone)),
+                    .and_then(|s| dates::filter_instant(s, timezone, now)),
             ) else {
                 return false;
             };
@@ -324,7 +220,12 @@ mod tests {
         let filter: PropertyFilter =
             serde_json::from_value(json!({"key": "k", "value": value, "operator": operator}))
                 .unwrap();
-        matches(&filter, properties.as_object().unwrap(), Tz::UTC)
+        matches(
+            &filter,
+            properties.as_object().unwrap(),
+            Tz::UTC,
+            Utc::now(),
+        )
     }
 
     #[test]
@@ -485,7 +386,8 @@ mod tests {
         assert!(!matches(
             &filter,
             json!({"k": "x"}).as_object().unwrap(),
-            Tz::UTC
+            Tz::UTC,
+            Utc::now()
         ));
     }
 }

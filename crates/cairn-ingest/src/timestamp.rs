@@ -3,8 +3,10 @@
 //! whether that time is one Cairn stores at all. Every computation is
 //! checked: the inputs are the client's, and any of them may be absurd.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
+
+use cairn_core::time;
 
 /// Events may be at most this far ahead of the server's clock.
 pub const FUTURE_LIMIT: Duration = Duration::hours(23);
@@ -56,55 +58,24 @@ pub fn resolve(client: ClientTime, now: DateTime<Utc>) -> Result<DateTime<Utc>, 
 pub fn parse_value(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::String(text) => parse(text),
-        Value::Number(n) => n.as_f64().and_then(from_epoch_number),
+        Value::Number(n) => n.as_f64().and_then(time::epoch_seconds_or_millis),
         _ => None,
     }
 }
 
 /// Parses RFC 3339 (also with `+HH` offsets or a space for `T`), naive date
-/// times as UTC, bare dates, RFC 2822 and numeric epochs.
+/// times as UTC, bare dates, RFC 2822 and numeric epochs (seconds, or
+/// milliseconds from 10^11), with `cairn_core::time`'s readers.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
-        return Some(ts.with_timezone(&Utc));
-    }
-    let with_t = text.replacen(' ', "T", 1);
-    for candidate in [with_t.as_str(), text] {
-        for format in [
-            "%Y-%m-%dT%H:%M:%S%.f%#z",
-            "%Y-%m-%dT%H:%M:%S%.f%z",
-            "%Y-%m-%dT%H:%M%#z",
-        ] {
-            if let Ok(ts) = DateTime::parse_from_str(candidate, format) {
-                return Some(ts.with_timezone(&Utc));
-            }
-        }
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(&with_t, format) {
-            return Some(Utc.from_utc_datetime(&naive));
-        }
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?));
-    }
-    if let Ok(ts) = DateTime::parse_from_rfc2822(text) {
-        return Some(ts.with_timezone(&Utc));
-    }
-    text.parse::<f64>().ok().and_then(from_epoch_number)
-}
-
-/// Numbers above 10^11 can only be milliseconds (10^11 seconds is year 5138).
-fn from_epoch_number(n: f64) -> Option<DateTime<Utc>> {
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let millis = if n >= 1e11 { n } else { n * 1000.0 };
-    DateTime::from_timestamp_millis(millis as i64)
+    time::zoned_lenient(text)
+        .or_else(|| time::naive(text).map(|naive| naive.and_utc()))
+        .or_else(|| time::rfc2822(text))
+        .or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .and_then(time::epoch_seconds_or_millis)
+        })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
+use cairn_flags::operators::{self, Fold};
 use cairn_flags::Operator;
 use cairn_store::duckdb::arrow::array::UInt64Array;
 
@@ -394,134 +395,164 @@ fn offset_segments(
     segments
 }
 
-/// Each operator as SQL over the text `x` of a property.
+/// Each operator as SQL over the text `x` of a property (NULL when it is
+/// missing), following `cairn_flags::operators`: its table gives the folds
+/// and the answers for missing properties, its readers the filter values,
+/// and its patterns what SQL may cast; the differences it lists are the
+/// only ones from flag matching.
 fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -> Result<String> {
+    let rule = property.operator.rule();
+    if !rule.insights {
+        return Err(QueryError::invalid(
+            format!("{field}.operator"),
+            format!("operator `{}` is not supported in insights", rule.name),
+        ));
+    }
     let value_field = format!("{field}.value");
-    let texts = || -> Result<Vec<String>> {
-        match &property.value {
-            Some(Value::Array(values)) => Ok(values.iter().filter_map(text_of).collect()),
-            Some(value) => Ok(text_of(value).into_iter().collect()),
-            None => Err(QueryError::invalid(
-                &value_field,
-                "this operator needs a value",
-            )),
-        }
+    let unusable = |detail: &str| QueryError::invalid(&value_field, detail);
+    let value = || {
+        property
+            .value
+            .as_ref()
+            .ok_or_else(|| unusable("this operator needs a value"))
     };
-    let one_text = || -> Result<String> {
-        texts()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| QueryError::invalid(&value_field, "this operator needs a value"))
-    };
-    let number = |value: Option<&Value>| -> Result<f64> {
+    let folded = || Ok::<_, QueryError>(literal(&rule.fold.apply(&operators::text(value()?))));
+    let number = |value: Option<&Value>| {
         value
-            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+            .and_then(operators::number)
             .filter(|n| n.is_finite())
-            .ok_or_else(|| {
-                QueryError::invalid(
-                    &value_field,
-                    "this operator compares numbers; the value is not one",
-                )
-            })
+            .ok_or_else(|| unusable("this operator compares numbers; the value is not one"))
     };
-    let in_list = || -> Result<String> {
-        let values = texts()?;
-        Ok(if values.is_empty() {
-            "(NULL)".into()
-        } else {
-            format!(
-                "({})",
-                values
-                    .iter()
-                    .map(|v| literal(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-    };
-    let regex = || -> Result<String> {
-        let pattern = one_text()?;
-        regex_syntax::Parser::new().parse(&pattern).map_err(|e| {
-            QueryError::invalid(&value_field, format!("invalid regular expression: {e}"))
-        })?;
-        Ok(literal(&pattern))
-    };
-    let cast = format!("TRY_CAST({x} AS DOUBLE)");
-    let date = || -> Result<String> {
-        let text = one_text()?;
-        cairn_flags::dates::filter_instant(&text, ctx.timezone)
-            .map(timestamp)
-            .ok_or_else(|| QueryError::invalid(&value_field, format!("`{text}` is not a date")))
-    };
-    let as_date = format!("TRY_CAST({x} AS TIMESTAMP)");
-    let lower = || one_text().map(|t| literal(&t.to_lowercase()));
-    Ok(match property.operator {
-        Operator::Exact => format!("{x} IN {}", in_list()?),
-        Operator::IsNot => format!("({x} IS NULL OR {x} NOT IN {})", in_list()?),
-        Operator::Icontains => format!("contains(lower({x}), {})", lower()?),
-        Operator::NotIcontains => {
-            format!("({x} IS NULL OR NOT contains(lower({x}), {}))", lower()?)
+    let x_folded = fold_sql(rule.fold, x);
+    let x_number = number_sql(x);
+    let positive = match property.operator {
+        Operator::IsSet => return Ok(format!("{x} IS NOT NULL")),
+        Operator::IsNotSet => return Ok(format!("{x} IS NULL")),
+        Operator::Exact | Operator::IsNot => exact_sql(x, value()?),
+        Operator::Icontains | Operator::NotIcontains => {
+            format!("contains({x_folded}, {})", folded()?)
         }
-        Operator::StartsWith => format!("starts_with({x}, {})", literal(&one_text()?)),
-        Operator::NotStartsWith => format!(
-            "({x} IS NULL OR NOT starts_with({x}, {}))",
-            literal(&one_text()?)
-        ),
-        Operator::EndsWith => format!("ends_with({x}, {})", literal(&one_text()?)),
-        Operator::NotEndsWith => format!(
-            "({x} IS NULL OR NOT ends_with({x}, {}))",
-            literal(&one_text()?)
-        ),
-        Operator::Regex => format!("regexp_matches({x}, {})", regex()?),
-        Operator::NotRegex => format!("({x} IS NULL OR NOT regexp_matches({x}, {}))", regex()?),
-        Operator::Gt => format!("{cast} > {}", number(property.value.as_ref())?),
-        Operator::Gte => format!("{cast} >= {}", number(property.value.as_ref())?),
-        Operator::Lt => format!("{cast} < {}", number(property.value.as_ref())?),
-        Operator::Lte => format!("{cast} <= {}", number(property.value.as_ref())?),
+        Operator::StartsWith | Operator::NotStartsWith => {
+            format!("starts_with({x_folded}, {})", folded()?)
+        }
+        Operator::EndsWith | Operator::NotEndsWith => {
+            format!("ends_with({x_folded}, {})", folded()?)
+        }
+        Operator::Regex | Operator::NotRegex => {
+            // The syntax both sides honour is the regex crate's, which is RE2's.
+            let pattern = operators::text(value()?);
+            regex_syntax::Parser::new()
+                .parse(&pattern)
+                .map_err(|e| unusable(&format!("invalid regular expression: {e}")))?;
+            format!("regexp_matches({x}, {})", literal(&pattern))
+        }
+        Operator::Gt => format!("{x_number} > {:?}", number(property.value.as_ref())?),
+        Operator::Gte => format!("{x_number} >= {:?}", number(property.value.as_ref())?),
+        Operator::Lt => format!("{x_number} < {:?}", number(property.value.as_ref())?),
+        Operator::Lte => format!("{x_number} <= {:?}", number(property.value.as_ref())?),
         Operator::Between | Operator::NotBetween => {
-            let bounds = property.value.as_ref().and_then(Value::as_array);
-            let (lo, hi) = match bounds.map(Vec::as_slice) {
+            let (lo, hi) = match value()?.as_array().map(Vec::as_slice) {
                 Some([lo, hi]) => (number(Some(lo))?, number(Some(hi))?),
-                _ => {
-                    return Err(QueryError::invalid(
-                        &value_field,
-                        "between needs [low, high]",
-                    ))
-                }
+                _ => return Err(unusable("between needs [low, high]")),
             };
-            if property.operator == Operator::Between {
-                format!("{cast} BETWEEN {lo} AND {hi}")
-            } else {
-                format!("({cast} IS NULL OR {cast} NOT BETWEEN {lo} AND {hi})")
-            }
+            format!("{x_number} BETWEEN {lo:?} AND {hi:?}")
         }
-        Operator::IsSet => format!("{x} IS NOT NULL"),
-        Operator::IsNotSet => format!("{x} IS NULL"),
-        Operator::IsDateBefore => format!("{as_date} < {}", date()?),
-        Operator::IsDateAfter => format!("{as_date} > {}", date()?),
-        Operator::IsDateExact => format!("{as_date} = {}", date()?),
-        other => {
-            return Err(QueryError::invalid(
-                format!("{field}.operator"),
-                format!(
-                    "operator `{}` is not supported in insights",
-                    serde_json::to_value(other)
-                        .unwrap_or_default()
-                        .as_str()
-                        .unwrap_or("?")
-                ),
-            ))
+        Operator::IsDateBefore | Operator::IsDateAfter | Operator::IsDateExact => {
+            let text = value()?
+                .as_str()
+                .ok_or_else(|| unusable("this operator needs a date"))?;
+            let instant = cairn_flags::dates::filter_instant(text, ctx.timezone, ctx.now)
+                .ok_or_else(|| unusable(&format!("`{text}` is not a date")))?;
+            let compare = match property.operator {
+                Operator::IsDateBefore => "<",
+                Operator::IsDateAfter => ">",
+                _ => "=",
+            };
+            date_sql(ctx, x, compare, instant)
         }
+        _ => unreachable!("the table refuses the rest in insights"),
+    };
+    // The operators answering true for a missing property are the negations.
+    Ok(if rule.when_missing {
+        format!("({x} IS NULL OR NOT {positive})")
+    } else {
+        positive
     })
 }
 
-/// A filter value as the text DuckDB's `json_extract_string` gives.
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+/// `x` case-folded as `fold` folds in Rust (`translate` for ASCII only).
+fn fold_sql(fold: Fold, x: &str) -> String {
+    match fold {
+        Fold::None => x.to_string(),
+        Fold::Unicode => format!("lower({x})"),
+        Fold::Ascii => {
+            format!("translate({x}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
+        }
     }
+}
+
+/// `x` as a DOUBLE where `operators::number` reads one, else NULL.
+fn number_sql(x: &str) -> String {
+    format!(
+        "(CASE WHEN regexp_full_match({x}, {}) THEN TRY_CAST({x} AS DOUBLE) END)",
+        literal(operators::NUMBER_PATTERN)
+    )
+}
+
+/// `exact` for a present `x`: truthiness against a truthy literal, else
+/// folded text against any of the value's texts.
+fn exact_sql(x: &str, value: &Value) -> String {
+    if operators::is_truthy_literal(value) {
+        return format!(
+            "(({} = 'true') = {})",
+            fold_sql(Fold::Ascii, x),
+            operators::truthy(value)
+        );
+    }
+    let options: Vec<String> = match value {
+        Value::Array(options) => options.iter().map(operators::text).collect(),
+        single => vec![operators::text(single)],
+    };
+    if options.is_empty() {
+        return "FALSE".into();
+    }
+    let options: Vec<String> = options
+        .iter()
+        .map(|o| literal(&Fold::Unicode.apply(o)))
+        .collect();
+    format!(
+        "({} IN ({}))",
+        fold_sql(Fold::Unicode, x),
+        options.join(", ")
+    )
+}
+
+/// `x` read as an instant the way flags read a property date, compared
+/// with `instant`: epoch seconds, ISO 8601 with an offset, or naive ISO 8601
+/// in the project's timezone (compared by wall-clock reading).
+fn date_sql(ctx: &ProjectContext, x: &str, compare: &str, instant: DateTime<Utc>) -> String {
+    let micros = instant.timestamp_micros();
+    let local = instant
+        .with_timezone(&ctx.timezone)
+        .naive_local()
+        .and_utc()
+        .timestamp_micros();
+    let (min, max) = (
+        DateTime::<Utc>::MIN_UTC.timestamp(),
+        DateTime::<Utc>::MAX_UTC.timestamp(),
+    );
+    format!(
+        "(CASE WHEN regexp_full_match({x}, {number}) THEN \
+         (TRY_CAST({x} AS DOUBLE) BETWEEN {min} AND {max}) \
+         AND TRY_CAST({x} AS DOUBLE) * 1000000 {compare} {micros} \
+         WHEN regexp_full_match({x}, {zoned}) THEN \
+         epoch_us(TRY_CAST({x} AS TIMESTAMPTZ)) {compare} {micros} \
+         WHEN regexp_full_match({x}, {naive}) THEN \
+         epoch_us(TRY_CAST({x} AS TIMESTAMP)) {compare} {local} END)",
+        number = literal(operators::NUMBER_PATTERN),
+        zoned = literal(cairn_core::time::ZONED_PATTERN),
+        naive = literal(cairn_core::time::NAIVE_PATTERN),
+    )
 }
 
 /// Reads the rows of a query.

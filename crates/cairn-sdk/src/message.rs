@@ -10,6 +10,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use cairn_core::names::{event, property};
+
 use crate::context;
 use crate::error::Error;
 
@@ -260,10 +262,10 @@ impl Serialize for Message {
         fields.serialize_entry("distinct_id", &self.distinct_id)?;
         fields.serialize_entry("properties", &Enriched(self))?;
         if let Some(set) = &self.set {
-            fields.serialize_entry("$set", set)?;
+            fields.serialize_entry(property::SET, set)?;
         }
         if let Some(set_once) = &self.set_once {
-            fields.serialize_entry("$set_once", set_once)?;
+            fields.serialize_entry(property::SET_ONCE, set_once)?;
         }
         fields.serialize_entry("timestamp", &self.timestamp)?;
         fields.serialize_entry("uuid", &self.uuid)?;
@@ -281,10 +283,10 @@ impl Serialize for Enriched<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let message = self.0;
         let ours = |key: &str| {
-            key == "$lib"
-                || key == "$lib_version"
+            key == property::LIB
+                || key == property::LIB_VERSION
                 || (message.disable_geoip && key == "$geoip_disable")
-                || (!message.groups.is_empty() && key == "$groups")
+                || (!message.groups.is_empty() && key == property::GROUPS)
         };
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in message.properties.iter().filter(|(k, _)| !ours(k)) {
@@ -296,10 +298,10 @@ impl Serialize for Enriched<'_> {
                 .iter()
                 .map(|(kind, key)| (kind.as_str(), key.as_str()))
                 .collect();
-            map.serialize_entry("$groups", &groups)?;
+            map.serialize_entry(property::GROUPS, &groups)?;
         }
-        map.serialize_entry("$lib", crate::LIB_NAME)?;
-        map.serialize_entry("$lib_version", crate::LIB_VERSION)?;
+        map.serialize_entry(property::LIB, crate::LIB_NAME)?;
+        map.serialize_entry(property::LIB_VERSION, crate::LIB_VERSION)?;
         if message.disable_geoip {
             map.serialize_entry("$geoip_disable", &true)?;
         }
@@ -381,7 +383,7 @@ impl Library {
         if let Some(session) = scope.session_id {
             message
                 .properties
-                .insert("$session_id".into(), Value::String(session));
+                .insert(property::SESSION_ID.into(), Value::String(session));
         }
         if once {
             message.set_once = Some(properties);
@@ -401,11 +403,11 @@ impl Library {
         let properties = group.properties.map_err(Error::Invalid)?;
         let distinct_id = identity(group.distinct_id)
             .unwrap_or_else(|| format!("${}_{}", group.group_type, group.group_key));
-        let mut message = message("$groupidentify", distinct_id, &group.common);
+        let mut message = message(event::GROUP_IDENTIFY, distinct_id, &group.common);
         let fields = &mut message.properties;
-        fields.insert("$group_type".into(), Value::String(group.group_type));
-        fields.insert("$group_key".into(), Value::String(group.group_key));
-        fields.insert("$group_set".into(), Value::Object(properties));
+        fields.insert(property::GROUP_TYPE.into(), Value::String(group.group_type));
+        fields.insert(property::GROUP_KEY.into(), Value::String(group.group_key));
+        fields.insert(property::GROUP_SET.into(), Value::Object(properties));
         session(fields);
         Ok(self.finish(message, &group.common))
     }
@@ -418,7 +420,11 @@ impl Library {
         let Some(distinct_id) = identity(alias.distinct_id) else {
             return Ok(None);
         };
-        let mut message = message("$create_alias", alias.previous_id.clone(), &alias.common);
+        let mut message = message(
+            event::CREATE_ALIAS,
+            alias.previous_id.clone(),
+            &alias.common,
+        );
         let fields = &mut message.properties;
         fields.insert("distinct_id".into(), Value::String(alias.previous_id));
         fields.insert("alias".into(), Value::String(distinct_id));
@@ -441,7 +447,7 @@ fn with_context(own: Map<String, Value>) -> Map<String, Value> {
     }
     if let Some(session) = scope.session_id {
         properties
-            .entry("$session_id")
+            .entry(property::SESSION_ID)
             .or_insert(Value::String(session));
     }
     properties
@@ -449,7 +455,7 @@ fn with_context(own: Map<String, Value>) -> Map<String, Value> {
 
 fn session(properties: &mut Map<String, Value>) {
     if let Some(session) = context::current().and_then(|scope| scope.session_id) {
-        properties.insert("$session_id".into(), Value::String(session));
+        properties.insert(property::SESSION_ID.into(), Value::String(session));
     }
 }
 

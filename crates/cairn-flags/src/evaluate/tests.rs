@@ -360,3 +360,30 @@ fn only_problems_a_change_adds_are_refused() {
         .check_dependencies_since(&set(Value::Array(chain(33))))
         .is_err());
 }
+
+/// spec/flags.md §3.3: sent properties win over stored ones; the server
+/// always sets `distinct_id`, an SDK only where the caller did not; every
+/// group gets `$group_key`.
+#[test]
+fn subjects_overlay_sent_properties_on_stored_ones() {
+    let stored = json!({"plan": "free", "seats": 3}).as_object().cloned();
+    let sent = json!({"plan": "pro", "distinct_id": "sent"});
+    let sent = sent.as_object().unwrap();
+    let server = Subject::new(Site::Server, "u", stored.clone(), sent.clone());
+    assert_eq!(
+        Value::Object(server.person_properties),
+        json!({"plan": "pro", "seats": 3, "distinct_id": "u"})
+    );
+    let mut sdk = Subject::new(Site::Sdk, "u", None, sent.clone());
+    assert_eq!(sdk.person_properties["distinct_id"], json!("sent"));
+    sdk.add_group(
+        0,
+        "acme".into(),
+        stored,
+        json!({"seats": 9}).as_object().cloned(),
+    );
+    assert_eq!(
+        Value::Object(sdk.groups[&0].properties.clone()),
+        json!({"plan": "free", "seats": 9, "$group_key": "acme"})
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use cairn_flags::{Evaluation, FeatureFlag, FlagSet, GroupSubject, Inconclusive, Subject};
+use cairn_flags::{Evaluation, FeatureFlag, FlagSet, Inconclusive, Site, Subject};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -67,24 +67,14 @@ impl Definitions {
     }
 
     fn subject(&self, distinct_id: &str, options: &FlagOptions) -> Subject {
-        let mut subject = Subject::person(distinct_id, options.person_properties.clone());
+        let sent = options.person_properties.clone();
+        let mut subject = Subject::new(Site::Sdk, distinct_id, None, sent);
         for (name, key) in &options.groups {
             let Some(&index) = self.group_types.get(name) else {
                 continue;
             };
-            let mut properties = options
-                .group_properties
-                .get(name)
-                .cloned()
-                .unwrap_or_default();
-            properties.insert("$group_key".into(), Value::String(key.clone()));
-            subject.groups.insert(
-                index,
-                GroupSubject {
-                    key: key.clone(),
-                    properties,
-                },
-            );
+            let sent = options.group_properties.get(name).cloned();
+            subject.add_group(index, key.clone(), None, sent);
         }
         subject
     }

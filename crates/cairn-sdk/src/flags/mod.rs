@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use cairn_core::names::{event, property};
+
 use crate::client::Client;
 use crate::error::Error;
 use crate::message::Capture;
@@ -340,10 +342,10 @@ impl Client {
                 return;
             }
         }
-        let mut event = Capture::new("$feature_flag_called")
+        let mut event = Capture::new(event::FEATURE_FLAG_CALLED)
             .distinct_id(distinct_id)
-            .property("$feature_flag", key)
-            .property("$feature_flag_response", &response)
+            .property(property::FEATURE_FLAG, key)
+            .property(property::FEATURE_FLAG_RESPONSE, &response)
             .property(
                 "locally_evaluated",
                 answer.is_some_and(|a| a.locally_evaluated),

@@ -16,8 +16,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use cairn_core::ProjectId;
-use cairn_flags::{Evaluation, FeatureFlag, GroupSubject, Subject};
+use cairn_core::{names, ProjectId};
+use cairn_flags::{Evaluation, FeatureFlag, Site, Subject};
 use cairn_ingest::fill_initial_properties;
 
 use super::request::{transport, FlagRequest, FlagsBody};
@@ -150,35 +150,23 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> A
     let device_id = request
         .device_id
         .clone()
-        .or_else(|| text_property(&request.person_properties, "$device_id"));
-    let mut person = stored
-        .person_properties(project, &request.distinct_id)?
-        .unwrap_or_default();
-    person.extend(std::mem::take(&mut request.person_properties));
-    fill_initial_properties(&mut person);
-    person.insert(
-        "distinct_id".into(),
-        Value::String(request.distinct_id.clone()),
+        .or_else(|| text_property(&request.person_properties, names::property::DEVICE_ID));
+    let stored_person = stored.person_properties(project, &request.distinct_id)?;
+    let sent = std::mem::take(&mut request.person_properties);
+    let mut subject = Subject::new(
+        Site::Server,
+        request.distinct_id.clone(),
+        stored_person,
+        sent,
     );
-    let mut subject = Subject::person(request.distinct_id.clone(), person);
+    fill_initial_properties(&mut subject.person_properties);
     for (index, name) in stored.group_types(project)? {
         let Some(key) = request.groups.get(&name) else {
             continue;
         };
-        let mut properties = stored
-            .group_properties(project, index, key)?
-            .unwrap_or_default();
-        if let Some(sent) = request.group_properties.remove(&name) {
-            properties.extend(sent);
-        }
-        properties.insert("$group_key".into(), Value::String(key.clone()));
-        subject.groups.insert(
-            index,
-            GroupSubject {
-                key: key.clone(),
-                properties,
-            },
-        );
+        let stored_group = stored.group_properties(project, index, key)?;
+        let sent = request.group_properties.remove(&name);
+        subject.add_group(index, key.clone(), stored_group, sent);
     }
     subject.device_id = device_id;
     subject.continuity_key = request.anon_distinct_id.clone();

@@ -3,41 +3,47 @@
 
 use serde_json::Value;
 
-pub const OPERATORS: [(&str, &str); 13] = [
-    ("exact", "equals (comma-separated: any of)"),
-    ("is_not", "does not equal"),
-    ("icontains", "contains"),
-    ("not_icontains", "does not contain"),
-    ("regex", "matches regex"),
-    ("gt", "greater than"),
-    ("gte", "at least"),
-    ("lt", "less than"),
-    ("lte", "at most"),
-    ("is_set", "is set"),
-    ("is_not_set", "is not set"),
-    ("is_date_before", "date before"),
-    ("is_date_after", "date after"),
+use cairn_flags::operators::ValueKind;
+use cairn_flags::Operator;
+
+/// The operators forms offer; names, labels and value shapes are the
+/// operator table's (`cairn_flags::operators`).
+pub const OFFERED: [Operator; 13] = [
+    Operator::Exact,
+    Operator::IsNot,
+    Operator::Icontains,
+    Operator::NotIcontains,
+    Operator::Regex,
+    Operator::Gt,
+    Operator::Gte,
+    Operator::Lt,
+    Operator::Lte,
+    Operator::IsSet,
+    Operator::IsNotSet,
+    Operator::IsDateBefore,
+    Operator::IsDateAfter,
 ];
 
 /// The operators as `(value, label)` pairs for a `<select>`.
 pub fn operator_options() -> Vec<(String, String)> {
-    OPERATORS
+    OFFERED
         .iter()
-        .map(|(value, label)| (value.to_string(), label.to_string()))
+        .map(|op| (op.rule().name.to_string(), op.rule().label.to_string()))
         .collect()
 }
 
 /// The filter value for `text` under `operator`: none for set checks,
 /// numbers for comparisons, a list for "equals a, b".
 pub fn value(operator: &str, text: &str) -> Option<Value> {
-    match operator {
-        "is_set" | "is_not_set" => None,
-        "gt" | "gte" | "lt" | "lte" => Some(
+    let kind = Operator::from_name(operator).map(|op| op.rule().value);
+    match kind {
+        Some(ValueKind::None) => None,
+        Some(ValueKind::Number) => Some(
             text.parse::<f64>()
                 .map(Value::from)
                 .unwrap_or_else(|_| Value::String(text.to_string())),
         ),
-        "exact" | "is_not" if text.contains(',') => Some(Value::Array(
+        Some(ValueKind::TextList) if text.contains(',') => Some(Value::Array(
             text.split(',')
                 .map(|v| Value::String(v.trim().to_string()))
                 .collect(),
@@ -50,7 +56,7 @@ pub fn value(operator: &str, text: &str) -> Option<Value> {
 mod tests {
     use serde_json::json;
 
-    use super::value;
+    use super::{value, OFFERED};
 
     #[test]
     fn typed_values_follow_the_operator() {
@@ -58,5 +64,11 @@ mod tests {
         assert_eq!(value("gt", "10"), Some(json!(10.0)));
         assert_eq!(value("is_set", "x"), None);
         assert_eq!(value("icontains", "a,b"), Some(json!("a,b")));
+    }
+
+    /// Forms build filters for insights and flags alike.
+    #[test]
+    fn offered_operators_work_in_insights_and_flags() {
+        assert!(OFFERED.iter().all(|op| op.rule().insights));
     }
 }
