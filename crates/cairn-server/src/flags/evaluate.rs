@@ -23,9 +23,9 @@ use cairn_ingest::wire::json_type;
 use cairn_ingest::{decode_body, CapturePath, CaptureQuery, WireRequest};
 
 use super::{project_flags, ProjectFlags};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 /// Longest distinct id kept, as capture does.
 const MAX_DISTINCT_ID_CHARS: usize = 200;
@@ -351,14 +351,10 @@ async fn continuity_overrides(
     }
     let distinct_id = request.distinct_id.clone();
     let anon = request.anon_distinct_id.clone().filter(|a| !a.is_empty());
-    with_conn(&state.store, move |conn| {
-        cairn_store::flags::continuity_overrides(
-            conn,
-            project,
-            &distinct_id,
-            anon.as_deref(),
-            &keys,
-        )
+    with_storage(&state.storage, move |store| {
+        store
+            .catalog
+            .continuity_overrides(project, &distinct_id, anon.as_deref(), &keys)
     })
     .await
 }
