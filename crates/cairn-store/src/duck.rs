@@ -86,6 +86,15 @@ impl DuckStore {
         Ok(())
     }
 
+    /// Bytes DuckDB holds in its buffer pool and query memory.
+    pub fn memory_used(&self) -> Result<u64> {
+        Ok(self.conn()?.query_row(
+            "SELECT coalesce(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
     /// A connection for administrative reads and writes, which need not see
     /// the latest events.
     pub fn conn(&self) -> Result<PooledConnection> {

@@ -220,10 +220,6 @@ impl EntityReader for DuckStore {
     }
 
     fn memory_used(&self) -> Result<u64> {
-        Ok(self.conn()?.query_row(
-            "SELECT coalesce(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()",
-            [],
-            |row| row.get(0),
-        )?)
+        DuckStore::memory_used(self)
     }
 }
