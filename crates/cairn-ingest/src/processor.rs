@@ -505,19 +505,23 @@ impl Run<'_> {
         let source_person = self.state.person_of.get(source).copied();
         match (target_person, source_person) {
             (None, None) => {
-                self.create_person(
+                let person = self.create_person(
                     vec![target.to_string(), source.to_string()],
                     true,
                     event_uuid,
                     timestamp,
                 );
+                self.repoint_personless(target, person);
+                self.repoint_personless(source, person);
             }
             (None, Some(person)) => {
                 self.add_distinct_id(person, target);
+                self.repoint_personless(target, person);
                 self.set_identified(person);
             }
             (Some(person), None) => {
                 self.add_distinct_id(person, source);
+                self.repoint_personless(source, person);
                 self.set_identified(person);
             }
             (Some(target_id), Some(source_id)) if target_id == source_id => {
@@ -534,6 +538,20 @@ impl Run<'_> {
                 }
                 self.set_identified(target_id);
             }
+        }
+    }
+
+    /// `distinct_id` had no person and now belongs to `person`: the events
+    /// it sent personless carry the id [`Run::attributed_person`] gave them,
+    /// so an override re-points them to `person`, as PostHog does, and
+    /// insights and the API count them as `person` (see
+    /// `cairn_store::identity`).
+    fn repoint_personless(&mut self, distinct_id: &str, person: Uuid) {
+        let attributed = Person::uuid_for(self.project, distinct_id);
+        if attributed != person {
+            self.pending
+                .person_overrides
+                .push((self.project, attributed, person));
         }
     }
 

@@ -16,6 +16,7 @@ use crate::capture;
 use crate::error::ApiError;
 use crate::flags::{definitions, evaluate, remote_config};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 /// Every path PostHog's SDKs send events to (trailing slashes are trimmed
 /// before routing).
@@ -135,8 +136,8 @@ async fn health(
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
-    let store = state.store.clone();
-    if let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || store.memory_used()).await {
+    let memory = with_storage(&state.storage, |store| store.entities.memory_used());
+    if let Ok(bytes) = memory.await {
         metrics::gauge!("cairn_database_memory_bytes").set(bytes as f64);
     }
     state.metrics.render()

@@ -12,12 +12,11 @@ use axum::response::Response;
 
 use cairn_core::ProjectId;
 use cairn_store::keys::KeyGrant;
-use cairn_store::users;
 use uuid::Uuid;
 
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 /// The project a request's personal key opens.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +33,11 @@ impl KeyOwner {
         let Some(id) = self.0 else {
             return Ok(true);
         };
-        with_conn(&state.store, move |conn| {
-            Ok(users::get_user(conn, id)?.is_some_and(|user| user.is_admin))
+        with_storage(&state.storage, move |store| {
+            Ok(store
+                .catalog
+                .get_user(id)?
+                .is_some_and(|user| user.is_admin))
         })
         .await
     }

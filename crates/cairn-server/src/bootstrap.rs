@@ -1,6 +1,6 @@
 //! First start: a default project and its keys, printed once.
 
-use cairn_store::{keys, projects, DuckStore};
+use cairn_store::Catalog;
 
 use crate::config::Config;
 
@@ -12,17 +12,14 @@ pub struct FirstStart {
 
 /// Creates the default project when the store has none.
 pub fn ensure_default_project(
-    store: &DuckStore,
+    catalog: &dyn Catalog,
     config: &Config,
 ) -> anyhow::Result<Option<FirstStart>> {
-    let conn = store.conn()?;
-    if !projects::list_projects(&conn)?.is_empty() {
+    if !catalog.list_projects()?.is_empty() {
         return Ok(None);
     }
-    let project =
-        projects::create_project(&conn, "Default project", config.project_api_key.clone())?;
-    let (_, personal_api_key) = keys::create_personal_key(
-        &conn,
+    let project = catalog.create_project("Default project", config.project_api_key.clone())?;
+    let (_, personal_api_key) = catalog.create_personal_key(
         project.id,
         "created at first start",
         config.personal_api_key.clone(),

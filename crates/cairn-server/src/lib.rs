@@ -17,6 +17,7 @@ pub mod passwords;
 pub mod security_headers;
 pub mod serve;
 pub mod state;
+pub mod storage;
 pub mod throttle;
 pub mod ui;
 pub mod users;

@@ -19,6 +19,7 @@ use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::Config;
 use crate::connections;
 use crate::state::AppState;
+use crate::storage::Storage;
 
 /// How often, at most, the log says that every connection is in use.
 const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
@@ -31,11 +32,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let store = config
-        .open_store()
+    let store = Storage::open_ingesting(&config)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let first_start = ensure_default_project(&store, &config)?;
-    let pipeline = Pipeline::start(store.journaled_writer()?, config.group_type_limit)?;
+    let first_start = ensure_default_project(&*store.storage.catalog, &config)?;
+    let pipeline = Pipeline::start(store.writer, config.group_type_limit)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -50,7 +50,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         timeout: config.request_timeout,
     };
     raise_open_file_limit(limits.max_connections);
-    let state = Arc::new(AppState::new(config, store, pipeline, metrics)?);
+    let state = Arc::new(AppState::new(
+        config,
+        store.storage,
+        store.insights,
+        pipeline,
+        metrics,
+    )?);
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::app::router(state.clone()));
     serve_http(listener, app, limits, shutdown_signal()).await;
 

@@ -1,4 +1,4 @@
-//! What every handler shares: the store, the ingestion pipeline, and the
+//! What every handler shares: the storage, the ingestion pipeline, and the
 //! key registries that authenticate requests without a database round trip.
 
 use std::collections::HashMap;
@@ -9,16 +9,21 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
 use cairn_store::keys::KeyGrant;
-use cairn_store::{keys, projects, DuckStore, PersonLookup};
+use cairn_store::{keys, DuckStore, PersonLookup};
 
 use crate::config::Config;
 use crate::flags::FlagRegistry;
 use crate::origin::AllowedHosts;
 use crate::passwords::PasswordWork;
+use crate::storage::Storage;
 use crate::throttle::SignInThrottle;
 
 pub struct AppState {
     pub config: Config,
+    /// The catalog and the entity reader; every handler goes through them.
+    pub storage: Storage,
+    /// DuckDB itself, for the insight path only (`cairn_query` runs SQL on
+    /// a connection of it); nothing else may use it.
     pub store: DuckStore,
     pub pipeline: Pipeline,
     /// Committed person and group properties, as `/flags` reads them.
@@ -40,6 +45,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         config: Config,
+        storage: Storage,
         store: DuckStore,
         pipeline: Pipeline,
         metrics: PrometheusHandle,
@@ -48,6 +54,7 @@ impl AppState {
         let sign_in = SignInThrottle::new(config.sign_in_limit);
         let state = Self {
             config,
+            storage,
             store,
             persons: pipeline.lookup(),
             pipeline,
@@ -65,12 +72,13 @@ impl AppState {
 
     /// Re-reads every key from the store; called after keys change.
     pub fn reload_keys(&self) -> Result<(), cairn_store::StoreError> {
-        let conn = self.store.conn()?;
-        let project_keys = projects::list_projects(&conn)?
+        let catalog = &self.storage.catalog;
+        let project_keys = catalog
+            .list_projects()?
             .into_iter()
             .map(|p| (p.api_token, p.id))
             .collect();
-        let personal_keys = keys::personal_key_grants(&conn)?.into_iter().collect();
+        let personal_keys = catalog.personal_key_grants()?.into_iter().collect();
         *self.project_keys.write().expect("key lock") = project_keys;
         *self.personal_keys.write().expect("key lock") = personal_keys;
         Ok(())

@@ -5,10 +5,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use cairn_core::ProjectId;
-use cairn_store::users::{self, Access};
+use cairn_store::users::Access;
 
 use crate::config::{Config, ServeArgs};
 use crate::passwords::hash_password;
+use crate::storage::Storage;
 use crate::ui::check_new_account;
 
 #[derive(Debug, Args)]
@@ -48,9 +49,9 @@ enum UsersCommand {
     },
 }
 
-fn open_store(serve: ServeArgs) -> anyhow::Result<cairn_store::DuckStore> {
+fn open_store(serve: ServeArgs) -> anyhow::Result<Storage> {
     let config: Config = serve.resolve()?;
-    config.open_store().with_context(|| {
+    Storage::open(&config).with_context(|| {
         format!(
             "cannot open the store in {} (is `cairn serve` running on it? stop it first)",
             config.data_dir.display()
@@ -74,8 +75,7 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
             } else {
                 Access::Member(projects.into_iter().map(ProjectId).collect())
             };
-            let conn = store.conn()?;
-            let user = users::create_user(&conn, &email, &hash, access)?;
+            let user = store.catalog.create_user(&email, &hash, access)?;
             let role = if user.is_admin {
                 "an administrator"
             } else {
@@ -92,10 +92,11 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
             serve,
         } => {
             let store = open_store(serve)?;
-            let conn = store.conn()?;
-            let user = users::find_user(&conn, &email)?
+            let user = store
+                .catalog
+                .find_user(&email)?
                 .with_context(|| format!("there is no account for {email}"))?;
-            users::add_member(&conn, ProjectId(project), user.id)?;
+            store.catalog.add_member(ProjectId(project), user.id)?;
             println!("{} can now see project {project}", user.email);
         }
     }

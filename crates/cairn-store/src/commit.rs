@@ -39,7 +39,7 @@ impl Commit {
 /// events. Kept in first-seen order: a person's distinct ids are listed in
 /// the order they were stored.
 #[derive(Debug, Default)]
-pub(crate) struct EntityChanges {
+pub struct EntityChanges {
     pub group_types: Vec<(ProjectId, GroupType)>,
     /// `None`: the person was deleted (merged away).
     pub persons: IndexMap<(ProjectId, Uuid), Option<Person>>,

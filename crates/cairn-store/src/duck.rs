@@ -1,10 +1,14 @@
 //! The embedded DuckDB store: one database file in the data directory, a
 //! pool of connections for reads, and one dedicated connection for the
-//! ingestion writer.
+//! ingestion writer. It implements the [`crate::Catalog`] and the
+//! [`crate::EntityReader`] (in [`boundary`]) and, through [`DuckWriter`],
+//! the [`BulkLoader`] behind the journal.
+
+mod boundary;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use duckdb::types::{TimeUnit, Value};
@@ -13,8 +17,9 @@ use duckdb::{params, Connection, DuckdbConnectionManager};
 use cairn_core::{Event, Group, IngestionWarning, Person, ProjectId};
 use uuid::Uuid;
 
+use crate::barrier::ReadBarrier;
+use crate::bulk::BulkLoader;
 use crate::commit::EntityChanges;
-use crate::loader::{JournaledWriter, ReadBarrier};
 use crate::{event_batch, schema};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
@@ -32,8 +37,9 @@ pub struct DuckStore {
     pool: r2d2::Pool<DuckdbConnectionManager>,
     group_columns: usize,
     path: PathBuf,
-    /// Set once ingestion writes through the journal: reads wait here.
-    barrier: Arc<OnceLock<ReadBarrier>>,
+    /// Where reads of ingested data wait for the loader, once ingestion
+    /// writes through the journal (see [`DuckStore::with_read_barrier`]).
+    barrier: Option<ReadBarrier>,
 }
 
 impl DuckStore {
@@ -57,7 +63,7 @@ impl DuckStore {
             pool,
             group_columns,
             path,
-            barrier: Arc::default(),
+            barrier: None,
         })
     }
 
@@ -95,29 +101,24 @@ impl DuckStore {
         Ok(self.pool.get()?)
     }
 
+    /// This store (the same database) with its reads of ingested data
+    /// waiting at `barrier`: the journaled writer's, once ingestion starts.
+    pub fn with_read_barrier(mut self, barrier: ReadBarrier) -> Self {
+        self.barrier = Some(barrier);
+        self
+    }
+
     /// A connection for reads that must see every event acknowledged so far:
     /// waits (blocking) until the loader has them in DuckDB.
     pub fn reader(&self) -> Result<PooledConnection> {
-        if let Some(barrier) = self.barrier.get() {
+        if let Some(barrier) = &self.barrier {
             barrier.wait()?;
         }
         self.conn()
     }
 
-    /// Ingestion's writer: the journal, with a loader thread behind it.
-    pub fn journaled_writer(&self) -> Result<JournaledWriter> {
-        if self.barrier.get().is_some() {
-            return Err(StoreError::Conflict(
-                "this store already has its ingestion writer".into(),
-            ));
-        }
-        let data_dir = self.path.parent().unwrap_or(Path::new("."));
-        let writer = JournaledWriter::open(self, data_dir)?;
-        let _ = self.barrier.set(writer.barrier());
-        Ok(writer)
-    }
-
-    /// A connection that writes commits straight into DuckDB (the loader's).
+    /// A connection that writes commits straight into DuckDB (the loader's,
+    /// and the [`IngestStore`] of tests).
     pub fn writer(&self) -> Result<DuckWriter> {
         DuckWriter::new(self.pool.get()?, self.group_columns)
     }
@@ -188,13 +189,25 @@ impl DuckWriter {
         Ok(())
     }
 
-    pub(crate) fn begin(&self) -> Result<()> {
+    /// Writes one commit's events and changes into the open transaction.
+    fn write(&mut self, commit: &Commit) -> Result<()> {
+        let mut events = commit.events.iter().map(|event| (event, None));
+        self.append_events(&mut events, commit.events.len())?;
+        self.append_warnings(&commit.warnings)?;
+        let mut changes = EntityChanges::default();
+        changes.absorb(commit);
+        self.write_changes(&changes)
+    }
+}
+
+impl BulkLoader for DuckWriter {
+    fn begin(&mut self) -> Result<()> {
         Ok(self.conn.execute_batch("BEGIN TRANSACTION")?)
     }
 
     /// Ends the open transaction; `loaded` records the last journal record
     /// it holds, in the same transaction.
-    pub(crate) fn commit_through(&self, loaded: Option<u64>) -> Result<()> {
+    fn commit_through(&mut self, loaded: Option<u64>) -> Result<()> {
         if let Some(seq) = loaded {
             self.conn
                 .prepare_cached("UPDATE journal_loaded SET seq = ?")?
@@ -203,24 +216,19 @@ impl DuckWriter {
         Ok(self.conn.execute_batch("COMMIT")?)
     }
 
-    pub(crate) fn rollback(&self) {
+    fn rollback(&mut self) {
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
     /// The last journal record the store holds.
-    pub(crate) fn loaded_seq(&self) -> Result<u64> {
+    fn loaded_seq(&mut self) -> Result<u64> {
         Ok(self
             .conn
             .query_row("SELECT max(seq) FROM journal_loaded", [], |row| row.get(0))?)
     }
 
-    /// The connection, for the lookups ingestion makes between loads.
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
     /// Writes persons, groups and the rest of `changes` (each in its final state).
-    pub(crate) fn write_changes(&self, changes: &EntityChanges) -> Result<()> {
+    fn write_changes(&mut self, changes: &EntityChanges) -> Result<()> {
         let conn: &Connection = &self.conn;
         if !changes.group_types.is_empty() {
             let mut insert = conn.prepare_cached(
@@ -259,6 +267,9 @@ impl DuckWriter {
             conn.prepare_cached("DELETE FROM persons WHERE project_id = ? AND id = ?")?
                 .execute(params![project.0, id.to_string()])?;
         }
+        // The flattened-override invariant (see `crate::identity`): every
+        // override leads straight to a person not merged away, so one
+        // lookup gives an event's current person.
         for (project, merged, person) in &changes.person_overrides {
             // Earlier merges into `merged` now lead to `person` too.
             conn.prepare_cached(
@@ -296,7 +307,7 @@ impl DuckWriter {
         Ok(())
     }
 
-    pub(crate) fn append_warnings(&self, warnings: &[IngestionWarning]) -> Result<()> {
+    fn append_warnings(&mut self, warnings: &[IngestionWarning]) -> Result<()> {
         if warnings.is_empty() {
             return Ok(());
         }
@@ -314,9 +325,9 @@ impl DuckWriter {
 
     /// Appends events through one Arrow batch: far cheaper per event than
     /// binding each value (which also parsed every uuid from text).
-    pub(crate) fn append_events<'a>(
-        &self,
-        events: impl IntoIterator<Item = (&'a Event, Option<&'a str>)>,
+    fn append_events<'a>(
+        &mut self,
+        events: &mut dyn Iterator<Item = (&'a Event, Option<&'a str>)>,
         count: usize,
     ) -> Result<()> {
         if count == 0 {
@@ -328,20 +339,18 @@ impl DuckWriter {
         Ok(appender.flush()?)
     }
 
-    /// Writes one commit's events and changes into the open transaction.
-    pub(crate) fn write(&self, commit: &Commit) -> Result<()> {
-        let events = commit.events.iter().map(|event| (event, None));
-        self.append_events(events, commit.events.len())?;
-        self.append_warnings(&commit.warnings)?;
-        let mut changes = EntityChanges::default();
-        changes.absorb(commit);
-        self.write_changes(&changes)
+    fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
+        stored_uuids(&self.conn, project, uuids)
+    }
+
+    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+        load_snapshot(&self.conn, visitor)
     }
 }
 
 impl IngestStore for DuckWriter {
     fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
-        load_snapshot(&self.conn, visitor)
+        BulkLoader::load_snapshot(self, visitor)
     }
 
     /// One DuckDB transaction per commit.
@@ -358,17 +367,13 @@ impl IngestStore for DuckWriter {
     }
 
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
-        stored_uuids(&self.conn, project, uuids)
+        BulkLoader::stored_uuids(self, project, uuids)
     }
 }
 
 /// Those of `uuids` that `project` has stored events for. `conn` must have
 /// the temporary table `unsure_uuids` (see [`DuckWriter::new`]).
-pub(crate) fn stored_uuids(
-    conn: &Connection,
-    project: ProjectId,
-    uuids: &[Uuid],
-) -> Result<HashSet<Uuid>> {
+fn stored_uuids(conn: &Connection, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
     if uuids.is_empty() {
         return Ok(HashSet::new());
     }
@@ -396,7 +401,7 @@ pub(crate) fn stored_uuids(
     stored
 }
 
-pub(crate) fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
     let mut distinct_ids: std::collections::HashMap<(i64, String), Vec<String>> =
         Default::default();
     let mut statement = conn.prepare(

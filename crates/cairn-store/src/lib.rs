@@ -1,13 +1,20 @@
 //! The storage boundary. Ingestion hands a [`Commit`] to an [`IngestStore`]
-//! and is told "ok" only once it is durable (in the embedded store: in the
-//! [`journal`], loaded into DuckDB behind it by the [`loader`]); the private API reads through
-//! [`DuckStore`]'s query methods. DuckDB is the embedded store.
+//! and is told "ok" only once it is durable (in the [`journal`], loaded
+//! into the engine behind it by the [`loader`] through a [`BulkLoader`]);
+//! the server administers through the [`Catalog`] and browses what was
+//! ingested through the [`EntityReader`]. DuckDB ([`DuckStore`]) is the
+//! embedded engine behind all of them.
 
+pub mod barrier;
+pub mod bulk;
+pub mod catalog;
 pub mod commit;
 pub mod duck;
+pub mod entities;
 pub mod error;
 mod event_batch;
 pub mod flags;
+pub mod identity;
 pub mod insights;
 pub mod journal;
 pub mod keys;
@@ -18,12 +25,16 @@ pub mod read;
 pub mod schema;
 pub mod users;
 
-pub use commit::Commit;
+pub use barrier::ReadBarrier;
+pub use bulk::BulkLoader;
+pub use catalog::Catalog;
+pub use commit::{Commit, EntityChanges};
 pub use duck::{DuckStore, DuckWriter};
 /// The DuckDB crate, for callers that run queries on a store connection.
 pub use duckdb;
+pub use entities::EntityReader;
 pub use error::StoreError;
-pub use loader::{JournaledWriter, ReadBarrier};
+pub use loader::JournaledWriter;
 pub use lookup::PersonLookup;
 
 use cairn_core::{Group, GroupType, Person, ProjectId};

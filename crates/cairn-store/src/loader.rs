@@ -1,24 +1,25 @@
-//! Ingestion's write side on the embedded store: commits are made durable in
-//! the [`Journal`] and acknowledged; a loader thread streams them into DuckDB
-//! and commits one DuckDB transaction per [`LOAD_EVENTS`] events or
+//! Ingestion's write side: commits are made durable in the [`Journal`] and
+//! acknowledged; a loader thread streams them into the engine through a
+//! [`BulkLoader`] and commits one transaction per [`LOAD_EVENTS`] events or
 //! [`LOAD_INTERVAL`], recording in it the last journal record it holds.
 //!
-//! Reads wait at a [`ReadBarrier`] until everything acknowledged before them
-//! is loaded, so a client reads what it has sent.
+//! Reads wait at the writer's [`ReadBarrier`] until everything acknowledged
+//! before them is loaded, so a client reads what it has sent.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cairn_core::ProjectId;
 use uuid::Uuid;
 
+use crate::barrier::{Loaded, Progress, ReadBarrier};
+use crate::bulk::BulkLoader;
 use crate::commit::EntityChanges;
-use crate::duck::{self, DuckStore, DuckWriter};
 use crate::journal::{self, Appended, EventProperties, Journal, Record};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
@@ -40,8 +41,6 @@ const LOADER_QUEUE: usize = 4096;
 /// When the loader has caught up, a journal segment past this size is closed
 /// (and deleted after the next load), so the journal stays small.
 const CAUGHT_UP_SEGMENT_BYTES: u64 = 1 << 20;
-/// How long a read waits for the loader before it gives up.
-const BARRIER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause before a failed load is retried from the journal.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -59,103 +58,27 @@ enum Message {
     Stop,
 }
 
-/// How far the journal and the loader have got.
-#[derive(Default)]
-struct Progress {
-    /// The last journal record acknowledged.
-    durable: AtomicU64,
-    /// Journal bytes loaded into DuckDB since the start.
-    loaded_bytes: AtomicU64,
-    /// Journal bytes the loader has taken from its queue since the start.
-    taken_bytes: AtomicU64,
-    /// Set while the writer waits for the loader to take commits.
-    queue_full: AtomicBool,
-    loaded: Mutex<Loaded>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct Loaded {
-    /// The last journal record loaded into DuckDB.
-    seq: u64,
-    /// Why the last load failed, until one succeeds.
-    failure: Option<String>,
-}
-
-impl Progress {
-    fn update(&self, change: impl FnOnce(&mut Loaded)) {
-        change(&mut self.loaded.lock().expect("load progress lock"));
-        self.changed.notify_all();
-    }
-
-    /// The loader took commits up to `bytes`: a writer held back may go on.
-    fn note_taken(&self, bytes: u64) {
-        self.taken_bytes.store(bytes, Ordering::SeqCst);
-        if self.queue_full.load(Ordering::SeqCst) {
-            self.update(|_| ());
-        }
-    }
-}
-
-/// Lets a reader wait until the store holds every acknowledged commit.
-#[derive(Clone)]
-pub struct ReadBarrier {
-    progress: Arc<Progress>,
-    nudge: SyncSender<Message>,
-}
-
-impl ReadBarrier {
-    /// Blocks until every commit acknowledged before this call is loaded.
-    pub fn wait(&self) -> Result<()> {
-        let target = self.progress.durable.load(Ordering::Acquire);
-        if self.progress.loaded.lock().expect("load progress lock").seq >= target {
-            return Ok(());
-        }
-        // The loader has already been sent `target`'s commit (see
-        // `JournaledWriter::commit`), so it commits after taking it.
-        if self.nudge.send(Message::Sync).is_err() {
-            return Err(StoreError::Unavailable(
-                "the store's loader has stopped; recent events are in the journal and load at the next start".into(),
-            ));
-        }
-        let loaded = self.progress.loaded.lock().expect("load progress lock");
-        let (loaded, _) = self
-            .progress
-            .changed
-            .wait_timeout_while(loaded, BARRIER_TIMEOUT, |loaded| {
-                loaded.seq < target && loaded.failure.is_none()
-            })
-            .expect("load progress lock");
-        if loaded.seq >= target {
-            return Ok(());
-        }
-        Err(StoreError::Unavailable(match &loaded.failure {
-            Some(failure) => format!("recent events are safe in the journal but cannot be loaded into the store yet ({failure}); try again"),
-            None => format!(
-                "the store has not finished loading recent events after {} s; try again",
-                BARRIER_TIMEOUT.as_secs()
-            ),
-        }))
-    }
-}
-
-/// The [`IngestStore`] of the embedded store: journal first, DuckDB behind.
-pub struct JournaledWriter {
+/// The [`IngestStore`] of a store loaded behind the journal: journal first,
+/// the engine behind.
+pub struct JournaledWriter<L: BulkLoader> {
     journal: Journal,
     /// The event uuids of each commit not known to be loaded yet, so that
     /// a dedup lookup need not wait for the loader.
     unloaded: VecDeque<(u64, ProjectId, Vec<Uuid>)>,
-    /// For dedup lookups and snapshots, apart from the loader's connection.
-    lookups: DuckWriter,
-    barrier: ReadBarrier,
+    /// For dedup lookups and snapshots, apart from the loader's.
+    lookups: L,
+    progress: Arc<Progress>,
+    /// The loader's queue.
+    sender: SyncSender<Message>,
     loader: Option<JoinHandle<()>>,
 }
 
-impl JournaledWriter {
-    /// Opens the journal in `data_dir`, loads what DuckDB is missing of it
-    /// (after a crash) and starts the loader thread.
-    pub fn open(store: &DuckStore, data_dir: &Path) -> Result<Self> {
-        let mut loader = Loader::new(store.writer()?, data_dir.join(journal::JOURNAL_DIR))?;
+impl<L: BulkLoader> JournaledWriter<L> {
+    /// Opens the journal in `data_dir`, loads what the engine is missing of
+    /// it (after a crash) through `loader`, and starts the loader thread.
+    /// `lookups` answers dedup lookups and the snapshot meanwhile.
+    pub fn open(loader: L, lookups: L, data_dir: &Path) -> Result<Self> {
+        let mut loader = Loader::new(loader, data_dir.join(journal::JOURNAL_DIR))?;
         let (journal, records) = Journal::open(data_dir, loader.loaded)?;
         if !records.is_empty() {
             tracing::info!(
@@ -179,22 +102,23 @@ impl JournaledWriter {
         Ok(Self {
             journal,
             unloaded: VecDeque::new(),
-            lookups: store.writer()?,
-            barrier: ReadBarrier {
-                progress,
-                nudge: sender,
-            },
+            lookups,
+            progress,
+            sender,
             loader: Some(thread),
         })
     }
 
+    /// For the readers that must see every acknowledged commit.
     pub fn barrier(&self) -> ReadBarrier {
-        self.barrier.clone()
+        let sender = self.sender.clone();
+        let nudge = Arc::new(move || sender.send(Message::Sync).is_ok());
+        ReadBarrier::new(self.progress.clone(), nudge)
     }
 
     /// Holds ingestion back while the loader's queue holds [`QUEUED_BYTES`].
     fn wait_for_queue_room(&self, bytes: u64) {
-        let progress = &self.barrier.progress;
+        let progress = &self.progress;
         let sent = self.journal.appended_bytes() - bytes;
         let full = || {
             let stopped = self.loader.as_ref().is_none_or(|l| l.is_finished());
@@ -219,13 +143,7 @@ impl JournaledWriter {
     }
 
     fn forget_loaded(&mut self) {
-        let loaded = self
-            .barrier
-            .progress
-            .loaded
-            .lock()
-            .expect("load progress lock")
-            .seq;
+        let loaded = self.progress.loaded_seq();
         while self
             .unloaded
             .front()
@@ -236,18 +154,18 @@ impl JournaledWriter {
     }
 }
 
-impl IngestStore for JournaledWriter {
+impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
     fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
-        self.barrier.wait()?;
-        duck::load_snapshot(self.lookups.connection(), visitor)
+        self.barrier().wait()?;
+        self.lookups.load_snapshot(visitor)
     }
 
     fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
         if commit.is_empty() {
             return Ok(());
         }
-        let unloaded = self.journal.appended_bytes()
-            - self.barrier.progress.loaded_bytes.load(Ordering::Acquire);
+        let unloaded =
+            self.journal.appended_bytes() - self.progress.loaded_bytes.load(Ordering::Acquire);
         metrics::gauge!("cairn_journal_unloaded_bytes").set(unloaded as f64);
         if unloaded == 0 {
             // All loaded: a fresh segment lets the loader delete the old one.
@@ -279,18 +197,18 @@ impl IngestStore for JournaledWriter {
             commit,
             properties,
         };
-        if self.barrier.nudge.send(message).is_err() {
+        if self.sender.send(message).is_err() {
             tracing::error!(
                 "the loader thread has stopped; commits stay in the journal until restart"
             );
         }
-        self.barrier.progress.durable.store(seq, Ordering::Release);
+        self.progress.durable.store(seq, Ordering::Release);
         Ok(())
     }
 
-    /// DuckDB's answer and the commits not loaded yet, together. The
+    /// The engine's answer and the commits not loaded yet, together. The
     /// unloaded uuids are read first: a load that lands in between is then
-    /// seen by DuckDB, so nothing falls between the two.
+    /// seen by the engine, so nothing falls between the two.
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
         if uuids.is_empty() {
             return Ok(HashSet::new());
@@ -305,31 +223,27 @@ impl IngestStore for JournaledWriter {
             .filter(|uuid| wanted.contains(uuid))
             .copied()
             .collect();
-        stored.extend(duck::stored_uuids(
-            self.lookups.connection(),
-            project,
-            uuids,
-        )?);
+        stored.extend(self.lookups.stored_uuids(project, uuids)?);
         Ok(stored)
     }
 }
 
-impl Drop for JournaledWriter {
+impl<L: BulkLoader> Drop for JournaledWriter<L> {
     /// Lets the loader load everything journaled, so the store is complete.
     fn drop(&mut self) {
-        let _ = self.barrier.nudge.send(Message::Stop);
+        let _ = self.sender.send(Message::Stop);
         if let Some(loader) = self.loader.take() {
             let _ = loader.join();
         }
     }
 }
 
-/// The loader thread's state: an open DuckDB transaction and what it holds.
-struct Loader {
-    writer: DuckWriter,
+/// The loader thread's state: an open transaction and what it holds.
+struct Loader<L> {
+    writer: L,
     journal_dir: PathBuf,
     progress: Arc<Progress>,
-    /// The last record committed to DuckDB.
+    /// The last record committed to the engine.
     loaded: u64,
     /// The last record written into the open transaction.
     taken: u64,
@@ -347,8 +261,8 @@ struct OpenLoad {
     unappended_events: usize,
 }
 
-impl Loader {
-    fn new(writer: DuckWriter, journal_dir: PathBuf) -> Result<Self> {
+impl<L: BulkLoader> Loader<L> {
+    fn new(mut writer: L, journal_dir: PathBuf) -> Result<Self> {
         let loaded = writer.loaded_seq()?;
         Ok(Self {
             writer,
@@ -432,13 +346,13 @@ impl Loader {
         open.unappended.push((commit, properties));
         self.taken = seq;
         if open.unappended_events >= APPEND_EVENTS {
-            Self::append(&self.writer, open)?;
+            Self::append(&mut self.writer, open)?;
         }
         Ok(())
     }
 
-    fn append(writer: &DuckWriter, open: &mut OpenLoad) -> Result<()> {
-        let events = open.unappended.iter().flat_map(|(commit, properties)| {
+    fn append(writer: &mut L, open: &mut OpenLoad) -> Result<()> {
+        let mut events = open.unappended.iter().flat_map(|(commit, properties)| {
             let json = move |i| properties.as_ref().map(|p| p.get(i));
             commit
                 .events
@@ -446,7 +360,7 @@ impl Loader {
                 .enumerate()
                 .map(move |(i, e)| (e, json(i)))
         });
-        writer.append_events(events, open.unappended_events)?;
+        writer.append_events(&mut events, open.unappended_events)?;
         open.unappended.clear();
         open.unappended_events = 0;
         Ok(())
@@ -458,7 +372,7 @@ impl Loader {
             return Ok(());
         };
         let started = Instant::now();
-        Self::append(&self.writer, &mut open)?;
+        Self::append(&mut self.writer, &mut open)?;
         self.writer.write_changes(&open.changes)?;
         self.writer.commit_through(Some(self.taken))?;
         metrics::histogram!("cairn_store_load_seconds").record(started.elapsed().as_secs_f64());
@@ -501,7 +415,7 @@ impl Loader {
             self.progress
                 .update(|loaded| loaded.failure = Some(failure));
             // Always: a failed `finish` has already taken `open`, but its
-            // DuckDB transaction is still there.
+            // transaction in the engine is still there.
             self.open = None;
             self.writer.rollback();
             self.taken = self.loaded;
@@ -513,5 +427,171 @@ impl Loader {
                 Err(next) => error = next,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+
+    use super::*;
+    use cairn_core::{Event, IngestionWarning};
+
+    const P: ProjectId = ProjectId(1);
+
+    /// An engine in memory: what it has committed, and its open transaction.
+    #[derive(Default)]
+    struct Engine {
+        loaded: u64,
+        events: Vec<Uuid>,
+        open: Option<Vec<Uuid>>,
+        /// Commits that fail before one succeeds.
+        failures: usize,
+    }
+
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<Engine>>);
+
+    impl Memory {
+        fn events(&self) -> Vec<Uuid> {
+            self.0.lock().unwrap().events.clone()
+        }
+    }
+
+    impl BulkLoader for Memory {
+        fn loaded_seq(&mut self) -> Result<u64> {
+            Ok(self.0.lock().unwrap().loaded)
+        }
+        fn begin(&mut self) -> Result<()> {
+            self.0.lock().unwrap().open = Some(Vec::new());
+            Ok(())
+        }
+        fn append_events<'a>(
+            &mut self,
+            events: &mut dyn Iterator<Item = (&'a Event, Option<&'a str>)>,
+            _: usize,
+        ) -> Result<()> {
+            let mut engine = self.0.lock().unwrap();
+            let open = engine.open.as_mut().expect("a transaction is open");
+            open.extend(events.map(|(event, _)| event.uuid));
+            Ok(())
+        }
+        fn append_warnings(&mut self, _: &[IngestionWarning]) -> Result<()> {
+            Ok(())
+        }
+        fn write_changes(&mut self, _: &EntityChanges) -> Result<()> {
+            Ok(())
+        }
+        fn commit_through(&mut self, loaded: Option<u64>) -> Result<()> {
+            let mut engine = self.0.lock().unwrap();
+            if engine.failures > 0 {
+                engine.failures -= 1;
+                return Err(StoreError::Unavailable("the engine is down".into()));
+            }
+            let open = engine.open.take().expect("a transaction is open");
+            engine.events.extend(open);
+            if let Some(seq) = loaded {
+                engine.loaded = seq;
+            }
+            Ok(())
+        }
+        fn rollback(&mut self) {
+            self.0.lock().unwrap().open = None;
+        }
+        fn stored_uuids(&mut self, _: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
+            let engine = self.0.lock().unwrap();
+            Ok(uuids
+                .iter()
+                .filter(|u| engine.events.contains(u))
+                .copied()
+                .collect())
+        }
+        fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+            for uuid in self.events() {
+                visitor.event_uuid(P, uuid);
+            }
+            Ok(())
+        }
+    }
+
+    fn commit(uuid: Uuid) -> Arc<Commit> {
+        Arc::new(Commit {
+            events: vec![Event {
+                project_id: P,
+                uuid,
+                event: "e".into(),
+                distinct_id: "u".into(),
+                person_id: None,
+                timestamp: Utc::now(),
+                inserted_at: Utc::now(),
+                properties: Default::default(),
+                groups: Vec::new(),
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn open(engine: &Memory, dir: &Path) -> JournaledWriter<Memory> {
+        JournaledWriter::open(engine.clone(), engine.clone(), dir).unwrap()
+    }
+
+    #[test]
+    fn a_reader_past_the_barrier_sees_every_acknowledged_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Memory::default();
+        let mut writer = open(&engine, dir.path());
+        let barrier = writer.barrier();
+        let uuid = Uuid::now_v7();
+        writer.commit(commit(uuid)).unwrap();
+        assert_eq!(
+            writer.stored_uuids(P, &[uuid]).unwrap(),
+            HashSet::from([uuid]),
+            "a dedup lookup sees a commit before it is loaded"
+        );
+        barrier.wait().unwrap();
+        assert_eq!(engine.events(), [uuid]);
+    }
+
+    #[test]
+    fn a_failed_load_is_loaded_again_from_the_journal_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Memory::default();
+        engine.0.lock().unwrap().failures = 1;
+        let mut writer = open(&engine, dir.path());
+        let barrier = writer.barrier();
+        let uuid = Uuid::now_v7();
+        writer.commit(commit(uuid)).unwrap();
+        let failed = barrier.wait().unwrap_err();
+        assert!(matches!(failed, StoreError::Unavailable(_)), "{failed}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while barrier.wait().is_err() {
+            assert!(Instant::now() < deadline, "the load was not retried");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(engine.events(), [uuid]);
+    }
+
+    #[test]
+    fn an_engine_behind_the_journal_is_caught_up_when_the_writer_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Memory::default();
+        let uuids = [Uuid::now_v7(), Uuid::now_v7()];
+        {
+            let mut writer = open(&first, dir.path());
+            for uuid in uuids {
+                writer.commit(commit(uuid)).unwrap();
+            }
+        }
+        assert_eq!(first.events(), uuids);
+        // An engine that lost its last loads (a crash before they reached
+        // its file) gets them again from the journal...
+        let behind = Memory::default();
+        drop(open(&behind, dir.path()));
+        assert_eq!(behind.events(), uuids);
+        // ...and one that has them gets nothing twice.
+        drop(open(&first, dir.path()));
+        assert_eq!(first.events(), uuids);
     }
 }

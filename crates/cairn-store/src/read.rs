@@ -14,6 +14,7 @@ use cairn_core::{
 };
 
 use crate::duck::{timestamp_from_micros, timestamp_value};
+use crate::identity::{CURRENT_PERSON, OVERRIDES_JOIN};
 use crate::schema::group_column;
 use crate::Result;
 
@@ -273,8 +274,8 @@ pub fn list_persons(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// An event as the events API shows it, with the current person of its
-/// distinct id.
+/// An event as the events API shows it, with its current person (see
+/// [`crate::identity`]).
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub uuid: Uuid,
@@ -363,7 +364,7 @@ fn events_since(
         args.push(SqlValue::Text(distinct_id.into()));
     }
     if let Some(person) = filter.person_id {
-        conditions.push("d.person_id = ?::UUID".into());
+        conditions.push(format!("{CURRENT_PERSON} = ?::UUID"));
         args.push(SqlValue::Text(person.to_string()));
     }
     if let Some((index, key)) = filter.group {
@@ -394,10 +395,9 @@ fn events_since(
         .map(|i| format!(", e.{}", group_column(i)))
         .collect();
     let sql = format!(
-        "SELECT e.uuid::VARCHAR, e.event, e.distinct_id, d.person_id::VARCHAR, epoch_us(e.timestamp),
+        "SELECT e.uuid::VARCHAR, e.event, e.distinct_id, {CURRENT_PERSON}::VARCHAR, epoch_us(e.timestamp),
                 e.properties::VARCHAR{group_select}
-         FROM events e LEFT JOIN person_distinct_ids d
-           ON d.project_id = e.project_id AND d.distinct_id = e.distinct_id
+         FROM events e {OVERRIDES_JOIN}
          WHERE {}
          ORDER BY e.timestamp DESC, e.uuid DESC
          LIMIT ?",
@@ -422,6 +422,15 @@ fn events_since(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether any person of `project` was merged into another.
+pub fn has_person_overrides(conn: &Connection, project: ProjectId) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM person_overrides WHERE project_id = ?",
+        [project.0],
+        |row| row.get(0),
+    )?)
 }
 
 /// The newest ingestion warnings of a project.

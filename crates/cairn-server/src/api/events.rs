@@ -14,11 +14,12 @@ use uuid::Uuid;
 
 use cairn_core::{GroupTypeIndex, ProjectId};
 use cairn_ingest::timestamp;
-use cairn_store::read::{self, EventFilter, StoredEvent};
+use cairn_store::read::{EventFilter, StoredEvent};
 
-use super::{page_size, page_url, with_conn};
+use super::{page_size, page_url};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -80,9 +81,8 @@ pub async fn list(
             ))
         }
     };
-    let group_columns = state.store.group_columns();
     let (event, distinct_id, person_id) = (query.event, query.distinct_id, query.person_id);
-    let (events, types) = with_conn(&state.store, move |conn| {
+    let (events, types) = with_storage(&state.storage, move |store| {
         let filter = EventFilter {
             event: event.as_deref(),
             distinct_id: distinct_id.as_deref(),
@@ -94,8 +94,8 @@ pub async fn list(
             limit: limit + 1,
         };
         Ok((
-            read::list_events(conn, project, group_columns, &filter)?,
-            read::group_types(conn, Some(project))?,
+            store.entities.list_events(project, &filter)?,
+            store.catalog.group_types(project)?,
         ))
     })
     .await?;
@@ -112,7 +112,7 @@ pub async fn list(
         .map(|event| {
             let groups: Map<String, Value> = types
                 .iter()
-                .filter_map(|(_, t)| {
+                .filter_map(|t| {
                     let key = event.groups.get(t.group_type_index as usize)?.as_ref()?;
                     Some((t.group_type.clone(), Value::String(key.clone())))
                 })

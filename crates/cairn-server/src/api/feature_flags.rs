@@ -11,12 +11,12 @@ use serde_json::{json, Map, Value};
 
 use cairn_core::ProjectId;
 use cairn_flags::{DependencyProblem, FeatureFlag, FlagFilters, FlagSet};
-use cairn_store::flags::{self, StoredFlag};
+use cairn_store::flags::StoredFlag;
 
-use super::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::flags::to_feature_flag;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 fn flag_json(flag: &StoredFlag) -> Value {
     json!({
@@ -38,7 +38,10 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| flags::list_flags(conn, project)).await?;
+    let found = with_storage(&state.storage, move |store| {
+        store.catalog.list_flags(project)
+    })
+    .await?;
     let results: Vec<Value> = found.iter().map(flag_json).collect();
     Ok(Json(
         json!({"count": results.len(), "next": null, "previous": null, "results": results}),
@@ -55,9 +58,11 @@ pub async fn get(
 }
 
 pub async fn find(state: &AppState, project: ProjectId, id: i64) -> ApiResult<StoredFlag> {
-    with_conn(&state.store, move |conn| flags::get_flag(conn, project, id))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("feature flag {id} not found")))
+    with_storage(&state.storage, move |store| {
+        store.catalog.get_flag(project, id)
+    })
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("feature flag {id} not found")))
 }
 
 /// `POST …/feature_flags/`
@@ -95,7 +100,7 @@ pub async fn create_flag(
     };
     let _write = state.flags.writes.lock().await;
     let flag = checked(state, project, apply(blank, changes)?).await?;
-    let saved = with_conn(&state.store, move |conn| flags::create_flag(conn, flag)).await?;
+    let saved = with_storage(&state.storage, move |store| store.catalog.create_flag(flag)).await?;
     state.flags.invalidate(project);
     Ok(saved)
 }
@@ -124,7 +129,10 @@ pub async fn update_flag(
     let _write = state.flags.writes.lock().await;
     let current = find(state, project, id).await?;
     let flag = checked(state, project, apply(current, changes)?).await?;
-    let saved = with_conn(&state.store, move |conn| flags::update_flag(conn, &flag)).await?;
+    let saved = with_storage(&state.storage, move |store| {
+        store.catalog.update_flag(&flag)
+    })
+    .await?;
     state.flags.invalidate(project);
     Ok(saved)
 }
@@ -140,7 +148,10 @@ pub async fn delete(
     flag.deleted = true;
     // Flags that depend on this one would be left with a missing dependency.
     checked(&state, project, flag.clone()).await?;
-    with_conn(&state.store, move |conn| flags::update_flag(conn, &flag)).await?;
+    with_storage(&state.storage, move |store| {
+        store.catalog.update_flag(&flag)
+    })
+    .await?;
     state.flags.invalidate(project);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -216,7 +227,10 @@ async fn checked(state: &AppState, project: ProjectId, flag: StoredFlag) -> ApiR
     definition
         .validate(&indexes)
         .map_err(|invalid| ApiError::field(invalid.attr, invalid.detail))?;
-    let others = with_conn(&state.store, move |conn| flags::list_flags(conn, project)).await?;
+    let others = with_storage(&state.storage, move |store| {
+        store.catalog.list_flags(project)
+    })
+    .await?;
     if !flag.deleted
         && others
             .iter()

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, ProjectId};
-use cairn_store::read::{self, GroupFilter};
+use cairn_store::read::GroupFilter;
 
-use super::{decode_cursor, encode_cursor, page_size, page_url, with_conn};
+use super::{decode_cursor, encode_cursor, page_size, page_url};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 pub fn group_type_json(group_type: &GroupType) -> Value {
     json!({
@@ -38,11 +39,11 @@ pub fn group_json(group: &Group) -> Value {
 }
 
 async fn list_types(state: &AppState, project: ProjectId) -> ApiResult<Vec<Value>> {
-    let types = with_conn(&state.store, move |conn| {
-        read::group_types(conn, Some(project))
+    let types = with_storage(&state.storage, move |store| {
+        store.catalog.group_types(project)
     })
     .await?;
-    Ok(types.iter().map(|(_, t)| group_type_json(t)).collect())
+    Ok(types.iter().map(group_type_json).collect())
 }
 
 pub async fn group_types(
@@ -89,10 +90,9 @@ pub async fn rename_group_types(
     project: ProjectId,
     changes: Vec<GroupTypeNames>,
 ) -> ApiResult<()> {
-    with_conn(&state.store, move |conn| {
+    with_storage(&state.storage, move |store| {
         for change in &changes {
-            let found = read::update_group_type_names(
-                conn,
+            let found = store.catalog.update_group_type_names(
                 project,
                 change.group_type_index,
                 change.name_singular.as_ref().map(|n| n.as_deref()),
@@ -144,7 +144,7 @@ pub async fn list(
         query.search.filter(|s| !s.is_empty()),
         query.group_key.filter(|s| !s.is_empty()),
     );
-    let groups = with_conn(&state.store, move |conn| {
+    let groups = with_storage(&state.storage, move |store| {
         let filter = GroupFilter {
             group_type_index: index,
             search: search.as_deref(),
@@ -152,7 +152,7 @@ pub async fn list(
             offset,
             limit: limit + 1,
         };
-        read::list_groups(conn, project, &filter)
+        store.entities.list_groups(project, &filter)
     })
     .await?;
     let next = (groups.len() > limit)
@@ -186,8 +186,8 @@ pub async fn find(
         .group_key
         .ok_or_else(|| ApiError::field("group_key", "You must pass ?group_key= in this URL."))?;
     let lookup = key.clone();
-    let group = with_conn(&state.store, move |conn| {
-        read::find_group(conn, project, index, &lookup)
+    let group = with_storage(&state.storage, move |store| {
+        store.entities.find_group(project, index, &lookup)
     })
     .await?;
     let group = group.ok_or_else(|| {
@@ -202,8 +202,8 @@ pub async fn property_definitions(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let definitions = with_conn(&state.store, move |conn| {
-        read::group_property_definitions(conn, project)
+    let definitions = with_storage(&state.storage, move |store| {
+        store.entities.group_property_definitions(project)
     })
     .await?;
     let body: Map<String, Value> = definitions
@@ -239,8 +239,10 @@ pub async fn property_values(
         )
     })?;
     let contains = query.value.filter(|v| !v.is_empty());
-    let values = with_conn(&state.store, move |conn| {
-        read::group_property_values(conn, project, index, &key, contains.as_deref())
+    let values = with_storage(&state.storage, move |store| {
+        store
+            .entities
+            .group_property_values(project, index, &key, contains.as_deref())
     })
     .await?;
     Ok(Json(Value::Array(

@@ -12,27 +12,8 @@ pub mod warnings;
 use axum::http::{HeaderMap, Uri};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use cairn_store::duckdb::Connection;
-
-use cairn_store::{DuckStore, StoreError};
 
 use crate::error::{ApiError, ApiResult};
-
-/// Runs a blocking store read (DuckDB) off the async workers.
-pub async fn with_conn<T, F>(store: &DuckStore, f: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-{
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = store.reader()?;
-        f(&conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
-    .map_err(ApiError::from)
-}
 
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_PAGE_SIZE: usize = 1000;

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use cairn_core::{Person, ProjectId};
-use cairn_store::read::{self, PersonFilter};
+use cairn_store::read::PersonFilter;
 
-use super::{page_size, page_url, with_conn};
+use super::{page_size, page_url};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 pub fn person_json(person: &Person) -> Value {
     json!({
@@ -46,7 +47,7 @@ pub async fn list(
     let limit = page_size(query.limit);
     let offset = query.offset.unwrap_or(0);
     let (search, distinct_id) = (query.search.filter(|s| !s.is_empty()), query.distinct_id);
-    let persons = with_conn(&state.store, move |conn| {
+    let persons = with_storage(&state.storage, move |store| {
         let filter = PersonFilter {
             search: search.as_deref(),
             distinct_id: distinct_id.as_deref(),
@@ -54,7 +55,7 @@ pub async fn list(
             offset,
             limit: limit + 1,
         };
-        read::list_persons(conn, project, &filter)
+        store.entities.list_persons(project, &filter)
     })
     .await?;
     let next = (persons.len() > limit)
@@ -79,7 +80,7 @@ pub async fn get(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let lookup = id.clone();
-    let persons = with_conn(&state.store, move |conn| {
+    let persons = with_storage(&state.storage, move |store| {
         let uuid = Uuid::parse_str(&lookup).ok();
         let by_id = PersonFilter {
             id: uuid,
@@ -87,7 +88,7 @@ pub async fn get(
             ..Default::default()
         };
         let found = match uuid {
-            Some(_) => read::list_persons(conn, project, &by_id)?,
+            Some(_) => store.entities.list_persons(project, &by_id)?,
             None => Vec::new(),
         };
         if !found.is_empty() {
@@ -98,7 +99,7 @@ pub async fn get(
             limit: 1,
             ..Default::default()
         };
-        read::list_persons(conn, project, &by_distinct_id)
+        store.entities.list_persons(project, &by_distinct_id)
     })
     .await?;
     let person = persons

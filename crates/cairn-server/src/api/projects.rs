@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use cairn_core::ProjectId;
-use cairn_store::keys::{self, PersonalKey};
-use cairn_store::projects::{self, Project};
+use cairn_store::keys::PersonalKey;
+use cairn_store::projects::Project;
 
-use super::with_conn;
 use crate::auth::{KeyOwner, KeyProject};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 fn project_json(project: &Project, state: &AppState) -> Value {
     json!({
@@ -39,8 +39,8 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(KeyProject(project)): Extension<KeyProject>,
 ) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| {
-        projects::get_project(conn, project)
+    let found = with_storage(&state.storage, move |store| {
+        store.catalog.get_project(project)
     })
     .await?;
     let results: Vec<Value> = found.iter().map(|p| project_json(p, &state)).collect();
@@ -79,9 +79,14 @@ pub async fn create(
     if new.name.trim().is_empty() {
         return Err(ApiError::field("name", "a project needs a name"));
     }
-    let (project, secret) = with_conn(&state.store, move |conn| {
-        let project = projects::create_project(conn, new.name.trim(), new.api_token)?;
-        let (_, secret) = keys::create_personal_key(conn, project.id, "first key", None, owner.0)?;
+    let (project, secret) = with_storage(&state.storage, move |store| {
+        let project = store
+            .catalog
+            .create_project(new.name.trim(), new.api_token)?;
+        let (_, secret) =
+            store
+                .catalog
+                .create_personal_key(project.id, "first key", None, owner.0)?;
         Ok((project, secret))
     })
     .await?;
@@ -95,8 +100,8 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| {
-        projects::get_project(conn, project)
+    let found = with_storage(&state.storage, move |store| {
+        store.catalog.get_project(project)
     })
     .await?;
     let found = found.ok_or_else(|| ApiError::NotFound(format!("project {project} not found")))?;
@@ -153,9 +158,8 @@ pub async fn apply_changes(
     if changes.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ApiError::field("name", "a project needs a name"));
     }
-    let updated = with_conn(&state.store, move |conn| {
-        projects::update_project(
-            conn,
+    let updated = with_storage(&state.storage, move |store| {
+        store.catalog.update_project(
             project,
             changes.name.as_deref(),
             changes.timezone.as_deref(),
@@ -172,8 +176,8 @@ pub async fn list_keys(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let found = with_conn(&state.store, move |conn| {
-        keys::list_personal_keys(conn, project)
+    let found = with_storage(&state.storage, move |store| {
+        store.catalog.list_personal_keys(project)
     })
     .await?;
     Ok(Json(
@@ -222,8 +226,10 @@ pub async fn new_key(
     label: String,
     owner: Option<Uuid>,
 ) -> ApiResult<(PersonalKey, String)> {
-    let created = with_conn(&state.store, move |conn| {
-        keys::create_personal_key(conn, project, &label, None, owner)
+    let created = with_storage(&state.storage, move |store| {
+        store
+            .catalog
+            .create_personal_key(project, &label, None, owner)
     })
     .await?;
     state.reload_keys()?;
@@ -231,8 +237,8 @@ pub async fn new_key(
 }
 
 pub async fn revoke_key(state: &AppState, project: ProjectId, id: Uuid) -> ApiResult<()> {
-    let deleted = with_conn(&state.store, move |conn| {
-        keys::delete_personal_key(conn, project, id)
+    let deleted = with_storage(&state.storage, move |store| {
+        store.catalog.delete_personal_key(project, id)
     })
     .await?;
     if !deleted {

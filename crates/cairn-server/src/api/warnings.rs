@@ -8,11 +8,10 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use cairn_core::ProjectId;
-use cairn_store::read;
 
-use super::with_conn;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 const MAX_WARNINGS: usize = 10_000;
 
@@ -20,8 +19,8 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
 ) -> ApiResult<Json<Value>> {
-    let warnings = with_conn(&state.store, move |conn| {
-        read::list_warnings(conn, project, MAX_WARNINGS)
+    let warnings = with_storage(&state.storage, move |store| {
+        store.entities.list_warnings(project, MAX_WARNINGS)
     })
     .await?;
     let mut summaries: Vec<(&'static str, Vec<Value>)> = Vec::new();

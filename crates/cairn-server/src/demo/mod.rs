@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 
 use cairn_core::ProjectId;
 use cairn_ingest::{normalize_batch, CaptureQuery, DecodedPayload, Pipeline};
-use cairn_store::projects;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::ServeArgs;
+use crate::storage::Storage;
 use dataset::Dataset;
 
 /// Events per submitted batch, and batches in flight (group commit joins them).
@@ -44,23 +44,21 @@ pub struct DemoArgs {
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let config = args.serve.clone().resolve()?;
-    let store = config.open_store().with_context(|| {
+    let store = Storage::open_ingesting(&config).with_context(|| {
         format!(
             "cannot open the store in {} (is `cairn serve` running on it? stop it first)",
             config.data_dir.display()
         )
     })?;
-    if let Some(first) = ensure_default_project(&store, &config)? {
+    let catalog = &*store.storage.catalog;
+    if let Some(first) = ensure_default_project(catalog, &config)? {
         print_first_start(&first, &config);
     }
     let project = ProjectId(args.project.unwrap_or(1));
-    if projects::get_project(&*store.conn()?, project)?.is_none() {
+    if catalog.get_project(project)?.is_none() {
         anyhow::bail!("project {project} does not exist");
     }
-    let pipeline = std::sync::Arc::new(Pipeline::start(
-        store.journaled_writer()?,
-        config.group_type_limit,
-    )?);
+    let pipeline = std::sync::Arc::new(Pipeline::start(store.writer, config.group_type_limit)?);
 
     let bar = ProgressBar::new(args.events);
     bar.set_style(

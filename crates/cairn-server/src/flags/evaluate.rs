@@ -22,9 +22,9 @@ use cairn_ingest::fill_initial_properties;
 
 use super::request::{transport, FlagRequest, FlagsBody};
 use super::{project_flags, ProjectFlags};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct FlagsQuery {
@@ -198,14 +198,10 @@ async fn continuity_overrides(
     }
     let distinct_id = request.distinct_id.clone();
     let anon = request.anon_distinct_id.clone().filter(|a| !a.is_empty());
-    with_conn(&state.store, move |conn| {
-        cairn_store::flags::continuity_overrides(
-            conn,
-            project,
-            &distinct_id,
-            anon.as_deref(),
-            &keys,
-        )
+    with_storage(&state.storage, move |store| {
+        store
+            .catalog
+            .continuity_overrides(project, &distinct_id, anon.as_deref(), &keys)
     })
     .await
 }

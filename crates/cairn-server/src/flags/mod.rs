@@ -15,12 +15,11 @@ use chrono_tz::Tz;
 
 use cairn_core::ProjectId;
 use cairn_flags::{FeatureFlag, FlagSet};
-use cairn_store::flags::{self, StoredFlag};
-use cairn_store::projects;
+use cairn_store::flags::StoredFlag;
 
-use crate::api::with_conn;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 /// One project's flags, ready to evaluate.
 #[derive(Debug)]
@@ -97,9 +96,9 @@ pub async fn project_flags(state: &AppState, project: ProjectId) -> ApiResult<Ar
         return Ok(cached.clone());
     }
     let generation = state.flags.generation.load(Ordering::SeqCst);
-    let (stored, timezone) = with_conn(&state.store, move |conn| {
-        let timezone = projects::get_project(conn, project)?.map(|p| p.timezone);
-        Ok((flags::list_flags(conn, project)?, timezone))
+    let (stored, timezone) = with_storage(&state.storage, move |store| {
+        let timezone = store.catalog.get_project(project)?.map(|p| p.timezone);
+        Ok((store.catalog.list_flags(project)?, timezone))
     })
     .await?;
     let loaded = Arc::new(ProjectFlags::new(

@@ -13,15 +13,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use cairn_store::users::{self, User, SESSION_DAYS};
+use cairn_store::users::{User, SESSION_DAYS};
 
 use maud::{html, Markup};
 
 use super::html::{bare_page, notice};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::passwords::PasswordError;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 pub const COOKIE_NAME: &str = "cairn_session";
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -71,7 +71,10 @@ fn session_cookie(
 
 async fn sign_in(state: &AppState, user: &User, headers: &HeaderMap) -> ApiResult<Response> {
     let id = user.id;
-    let token = with_conn(&state.store, move |conn| users::create_session(conn, id)).await?;
+    let token = with_storage(&state.storage, move |store| {
+        store.catalog.create_session(id)
+    })
+    .await?;
     let cookie = session_cookie(
         state.config.public_url.as_ref(),
         &token,
@@ -101,7 +104,7 @@ fn login_form(error: Option<&str>, email: &str) -> Markup {
 }
 
 pub async fn login_page(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    if with_conn(&state.store, users::count_users).await? == 0 {
+    if with_storage(&state.storage, |store| store.catalog.count_users()).await? == 0 {
         return Ok(Redirect::to("/setup").into_response());
     }
     Ok(bare_page("Sign in", login_form(None, "")).into_response())
@@ -113,7 +116,7 @@ pub async fn login(
     Form(form): Form<Credentials>,
 ) -> ApiResult<Response> {
     let email = form.email.clone();
-    let user = with_conn(&state.store, move |conn| users::find_user(conn, &email)).await?;
+    let user = with_storage(&state.storage, move |store| store.catalog.find_user(&email)).await?;
     let hash = user.as_ref().map(|user| user.password_hash.clone());
     let matches = match state.passwords.matches(form.password, hash).await {
         Ok(matches) => matches,
@@ -163,8 +166,8 @@ fn account_exists() -> Response {
 
 pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_token(&headers) {
-        with_conn(&state.store, move |conn| {
-            users::delete_session(conn, &token)
+        with_storage(&state.storage, move |store| {
+            store.catalog.delete_session(&token)
         })
         .await?;
     }
@@ -196,7 +199,7 @@ fn setup_form(error: Option<&str>, email: &str) -> Markup {
 
 /// The first-start page; once an account exists it sends to sign-in.
 pub async fn setup_page(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    if with_conn(&state.store, users::count_users).await? > 0 {
+    if with_storage(&state.storage, |store| store.catalog.count_users()).await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
     Ok(bare_page("Welcome to Cairn", setup_form(None, "")).into_response())
@@ -210,7 +213,7 @@ pub async fn setup(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> ApiResult<Response> {
-    if with_conn(&state.store, users::count_users).await? > 0 {
+    if with_storage(&state.storage, |store| store.catalog.count_users()).await? > 0 {
         return Ok(account_exists());
     }
     if let Err(problem) = check_new_account(&form.email, &form.password) {
@@ -223,8 +226,8 @@ pub async fn setup(
         Err(error) => return password_trouble(error),
     };
     let email = form.email.clone();
-    let user = with_conn(&state.store, move |conn| {
-        users::create_first_user(conn, &email, &hash)
+    let user = with_storage(&state.storage, move |store| {
+        store.catalog.create_first_user(&email, &hash)
     })
     .await?;
     match user {

@@ -7,14 +7,14 @@ use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 
-use cairn_store::read::{self, EventFilter};
+use cairn_store::read::EventFilter;
 
 use super::html::Section;
 use super::people::events_table;
 use super::{Context, SignedIn};
-use crate::api::with_conn;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 const LATEST: usize = 100;
 
@@ -38,16 +38,15 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let id = ctx.id();
-    let group_columns = state.store.group_columns();
     let name = query.event.trim().to_string();
     let wanted = name.clone();
-    let events = with_conn(&state.store, move |conn| {
+    let events = with_storage(&state.storage, move |store| {
         let filter = EventFilter {
             event: (!wanted.is_empty()).then_some(wanted.as_str()),
             limit: LATEST,
             ..EventFilter::default()
         };
-        read::list_events(conn, id, group_columns, &filter)
+        store.entities.list_events(id, &filter)
     })
     .await?;
     let live = query.live.is_some();

@@ -12,16 +12,16 @@ use axum::Form;
 use maud::{html, Markup};
 use serde_json::{json, Map, Value};
 
-use cairn_store::flags::{self as stored_flags, StoredFlag};
+use cairn_store::flags::StoredFlag;
 
 use super::filters;
 use super::html::{capitalised, notice, table, value_text, Section};
 use super::{Context, SignedIn};
 use crate::api::feature_flags::{create_flag, find, update_flag};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::flags::evaluate::evaluate_for;
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 const CONDITIONS: usize = 3;
 const FILTERS: usize = 2;
@@ -312,7 +312,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let id = ctx.id();
-    let flags = with_conn(&state.store, move |conn| stored_flags::list_flags(conn, id)).await?;
+    let flags = with_storage(&state.storage, move |store| store.catalog.list_flags(id)).await?;
     let p = id.0;
     let rows = html! {
         @for flag in &flags {

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use cairn_query::breakdown::{NULL_LABEL, OTHER_LABEL};
-use cairn_store::insights;
 
 use super::charts::{self, number, Series};
 use super::csrf;
@@ -22,9 +21,9 @@ use super::filters;
 use super::html::{capitalised, notice, table, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::query::answer;
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 const KINDS: [(&str, &str); 6] = [
     ("trends", "Trends"),
@@ -555,8 +554,8 @@ async fn show(
     below: Markup,
 ) -> ApiResult<Response> {
     let id = ctx.id();
-    let event_names = with_conn(&state.store, move |conn| {
-        insights::event_names(conn, id, 200)
+    let event_names = with_storage(&state.storage, move |store| {
+        store.entities.event_names(id, 200)
     })
     .await?;
     let p = id.0;
@@ -589,8 +588,8 @@ pub async fn save(
         "" => "Untitled insight".to_string(),
         name => name.to_string(),
     };
-    with_conn(&state.store, move |conn| {
-        insights::save_insight(conn, id, &name, &form.params)
+    with_storage(&state.storage, move |store| {
+        store.catalog.save_insight(id, &name, &form.params)
     })
     .await?;
     Ok(Redirect::to(&format!("/project/{project}/insights/saved")).into_response())
@@ -603,7 +602,7 @@ pub async fn saved(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let id = ctx.id();
-    let list = with_conn(&state.store, move |conn| insights::list_insights(conn, id)).await?;
+    let list = with_storage(&state.storage, move |store| store.catalog.list_insights(id)).await?;
     let p = id.0;
     let rows = html! {
         @for insight in &list {
@@ -654,8 +653,8 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let id = ctx.id();
-    with_conn(&state.store, move |conn| {
-        insights::delete_insight(conn, id, insight)
+    with_storage(&state.storage, move |store| {
+        store.catalog.delete_insight(id, insight)
     })
     .await?;
     Ok(Redirect::to(&format!("/project/{project}/insights/saved")).into_response())

@@ -24,14 +24,13 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use cairn_core::{GroupType, ProjectId};
-use cairn_store::projects::{self, Project};
-use cairn_store::read;
-use cairn_store::users::{self, User};
+use cairn_store::projects::Project;
+use cairn_store::users::User;
 
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::origin::{known_host, same_origin_posts};
 use crate::state::AppState;
+use crate::storage::with_storage;
 use crate::throttle::sign_in_attempts;
 use csrf::CsrfToken;
 use html::{Section, Shell};
@@ -131,7 +130,10 @@ async fn require_session(
         return Redirect::to("/login").into_response();
     };
     let lookup = token.clone();
-    let user = with_conn(&state.store, move |conn| users::session_user(conn, &lookup)).await;
+    let user = with_storage(&state.storage, move |store| {
+        store.catalog.session_user(&lookup)
+    })
+    .await;
     match user {
         Ok(Some(user)) => {
             let csrf = CsrfToken::for_session(&token);
@@ -147,8 +149,8 @@ async fn require_session(
 
 /// The first project the account may see.
 async fn home(State(state): State<Arc<AppState>>, user: SignedIn) -> ApiResult<Response> {
-    let projects = with_conn(&state.store, move |conn| {
-        users::visible_projects(conn, &user.0.user)
+    let projects = with_storage(&state.storage, move |store| {
+        store.catalog.visible_projects(&user.0.user)
     })
     .await?;
     let Some(first) = projects.first() else {
@@ -189,14 +191,13 @@ impl Context {
     pub async fn load(state: &AppState, project: i64, session: Session) -> ApiResult<Self> {
         let id = ProjectId(project);
         let viewer = session.user.clone();
-        let (project, group_types) = with_conn(&state.store, move |conn| {
+        let (project, group_types) = with_storage(&state.storage, move |store| {
             // A project the account is not a member of is as good as absent.
-            if !users::can_see_project(conn, &viewer, id)? {
+            if !store.catalog.can_see_project(&viewer, id)? {
                 return Ok((None, Vec::new()));
             }
-            let project = projects::get_project(conn, id)?;
-            let types = read::group_types(conn, Some(id))?;
-            Ok((project, types.into_iter().map(|(_, t)| t).collect()))
+            let project = store.catalog.get_project(id)?;
+            Ok((project, store.catalog.group_types(id)?))
         })
         .await?;
         let project =

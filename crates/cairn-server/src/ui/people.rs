@@ -11,15 +11,15 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use cairn_core::ProjectId;
-use cairn_store::read::{self, EventFilter, GroupFilter, PersonFilter, StoredEvent};
+use cairn_store::read::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
 
 use super::html::{
     self, capitalised, origin, pager, properties_table, search_form, table, url_part, when, Section,
 };
 use super::{Context, SignedIn};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 const PAGE: usize = 50;
 const RECENT_EVENTS: usize = 50;
@@ -125,7 +125,7 @@ pub async fn persons(
     let search = query.search.trim().to_string();
     let offset = query.offset;
     let term = search.clone();
-    let persons = with_conn(&state.store, move |conn| {
+    let persons = with_storage(&state.storage, move |store| {
         let filter = PersonFilter {
             search: (!term.is_empty()).then_some(term.as_str()),
             distinct_id: None,
@@ -133,7 +133,7 @@ pub async fn persons(
             offset,
             limit: PAGE + 1,
         };
-        read::list_persons(conn, id, &filter)
+        store.entities.list_persons(id, &filter)
     })
     .await?;
     let has_more = persons.len() > PAGE;
@@ -203,8 +203,7 @@ pub async fn person(
 ) -> ApiResult<Response> {
     let ctx = Context::load(&state, project, user.0).await?;
     let id = ctx.id();
-    let group_columns = state.store.group_columns();
-    let (person, events) = with_conn(&state.store, move |conn| {
+    let (person, events) = with_storage(&state.storage, move |store| {
         let filter = PersonFilter {
             search: None,
             distinct_id: None,
@@ -212,13 +211,13 @@ pub async fn person(
             offset: 0,
             limit: 1,
         };
-        let person = read::list_persons(conn, id, &filter)?.pop();
+        let person = store.entities.list_persons(id, &filter)?.pop();
         let events = EventFilter {
             person_id: Some(person_id),
             limit: RECENT_EVENTS,
             ..EventFilter::default()
         };
-        Ok((person, read::list_events(conn, id, group_columns, &events)?))
+        Ok((person, store.entities.list_events(id, &events)?))
     })
     .await?;
     let person =
@@ -260,7 +259,7 @@ pub async fn groups(
     let search = query.search.trim().to_string();
     let offset = query.offset;
     let term = search.clone();
-    let groups = with_conn(&state.store, move |conn| {
+    let groups = with_storage(&state.storage, move |store| {
         let filter = GroupFilter {
             group_type_index: index,
             search: (!term.is_empty()).then_some(term.as_str()),
@@ -268,7 +267,7 @@ pub async fn groups(
             offset,
             limit: PAGE + 1,
         };
-        read::list_groups(conn, id, &filter)
+        store.entities.list_groups(id, &filter)
     })
     .await?;
     let has_more = groups.len() > PAGE;
@@ -319,16 +318,15 @@ pub async fn group(
         .ok_or_else(|| ApiError::NotFound(format!("there is no group type {index}")))?
         .clone();
     let id = ctx.id();
-    let group_columns = state.store.group_columns();
     let lookup = key.clone();
-    let (group, events) = with_conn(&state.store, move |conn| {
-        let group = read::find_group(conn, id, index, &lookup)?;
+    let (group, events) = with_storage(&state.storage, move |store| {
+        let group = store.entities.find_group(id, index, &lookup)?;
         let events = EventFilter {
             group: Some((index, lookup.as_str())),
             limit: RECENT_EVENTS,
             ..EventFilter::default()
         };
-        Ok((group, read::list_events(conn, id, group_columns, &events)?))
+        Ok((group, store.entities.list_events(id, &events)?))
     })
     .await?;
     let group = group.ok_or_else(|| {

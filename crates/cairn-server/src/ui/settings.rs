@@ -12,16 +12,13 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use cairn_store::keys;
-use cairn_store::read;
-
 use super::html::{notice, origin, table, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::groups::{rename_group_types as rename, GroupTypeNames};
 use crate::api::projects::{apply_changes, new_key, revoke_key as revoke, ProjectChanges};
-use crate::api::with_conn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::with_storage;
 
 #[derive(Deserialize, Default)]
 pub struct Flash {
@@ -49,10 +46,10 @@ async fn render(
 ) -> ApiResult<Response> {
     let id = ctx.id();
     let p = id.0;
-    let (keys, warnings) = with_conn(&state.store, move |conn| {
+    let (keys, warnings) = with_storage(&state.storage, move |store| {
         Ok((
-            keys::list_personal_keys(conn, id)?,
-            read::list_warnings(conn, id, 20)?,
+            store.catalog.list_personal_keys(id)?,
+            store.entities.list_warnings(id, 20)?,
         ))
     })
     .await?;

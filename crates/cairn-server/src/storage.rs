@@ -1,0 +1,67 @@
+//! The storage the server runs on, chosen in one place from configuration:
+//! the [`Catalog`] and the [`EntityReader`] as trait objects, and
+//! ingestion's writer. The embedded DuckDB store in the data directory is
+//! the one engine today.
+
+use std::sync::Arc;
+
+use cairn_store::{Catalog, DuckStore, DuckWriter, EntityReader, JournaledWriter};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Clone)]
+pub struct Storage {
+    pub catalog: Arc<dyn Catalog>,
+    pub entities: Arc<dyn EntityReader>,
+}
+
+/// What `cairn serve` and `cairn demo` run on.
+pub struct Ingesting {
+    pub storage: Storage,
+    /// Ingestion's writer, for the pipeline.
+    pub writer: JournaledWriter<DuckWriter>,
+    /// DuckDB itself, for the insight path only: insights run SQL on a
+    /// connection of it (waiting at the writer's read barrier).
+    pub insights: DuckStore,
+}
+
+impl Storage {
+    /// The store of `config`, without ingestion (the CLI's account commands).
+    pub fn open(config: &Config) -> cairn_store::Result<Self> {
+        Ok(Self::over(config.open_store()?))
+    }
+
+    /// The store of `config` with ingestion's writer in front of it; reads
+    /// of what ingestion writes wait at the writer's read barrier.
+    pub fn open_ingesting(config: &Config) -> cairn_store::Result<Ingesting> {
+        let store = config.open_store()?;
+        let writer = JournaledWriter::open(store.writer()?, store.writer()?, &config.data_dir)?;
+        let store = store.with_read_barrier(writer.barrier());
+        Ok(Ingesting {
+            storage: Self::over(store.clone()),
+            writer,
+            insights: store,
+        })
+    }
+
+    fn over(store: DuckStore) -> Self {
+        Self {
+            catalog: Arc::new(store.clone()),
+            entities: Arc::new(store),
+        }
+    }
+}
+
+/// Runs blocking store work off the async workers.
+pub async fn with_storage<T, F>(storage: &Storage, work: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Storage) -> cairn_store::Result<T> + Send + 'static,
+{
+    let storage = storage.clone();
+    tokio::task::spawn_blocking(move || work(&storage))
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+        .map_err(ApiError::from)
+}
