@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{
-    Array, BooleanArray, Int64Array, StringArray, UInt64Array,
-};
-use cairn_store::duckdb::Connection;
+use arrow_array::{Array, BooleanArray, Int64Array, StringArray, UInt64Array};
+use cairn_store::EventScanner;
 
 use crate::breakdown::{top_values, Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
@@ -21,7 +19,8 @@ use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
 use crate::sql::{
-    bucket_index_sql, column, for_each_batch, literal, person_merges, Actor, Interner, Merges, Scan,
+    bucket_index_sql, column, for_each_batch, person_merges, timestamp, Actor, Interner, Merges,
+    Scan,
 };
 
 /// Schema default of `totalIntervals`.
@@ -40,7 +39,7 @@ struct Activity {
 
 const NO_VALUE: u32 = u32::MAX;
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
     let filter = &query.retention_filter;
     let (interval, period_name) = match filter.period.unwrap_or(RetentionPeriod::Day) {
         RetentionPeriod::Hour => (Interval::Hour, "Hour"),
@@ -118,18 +117,16 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         .collect();
 
     // Per actor and period: did it start there, how often did it return.
-    let mut scan = Scan::new(ctx, grid_from, grid_to);
-    scan.condition(format!("e.timestamp < {}", crate::sql::timestamp(grid_to)));
+    let d = db.dialect();
+    let mut scan = Scan::new(ctx, d, grid_from, grid_to);
+    scan.condition(format!("e.timestamp < {}", timestamp(d, grid_to)));
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
     let is_target = condition(&mut scan, &target, "retentionFilter.targetEntity")?;
     let is_return = condition(&mut scan, &returning, "retentionFilter.returningEntity")?;
     let value = match &breakdown {
-        Some(b) => format!(
-            "arg_min({}, e.timestamp) FILTER (WHERE {is_target})",
-            b.sql(&mut scan)?
-        ),
-        None => "NULL::VARCHAR".into(),
+        Some(b) => d.first_by(&b.sql(&mut scan)?, "e.timestamp", Some(&is_target)),
+        None => d.null_text().into(),
     };
     let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
     // Per-actor bit masks of periods, when no breakdown needs values and the grid fits.
@@ -138,7 +135,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
     // together: merges are folded in Rust instead of joining every event
     // to person_overrides.
     let (a, merges) = if by_masks && minimum == 1 && actor == Actor::Person {
-        ("e.person_id".to_string(), person_merges(conn, ctx)?)
+        ("e.person_id".to_string(), person_merges(db, ctx)?)
     } else {
         (scan.actor(actor), Merges::default())
     };
@@ -152,20 +149,21 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         )
     } else {
         (
-            format!("bool_or({is_target})"),
-            format!("count(*) FILTER (WHERE {is_return})"),
+            d.bool_or(&is_target),
+            d.count_if(&is_return),
             format!("(({is_target}) OR ({is_return}))"),
         )
     };
     scan.condition(wanted);
     let mut values = Interner::default();
     let grouped = format!(
-        "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
+        "SELECT {hash} AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
+        hash = d.hash(&[&a]),
         fw = scan.from_where(),
     );
     let activity = if by_masks {
         period_masks(
-            conn,
+            db,
             &grouped,
             start,
             interval,
@@ -174,14 +172,14 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
             &merges,
         )?
     } else {
-        period_rows(conn, &grouped, &starts, &mut values)?
+        period_rows(db, &grouped, &starts, &mut values)?
     };
 
     // First-time retention: an actor's only cohort is its first-ever start.
     let anchors = match kind {
         RetentionType::RetentionRecurring => None,
         _ => Some(first_starts(
-            conn, ctx, query, &target, actor, kind, grid_to, &index, interval,
+            db, ctx, query, &target, actor, kind, grid_to, &index, interval,
         )?),
     };
 
@@ -332,7 +330,7 @@ fn condition(scan: &mut Scan<'_>, entity: &Entity, field: &str) -> Result<String
 /// The grid period of each actor's first-ever start event.
 #[allow(clippy::too_many_arguments)]
 fn first_starts(
-    conn: &Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     query: &RetentionQuery,
     target: &Entity,
@@ -342,14 +340,15 @@ fn first_starts(
     index: &HashMap<i64, usize>,
     interval: Interval,
 ) -> Result<HashMap<u64, usize>> {
-    let mut scan = Scan::new(ctx, chrono::DateTime::UNIX_EPOCH, before);
+    let d = db.dialect();
+    let mut scan = Scan::new(ctx, d, chrono::DateTime::UNIX_EPOCH, before);
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
     let ok = match kind {
         // The first event of that name must itself match the properties.
         RetentionType::RetentionFirstEverOccurrence => {
             if let Some(event) = &target.event {
-                scan.condition(format!("e.event = {}", literal(event)));
+                scan.condition(format!("e.event = {}", d.string(event)));
             }
             condition(&mut scan, target, "retentionFilter.targetEntity")?
         }
@@ -361,11 +360,14 @@ fn first_starts(
     };
     let a = scan.actor(actor);
     let sql = format!(
-        "SELECT hash({a}), epoch_us(min(e.timestamp)), arg_min({ok}, e.timestamp) {fw} GROUP BY 1",
-        fw = scan.from_where()
+        "SELECT {}, {}, {} {} GROUP BY 1",
+        d.hash(&[&a]),
+        d.epoch_micros("min(e.timestamp)"),
+        d.first_by(&ok, "e.timestamp", None),
+        scan.from_where()
     );
     let mut anchors = HashMap::new();
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let firsts = column::<Int64Array>(batch, 1)?;
         let oks = column::<BooleanArray>(batch, 2)?;
@@ -388,15 +390,17 @@ fn first_starts(
 /// Each actor's periods from one row per actor and period (needed when
 /// breakdown values differ between an actor's periods).
 fn period_rows(
-    conn: &Connection,
+    db: &dyn EventScanner,
     grouped: &str,
     starts: &[i64],
     values: &mut Interner,
 ) -> Result<Vec<Activity>> {
     let mut activity = Vec::new();
-    let sql =
-        format!("SELECT a, epoch_us(b), started, returns, value FROM ({grouped}) ORDER BY 1, 2");
-    for_each_batch(conn, &sql, |batch| {
+    let sql = format!(
+        "SELECT a, {}, started, returns, value FROM ({grouped}) ORDER BY 1, 2",
+        db.dialect().epoch_micros("b")
+    );
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let buckets = column::<Int64Array>(batch, 1)?;
         let started = column::<BooleanArray>(batch, 2)?;
@@ -428,7 +432,7 @@ fn period_rows(
 /// `minimum` times) from one row per actor: a fraction of the rows to move
 /// when no breakdown needs per-period values and the grid fits in 64 bits.
 fn period_masks(
-    conn: &Connection,
+    db: &dyn EventScanner,
     grouped: &str,
     start: NaiveDateTime,
     interval: Interval,
@@ -436,16 +440,19 @@ fn period_masks(
     minimum: u64,
     merges: &Merges,
 ) -> Result<Vec<Activity>> {
-    let index = bucket_index_sql(interval, start, "b");
+    let d = db.dialect();
+    let index = d.integer(&bucket_index_sql(d, interval, start, "b"));
     let sql = format!(
-        "SELECT a, bit_or(CASE WHEN started THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT,
-                bit_or(CASE WHEN returns >= {minimum} THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT
-         FROM (SELECT a, ({index})::INTEGER AS i, started, returns FROM ({grouped}))
+        "SELECT a, {started},
+                {returned}
+         FROM (SELECT a, {index} AS i, started, returns FROM ({grouped}))
          WHERE i BETWEEN 0 AND {last} GROUP BY a",
+        started = d.bit_mask("i", "started"),
+        returned = d.bit_mask("i", &format!("returns >= {minimum}")),
         last = periods - 1,
     );
     let mut masks: Vec<(u64, u64, u64)> = Vec::new();
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let started = column::<UInt64Array>(batch, 1)?;
         let returned = column::<UInt64Array>(batch, 2)?;

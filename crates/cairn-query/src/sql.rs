@@ -1,42 +1,50 @@
 //! SQL for one scan of the events table: the joins it needs (current
 //! person, current group properties), its conditions, and expressions for
-//! actors, properties and local-time buckets.
+//! actors, properties and local-time buckets; and reading the batches a
+//! scan returns. Every engine-specific spelling comes from the scanner's
+//! [`Dialect`].
 //!
 //! Values are written as escaped literals rather than bound parameters so
-//! DuckDB sees constant JSON paths and timestamps and can plan with them.
+//! the engine sees constant JSON paths and timestamps and can plan with them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
+use arrow_array::{Array, RecordBatch, UInt64Array};
 use cairn_flags::Operator;
-use cairn_store::duckdb::arrow::array::UInt64Array;
+use cairn_store::dialect::{Dialect, TimeUnit};
+use cairn_store::EventScanner;
 
 use crate::context::{ProjectContext, WeekStart};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, Properties, Property, PropertyKind, PropertyNode};
 
-/// A SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// A timestamp literal for an instant (the events table stores UTC).
+pub fn timestamp(d: &dyn Dialect, t: DateTime<Utc>) -> String {
+    d.timestamp(t.naive_utc())
 }
 
-/// A TIMESTAMP literal for an instant (the events table stores UTC).
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    naive_timestamp(t.naive_utc())
-}
-
-pub fn naive_timestamp(t: NaiveDateTime) -> String {
-    format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
+impl From<Interval> for TimeUnit {
+    fn from(interval: Interval) -> Self {
+        match interval {
+            Interval::Minute => Self::Minute,
+            Interval::Hour => Self::Hour,
+            Interval::Day => Self::Day,
+            Interval::Week => Self::Week,
+            Interval::Month => Self::Month,
+        }
+    }
 }
 
 /// The person an event belongs to now: the one it was stored with, or the
 /// one that person was merged into.
 const PERSON: &str = "coalesce(po.person_id, e.person_id)";
 
-/// Hashing for maps keyed by DuckDB's hashes already.
+/// Hashing for maps keyed by the engine's hashes already.
 pub type FastHash = foldhash::fast::RandomState;
 
 /// Merged persons, by hash: old person → the person it was merged into.
@@ -97,6 +105,7 @@ enum Join {
 #[derive(Debug, Clone)]
 pub struct Scan<'a> {
     ctx: &'a ProjectContext,
+    d: &'a dyn Dialect,
     joins: BTreeSet<Join>,
     conditions: Vec<String>,
     /// The instants scanned, which bound the timezone conversion.
@@ -106,14 +115,20 @@ pub struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     /// Events of the project with `from <= timestamp <= to`.
-    pub fn new(ctx: &'a ProjectContext, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+    pub fn new(
+        ctx: &'a ProjectContext,
+        d: &'a dyn Dialect,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
         Self {
             ctx,
+            d,
             joins: BTreeSet::new(),
             conditions: vec![
                 format!("e.project_id = {}", ctx.project.0),
-                format!("e.timestamp >= {}", timestamp(from)),
-                format!("e.timestamp <= {}", timestamp(to)),
+                format!("e.timestamp >= {}", timestamp(d, from)),
+                format!("e.timestamp <= {}", timestamp(d, to)),
             ],
             from,
             to,
@@ -124,6 +139,11 @@ impl<'a> Scan<'a> {
         self.ctx
     }
 
+    /// The dialect the scan is written in.
+    pub fn dialect(&self) -> &'a dyn Dialect {
+        self.d
+    }
+
     pub fn condition(&mut self, sql: impl Into<String>) {
         self.conditions.push(sql.into());
     }
@@ -131,7 +151,8 @@ impl<'a> Scan<'a> {
     /// Only events named `event` (`None`: every event).
     pub fn event(&mut self, event: Option<&str>) {
         if let Some(name) = event {
-            self.conditions.push(format!("e.event = {}", literal(name)));
+            self.conditions
+                .push(format!("e.event = {}", self.d.string(name)));
         }
     }
 
@@ -153,7 +174,7 @@ impl<'a> Scan<'a> {
     ) -> Result<String> {
         let mut parts = Vec::new();
         if let Some(event) = event {
-            parts.push(format!("e.event = {}", literal(event)));
+            parts.push(format!("e.event = {}", self.d.string(event)));
         }
         if let Some(p) = self.predicate(properties, &format!("{field}.properties"))? {
             parts.push(p);
@@ -232,10 +253,7 @@ impl<'a> Scan<'a> {
                 format!("g{index}.properties")
             }
         };
-        Ok(format!(
-            "json_extract_string({column}, {})",
-            literal(&cairn_store::read::json_pointer(key))
-        ))
+        Ok(self.d.json_text(&column, key))
     }
 
     fn filter(&mut self, property: &Property, field: &str) -> Result<String> {
@@ -245,7 +263,7 @@ impl<'a> Scan<'a> {
             property.group_type_index,
             field,
         )?;
-        filter_sql(self.ctx, &x, property, field)
+        filter_sql(self.ctx, self.d, &x, property, field)
     }
 
     /// The actor's id as SQL: the person an event's distinct id belongs to
@@ -269,12 +287,12 @@ impl<'a> Scan<'a> {
 
     /// The local wall-clock reading of `e.timestamp` (DST-correct).
     pub fn local_time(&self) -> String {
-        local_time_sql(self.ctx, "e.timestamp", self.from, self.to)
+        local_time_sql(self.ctx, self.d, "e.timestamp", self.from, self.to)
     }
 
     /// The local start of the bucket of each event.
     pub fn bucket(&self, interval: Interval) -> String {
-        bucket_sql(&self.local_time(), interval, self.ctx.week_start)
+        bucket_sql(self.d, &self.local_time(), interval, self.ctx.week_start)
     }
 
     pub fn from_where(&self) -> String {
@@ -304,35 +322,31 @@ impl<'a> Scan<'a> {
 /// The number of whole `interval`s from the bucket starting at `first` to
 /// the bucket starting at `bucket` (both aligned local readings, so counting
 /// boundaries between them is exact).
-pub fn bucket_index_sql(interval: Interval, first: NaiveDateTime, bucket: &str) -> String {
-    let first = naive_timestamp(first);
-    match interval {
-        Interval::Minute => format!("date_diff('minute', {first}, {bucket})"),
-        Interval::Hour => format!("date_diff('hour', {first}, {bucket})"),
-        Interval::Day => format!("date_diff('day', {first}, {bucket})"),
-        Interval::Week => format!("date_diff('day', {first}, {bucket}) // 7"),
-        Interval::Month => format!("date_diff('month', {first}, {bucket})"),
-    }
+pub fn bucket_index_sql(
+    d: &dyn Dialect,
+    interval: Interval,
+    first: NaiveDateTime,
+    bucket: &str,
+) -> String {
+    d.boundaries_between(interval.into(), &d.timestamp(first), bucket)
 }
 
-/// The bucket start of a local reading, as a naive TIMESTAMP.
-pub fn bucket_sql(local: &str, interval: Interval, week_start: WeekStart) -> String {
-    match (interval, week_start) {
-        (Interval::Minute, _) => format!("date_trunc('minute', {local})"),
-        (Interval::Hour, _) => format!("date_trunc('hour', {local})"),
-        (Interval::Day, _) => format!("date_trunc('day', {local})"),
-        (Interval::Week, WeekStart::Monday) => format!("date_trunc('week', {local})"),
-        (Interval::Week, WeekStart::Sunday) => {
-            format!("(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY)")
-        }
-        (Interval::Month, _) => format!("date_trunc('month', {local})"),
-    }
+/// The bucket start of a local reading, as a naive timestamp.
+pub fn bucket_sql(
+    d: &dyn Dialect,
+    local: &str,
+    interval: Interval,
+    week_start: WeekStart,
+) -> String {
+    d.bucket_start(local, interval.into(), week_start)
 }
 
 /// `column + offset`, the offset chosen by which side of each DST change in
-/// `[from, to]` the instant falls (DuckDB's core has no time zones).
+/// `[from, to]` the instant falls (so no engine needs time zone data, and
+/// every engine agrees with chrono-tz).
 pub fn local_time_sql(
     ctx: &ProjectContext,
+    d: &dyn Dialect,
     column: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -341,21 +355,20 @@ pub fn local_time_sql(
     if segments.len() == 1 {
         return match segments[0].1 {
             0 => column.to_string(),
-            // `INTERVAL -25200 SECOND` is a DuckDB syntax error; to_seconds takes a sign.
-            offset => format!("({column} + to_seconds({offset}))"),
+            offset => d.add_seconds(column, &offset.to_string()),
         };
     }
-    let mut sql = format!("({column} + to_seconds(CASE");
+    let mut offset = String::from("CASE");
     for pair in segments.windows(2) {
         let _ = write!(
-            sql,
+            offset,
             " WHEN {column} < {} THEN {}",
-            timestamp(pair[1].0),
+            timestamp(d, pair[1].0),
             pair[0].1
         );
     }
-    let _ = write!(sql, " ELSE {} END))", segments[segments.len() - 1].1);
-    sql
+    let _ = write!(offset, " ELSE {} END", segments[segments.len() - 1].1);
+    d.add_seconds(column, &offset)
 }
 
 fn offset_at(ctx: &ProjectContext, t: DateTime<Utc>) -> i32 {
@@ -395,7 +408,13 @@ fn offset_segments(
 }
 
 /// Each operator as SQL over the text `x` of a property.
-fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -> Result<String> {
+fn filter_sql(
+    ctx: &ProjectContext,
+    d: &dyn Dialect,
+    x: &str,
+    property: &Property,
+    field: &str,
+) -> Result<String> {
     let value_field = format!("{field}.value");
     let texts = || -> Result<Vec<String>> {
         match &property.value {
@@ -433,7 +452,7 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
                 "({})",
                 values
                     .iter()
-                    .map(|v| literal(v))
+                    .map(|v| d.string(v))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -444,17 +463,17 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
         regex_syntax::Parser::new().parse(&pattern).map_err(|e| {
             QueryError::invalid(&value_field, format!("invalid regular expression: {e}"))
         })?;
-        Ok(literal(&pattern))
+        Ok(d.string(&pattern))
     };
-    let cast = format!("TRY_CAST({x} AS DOUBLE)");
+    let cast = d.try_double(x);
     let date = || -> Result<String> {
         let text = one_text()?;
         cairn_flags::dates::filter_instant(&text, ctx.timezone)
-            .map(timestamp)
+            .map(|t| timestamp(d, t))
             .ok_or_else(|| QueryError::invalid(&value_field, format!("`{text}` is not a date")))
     };
-    let as_date = format!("TRY_CAST({x} AS TIMESTAMP)");
-    let lower = || one_text().map(|t| literal(&t.to_lowercase()));
+    let as_date = d.try_timestamp(x);
+    let lower = || one_text().map(|t| d.string(&t.to_lowercase()));
     Ok(match property.operator {
         Operator::Exact => format!("{x} IN {}", in_list()?),
         Operator::IsNot => format!("({x} IS NULL OR {x} NOT IN {})", in_list()?),
@@ -462,15 +481,15 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
         Operator::NotIcontains => {
             format!("({x} IS NULL OR NOT contains(lower({x}), {}))", lower()?)
         }
-        Operator::StartsWith => format!("starts_with({x}, {})", literal(&one_text()?)),
+        Operator::StartsWith => format!("starts_with({x}, {})", d.string(&one_text()?)),
         Operator::NotStartsWith => format!(
             "({x} IS NULL OR NOT starts_with({x}, {}))",
-            literal(&one_text()?)
+            d.string(&one_text()?)
         ),
-        Operator::EndsWith => format!("ends_with({x}, {})", literal(&one_text()?)),
+        Operator::EndsWith => format!("ends_with({x}, {})", d.string(&one_text()?)),
         Operator::NotEndsWith => format!(
             "({x} IS NULL OR NOT ends_with({x}, {}))",
-            literal(&one_text()?)
+            d.string(&one_text()?)
         ),
         Operator::Regex => format!("regexp_matches({x}, {})", regex()?),
         Operator::NotRegex => format!("({x} IS NULL OR NOT regexp_matches({x}, {}))", regex()?),
@@ -524,34 +543,36 @@ fn text_of(value: &Value) -> Option<String> {
     }
 }
 
-/// Reads the rows of a query.
-pub fn query_rows<T>(
-    conn: &cairn_store::duckdb::Connection,
+/// Runs `sql` and hands each Arrow batch to `f`, stopping at its first
+/// error.
+pub fn for_each_batch(
+    db: &dyn EventScanner,
     sql: &str,
-    mut row: impl FnMut(&cairn_store::duckdb::Row<'_>) -> cairn_store::duckdb::Result<T>,
-) -> Result<Vec<T>> {
+    mut f: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
     tracing::debug!(sql, "insight query");
-    let mut statement = conn.prepare(sql).map_err(store_error)?;
-    let mut rows = statement.query([]).map_err(store_error)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(store_error)? {
-        out.push(row(r).map_err(store_error)?);
-    }
-    Ok(out)
+    let mut failed = None;
+    db.scan(sql, &mut |batch| match f(&batch) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failed = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
-/// DuckDB rejects some values only when it meets them (a regex RE2 cannot
-/// compile); those are the query's fault, everything else the store's.
-fn store_error(error: cairn_store::duckdb::Error) -> QueryError {
-    let text = error.to_string();
-    if text.starts_with("Invalid Input Error") {
-        QueryError::invalid("query", text)
-    } else {
-        QueryError::Store(error)
-    }
+/// Column `i` of a batch as a typed Arrow array.
+pub fn column<T: 'static>(batch: &RecordBatch, i: usize) -> Result<&T> {
+    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
+        QueryError::Internal(format!(
+            "column {i} has type {}",
+            batch.column(i).data_type()
+        ))
+    })
 }
 
-/// A naive timestamp read back from `epoch_us(...)`.
+/// A naive timestamp read back from microseconds since the epoch.
 pub fn naive_from_micros(micros: i64) -> NaiveDateTime {
     DateTime::from_timestamp_micros(micros)
         .map(|t| t.naive_utc())
@@ -560,43 +581,48 @@ pub fn naive_from_micros(micros: i64) -> NaiveDateTime {
 
 /// The earliest event of the project (for `date_from: "all"`).
 pub fn earliest_event(
-    conn: &cairn_store::duckdb::Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     events: &[Option<&str>],
 ) -> Result<Option<DateTime<Utc>>> {
+    let d = db.dialect();
     let mut sql = format!(
-        "SELECT epoch_us(min(timestamp)) FROM events WHERE project_id = {}",
+        "SELECT {} FROM events WHERE project_id = {}",
+        d.epoch_micros("min(timestamp)"),
         ctx.project.0
     );
     if !events.is_empty() && events.iter().all(Option::is_some) {
-        let names: Vec<String> = events.iter().flatten().map(|e| literal(e)).collect();
+        let names: Vec<String> = events.iter().flatten().map(|e| d.string(e)).collect();
         let _ = write!(sql, " AND event IN ({})", names.join(", "));
     }
-    let rows = query_rows(conn, &sql, |r| r.get::<_, Option<i64>>(0))?;
-    Ok(rows
-        .into_iter()
-        .flatten()
-        .next()
-        .and_then(DateTime::from_timestamp_micros))
+    let mut earliest = None;
+    for_each_batch(db, &sql, |batch| {
+        let micros = column::<arrow_array::Int64Array>(batch, 0)?;
+        if earliest.is_none() && batch.num_rows() > 0 && micros.is_valid(0) {
+            earliest = DateTime::from_timestamp_micros(micros.value(0));
+        }
+        Ok(())
+    })?;
+    Ok(earliest)
 }
 
-/// DuckDB's `hash` of each merged-away person id, mapped to the hash of the
-/// person it now belongs to: for insights that gather actors in Rust, this
-/// replaces joining every event to `person_overrides`, which costs more
-/// than the rest of their scan.
-pub fn person_merges(
-    conn: &cairn_store::duckdb::Connection,
-    ctx: &ProjectContext,
-) -> Result<Merges> {
+/// The engine's hash of each merged-away person id, mapped to the hash of
+/// the person it now belongs to: for insights that gather actors in Rust,
+/// this replaces joining every event to `person_overrides`, which costs
+/// more than the rest of their scan.
+pub fn person_merges(db: &dyn EventScanner, ctx: &ProjectContext) -> Result<Merges> {
     let mut merges = Merges::default();
     if !ctx.person_overrides {
         return Ok(merges);
     }
+    let d = db.dialect();
     let sql = format!(
-        "SELECT hash(old_person_id), hash(person_id) FROM person_overrides WHERE project_id = {}",
+        "SELECT {}, {} FROM person_overrides WHERE project_id = {}",
+        d.hash(&["old_person_id"]),
+        d.hash(&["person_id"]),
         ctx.project.0
     );
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let (old, new) = (
             column::<UInt64Array>(batch, 0)?,
             column::<UInt64Array>(batch, 1)?,
@@ -605,32 +631,4 @@ pub fn person_merges(
         Ok(())
     })?;
     Ok(merges)
-}
-
-/// Runs `sql` and hands each Arrow batch to `f` (for large results, where
-/// row-by-row reads would dominate).
-pub fn for_each_batch(
-    conn: &cairn_store::duckdb::Connection,
-    sql: &str,
-    mut f: impl FnMut(&cairn_store::duckdb::arrow::record_batch::RecordBatch) -> Result<()>,
-) -> Result<()> {
-    tracing::debug!(sql, "insight query");
-    let mut statement = conn.prepare(sql).map_err(store_error)?;
-    for batch in statement.query_arrow([]).map_err(store_error)? {
-        f(&batch)?;
-    }
-    Ok(())
-}
-
-/// Column `i` of a batch as a typed Arrow array.
-pub fn column<T: 'static>(
-    batch: &cairn_store::duckdb::arrow::record_batch::RecordBatch,
-    i: usize,
-) -> Result<&T> {
-    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
-        QueryError::Internal(format!(
-            "column {i} has type {}",
-            batch.column(i).data_type()
-        ))
-    })
 }

@@ -4,6 +4,7 @@
 //! [`DuckStore`]'s query methods. DuckDB is the embedded store.
 
 pub mod commit;
+pub mod dialect;
 pub mod duck;
 pub mod error;
 mod event_batch;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod loader;
 pub mod projects;
 pub mod read;
+pub mod scan;
 pub mod schema;
 pub mod users;
 
@@ -23,6 +25,7 @@ pub use duck::{DuckStore, DuckWriter};
 pub use duckdb;
 pub use error::StoreError;
 pub use loader::{JournaledWriter, ReadBarrier};
+pub use scan::{EventScanner, EventStore, RecordBatch, ScanError};
 
 use cairn_core::{Group, GroupType, Person, ProjectId};
 
