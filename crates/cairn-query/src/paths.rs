@@ -192,16 +192,6 @@ impl Items {
         let mut names: Vec<String> = named.iter().map(|(_, name)| name.clone()).collect();
         names.sort_unstable();
         names.dedup();
-        let id_of = |name: &str| {
-            names
-                .binary_search_by(|n| n.as_str().cmp(name))
-                .ok()
-                .map(|i| i as u32)
-        };
-        let of_key = named
-            .iter()
-            .filter_map(|(key, name)| Some((*key, id_of(name)?)))
-            .collect();
         let exclude: std::collections::HashSet<&str> = filter
             .exclude_events
             .iter()
@@ -212,11 +202,16 @@ impl Items {
             .iter()
             .map(|name| exclude.contains(name.as_str()))
             .collect();
-        Self {
+        let mut items = Self {
             names,
-            of_key,
+            of_key: HashMap::default(),
             excluded,
-        }
+        };
+        items.of_key = named
+            .iter()
+            .filter_map(|(key, name)| Some((*key, items.id(name)?)))
+            .collect();
+        items
     }
 
     fn id(&self, name: &str) -> Option<u32> {
