@@ -11,7 +11,7 @@ use cairn_store::EventScanner;
 use crate::error::{QueryError, Result};
 
 /// How often the watchdog looks at the clock and the cancel flag. An engine
-/// (DuckDB) may forget an interrupt that lands between two statements, so it is
+/// may forget an interrupt that lands between two statements, so it is
 /// repeated at this pace until the query gives up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
