@@ -398,7 +398,8 @@ impl<'a> SeriesPlan<'a> {
         self.breakdown.map_or(Ok("''".to_string()), |b| b.sql(scan))
     }
 
-    /// `SELECT bucket (epoch µs), breakdown value, value` for the series.
+    /// `SELECT bucket (epoch µs), breakdown value, value` for the series;
+    /// each kind of math selects `b` (a local bucket start), `bd` and `v`.
     fn sql(&self) -> Result<String> {
         let sql = match self.math {
             Math::WeeklyActive | Math::MonthlyActive => self.active_sql()?,
@@ -414,7 +415,7 @@ impl<'a> SeriesPlan<'a> {
             _ => self.plain_sql()?,
         };
         Ok(format!(
-            "SELECT {}, r.bd, r.v FROM ({sql}) AS r(b, bd, v)",
+            "SELECT {}, r.bd, r.v FROM ({sql}) AS r",
             self.d.epoch_micros("r.b")
         ))
     }
@@ -434,7 +435,7 @@ impl<'a> SeriesPlan<'a> {
             scan.require_actor(self.actor);
             let (a, bd) = (scan.actor(self.actor), self.breakdown_of(&mut scan)?);
             return Ok(format!(
-                "SELECT {}, {bd}, {} {} {all}",
+                "SELECT {} AS b, {bd} AS bd, {} AS v {} {all}",
                 self.whole_range(),
                 d.double(&format!("count(DISTINCT {a})")),
                 scan.from_where()
@@ -453,7 +454,7 @@ impl<'a> SeriesPlan<'a> {
         Ok(format!(
             "WITH d AS (SELECT DISTINCT {t} AS t, {bd} AS bd, {a} AS a {fw}),
                   w AS (SELECT {starts} AS b)
-             SELECT w.b, d.bd, {count}
+             SELECT w.b AS b, d.bd AS bd, {count} AS v
              FROM w JOIN d ON d.t > {window_start} AND d.t <= w.b {all}",
             fw = scan.from_where(),
             starts = d.rows_of(&starts),
@@ -493,7 +494,7 @@ impl<'a> SeriesPlan<'a> {
             )
         };
         Ok(format!(
-            "SELECT {b}, f.bd, {count} FROM (
+            "SELECT {b} AS b, f.bd AS bd, {count} AS v FROM (
                SELECT {a} AS a, min(e.timestamp) AS ts, {first_ok} AS ok,
                       {first_bd} AS bd {fw} GROUP BY 1) f
              WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} {all}",
@@ -517,7 +518,7 @@ impl<'a> SeriesPlan<'a> {
             self.bucket_of(&scan),
         );
         Ok(format!(
-            "SELECT b, bd, {outer} FROM (SELECT {b} AS b, {bd} AS bd, {a} AS a, count(*) AS c {fw} {all}) {all}",
+            "SELECT b, bd, {outer} AS v FROM (SELECT {b} AS b, {bd} AS bd, {a} AS a, count(*) AS c {fw} {all}) {all}",
             outer = d.double(&aggregate(d, self.math, "c")),
             fw = scan.from_where(),
             all = d.group_by_all(),
@@ -539,7 +540,7 @@ impl<'a> SeriesPlan<'a> {
             // Each actor counts once, in the first bucket it appears in.
             let a = scan.actor(actor);
             return Ok(format!(
-                "SELECT b, bd, {count} FROM (SELECT min({b}) AS b, {bd} AS bd, {a} AS a {fw} GROUP BY bd, a) {all}",
+                "SELECT b, bd, {count} AS v FROM (SELECT min({b}) AS b, {bd} AS bd, {a} AS a {fw} GROUP BY bd, a) {all}",
                 count = d.double("count(*)"),
                 fw = scan.from_where()
             ));
@@ -572,7 +573,7 @@ impl<'a> SeriesPlan<'a> {
             }
         };
         Ok(format!(
-            "SELECT {b}, {bd}, {} {} {all}",
+            "SELECT {b} AS b, {bd} AS bd, {} AS v {} {all}",
             d.double(&value),
             scan.from_where()
         ))

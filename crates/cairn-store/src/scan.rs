@@ -26,7 +26,12 @@ pub trait EventScanner: Send {
     /// How SQL for this engine is spelled.
     fn dialect(&self) -> &'static dyn Dialect;
     /// Runs `sql`, handing each batch of its result to `each` until it
-    /// says [`ControlFlow::Break`].
+    /// says [`ControlFlow::Break`]. Columns arrive as the engine types
+    /// them; readers expect counts, epoch microseconds and integer casts as
+    /// `Int64`, hashes and bit masks as `UInt64`, `Dialect::double` as
+    /// `Float64`, text as `Utf8` and conditions as `Boolean`, and NULL for
+    /// the columns of an unmatched `LEFT JOIN` row (an engine that differs
+    /// converts in its dialect or session settings).
     fn scan(
         &self,
         sql: &str,
