@@ -1,7 +1,9 @@
 //! Insight queries in PostHog's query JSON, each counted by persons or by any
-//! group type, answered from the embedded store. SQL does the scanning and
-//! grouping; per-actor state machines (funnels, retention, lifecycle, paths)
-//! run in Rust over the compact rows it returns.
+//! group type, answered through a store's [`EventScanner`]. SQL, spelled by
+//! the scanner's dialect, does the scanning and grouping; per-actor state
+//! machines (funnels, retention, lifecycle, paths) run in Rust over the
+//! compact Arrow batches it returns. Each insight plans its statements,
+//! scans, then computes.
 
 pub mod accepted;
 pub mod breakdown;

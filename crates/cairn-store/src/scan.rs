@@ -115,3 +115,52 @@ fn scan_error(error: duckdb::Error) -> ScanError {
         ScanError::Store(error.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner() -> (tempfile::TempDir, Box<dyn EventScanner>) {
+        let dir = tempfile::tempdir().unwrap();
+        let scanner = DuckStore::open(dir.path(), 1).unwrap().scanner().unwrap();
+        (dir, scanner)
+    }
+
+    #[test]
+    fn batches_stream_until_the_reader_stops() {
+        let (_dir, scanner) = scanner();
+        let sql = "SELECT range FROM range(100000)";
+        let (mut batches, mut rows) = (0, 0);
+        scanner
+            .scan(sql, &mut |batch| {
+                batches += 1;
+                rows += batch.num_rows();
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(rows, 100_000);
+        assert!(batches > 1, "{batches} batches");
+        let mut seen = 0;
+        scanner
+            .scan(sql, &mut |_| {
+                seen += 1;
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn a_value_the_engine_refuses_is_the_statements_fault() {
+        let (_dir, scanner) = scanner();
+        let mut ignore = |_| ControlFlow::Continue(());
+        // RE2 allows at most 1000 repetitions.
+        let refused = scanner.scan("SELECT regexp_matches('a', 'a{1001}')", &mut ignore);
+        assert!(
+            matches!(refused, Err(ScanError::Rejected(_))),
+            "{refused:?}"
+        );
+        let broken = scanner.scan("SELEC 1", &mut ignore);
+        assert!(matches!(broken, Err(ScanError::Store(_))), "{broken:?}");
+    }
+}
