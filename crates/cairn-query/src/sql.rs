@@ -572,13 +572,6 @@ pub fn column<T: 'static>(batch: &RecordBatch, i: usize) -> Result<&T> {
     })
 }
 
-/// A naive timestamp read back from microseconds since the epoch.
-pub fn naive_from_micros(micros: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_micros(micros)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default()
-}
-
 /// The earliest event of the project (for `date_from: "all"`).
 pub fn earliest_event(
     db: &dyn EventScanner,

@@ -296,7 +296,7 @@ fn effective_math(math: Math, interval: Interval) -> Math {
 /// What one series' statement is built from.
 struct SeriesPlan<'a> {
     ctx: &'a ProjectContext,
-    d: &'static dyn Dialect,
+    d: &'a dyn Dialect,
     query: &'a TrendsQuery,
     series: &'a EventsNode,
     /// `series[i]`, for errors.
@@ -314,7 +314,7 @@ struct SeriesPlan<'a> {
 impl<'a> SeriesPlan<'a> {
     #[allow(clippy::too_many_arguments)]
     fn new(
-        d: &'static dyn Dialect,
+        d: &'a dyn Dialect,
         ctx: &'a ProjectContext,
         query: &'a TrendsQuery,
         index: usize,

@@ -24,7 +24,7 @@ pub trait EventStore: Send + Sync {
 /// One scanning session: statements run one at a time.
 pub trait EventScanner: Send {
     /// How SQL for this engine is spelled.
-    fn dialect(&self) -> &'static dyn Dialect;
+    fn dialect(&self) -> &dyn Dialect;
     /// Runs `sql`, handing each batch of its result to `each` until it
     /// says [`ControlFlow::Break`]. Columns arrive as the engine types
     /// them; readers expect counts, epoch microseconds and integer casts as
@@ -74,7 +74,7 @@ impl EventStore for DuckStore {
 struct DuckScanner(PooledConnection);
 
 impl EventScanner for DuckScanner {
-    fn dialect(&self) -> &'static dyn Dialect {
+    fn dialect(&self) -> &dyn Dialect {
         &DuckDialect
     }
 
