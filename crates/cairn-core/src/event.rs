@@ -12,7 +12,8 @@ pub struct Event {
     pub event: String,
     pub distinct_id: String,
     /// The person the distinct id belonged to when the event was ingested.
-    /// Queries resolve the *current* person through the distinct id.
+    /// Reads resolve the *current* person through the person overrides
+    /// (`cairn_store::identity`).
     pub person_id: Option<Uuid>,
     pub timestamp: DateTime<Utc>,
     pub inserted_at: DateTime<Utc>,

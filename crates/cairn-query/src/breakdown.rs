@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::error::{QueryError, Result};
 use crate::nodes::{BreakdownFilter, BreakdownType, PropertyKind};
-use crate::sql::{literal, Scan};
+use crate::sql::Scan;
 
 pub const NULL_LABEL: &str = "$$_posthog_breakdown_null_$$";
 pub const OTHER_LABEL: &str = "$$_posthog_breakdown_other_$$";
@@ -121,6 +121,7 @@ impl Breakdown {
     }
 
     fn expression(&self, scan: &mut Scan<'_>, null_label: bool) -> Result<String> {
+        let d = scan.dialect();
         let mut parts = Vec::new();
         for (i, part) in self.parts.iter().enumerate() {
             let field = if self.multi {
@@ -139,10 +140,13 @@ impl Breakdown {
             };
             let mut x = scan.property(part.kind, &part.key, group, &field)?;
             if part.normalize_url {
-                x = format!("coalesce(nullif(rtrim({x}, '/?#'), ''), CASE WHEN {x} IS NULL THEN NULL ELSE '/' END)");
+                x = format!(
+                    "coalesce(nullif({}, ''), CASE WHEN {x} IS NULL THEN NULL ELSE '/' END)",
+                    d.trim_end(&x, "/?#")
+                );
             }
             parts.push(if null_label {
-                format!("coalesce(nullif({x}, ''), {})", literal(NULL_LABEL))
+                format!("coalesce(nullif({x}, ''), {})", d.string(NULL_LABEL))
             } else {
                 format!("coalesce({x}, '')")
             });
@@ -151,14 +155,14 @@ impl Breakdown {
         let joined = if parts.len() == 1 {
             parts.pop().unwrap_or_default()
         } else {
-            format!("concat_ws({}, {})", literal(&separator), parts.join(", "))
+            d.concat_with(&separator, &parts)
         };
         Ok(if null_label {
             joined
         } else {
             // NULL when every part is missing or empty.
             let empty = separator.repeat(self.parts.len() - 1);
-            format!("nullif({joined}, {})", literal(&empty))
+            format!("nullif({joined}, {})", d.string(&empty))
         })
     }
 

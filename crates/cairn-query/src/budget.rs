@@ -1,17 +1,17 @@
-//! How long one query may run, and whether its asker still waits. DuckDB
-//! work is stopped by interrupting the connection; the per-actor state
+//! How long one query may run, and whether its asker still waits. The
+//! engine's work is stopped by interrupting the scanner; the per-actor state
 //! machines in Rust check [`Budget::check`] as they go.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_store::duckdb::Connection;
+use cairn_store::EventScanner;
 
 use crate::error::{QueryError, Result};
 
-/// How often the watchdog looks at the clock and the cancel flag. DuckDB
-/// forgets an interrupt that lands between two statements, so it is
+/// How often the watchdog looks at the clock and the cancel flag. An engine
+/// may forget an interrupt that lands between two statements, so it is
 /// repeated at this pace until the query gives up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -65,15 +65,19 @@ impl Budget {
         self.exceeded().map_or(Ok(()), Err)
     }
 
-    /// Runs `work` on `conn`, interrupting DuckDB once the time is up or
+    /// Runs `work` on `scanner`, interrupting it once the time is up or
     /// the query is cancelled; the error then says which. Without a time
     /// limit (tests, benchmarks) `work` runs unwatched.
-    pub fn watch<T>(&self, conn: &Connection, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub fn watch<T>(
+        &self,
+        scanner: &dyn EventScanner,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         self.check()?;
         if self.limit.is_none() {
             return work();
         }
-        let interrupt = conn.interrupt_handle();
+        let interrupt = scanner.interrupter();
         let finished = (Mutex::new(false), Condvar::new());
         let result = std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -93,7 +97,7 @@ impl Budget {
             let _stop_watching = Finished(&finished);
             work()
         });
-        // An interrupted statement fails with DuckDB's own words; say why.
+        // An interrupted statement fails with the engine's own words; say why.
         match (result, self.exceeded()) {
             (Err(_), Some(reason)) => Err(reason),
             (result, _) => result,
@@ -125,30 +129,43 @@ impl Drop for CancelOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_store::{DuckStore, EventStore};
 
     const ENDLESS: &str = "SELECT sum(a.range % 7)::BIGINT FROM range(100000000000) a";
 
-    fn slow(conn: &Connection) -> Result<i64> {
-        Ok(conn.query_row(ENDLESS, [], |r| r.get(0))?)
+    fn scanner() -> (tempfile::TempDir, Box<dyn EventScanner>) {
+        let dir = tempfile::tempdir().unwrap();
+        let scanner = DuckStore::open(dir.path(), 1).unwrap().scanner().unwrap();
+        (dir, scanner)
+    }
+
+    fn one_number(scanner: &dyn EventScanner, sql: &str) -> Result<i64> {
+        let mut n = None;
+        crate::sql::for_each_batch(scanner, sql, |batch| {
+            n = Some(crate::sql::column::<arrow_array::Int64Array>(batch, 0)?.value(0));
+            Ok(())
+        })?;
+        n.ok_or_else(|| QueryError::Internal("no row".into()))
     }
 
     #[test]
     fn a_query_past_its_time_is_interrupted_and_named() {
-        let conn = Connection::open_in_memory().unwrap();
+        let (_dir, scanner) = scanner();
         let budget = Budget::new(Duration::from_millis(200));
         let started = Instant::now();
-        let err = budget.watch(&conn, || slow(&conn)).unwrap_err();
+        let err = budget
+            .watch(&*scanner, || one_number(&*scanner, ENDLESS))
+            .unwrap_err();
         assert!(matches!(err, QueryError::TimedOut { .. }), "{err}");
         assert!(err.to_string().contains("query timeout of 0.2 s"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        // The connection serves the next query.
-        let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0)).unwrap();
-        assert_eq!(one, 1);
+        // The session serves the next query.
+        assert_eq!(one_number(&*scanner, "SELECT 1::BIGINT").unwrap(), 1);
     }
 
     #[test]
     fn dropping_the_guard_cancels_a_running_query() {
-        let conn = Connection::open_in_memory().unwrap();
+        let (_dir, scanner) = scanner();
         let budget = Budget::new(Duration::from_secs(600));
         let guard = budget.cancel_on_drop();
         std::thread::spawn(move || {
@@ -156,19 +173,19 @@ mod tests {
             drop(guard);
         });
         let started = Instant::now();
-        let err = budget.watch(&conn, || slow(&conn)).unwrap_err();
+        let err = budget
+            .watch(&*scanner, || one_number(&*scanner, ENDLESS))
+            .unwrap_err();
         assert!(matches!(err, QueryError::Cancelled), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
     fn quick_work_is_untouched() {
-        let conn = Connection::open_in_memory().unwrap();
+        let (_dir, scanner) = scanner();
         let budget = Budget::new(Duration::from_secs(60));
         let n = budget
-            .watch(&conn, || {
-                Ok(conn.query_row("SELECT 42", [], |r| r.get::<_, i64>(0))?)
-            })
+            .watch(&*scanner, || one_number(&*scanner, "SELECT 42::BIGINT"))
             .unwrap();
         assert_eq!(n, 42);
         assert!(Budget::unlimited().check().is_ok());

@@ -1,21 +1,14 @@
 //! The project a query runs in: its id, clock, timezone, week start and
-//! group types.
+//! group types, as plain values (the caller reads them from its catalog).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use cairn_core::ProjectId;
-use cairn_store::duckdb::Connection;
-use cairn_store::{projects, read, StoreError};
+pub use cairn_store::dialect::WeekStart;
 
 use crate::budget::Budget;
 use crate::error::{QueryError, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeekStart {
-    Sunday,
-    Monday,
-}
 
 #[derive(Debug, Clone)]
 pub struct ProjectContext {
@@ -48,25 +41,6 @@ impl ProjectContext {
             person_overrides: true,
             budget: Budget::unlimited(),
         }
-    }
-
-    /// The stored project's settings and group types; `None` if it does
-    /// not exist.
-    pub fn load(conn: &Connection, project: ProjectId) -> Result<Option<Self>, StoreError> {
-        let Some(stored) = projects::get_project(conn, project)? else {
-            return Ok(None);
-        };
-        let mut ctx = Self::new(project, &stored.timezone, stored.week_start_day);
-        ctx.group_types = read::group_types(conn, Some(project))?
-            .into_iter()
-            .map(|(_, t)| (t.group_type_index, t.group_type))
-            .collect();
-        ctx.person_overrides = conn.query_row(
-            "SELECT count(*) > 0 FROM person_overrides WHERE project_id = ?",
-            [project.0],
-            |row| row.get(0),
-        )?;
-        Ok(Some(ctx))
     }
 
     /// Checks that group type `index`, named at `field`, exists.

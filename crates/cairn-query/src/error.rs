@@ -11,7 +11,7 @@ pub enum QueryError {
     #[error("internal error: {0}")]
     Internal(String),
     #[error("the store failed to answer: {0}")]
-    Store(#[from] cairn_store::duckdb::Error),
+    Store(#[from] cairn_store::StoreError),
     /// The query ran past its time limit and was stopped.
     #[error("the query ran longer than the query timeout of {} s and was stopped; narrow its date range, breakdown or filters, or raise --query-timeout (CAIRN_QUERY_TIMEOUT)", .limit.as_secs_f64())]
     TimedOut { limit: std::time::Duration },
@@ -25,6 +25,16 @@ impl QueryError {
         Self::Invalid {
             field: field.into(),
             detail: detail.into(),
+        }
+    }
+}
+
+impl From<cairn_store::ScanError> for QueryError {
+    fn from(error: cairn_store::ScanError) -> Self {
+        match error {
+            // The engine met a value of the query it cannot take.
+            cairn_store::ScanError::Rejected(text) => Self::invalid("query", text),
+            cairn_store::ScanError::Store(e) => Self::Store(e),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Insight queries in PostHog's query JSON, each counted by persons or by any
-//! group type, answered from the embedded store. SQL does the scanning and
-//! grouping; per-actor state machines (funnels, retention, lifecycle, paths)
-//! run in Rust over the compact rows it returns.
+//! group type, answered through a store's [`EventScanner`]. SQL, spelled by
+//! the scanner's dialect, does the scanning and grouping; per-actor state
+//! machines (funnels, retention, lifecycle, paths) run in Rust over the
+//! compact Arrow batches it returns. Each insight plans its statements,
+//! scans, then computes.
 
 pub mod accepted;
 pub mod breakdown;
@@ -22,16 +24,16 @@ pub mod trends;
 
 use serde_json::Value;
 
-use cairn_store::duckdb::Connection;
+use cairn_store::EventScanner;
 
 pub use budget::{Budget, CancelOnDrop};
 pub use context::{ProjectContext, WeekStart};
 pub use error::{QueryError, Result};
 use nodes::InsightQuery;
 
-/// Answers `{"kind": …}` (or an `InsightVizNode` wrapping one), within
-/// the time `ctx.budget` allows.
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Value> {
+/// Answers `{"kind": …}` (or an `InsightVizNode` wrapping one) from the
+/// events `scanner` reads, within the time `ctx.budget` allows.
+pub fn run(scanner: &dyn EventScanner, ctx: &ProjectContext, query: Value) -> Result<Value> {
     limits::reject_nul(&query)?;
     let query = match query {
         Value::Object(mut node)
@@ -62,13 +64,13 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: Value) -> Result<Valu
             ))
         }
     };
-    ctx.budget.watch(conn, || match &query {
-        InsightQuery::TrendsQuery(q) => trends::run(conn, ctx, q),
-        InsightQuery::FunnelsQuery(q) => funnels::run(conn, ctx, q),
-        InsightQuery::RetentionQuery(q) => retention::run(conn, ctx, q),
-        InsightQuery::LifecycleQuery(q) => lifecycle::run(conn, ctx, q),
-        InsightQuery::StickinessQuery(q) => stickiness::run(conn, ctx, q),
-        InsightQuery::PathsQuery(q) => paths::run(conn, ctx, q),
+    ctx.budget.watch(scanner, || match &query {
+        InsightQuery::TrendsQuery(q) => trends::run(scanner, ctx, q),
+        InsightQuery::FunnelsQuery(q) => funnels::run(scanner, ctx, q),
+        InsightQuery::RetentionQuery(q) => retention::run(scanner, ctx, q),
+        InsightQuery::LifecycleQuery(q) => lifecycle::run(scanner, ctx, q),
+        InsightQuery::StickinessQuery(q) => stickiness::run(scanner, ctx, q),
+        InsightQuery::PathsQuery(q) => paths::run(scanner, ctx, q),
     })
 }
 

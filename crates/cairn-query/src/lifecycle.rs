@@ -4,27 +4,52 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDateTime;
+
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{Int64Array, UInt64Array};
-use cairn_store::duckdb::Connection;
+use arrow_array::{Int64Array, UInt64Array};
+use cairn_store::EventScanner;
 
 use crate::context::ProjectContext;
 use crate::dates::{self, day_string, instant, shift, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, LifecycleQuery};
-use crate::sql::{bucket_sql, column, earliest_event, for_each_batch, local_time_sql, Actor, Scan};
+use crate::sql::{
+    bucket_sql, column, earliest_event, for_each_batch, local_time_sql, timestamp, Actor, Scan,
+};
 
 const STATUSES: [&str; 4] = ["new", "returning", "resurrecting", "dormant"];
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> Result<Value> {
+    let plan = plan(db, ctx, query)?;
+    let rows = scan(db, &plan)?;
+    ctx.budget.check()?;
+    let counts = tally(&rows, plan.buckets.len());
+    Ok(answer(ctx, query, &plan, counts))
+}
+
+/// What to scan, and how to read its periods back.
+struct Plan {
+    sql: String,
+    interval: Interval,
+    buckets: Vec<NaiveDateTime>,
+    /// Period start (epoch µs) → index: 0 is the one before the range,
+    /// n + 1 the one after.
+    index: HashMap<i64, i64>,
+    /// The start of period 0 (epoch µs).
+    before: i64,
+}
+
+fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> Result<Plan> {
     let Some(series) = query.series.first() else {
         return Err(QueryError::invalid("series", "lifecycle needs one series"));
     };
+    let d = db.dialect();
     let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let interval = query.interval.unwrap_or(Interval::Day);
     let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(conn, ctx, &[series.event.as_deref()])
+        earliest_event(db, ctx, &[series.event.as_deref()])
     })?;
     let buckets = range.buckets(ctx);
     dates::check_buckets(&buckets)?;
@@ -36,8 +61,8 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
         instant(ctx, shift(first, interval, -1)),
         instant(ctx, shift(last, interval, 1)),
     );
-    let mut scan = Scan::new(ctx, from, to);
-    scan.condition(format!("e.timestamp < {}", crate::sql::timestamp(to)));
+    let mut scan = Scan::new(ctx, d, from, to);
+    scan.condition(format!("e.timestamp < {}", timestamp(d, to)));
     scan.event(series.event.as_deref());
     scan.properties(&query.properties, "properties")?;
     scan.properties(&series.properties, "series[0].properties")?;
@@ -60,40 +85,53 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
         ),
     };
     let created_bucket = bucket_sql(
-        &local_time_sql(ctx, "coalesce(c.created_at, x.first)", from, to),
+        d,
+        &local_time_sql(ctx, d, "coalesce(c.created_at, x.first)", from, to),
         interval,
         ctx.week_start,
     );
     let sql = format!(
-        "SELECT hash(x.a), epoch_us(x.b), epoch_us({created_bucket}) FROM (
+        "SELECT {hash}, {b}, {created} FROM (
            SELECT {a} AS a, {bucket} AS b, min(e.timestamp) AS first {fw} GROUP BY 1, 2) x
          {join} {having}",
+        hash = d.hash(&["x.a"]),
+        b = d.epoch_micros("x.b"),
+        created = d.epoch_micros(&created_bucket),
         bucket = scan.bucket(interval),
         fw = scan.from_where(),
     );
-    // Periods as indices: 0 is the one before the range, n + 1 the one after.
     let mut extended = vec![shift(first, interval, -1)];
     extended.extend(buckets.iter().copied());
     extended.push(shift(last, interval, 1));
-    let index: HashMap<i64, i64> = extended
+    let index = extended
         .iter()
         .enumerate()
         .map(|(i, p)| (p.and_utc().timestamp_micros(), i as i64))
         .collect();
-    let before = extended[0].and_utc().timestamp_micros();
+    Ok(Plan {
+        sql,
+        interval,
+        before: extended[0].and_utc().timestamp_micros(),
+        buckets,
+        index,
+    })
+}
+
+/// `(actor, period, period created)` per active actor and period, sorted.
+fn scan(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<(u64, i64, i64)>> {
     let mut rows: Vec<(u64, i64, i64)> = Vec::new();
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &plan.sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let periods = column::<Int64Array>(batch, 1)?;
         let created = column::<Int64Array>(batch, 2)?;
         for i in 0..batch.num_rows() {
-            let Some(&period) = index.get(&periods.value(i)) else {
+            let Some(&period) = plan.index.get(&periods.value(i)) else {
                 continue;
             };
             // Created before the window: never "new" here.
-            let created = match index.get(&created.value(i)) {
+            let created = match plan.index.get(&created.value(i)) {
                 Some(&c) => c,
-                None if created.value(i) < before => i64::MIN,
+                None if created.value(i) < plan.before => i64::MIN,
                 None => i64::MAX,
             };
             rows.push((ids.value(i), period, created));
@@ -101,19 +139,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
         Ok(())
     })?;
     rows.sort_unstable();
-    let n = buckets.len() as i64;
-    let mut counts = [
-        vec![0i64; buckets.len()],
-        vec![0; buckets.len()],
-        vec![0; buckets.len()],
-        vec![0; buckets.len()],
-    ];
+    Ok(rows)
+}
+
+/// Per status (new, returning, resurrecting, dormant), the actors of each
+/// of the `n` periods.
+fn tally(rows: &[(u64, i64, i64)], n: usize) -> [Vec<i64>; 4] {
+    let mut counts = [vec![0i64; n], vec![0; n], vec![0; n], vec![0; n]];
+    let n = n as i64;
     let mut tally = |status: usize, period: i64| {
         if (1..=n).contains(&period) {
             counts[status][period as usize - 1] += if status == 3 { -1 } else { 1 };
         }
     };
-    ctx.budget.check()?;
     for periods in rows.chunk_by(|a, b| a.0 == b.0) {
         let created = periods.iter().map(|r| r.2).min().unwrap_or(i64::MIN);
         for (j, &(_, p, _)) in periods.iter().enumerate() {
@@ -130,7 +168,17 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
             }
         }
     }
+    counts
+}
 
+fn answer(
+    ctx: &ProjectContext,
+    query: &LifecycleQuery,
+    plan: &Plan,
+    counts: [Vec<i64>; 4],
+) -> Value {
+    let (buckets, interval) = (&plan.buckets, plan.interval);
+    let series = &query.series[0];
     let name = series
         .custom_name
         .clone()
@@ -151,5 +199,5 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &LifecycleQuery) -> R
             })
         })
         .collect();
-    Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+    json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()})
 }

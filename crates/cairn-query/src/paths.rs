@@ -7,14 +7,16 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{Int64Array, StringArray, UInt64Array};
-use cairn_store::duckdb::Connection;
+use arrow_array::{Int64Array, StringArray, UInt64Array};
+use cairn_core::names;
+use cairn_store::dialect::Dialect;
+use cairn_store::EventScanner;
 
 use crate::budget::Budget;
 use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
 use crate::error::{QueryError, Result};
-use crate::nodes::{Interval, PathEventType, PathsQuery, PropertyKind};
+use crate::nodes::{Interval, PathEventType, PathsFilter, PathsQuery, PropertyKind};
 use crate::sql::{column, for_each_batch, person_merges, Actor, FastHash, Merges, Scan};
 
 /// A gap this long (or longer) ends a session.
@@ -28,7 +30,47 @@ struct Edge {
     total_us: i64,
 }
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &PathsQuery) -> Result<Value> {
+    let filter = &query.paths_filter;
+    let plan = plan(db.dialect(), ctx, query)?;
+    let merges = match plan.actor {
+        Actor::Person => person_merges(db, ctx)?,
+        Actor::Group(_) => Merges::default(),
+    };
+    let items = Items::new(scan_names(db, &plan)?, filter);
+    let (start, end) = (
+        items.point(&filter.start_point),
+        items.point(&filter.end_point),
+    );
+    if matches!(start, Some(None)) || matches!(end, Some(None)) {
+        return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
+    }
+    let batches = scan_steps(db, &plan)?;
+    let walker = Walker {
+        merges: &merges,
+        item_of: &items.of_key,
+        excluded: &items.excluded,
+        start: start.flatten(),
+        end: end.flatten(),
+        limit: plan.step_limit,
+        budget: &ctx.budget,
+    };
+    let edges = walker.edges(&batches);
+    ctx.budget.check()?;
+    Ok(answer(filter, &items.names, edges))
+}
+
+/// The two statements of a paths query.
+struct Plan {
+    actor: Actor,
+    step_limit: usize,
+    /// Each item key with its name.
+    names: String,
+    /// Actor hash, time, item key per event.
+    steps: String,
+}
+
+fn plan(d: &dyn Dialect, ctx: &ProjectContext, query: &PathsQuery) -> Result<Plan> {
     let filter = &query.paths_filter;
     let step_limit = filter.step_limit.unwrap_or(DEFAULT_STEP_LIMIT);
     if !(2..=20).contains(&step_limit) {
@@ -39,91 +81,95 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
     }
     let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let range = Range::resolve(ctx, &query.date_range, Interval::Day, || Ok(None))?;
-    let mut scan = Scan::new(ctx, instant(ctx, range.from), instant(ctx, range.to));
+    let mut scan = Scan::new(ctx, d, instant(ctx, range.from), instant(ctx, range.to));
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
+    let (pageview, screen_event) = (
+        d.string(names::event::PAGEVIEW),
+        d.string(names::event::SCREEN),
+    );
     if let Some(types) = filter
         .include_event_types
         .as_ref()
         .filter(|t| !t.is_empty())
     {
-        let kinds: Vec<&str> = types
+        let kinds: Vec<String> = types
             .iter()
             .map(|t| match t {
-                PathEventType::Pageview => "e.event = '$pageview'",
-                PathEventType::Screen => "e.event = '$screen'",
-                PathEventType::CustomEvent => "NOT starts_with(e.event, '$')",
+                PathEventType::Pageview => format!("e.event = {pageview}"),
+                PathEventType::Screen => format!("e.event = {screen_event}"),
+                PathEventType::CustomEvent => format!("NOT {}", d.starts_with("e.event", "$")),
             })
             .collect();
         scan.condition(format!("({})", kinds.join(" OR ")));
     }
-    let url = scan.property(PropertyKind::Event, "$current_url", None, "pathsFilter")?;
-    let screen = scan.property(PropertyKind::Event, "$screen_name", None, "pathsFilter")?;
+    let url = scan.property(
+        PropertyKind::Event,
+        names::property::CURRENT_URL,
+        None,
+        "pathsFilter",
+    )?;
+    let screen = scan.property(
+        PropertyKind::Event,
+        names::property::SCREEN_NAME,
+        None,
+        "pathsFilter",
+    )?;
     let item = format!(
-        "CASE WHEN e.event = '$pageview' THEN coalesce(nullif(rtrim({url}, '/'), ''), '/')
-              WHEN e.event = '$screen' THEN coalesce({screen}, '')
-              ELSE e.event END"
+        "CASE WHEN e.event = {pageview} THEN coalesce(nullif({}, ''), '/')
+              WHEN e.event = {screen_event} THEN coalesce({screen}, '')
+              ELSE e.event END",
+        d.trim_end(&url, "/")
     );
     // The big scan reads a cheap key per event, a hash of the columns its
     // item is named from (building millions of item strings costs more than
     // the walk); a second query names each key. Keys whose names agree
     // ("/a" and "/a/") are one item.
     let key = match filter.include_event_types.as_deref() {
-        Some([PathEventType::Pageview]) => format!("hash({url})"),
-        Some([PathEventType::Screen]) => format!("hash({screen})"),
-        _ => format!("hash(e.event, {url}, {screen})"),
+        Some([PathEventType::Pageview]) => d.hash(&[&url]),
+        Some([PathEventType::Screen]) => d.hash(&[&screen]),
+        _ => d.hash(&["e.event", &url, &screen]),
     };
     // Naming items needs no actor, so not the join that finds merged persons.
-    let names_fw = scan.from_where();
-    let (a, merges) = match actor {
-        Actor::Person => ("e.person_id".to_string(), person_merges(conn, ctx)?),
-        Actor::Group(_) => (scan.actor(actor), Merges::default()),
+    let names = format!(
+        "SELECT {key}, {} {} GROUP BY 1",
+        d.any_value(&item),
+        scan.from_where()
+    );
+    // Merged persons are followed in Rust (see `person_merges`).
+    let a = match actor {
+        Actor::Person => "e.person_id".to_string(),
+        Actor::Group(_) => scan.actor(actor),
     };
-    let fw = scan.from_where();
-    let mut named: Vec<(u64, String)> = Vec::new();
-    for_each_batch(
-        conn,
-        &format!("SELECT {key}, any_value({item}) {names_fw} GROUP BY 1"),
-        |batch| {
-            let keys = column::<UInt64Array>(batch, 0)?;
-            let names = column::<StringArray>(batch, 1)?;
-            named
-                .extend((0..batch.num_rows()).map(|i| (keys.value(i), names.value(i).to_string())));
-            Ok(())
-        },
-    )?;
-    // Items are numbered in name order, so ties sort the same way every run.
-    let mut names: Vec<String> = named.iter().map(|(_, name)| name.clone()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let id_of = |name: &str| {
-        names
-            .binary_search_by(|n| n.as_str().cmp(name))
-            .ok()
-            .map(|i| i as u32)
-    };
-    let item_of: HashMap<u64, u32, FastHash> = named
-        .iter()
-        .filter_map(|(key, name)| Some((*key, id_of(name)?)))
-        .collect();
-    let point = |text: &Option<String>| text.as_deref().map(id_of);
-    let (start, end) = (point(&filter.start_point), point(&filter.end_point));
-    if matches!(start, Some(None)) || matches!(end, Some(None)) {
-        return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
-    }
-    let exclude: std::collections::HashSet<&str> = filter
-        .exclude_events
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    let excluded: Vec<bool> = names
-        .iter()
-        .map(|name| exclude.contains(name.as_str()))
-        .collect();
+    let steps = format!(
+        "SELECT {}, {}, {key} {}",
+        d.hash(&[&a]),
+        d.epoch_micros("e.timestamp"),
+        scan.from_where()
+    );
+    Ok(Plan {
+        actor,
+        step_limit,
+        names,
+        steps,
+    })
+}
+
+/// `(key, name)` of every item the events hold.
+fn scan_names(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<(u64, String)>> {
+    let mut named = Vec::new();
+    for_each_batch(db, &plan.names, |batch| {
+        let keys = column::<UInt64Array>(batch, 0)?;
+        let names = column::<StringArray>(batch, 1)?;
+        named.extend((0..batch.num_rows()).map(|i| (keys.value(i), names.value(i).to_string())));
+        Ok(())
+    })?;
+    Ok(named)
+}
+
+fn scan_steps(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<Batch>> {
     let mut batches = Vec::new();
-    let sql = format!("SELECT hash({a}), epoch_us(e.timestamp), {key} {fw}");
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &plan.steps, |batch| {
         batches.push((
             column::<UInt64Array>(batch, 0)?.clone(),
             column::<Int64Array>(batch, 1)?.clone(),
@@ -131,39 +177,57 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
         ));
         Ok(())
     })?;
-    let walker = Walker {
-        merges: &merges,
-        item_of: &item_of,
-        excluded: &excluded,
-        start: start.flatten(),
-        end: end.flatten(),
-        limit: step_limit,
-        budget: &ctx.budget,
-    };
-    // Actors are shared out among the cores, each share grouped and walked
-    // on its own thread.
-    let shares = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let mut edges = Edges::default();
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..shares)
-            .map(|share| {
-                let (walker, batches) = (&walker, &batches);
-                scope.spawn(move || walker.share(batches, share, shares))
-            })
-            .collect();
-        for thread in threads {
-            let share = thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            for (k, e) in share {
-                let edge = edges.entry(k).or_default();
-                edge.count += e.count;
-                edge.total_us += e.total_us;
-            }
-        }
-    });
-    ctx.budget.check()?;
+    Ok(batches)
+}
 
+/// The items, numbered in name order (so ties sort the same way every run).
+struct Items {
+    names: Vec<String>,
+    of_key: HashMap<u64, u32, FastHash>,
+    excluded: Vec<bool>,
+}
+
+impl Items {
+    fn new(named: Vec<(u64, String)>, filter: &PathsFilter) -> Self {
+        let mut names: Vec<String> = named.iter().map(|(_, name)| name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let exclude: std::collections::HashSet<&str> = filter
+            .exclude_events
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let excluded = names
+            .iter()
+            .map(|name| exclude.contains(name.as_str()))
+            .collect();
+        let mut items = Self {
+            names,
+            of_key: HashMap::default(),
+            excluded,
+        };
+        items.of_key = named
+            .iter()
+            .filter_map(|(key, name)| Some((*key, items.id(name)?)))
+            .collect();
+        items
+    }
+
+    fn id(&self, name: &str) -> Option<u32> {
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    /// A start or end point: `Some(None)` when it names no item.
+    fn point(&self, text: &Option<String>) -> Option<Option<u32>> {
+        text.as_deref().map(|name| self.id(name))
+    }
+}
+
+fn answer(filter: &PathsFilter, names: &[String], edges: Edges) -> Value {
     let name = |id: &u32| names[*id as usize].as_str();
     let mut ranked: Vec<((usize, u32, u32), Edge)> = edges
         .into_iter()
@@ -184,7 +248,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &PathsQuery) -> Resul
             })
         })
         .collect();
-    Ok(json!({"results": results, "is_cached": false}))
+    json!({"results": results, "is_cached": false})
 }
 
 type Edges = HashMap<(usize, u32, u32), Edge, FastHash>;
@@ -205,6 +269,29 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// Every actor's edges: actors are shared out among the cores, each
+    /// share grouped and walked on its own thread.
+    fn edges(&self, batches: &[Batch]) -> Edges {
+        let shares = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let mut edges = Edges::default();
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..shares)
+                .map(|share| scope.spawn(move || self.share(batches, share, shares)))
+                .collect();
+            for thread in threads {
+                let share = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (k, e) in share {
+                    let edge = edges.entry(k).or_default();
+                    edge.count += e.count;
+                    edge.total_us += e.total_us;
+                }
+            }
+        });
+        edges
+    }
+
     /// The edges of the actors whose hash is `share` modulo `shares`.
     fn share(&self, batches: &[Batch], share: u64, shares: u64) -> Edges {
         let (starts, mut events) = self.gather(batches, share, shares);

@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{
-    Array, BooleanArray, Int64Array, StringArray, UInt64Array,
-};
-use cairn_store::duckdb::Connection;
+use arrow_array::{Array, BooleanArray, Int64Array, StringArray, UInt64Array};
+use cairn_store::dialect::Dialect;
+use cairn_store::EventScanner;
 
 use crate::breakdown::{top_values, Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
@@ -21,7 +20,8 @@ use crate::nodes::{
     Interval, Properties, RetentionEntity, RetentionPeriod, RetentionQuery, RetentionType,
 };
 use crate::sql::{
-    bucket_index_sql, column, for_each_batch, literal, person_merges, Actor, Interner, Merges, Scan,
+    bucket_index_sql, column, for_each_batch, person_merges, timestamp, Actor, Interner, Merges,
+    Scan,
 };
 
 /// Schema default of `totalIntervals`.
@@ -40,109 +40,205 @@ struct Activity {
 
 const NO_VALUE: u32 = u32::MAX;
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
-    let filter = &query.retention_filter;
-    let (interval, period_name) = match filter.period.unwrap_or(RetentionPeriod::Day) {
-        RetentionPeriod::Hour => (Interval::Hour, "Hour"),
-        RetentionPeriod::Day => (Interval::Day, "Day"),
-        RetentionPeriod::Week => (Interval::Week, "Week"),
-        RetentionPeriod::Month => (Interval::Month, "Month"),
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
+    let grid = Grid::plan(ctx, query)?;
+    let plan = activity_sql(db.dialect(), ctx, query, &grid)?;
+    let merges = if plan.follows_merges {
+        person_merges(db, ctx)?
+    } else {
+        Merges::default()
     };
-    let total = filter.total_intervals.unwrap_or(DEFAULT_INTERVALS);
-    if total == 0 || total > 1000 {
-        return Err(QueryError::invalid(
+    let mut values = Interner::default();
+    let activity = if plan.by_masks {
+        period_masks(db, &plan.grouped, &grid, plan.minimum, &merges)?
+    } else {
+        period_rows(db, &plan.grouped, &grid, &mut values)?
+    };
+    // First-time retention: an actor's only cohort is its first-ever start.
+    let anchors = match grid.kind {
+        RetentionType::RetentionRecurring => None,
+        _ => Some(first_starts(db, ctx, query, &grid)?),
+    };
+    let values = values.into_texts();
+    let cohorts = Cohorts {
+        activity: &activity,
+        anchors: anchors.as_ref(),
+        values: &values,
+    };
+    let (kept, rest) = cohorts.ranked_values(grid.breakdown.as_ref());
+    let tables = cohorts.tables(ctx, &grid, &kept, plan.minimum, query)?;
+    Ok(answer(ctx, &grid, &kept, &rest, &tables))
+}
+
+/// The periods of a retention query and what is asked about them.
+struct Grid {
+    interval: Interval,
+    period_name: &'static str,
+    /// Columns of the table: periods after a cohort's start, counted.
+    total: usize,
+    kind: RetentionType,
+    target: Entity,
+    returning: Entity,
+    actor: Actor,
+    breakdown: Option<Breakdown>,
+    /// The local start of the grid's first period.
+    start: NaiveDateTime,
+    /// The cohort periods' local starts, ascending.
+    periods: Vec<NaiveDateTime>,
+    /// The instants the grid spans.
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// The periods' starts as epoch µs (a period's index is a binary search
+    /// away).
+    starts: Vec<i64>,
+}
+
+impl Grid {
+    fn plan(ctx: &ProjectContext, query: &RetentionQuery) -> Result<Self> {
+        let filter = &query.retention_filter;
+        let (interval, period_name) = match filter.period.unwrap_or(RetentionPeriod::Day) {
+            RetentionPeriod::Hour => (Interval::Hour, "Hour"),
+            RetentionPeriod::Day => (Interval::Day, "Day"),
+            RetentionPeriod::Week => (Interval::Week, "Week"),
+            RetentionPeriod::Month => (Interval::Month, "Month"),
+        };
+        let total = filter.total_intervals.unwrap_or(DEFAULT_INTERVALS);
+        if total == 0 || total > 1000 {
+            return Err(QueryError::invalid(
+                "retentionFilter.totalIntervals",
+                "must be between 1 and 1000",
+            ));
+        }
+        let kind = filter
+            .retention_type
+            .unwrap_or(RetentionType::RetentionRecurring);
+        let target = entity(
+            filter.target_entity.as_ref(),
+            "retentionFilter.targetEntity",
+        )?;
+        let returning = entity(
+            filter.returning_entity.as_ref(),
+            "retentionFilter.returningEntity",
+        )?;
+        let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
+        let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+
+        // The grid: periods from date_from's up to (excluding) the one after date_to.
+        // Without date_from the grid counts back from date_to, so the generic
+        // default (a week before now) must not be checked against it.
+        let mut date_range = query.date_range.clone();
+        if date_range.date_from.is_none() {
+            date_range.date_from = date_range.date_to.clone();
+        }
+        let range = Range::resolve(ctx, &date_range, interval, || Ok(None))?;
+        let end = align(shift(range.to, interval, 1), interval, ctx.week_start);
+        let start = match &query.date_range.date_from {
+            Some(_) => align(range.from, interval, ctx.week_start),
+            None => align(
+                shift(end, interval, -(total as i64)),
+                interval,
+                ctx.week_start,
+            ),
+        };
+        let mut periods: Vec<NaiveDateTime> = Vec::new();
+        let mut p = start;
+        while p < end && periods.len() < dates::MAX_BUCKETS {
+            periods.push(p);
+            p = shift(p, interval, 1);
+        }
+        dates::check_buckets(&periods)?;
+        limits::check_cells(
             "retentionFilter.totalIntervals",
-            "must be between 1 and 1000",
-        ));
+            &[
+                ("cohorts", periods.len()),
+                ("intervals", total),
+                (
+                    "breakdown values (breakdown_limit and Other)",
+                    breakdown.as_ref().map_or(1, |b| b.limit.saturating_add(1)),
+                ),
+            ],
+            limits::MAX_RETENTION_CELLS,
+        )?;
+        let starts = periods
+            .iter()
+            .map(|p| p.and_utc().timestamp_micros())
+            .collect();
+        Ok(Self {
+            interval,
+            period_name,
+            total,
+            kind,
+            target,
+            returning,
+            actor,
+            breakdown,
+            start,
+            periods,
+            from: instant(ctx, start),
+            to: instant(ctx, end),
+            starts,
+        })
     }
-    let kind = filter
-        .retention_type
-        .unwrap_or(RetentionType::RetentionRecurring);
-    let target = entity(
-        filter.target_entity.as_ref(),
-        "retentionFilter.targetEntity",
-    )?;
-    let returning = entity(
-        filter.returning_entity.as_ref(),
+
+    /// The index of the period starting at `local`, if it is one.
+    fn period_of(&self, local: NaiveDateTime) -> Option<usize> {
+        self.starts
+            .binary_search(&local.and_utc().timestamp_micros())
+            .ok()
+    }
+}
+
+/// The per actor and period statement: did it start there, how often did
+/// it return.
+struct ActivityPlan {
+    grouped: String,
+    /// Read as per-actor bit masks of periods (no breakdown needs values
+    /// and the grid fits in 64 bits).
+    by_masks: bool,
+    /// Returns a period needs to count.
+    minimum: u64,
+    /// Actors are stored persons; merges are folded in Rust.
+    follows_merges: bool,
+}
+
+fn activity_sql(
+    d: &dyn Dialect,
+    ctx: &ProjectContext,
+    query: &RetentionQuery,
+    grid: &Grid,
+) -> Result<ActivityPlan> {
+    let mut scan = Scan::new(ctx, d, grid.from, grid.to);
+    scan.condition(format!("e.timestamp < {}", timestamp(d, grid.to)));
+    scan.properties(&query.properties, "properties")?;
+    scan.require_actor(grid.actor);
+    let is_target = condition(&mut scan, &grid.target, "retentionFilter.targetEntity")?;
+    let is_return = condition(
+        &mut scan,
+        &grid.returning,
         "retentionFilter.returningEntity",
     )?;
-    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
-    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
-
-    // The grid: periods from date_from's up to (excluding) the one after date_to.
-    // Without date_from the grid counts back from date_to, so the generic
-    // default (a week before now) must not be checked against it.
-    let mut date_range = query.date_range.clone();
-    if date_range.date_from.is_none() {
-        date_range.date_from = date_range.date_to.clone();
-    }
-    let range = Range::resolve(ctx, &date_range, interval, || Ok(None))?;
-    let end = align(shift(range.to, interval, 1), interval, ctx.week_start);
-    let start = match &query.date_range.date_from {
-        Some(_) => align(range.from, interval, ctx.week_start),
-        None => align(
-            shift(end, interval, -(total as i64)),
-            interval,
-            ctx.week_start,
-        ),
+    let value = match &grid.breakdown {
+        Some(b) => d.first_by(&b.sql(&mut scan)?, "e.timestamp", Some(&is_target)),
+        None => d.null_text().into(),
     };
-    let mut periods: Vec<NaiveDateTime> = Vec::new();
-    let mut p = start;
-    while p < end && periods.len() < dates::MAX_BUCKETS {
-        periods.push(p);
-        p = shift(p, interval, 1);
-    }
-    dates::check_buckets(&periods)?;
-    limits::check_cells(
-        "retentionFilter.totalIntervals",
-        &[
-            ("cohorts", periods.len()),
-            ("intervals", total),
-            (
-                "breakdown values (breakdown_limit and Other)",
-                breakdown.as_ref().map_or(1, |b| b.limit.saturating_add(1)),
-            ),
-        ],
-        limits::MAX_RETENTION_CELLS,
-    )?;
-    let index: HashMap<i64, usize> = periods
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.and_utc().timestamp_micros(), i))
-        .collect();
-    let (grid_from, grid_to) = (instant(ctx, start), instant(ctx, end));
-    // Ascending, so a period's index is a binary search away.
-    let starts: Vec<i64> = periods
-        .iter()
-        .map(|p| p.and_utc().timestamp_micros())
-        .collect();
-
-    // Per actor and period: did it start there, how often did it return.
-    let mut scan = Scan::new(ctx, grid_from, grid_to);
-    scan.condition(format!("e.timestamp < {}", crate::sql::timestamp(grid_to)));
-    scan.properties(&query.properties, "properties")?;
-    scan.require_actor(actor);
-    let is_target = condition(&mut scan, &target, "retentionFilter.targetEntity")?;
-    let is_return = condition(&mut scan, &returning, "retentionFilter.returningEntity")?;
-    let value = match &breakdown {
-        Some(b) => format!(
-            "arg_min({}, e.timestamp) FILTER (WHERE {is_target})",
-            b.sql(&mut scan)?
-        ),
-        None => "NULL::VARCHAR".into(),
-    };
-    let minimum = u64::from(filter.minimum_occurrences.unwrap_or(1).max(1));
-    // Per-actor bit masks of periods, when no breakdown needs values and the grid fits.
-    let by_masks = breakdown.is_none() && periods.len() <= 64;
+    let minimum = u64::from(
+        query
+            .retention_filter
+            .minimum_occurrences
+            .unwrap_or(1)
+            .max(1),
+    );
+    let by_masks = grid.breakdown.is_none() && grid.periods.len() <= 64;
     // When one return is enough, a merged person's period masks simply OR
     // together: merges are folded in Rust instead of joining every event
     // to person_overrides.
-    let (a, merges) = if by_masks && minimum == 1 && actor == Actor::Person {
-        ("e.person_id".to_string(), person_merges(conn, ctx)?)
+    let follows_merges = by_masks && minimum == 1 && grid.actor == Actor::Person;
+    let a = if follows_merges {
+        "e.person_id".to_string()
     } else {
-        (scan.actor(actor), Merges::default())
+        scan.actor(grid.actor)
     };
-    let bucket = scan.bucket(interval);
+    let bucket = scan.bucket(grid.interval);
     // Usually the same event starts and returns: then every row does both.
     let (started, returns, wanted) = if is_target == is_return {
         (
@@ -152,46 +248,44 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
         )
     } else {
         (
-            format!("bool_or({is_target})"),
-            format!("count(*) FILTER (WHERE {is_return})"),
+            d.bool_or(&is_target),
+            d.count_if(&is_return),
             format!("(({is_target}) OR ({is_return}))"),
         )
     };
     scan.condition(wanted);
-    let mut values = Interner::default();
     let grouped = format!(
-        "SELECT hash({a}) AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
+        "SELECT {hash} AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
+        hash = d.hash(&[&a]),
         fw = scan.from_where(),
     );
-    let activity = if by_masks {
-        period_masks(
-            conn,
-            &grouped,
-            start,
-            interval,
-            periods.len(),
-            minimum,
-            &merges,
-        )?
-    } else {
-        period_rows(conn, &grouped, &starts, &mut values)?
-    };
+    Ok(ActivityPlan {
+        grouped,
+        by_masks,
+        minimum,
+        follows_merges,
+    })
+}
 
-    // First-time retention: an actor's only cohort is its first-ever start.
-    let anchors = match kind {
-        RetentionType::RetentionRecurring => None,
-        _ => Some(first_starts(
-            conn, ctx, query, &target, actor, kind, grid_to, &index, interval,
-        )?),
-    };
+/// Every actor's activity, sorted by actor then period; the cohorts it
+/// starts.
+struct Cohorts<'a> {
+    activity: &'a [Activity],
+    /// First-time retention: each actor's only cohort period.
+    anchors: Option<&'a HashMap<u64, usize>>,
+    /// Interned breakdown values.
+    values: &'a [String],
+}
 
-    let cumulative = filter.cumulative.unwrap_or(false);
-    let values = values.into_texts();
-    let text = |v: u32| values.get(v as usize).map_or("", String::as_str);
-    // Each cohort an actor starts: (its activity, the actor's later periods).
-    let (activity, anchors) = (activity.as_slice(), anchors.as_ref());
-    let cohorts = move || {
-        activity
+impl<'a> Cohorts<'a> {
+    fn text(&self, value: u32) -> &'a str {
+        self.values.get(value as usize).map_or("", String::as_str)
+    }
+
+    /// Each cohort an actor starts: (its activity, the actor's later periods).
+    fn each(&self) -> impl Iterator<Item = (&'a Activity, &'a [Activity])> + 'a {
+        let anchors = self.anchors;
+        self.activity
             .chunk_by(|a, b| a.actor == b.actor)
             .flat_map(move |periods_of_actor| {
                 let anchor = anchors.map(|a| a.get(&periods_of_actor[0].actor).copied());
@@ -204,55 +298,85 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
                     })
                     .map(move |(j, cohort)| (cohort, &periods_of_actor[j + 1..]))
             })
-    };
-    // Cohort sizes rank the breakdown values first, so that only the kept
-    // values (and Other) get a table, however many values the data holds.
-    let mut sizes: HashMap<&str, f64> = HashMap::new();
-    for (cohort, _) in cohorts() {
-        *sizes.entry(text(cohort.value)).or_default() += 1.0;
-    }
-    let (kept, rest) = match &breakdown {
-        None => (vec![String::new()], Vec::new()),
-        Some(b) => top_values(
-            sizes.into_iter().map(|(v, n)| (v.to_string(), n)).collect(),
-            b.limit,
-        ),
-    };
-    let slot_of: HashMap<&str, usize> = kept
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.as_str(), i))
-        .collect();
-    let other = kept.len();
-    // slot (kept values in order, then Other) → cohort row → column → actors
-    let mut tables: Vec<Vec<Vec<u64>>> = vec![Vec::new(); kept.len() + 1];
-    for (n, (cohort, later_periods)) in cohorts().enumerate() {
-        if n % 4096 == 0 {
-            ctx.budget.check()?;
-        }
-        let slot = slot_of.get(text(cohort.value)).copied().unwrap_or(other);
-        let counts = &mut tables[slot];
-        if counts.is_empty() {
-            *counts = vec![vec![0; total]; periods.len()];
-        }
-        let row = cohort.period;
-        counts[row][0] += 1;
-        let came_back = later_periods
-            .iter()
-            .take_while(|later| later.period < row + total)
-            .filter(|later| later.returns >= minimum)
-            .map(|later| later.period - row);
-        if cumulative {
-            if let Some(last) = came_back.last() {
-                (1..=last).for_each(|k| counts[row][k] += 1);
-            }
-        } else {
-            came_back.for_each(|k| counts[row][k] += 1);
-        }
     }
 
+    /// The breakdown values kept (in rank order) and the rest, ranked by
+    /// cohort size first, so that only the kept values (and Other) get a
+    /// table, however many values the data holds.
+    fn ranked_values(&self, breakdown: Option<&Breakdown>) -> (Vec<String>, Vec<String>) {
+        let Some(b) = breakdown else {
+            return (vec![String::new()], Vec::new());
+        };
+        let mut sizes: HashMap<&str, f64> = HashMap::new();
+        for (cohort, _) in self.each() {
+            *sizes.entry(self.text(cohort.value)).or_default() += 1.0;
+        }
+        top_values(
+            sizes.into_iter().map(|(v, n)| (v.to_string(), n)).collect(),
+            b.limit,
+        )
+    }
+
+    /// slot (`kept` values in order, then Other) → cohort row → column →
+    /// actors; a slot without cohorts stays empty.
+    fn tables(
+        &self,
+        ctx: &ProjectContext,
+        grid: &Grid,
+        kept: &[String],
+        minimum: u64,
+        query: &RetentionQuery,
+    ) -> Result<Vec<Vec<Vec<u64>>>> {
+        let cumulative = query.retention_filter.cumulative.unwrap_or(false);
+        let total = grid.total;
+        let slot_of: HashMap<&str, usize> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_str(), i))
+            .collect();
+        let other = kept.len();
+        let mut tables: Vec<Vec<Vec<u64>>> = vec![Vec::new(); kept.len() + 1];
+        for (n, (cohort, later_periods)) in self.each().enumerate() {
+            if n % 4096 == 0 {
+                ctx.budget.check()?;
+            }
+            let slot = slot_of
+                .get(self.text(cohort.value))
+                .copied()
+                .unwrap_or(other);
+            let counts = &mut tables[slot];
+            if counts.is_empty() {
+                *counts = vec![vec![0; total]; grid.periods.len()];
+            }
+            let row = cohort.period;
+            counts[row][0] += 1;
+            let came_back = later_periods
+                .iter()
+                .take_while(|later| later.period < row + total)
+                .filter(|later| later.returns >= minimum)
+                .map(|later| later.period - row);
+            if cumulative {
+                if let Some(last) = came_back.last() {
+                    (1..=last).for_each(|k| counts[row][k] += 1);
+                }
+            } else {
+                came_back.for_each(|k| counts[row][k] += 1);
+            }
+        }
+        Ok(tables)
+    }
+}
+
+fn answer(
+    ctx: &ProjectContext,
+    grid: &Grid,
+    kept: &[String],
+    rest: &[String],
+    tables: &[Vec<Vec<u64>>],
+) -> Value {
+    let (total, period_name) = (grid.total, grid.period_name);
     let rows = |counts: &[Vec<u64>], value: Option<Value>| -> Vec<Value> {
-        periods
+        grid.periods
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -271,7 +395,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
             })
             .collect()
     };
-    let empty = vec![vec![0; total]; periods.len()];
+    let empty = vec![vec![0; total]; grid.periods.len()];
     let table = |slot: usize| -> &[Vec<u64>] {
         if tables[slot].is_empty() {
             &empty
@@ -279,7 +403,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
             &tables[slot]
         }
     };
-    let results: Vec<Value> = match &breakdown {
+    let results: Vec<Value> = match &grid.breakdown {
         None => rows(table(0), None),
         Some(b) => {
             let mut out: Vec<Value> = kept
@@ -288,12 +412,12 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &RetentionQuery) -> R
                 .flat_map(|(slot, v)| rows(table(slot), Some(b.value_json(v))))
                 .collect();
             if !rest.is_empty() {
-                out.extend(rows(table(other), Some(b.value_json(OTHER_LABEL))));
+                out.extend(rows(table(kept.len()), Some(b.value_json(OTHER_LABEL))));
             }
             out
         }
     };
-    Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+    json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()})
 }
 
 /// An entity's event name (`None`: any event) and properties.
@@ -330,26 +454,22 @@ fn condition(scan: &mut Scan<'_>, entity: &Entity, field: &str) -> Result<String
 }
 
 /// The grid period of each actor's first-ever start event.
-#[allow(clippy::too_many_arguments)]
 fn first_starts(
-    conn: &Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     query: &RetentionQuery,
-    target: &Entity,
-    actor: Actor,
-    kind: RetentionType,
-    before: chrono::DateTime<chrono::Utc>,
-    index: &HashMap<i64, usize>,
-    interval: Interval,
+    grid: &Grid,
 ) -> Result<HashMap<u64, usize>> {
-    let mut scan = Scan::new(ctx, chrono::DateTime::UNIX_EPOCH, before);
+    let (target, actor) = (&grid.target, grid.actor);
+    let d = db.dialect();
+    let mut scan = Scan::new(ctx, d, DateTime::UNIX_EPOCH, grid.to);
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
-    let ok = match kind {
+    let ok = match grid.kind {
         // The first event of that name must itself match the properties.
         RetentionType::RetentionFirstEverOccurrence => {
             if let Some(event) = &target.event {
-                scan.condition(format!("e.event = {}", literal(event)));
+                scan.condition(format!("e.event = {}", d.string(event)));
             }
             condition(&mut scan, target, "retentionFilter.targetEntity")?
         }
@@ -361,11 +481,14 @@ fn first_starts(
     };
     let a = scan.actor(actor);
     let sql = format!(
-        "SELECT hash({a}), epoch_us(min(e.timestamp)), arg_min({ok}, e.timestamp) {fw} GROUP BY 1",
-        fw = scan.from_where()
+        "SELECT {}, {}, {} {} GROUP BY 1",
+        d.hash(&[&a]),
+        d.epoch_micros("min(e.timestamp)"),
+        d.first_by(&ok, "e.timestamp", None),
+        scan.from_where()
     );
     let mut anchors = HashMap::new();
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let firsts = column::<Int64Array>(batch, 1)?;
         let oks = column::<BooleanArray>(batch, 2)?;
@@ -373,10 +496,9 @@ fn first_starts(
             if oks.is_null(i) || !oks.value(i) {
                 continue;
             }
-            let first =
-                chrono::DateTime::from_timestamp_micros(firsts.value(i)).unwrap_or_default();
-            let period = align(dates::local(ctx, first), interval, ctx.week_start);
-            if let Some(&p) = index.get(&period.and_utc().timestamp_micros()) {
+            let first = DateTime::from_timestamp_micros(firsts.value(i)).unwrap_or_default();
+            let period = align(dates::local(ctx, first), grid.interval, ctx.week_start);
+            if let Some(p) = grid.period_of(period) {
                 anchors.insert(ids.value(i), p);
             }
         }
@@ -388,22 +510,24 @@ fn first_starts(
 /// Each actor's periods from one row per actor and period (needed when
 /// breakdown values differ between an actor's periods).
 fn period_rows(
-    conn: &Connection,
+    db: &dyn EventScanner,
     grouped: &str,
-    starts: &[i64],
+    grid: &Grid,
     values: &mut Interner,
 ) -> Result<Vec<Activity>> {
     let mut activity = Vec::new();
-    let sql =
-        format!("SELECT a, epoch_us(b), started, returns, value FROM ({grouped}) ORDER BY 1, 2");
-    for_each_batch(conn, &sql, |batch| {
+    let sql = format!(
+        "SELECT a, {}, started, returns, value FROM ({grouped}) ORDER BY 1, 2",
+        db.dialect().epoch_micros("b")
+    );
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let buckets = column::<Int64Array>(batch, 1)?;
         let started = column::<BooleanArray>(batch, 2)?;
         let returns = column::<Int64Array>(batch, 3)?;
         let texts = column::<StringArray>(batch, 4)?;
         for i in 0..batch.num_rows() {
-            let Ok(period) = starts.binary_search(&buckets.value(i)) else {
+            let Ok(period) = grid.starts.binary_search(&buckets.value(i)) else {
                 continue;
             };
             let value = if texts.is_null(i) {
@@ -428,24 +552,25 @@ fn period_rows(
 /// `minimum` times) from one row per actor: a fraction of the rows to move
 /// when no breakdown needs per-period values and the grid fits in 64 bits.
 fn period_masks(
-    conn: &Connection,
+    db: &dyn EventScanner,
     grouped: &str,
-    start: NaiveDateTime,
-    interval: Interval,
-    periods: usize,
+    grid: &Grid,
     minimum: u64,
     merges: &Merges,
 ) -> Result<Vec<Activity>> {
-    let index = bucket_index_sql(interval, start, "b");
+    let d = db.dialect();
+    let index = d.integer(&bucket_index_sql(d, grid.interval, grid.start, "b"));
     let sql = format!(
-        "SELECT a, bit_or(CASE WHEN started THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT,
-                bit_or(CASE WHEN returns >= {minimum} THEN (1::UBIGINT << i)::UBIGINT ELSE 0::UBIGINT END)::UBIGINT
-         FROM (SELECT a, ({index})::INTEGER AS i, started, returns FROM ({grouped}))
+        "SELECT a, {started},
+                {returned}
+         FROM (SELECT a, {index} AS i, started, returns FROM ({grouped}))
          WHERE i BETWEEN 0 AND {last} GROUP BY a",
-        last = periods - 1,
+        started = d.bit_mask("i", "started"),
+        returned = d.bit_mask("i", &format!("returns >= {minimum}")),
+        last = grid.periods.len() - 1,
     );
     let mut masks: Vec<(u64, u64, u64)> = Vec::new();
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let started = column::<UInt64Array>(batch, 1)?;
         let returned = column::<UInt64Array>(batch, 2)?;

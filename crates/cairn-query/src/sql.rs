@@ -1,43 +1,51 @@
 //! SQL for one scan of the events table: the joins it needs (current
 //! person, current group properties), its conditions, and expressions for
-//! actors, properties and local-time buckets.
+//! actors, properties and local-time buckets; and reading the batches a
+//! scan returns. Every engine-specific spelling comes from the scanner's
+//! [`Dialect`].
 //!
 //! Values are written as escaped literals rather than bound parameters so
-//! DuckDB sees constant JSON paths and timestamps and can plan with them.
+//! the engine sees constant JSON paths and timestamps and can plan with them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
+use arrow_array::{Array, RecordBatch, UInt64Array};
 use cairn_flags::operators::{self, Fold};
 use cairn_flags::Operator;
-use cairn_store::duckdb::arrow::array::UInt64Array;
+use cairn_store::dialect::{Dialect, TimeUnit};
+use cairn_store::EventScanner;
 
 use crate::context::{ProjectContext, WeekStart};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, Properties, Property, PropertyKind, PropertyNode};
 
-/// A SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// A timestamp literal for an instant (the events table stores UTC).
+pub fn timestamp(d: &dyn Dialect, t: DateTime<Utc>) -> String {
+    d.timestamp(t.naive_utc())
 }
 
-/// A TIMESTAMP literal for an instant (the events table stores UTC).
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    naive_timestamp(t.naive_utc())
-}
-
-pub fn naive_timestamp(t: NaiveDateTime) -> String {
-    format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
+impl From<Interval> for TimeUnit {
+    fn from(interval: Interval) -> Self {
+        match interval {
+            Interval::Minute => Self::Minute,
+            Interval::Hour => Self::Hour,
+            Interval::Day => Self::Day,
+            Interval::Week => Self::Week,
+            Interval::Month => Self::Month,
+        }
+    }
 }
 
 /// The person an event belongs to now: the one it was stored with, or the
 /// one that person was merged into.
 const PERSON: &str = "coalesce(po.person_id, e.person_id)";
 
-/// Hashing for maps keyed by DuckDB's hashes already.
+/// Hashing for maps keyed by the engine's hashes already.
 pub type FastHash = foldhash::fast::RandomState;
 
 /// Merged persons, by hash: old person → the person it was merged into.
@@ -98,6 +106,7 @@ enum Join {
 #[derive(Debug, Clone)]
 pub struct Scan<'a> {
     ctx: &'a ProjectContext,
+    d: &'a dyn Dialect,
     joins: BTreeSet<Join>,
     conditions: Vec<String>,
     /// The instants scanned, which bound the timezone conversion.
@@ -107,14 +116,20 @@ pub struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     /// Events of the project with `from <= timestamp <= to`.
-    pub fn new(ctx: &'a ProjectContext, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+    pub fn new(
+        ctx: &'a ProjectContext,
+        d: &'a dyn Dialect,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Self {
         Self {
             ctx,
+            d,
             joins: BTreeSet::new(),
             conditions: vec![
                 format!("e.project_id = {}", ctx.project.0),
-                format!("e.timestamp >= {}", timestamp(from)),
-                format!("e.timestamp <= {}", timestamp(to)),
+                format!("e.timestamp >= {}", timestamp(d, from)),
+                format!("e.timestamp <= {}", timestamp(d, to)),
             ],
             from,
             to,
@@ -125,6 +140,11 @@ impl<'a> Scan<'a> {
         self.ctx
     }
 
+    /// The dialect the scan is written in.
+    pub fn dialect(&self) -> &'a dyn Dialect {
+        self.d
+    }
+
     pub fn condition(&mut self, sql: impl Into<String>) {
         self.conditions.push(sql.into());
     }
@@ -132,7 +152,8 @@ impl<'a> Scan<'a> {
     /// Only events named `event` (`None`: every event).
     pub fn event(&mut self, event: Option<&str>) {
         if let Some(name) = event {
-            self.conditions.push(format!("e.event = {}", literal(name)));
+            self.conditions
+                .push(format!("e.event = {}", self.d.string(name)));
         }
     }
 
@@ -154,7 +175,7 @@ impl<'a> Scan<'a> {
     ) -> Result<String> {
         let mut parts = Vec::new();
         if let Some(event) = event {
-            parts.push(format!("e.event = {}", literal(event)));
+            parts.push(format!("e.event = {}", self.d.string(event)));
         }
         if let Some(p) = self.predicate(properties, &format!("{field}.properties"))? {
             parts.push(p);
@@ -233,10 +254,7 @@ impl<'a> Scan<'a> {
                 format!("g{index}.properties")
             }
         };
-        Ok(format!(
-            "json_extract_string({column}, {})",
-            literal(&cairn_store::read::json_pointer(key))
-        ))
+        Ok(self.d.json_text(&column, key))
     }
 
     fn filter(&mut self, property: &Property, field: &str) -> Result<String> {
@@ -246,7 +264,7 @@ impl<'a> Scan<'a> {
             property.group_type_index,
             field,
         )?;
-        filter_sql(self.ctx, &x, property, field)
+        filter_sql(self.ctx, self.d, &x, property, field)
     }
 
     /// The actor's id as SQL: the person an event's distinct id belongs to
@@ -270,12 +288,12 @@ impl<'a> Scan<'a> {
 
     /// The local wall-clock reading of `e.timestamp` (DST-correct).
     pub fn local_time(&self) -> String {
-        local_time_sql(self.ctx, "e.timestamp", self.from, self.to)
+        local_time_sql(self.ctx, self.d, "e.timestamp", self.from, self.to)
     }
 
     /// The local start of the bucket of each event.
     pub fn bucket(&self, interval: Interval) -> String {
-        bucket_sql(&self.local_time(), interval, self.ctx.week_start)
+        bucket_sql(self.d, &self.local_time(), interval, self.ctx.week_start)
     }
 
     pub fn from_where(&self) -> String {
@@ -305,35 +323,31 @@ impl<'a> Scan<'a> {
 /// The number of whole `interval`s from the bucket starting at `first` to
 /// the bucket starting at `bucket` (both aligned local readings, so counting
 /// boundaries between them is exact).
-pub fn bucket_index_sql(interval: Interval, first: NaiveDateTime, bucket: &str) -> String {
-    let first = naive_timestamp(first);
-    match interval {
-        Interval::Minute => format!("date_diff('minute', {first}, {bucket})"),
-        Interval::Hour => format!("date_diff('hour', {first}, {bucket})"),
-        Interval::Day => format!("date_diff('day', {first}, {bucket})"),
-        Interval::Week => format!("date_diff('day', {first}, {bucket}) // 7"),
-        Interval::Month => format!("date_diff('month', {first}, {bucket})"),
-    }
+pub fn bucket_index_sql(
+    d: &dyn Dialect,
+    interval: Interval,
+    first: NaiveDateTime,
+    bucket: &str,
+) -> String {
+    d.boundaries_between(interval.into(), &d.timestamp(first), bucket)
 }
 
-/// The bucket start of a local reading, as a naive TIMESTAMP.
-pub fn bucket_sql(local: &str, interval: Interval, week_start: WeekStart) -> String {
-    match (interval, week_start) {
-        (Interval::Minute, _) => format!("date_trunc('minute', {local})"),
-        (Interval::Hour, _) => format!("date_trunc('hour', {local})"),
-        (Interval::Day, _) => format!("date_trunc('day', {local})"),
-        (Interval::Week, WeekStart::Monday) => format!("date_trunc('week', {local})"),
-        (Interval::Week, WeekStart::Sunday) => {
-            format!("(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY)")
-        }
-        (Interval::Month, _) => format!("date_trunc('month', {local})"),
-    }
+/// The bucket start of a local reading, as a naive timestamp.
+pub fn bucket_sql(
+    d: &dyn Dialect,
+    local: &str,
+    interval: Interval,
+    week_start: WeekStart,
+) -> String {
+    d.bucket_start(local, interval.into(), week_start)
 }
 
 /// `column + offset`, the offset chosen by which side of each DST change in
-/// `[from, to]` the instant falls (DuckDB's core has no time zones).
+/// `[from, to]` the instant falls (so no engine needs time zone data, and
+/// every engine agrees with chrono-tz).
 pub fn local_time_sql(
     ctx: &ProjectContext,
+    d: &dyn Dialect,
     column: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -342,21 +356,20 @@ pub fn local_time_sql(
     if segments.len() == 1 {
         return match segments[0].1 {
             0 => column.to_string(),
-            // `INTERVAL -25200 SECOND` is a DuckDB syntax error; to_seconds takes a sign.
-            offset => format!("({column} + to_seconds({offset}))"),
+            offset => d.add_seconds(column, &offset.to_string()),
         };
     }
-    let mut sql = format!("({column} + to_seconds(CASE");
+    let mut offset = String::from("CASE");
     for pair in segments.windows(2) {
         let _ = write!(
-            sql,
+            offset,
             " WHEN {column} < {} THEN {}",
-            timestamp(pair[1].0),
+            timestamp(d, pair[1].0),
             pair[0].1
         );
     }
-    let _ = write!(sql, " ELSE {} END))", segments[segments.len() - 1].1);
-    sql
+    let _ = write!(offset, " ELSE {} END", segments[segments.len() - 1].1);
+    d.add_seconds(column, &offset)
 }
 
 fn offset_at(ctx: &ProjectContext, t: DateTime<Utc>) -> i32 {
@@ -400,7 +413,13 @@ fn offset_segments(
 /// and the answers for missing properties, its readers the filter values,
 /// and its patterns what SQL may cast; the differences it lists are the
 /// only ones from flag matching.
-fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -> Result<String> {
+fn filter_sql(
+    ctx: &ProjectContext,
+    d: &dyn Dialect,
+    x: &str,
+    property: &Property,
+    field: &str,
+) -> Result<String> {
     let rule = property.operator.rule();
     if !rule.insights {
         return Err(QueryError::invalid(
@@ -416,35 +435,29 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
             .as_ref()
             .ok_or_else(|| unusable("this operator needs a value"))
     };
-    let folded = || Ok::<_, QueryError>(literal(&rule.fold.apply(&operators::text(value()?))));
+    let folded = || Ok::<_, QueryError>(rule.fold.apply(&operators::text(value()?)));
     let number = |value: Option<&Value>| {
         value
             .and_then(operators::number)
             .filter(|n| n.is_finite())
             .ok_or_else(|| unusable("this operator compares numbers; the value is not one"))
     };
-    let x_folded = fold_sql(rule.fold, x);
-    let x_number = number_sql(x);
+    let x_folded = fold_sql(d, rule.fold, x);
+    let x_number = number_sql(d, x);
     let positive = match property.operator {
         Operator::IsSet => return Ok(format!("{x} IS NOT NULL")),
         Operator::IsNotSet => return Ok(format!("{x} IS NULL")),
-        Operator::Exact | Operator::IsNot => exact_sql(x, value()?),
-        Operator::Icontains | Operator::NotIcontains => {
-            format!("contains({x_folded}, {})", folded()?)
-        }
-        Operator::StartsWith | Operator::NotStartsWith => {
-            format!("starts_with({x_folded}, {})", folded()?)
-        }
-        Operator::EndsWith | Operator::NotEndsWith => {
-            format!("ends_with({x_folded}, {})", folded()?)
-        }
+        Operator::Exact | Operator::IsNot => exact_sql(d, x, value()?),
+        Operator::Icontains | Operator::NotIcontains => d.contains(&x_folded, &folded()?),
+        Operator::StartsWith | Operator::NotStartsWith => d.starts_with(&x_folded, &folded()?),
+        Operator::EndsWith | Operator::NotEndsWith => d.ends_with(&x_folded, &folded()?),
         Operator::Regex | Operator::NotRegex => {
             // The syntax both sides honour is the regex crate's, which is RE2's.
             let pattern = operators::text(value()?);
             regex_syntax::Parser::new()
                 .parse(&pattern)
                 .map_err(|e| unusable(&format!("invalid regular expression: {e}")))?;
-            format!("regexp_matches({x}, {})", literal(&pattern))
+            d.regex_matches(x, &pattern)
         }
         Operator::Gt => format!("{x_number} > {:?}", number(property.value.as_ref())?),
         Operator::Gte => format!("{x_number} >= {:?}", number(property.value.as_ref())?),
@@ -468,7 +481,7 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
                 Operator::IsDateAfter => ">",
                 _ => "=",
             };
-            date_sql(ctx, x, compare, instant)
+            date_sql(ctx, d, x, compare, instant)
         }
         _ => unreachable!("the table refuses the rest in insights"),
     };
@@ -480,32 +493,31 @@ fn filter_sql(ctx: &ProjectContext, x: &str, property: &Property, field: &str) -
     })
 }
 
-/// `x` case-folded as `fold` folds in Rust (`translate` for ASCII only).
-fn fold_sql(fold: Fold, x: &str) -> String {
+/// `x` case-folded as `fold` folds in Rust.
+fn fold_sql(d: &dyn Dialect, fold: Fold, x: &str) -> String {
     match fold {
         Fold::None => x.to_string(),
-        Fold::Unicode => format!("lower({x})"),
-        Fold::Ascii => {
-            format!("translate({x}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
-        }
+        Fold::Unicode => d.lower(x),
+        Fold::Ascii => d.ascii_lower(x),
     }
 }
 
 /// `x` as a DOUBLE where `operators::number` reads one, else NULL.
-fn number_sql(x: &str) -> String {
+fn number_sql(d: &dyn Dialect, x: &str) -> String {
     format!(
-        "(CASE WHEN regexp_full_match({x}, {}) THEN TRY_CAST({x} AS DOUBLE) END)",
-        literal(operators::NUMBER_PATTERN)
+        "(CASE WHEN {} THEN {} END)",
+        d.regex_full_match(x, operators::NUMBER_PATTERN),
+        d.try_double(x)
     )
 }
 
 /// `exact` for a present `x`: truthiness against a truthy literal, else
 /// folded text against any of the value's texts.
-fn exact_sql(x: &str, value: &Value) -> String {
+fn exact_sql(d: &dyn Dialect, x: &str, value: &Value) -> String {
     if operators::is_truthy_literal(value) {
         return format!(
             "(({} = 'true') = {})",
-            fold_sql(Fold::Ascii, x),
+            fold_sql(d, Fold::Ascii, x),
             operators::truthy(value)
         );
     }
@@ -518,11 +530,11 @@ fn exact_sql(x: &str, value: &Value) -> String {
     }
     let options: Vec<String> = options
         .iter()
-        .map(|o| literal(&Fold::Unicode.apply(o)))
+        .map(|o| d.string(&Fold::Unicode.apply(o)))
         .collect();
     format!(
         "({} IN ({}))",
-        fold_sql(Fold::Unicode, x),
+        fold_sql(d, Fold::Unicode, x),
         options.join(", ")
     )
 }
@@ -530,7 +542,13 @@ fn exact_sql(x: &str, value: &Value) -> String {
 /// `x` read as an instant the way flags read a property date, compared
 /// with `instant`: epoch seconds, ISO 8601 with an offset, or naive ISO 8601
 /// in the project's timezone (compared by wall-clock reading).
-fn date_sql(ctx: &ProjectContext, x: &str, compare: &str, instant: DateTime<Utc>) -> String {
+fn date_sql(
+    ctx: &ProjectContext,
+    d: &dyn Dialect,
+    x: &str,
+    compare: &str,
+    instant: DateTime<Utc>,
+) -> String {
     let micros = instant.timestamp_micros();
     let local = instant
         .with_timezone(&ctx.timezone)
@@ -541,93 +559,93 @@ fn date_sql(ctx: &ProjectContext, x: &str, compare: &str, instant: DateTime<Utc>
         DateTime::<Utc>::MIN_UTC.timestamp(),
         DateTime::<Utc>::MAX_UTC.timestamp(),
     );
+    let seconds = d.try_double(x);
     format!(
-        "(CASE WHEN regexp_full_match({x}, {number}) THEN \
-         (TRY_CAST({x} AS DOUBLE) BETWEEN {min} AND {max}) \
-         AND TRY_CAST({x} AS DOUBLE) * 1000000 {compare} {micros} \
-         WHEN regexp_full_match({x}, {zoned}) THEN \
-         epoch_us(TRY_CAST({x} AS TIMESTAMPTZ)) {compare} {micros} \
-         WHEN regexp_full_match({x}, {naive}) THEN \
-         epoch_us(TRY_CAST({x} AS TIMESTAMP)) {compare} {local} END)",
-        number = literal(operators::NUMBER_PATTERN),
-        zoned = literal(cairn_core::time::ZONED_PATTERN),
-        naive = literal(cairn_core::time::NAIVE_PATTERN),
+        "(CASE WHEN {number} THEN ({seconds} BETWEEN {min} AND {max}) \
+         AND {seconds} * 1000000 {compare} {micros} \
+         WHEN {zoned} THEN {zoned_micros} {compare} {micros} \
+         WHEN {naive} THEN {naive_micros} {compare} {local} END)",
+        number = d.regex_full_match(x, operators::NUMBER_PATTERN),
+        zoned = d.regex_full_match(x, cairn_core::time::ZONED_PATTERN),
+        zoned_micros = d.epoch_micros(&d.try_timestamp_tz(x)),
+        naive = d.regex_full_match(x, cairn_core::time::NAIVE_PATTERN),
+        naive_micros = d.epoch_micros(&d.try_timestamp(x)),
     )
 }
 
-/// Reads the rows of a query.
-pub fn query_rows<T>(
-    conn: &cairn_store::duckdb::Connection,
+/// Runs `sql` and hands each Arrow batch to `f`, stopping at its first
+/// error.
+pub fn for_each_batch(
+    db: &dyn EventScanner,
     sql: &str,
-    mut row: impl FnMut(&cairn_store::duckdb::Row<'_>) -> cairn_store::duckdb::Result<T>,
-) -> Result<Vec<T>> {
+    mut f: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
     tracing::debug!(sql, "insight query");
-    let mut statement = conn.prepare(sql).map_err(store_error)?;
-    let mut rows = statement.query([]).map_err(store_error)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(store_error)? {
-        out.push(row(r).map_err(store_error)?);
-    }
-    Ok(out)
+    let mut failed = None;
+    db.scan(sql, &mut |batch| match f(&batch) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failed = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
-/// DuckDB rejects some values only when it meets them (a regex RE2 cannot
-/// compile); those are the query's fault, everything else the store's.
-fn store_error(error: cairn_store::duckdb::Error) -> QueryError {
-    let text = error.to_string();
-    if text.starts_with("Invalid Input Error") {
-        QueryError::invalid("query", text)
-    } else {
-        QueryError::Store(error)
-    }
-}
-
-/// A naive timestamp read back from `epoch_us(...)`.
-pub fn naive_from_micros(micros: i64) -> NaiveDateTime {
-    DateTime::from_timestamp_micros(micros)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default()
+/// Column `i` of a batch as a typed Arrow array.
+pub fn column<T: 'static>(batch: &RecordBatch, i: usize) -> Result<&T> {
+    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
+        QueryError::Internal(format!(
+            "column {i} has type {}",
+            batch.column(i).data_type()
+        ))
+    })
 }
 
 /// The earliest event of the project (for `date_from: "all"`).
 pub fn earliest_event(
-    conn: &cairn_store::duckdb::Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     events: &[Option<&str>],
 ) -> Result<Option<DateTime<Utc>>> {
+    let d = db.dialect();
     let mut sql = format!(
-        "SELECT epoch_us(min(timestamp)) FROM events WHERE project_id = {}",
+        "SELECT {} FROM events WHERE project_id = {}",
+        d.epoch_micros("min(timestamp)"),
         ctx.project.0
     );
     if !events.is_empty() && events.iter().all(Option::is_some) {
-        let names: Vec<String> = events.iter().flatten().map(|e| literal(e)).collect();
+        let names: Vec<String> = events.iter().flatten().map(|e| d.string(e)).collect();
         let _ = write!(sql, " AND event IN ({})", names.join(", "));
     }
-    let rows = query_rows(conn, &sql, |r| r.get::<_, Option<i64>>(0))?;
-    Ok(rows
-        .into_iter()
-        .flatten()
-        .next()
-        .and_then(DateTime::from_timestamp_micros))
+    let mut earliest = None;
+    for_each_batch(db, &sql, |batch| {
+        let micros = column::<arrow_array::Int64Array>(batch, 0)?;
+        if earliest.is_none() && batch.num_rows() > 0 && micros.is_valid(0) {
+            earliest = DateTime::from_timestamp_micros(micros.value(0));
+        }
+        Ok(())
+    })?;
+    Ok(earliest)
 }
 
-/// DuckDB's `hash` of each merged-away person id, mapped to the hash of the
-/// person it now belongs to: for insights that gather actors in Rust, this
-/// replaces joining every event to `person_overrides`, which costs more
-/// than the rest of their scan.
-pub fn person_merges(
-    conn: &cairn_store::duckdb::Connection,
-    ctx: &ProjectContext,
-) -> Result<Merges> {
+/// The engine's hash of each merged-away person id, mapped to the hash of
+/// the person it now belongs to: for insights that gather actors in Rust,
+/// this replaces joining every event to `person_overrides`, which costs
+/// more than the rest of their scan.
+pub fn person_merges(db: &dyn EventScanner, ctx: &ProjectContext) -> Result<Merges> {
     let mut merges = Merges::default();
     if !ctx.person_overrides {
         return Ok(merges);
     }
+    let d = db.dialect();
     let sql = format!(
-        "SELECT hash(old_person_id), hash(person_id) FROM person_overrides WHERE project_id = {}",
+        "SELECT {}, {} FROM person_overrides WHERE project_id = {}",
+        d.hash(&["old_person_id"]),
+        d.hash(&["person_id"]),
         ctx.project.0
     );
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let (old, new) = (
             column::<UInt64Array>(batch, 0)?,
             column::<UInt64Array>(batch, 1)?,
@@ -636,32 +654,4 @@ pub fn person_merges(
         Ok(())
     })?;
     Ok(merges)
-}
-
-/// Runs `sql` and hands each Arrow batch to `f` (for large results, where
-/// row-by-row reads would dominate).
-pub fn for_each_batch(
-    conn: &cairn_store::duckdb::Connection,
-    sql: &str,
-    mut f: impl FnMut(&cairn_store::duckdb::arrow::record_batch::RecordBatch) -> Result<()>,
-) -> Result<()> {
-    tracing::debug!(sql, "insight query");
-    let mut statement = conn.prepare(sql).map_err(store_error)?;
-    for batch in statement.query_arrow([]).map_err(store_error)? {
-        f(&batch)?;
-    }
-    Ok(())
-}
-
-/// Column `i` of a batch as a typed Arrow array.
-pub fn column<T: 'static>(
-    batch: &cairn_store::duckdb::arrow::record_batch::RecordBatch,
-    i: usize,
-) -> Result<&T> {
-    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
-        QueryError::Internal(format!(
-            "column {i} has type {}",
-            batch.column(i).data_type()
-        ))
-    })
 }

@@ -4,16 +4,18 @@
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::Connection;
+use arrow_array::Int64Array;
+use cairn_store::dialect::Dialect;
+use cairn_store::EventScanner;
 
 use crate::context::ProjectContext;
 use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
 use crate::limits;
 use crate::nodes::{Interval, Math, StickinessComputation, StickinessOperator, StickinessQuery};
-use crate::sql::{bucket_index_sql, earliest_event, naive_timestamp, query_rows, Actor, Scan};
+use crate::sql::{bucket_index_sql, column, earliest_event, for_each_batch, Actor, Scan};
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
     if query.series.is_empty() {
         return Err(QueryError::invalid(
             "series",
@@ -30,7 +32,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
     let interval = query.interval.unwrap_or(Interval::Day);
     let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
     let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(conn, ctx, &events)
+        earliest_event(db, ctx, &events)
     })?;
     let criteria = query.stickiness_filter.criteria;
     if let Some(c) = criteria.filter(|c| c.value == 0 && c.operator != StickinessOperator::Gte) {
@@ -76,14 +78,15 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
                 _ => Actor::Person,
             };
             let (from, to) = range.instants(ctx);
-            let mut scan = Scan::new(ctx, from, to);
+            let d = db.dialect();
+            let mut scan = Scan::new(ctx, d, from, to);
             scan.event(series.event.as_deref());
             scan.properties(&query.properties, "properties")?;
             scan.properties(&series.properties, &format!("{field}.properties"))?;
             scan.require_actor(actor);
             let a = scan.actor(actor);
             let bucket = match query.interval_count {
-                Some(count) => period_sql(&scan.local_time(), interval, range.to, count),
+                Some(count) => period_sql(d, &scan.local_time(), interval, range.to, count),
                 None => scan.bucket(interval),
             };
             // Up to 64 buckets, a person's active ones are bits of one
@@ -93,9 +96,9 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
             let active = if n <= 64 && actor == Actor::Person {
                 let index = match query.interval_count {
                     Some(_) => bucket.clone(),
-                    None => bucket_index_sql(interval, buckets[0], &bucket),
+                    None => bucket_index_sql(d, interval, buckets[0], &bucket),
                 };
-                format!("bit_count(bit_or(1::UBIGINT << ({index})::INTEGER))::BIGINT")
+                d.distinct_small(&index)
             } else {
                 format!("count(DISTINCT {bucket})")
             };
@@ -115,13 +118,19 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &StickinessQuery) -> 
                 ),
             };
             let mut exactly = vec![0i64; n];
-            for (k, actors) in query_rows(conn, &sql, |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })? {
-                if (1..=n as i64).contains(&k) {
-                    exactly[k as usize - 1] += actors;
+            for_each_batch(db, &sql, |batch| {
+                let (k, actors) = (
+                    column::<Int64Array>(batch, 0)?,
+                    column::<Int64Array>(batch, 1)?,
+                );
+                for i in 0..batch.num_rows() {
+                    let k = k.value(i);
+                    if (1..=n as i64).contains(&k) {
+                        exactly[k as usize - 1] += actors.value(i);
+                    }
                 }
-            }
+                Ok(())
+            })?;
             let count: i64 = exactly.iter().sum();
             let data: Vec<i64> = if cumulative {
                 (0..n).map(|k| exactly[k..].iter().sum()).collect()
@@ -163,17 +172,16 @@ fn periods_in(buckets: usize, interval_count: Option<u32>) -> usize {
 
 /// With `intervalCount` set, PostHog's stickiness runner numbers periods back
 /// from the range's end rather than by calendar: `floor(age(interval, t,
-/// date_to) / intervalCount)`, `age` counting whole intervals elapsed (DuckDB's
-/// `date_sub`). So a period is 0 for the latest events, and the index is the
-/// one a person's bit is set at.
-fn period_sql(local: &str, interval: Interval, to: NaiveDateTime, count: u32) -> String {
-    let to = naive_timestamp(to);
-    let age = match interval {
-        Interval::Minute => format!("date_sub('minute', {local}, {to})"),
-        Interval::Hour => format!("date_sub('hour', {local}, {to})"),
-        Interval::Day => format!("date_sub('day', {local}, {to})"),
-        Interval::Week => format!("(date_sub('day', {local}, {to}) // 7)"),
-        Interval::Month => format!("date_sub('month', {local}, {to})"),
-    };
-    format!("({age} // {count})")
+/// date_to) / intervalCount)`, `age` counting whole intervals elapsed
+/// ([`Dialect::whole_units_between`]). So a period is 0 for the latest
+/// events, and the index is the one a person's bit is set at.
+fn period_sql(
+    d: &dyn Dialect,
+    local: &str,
+    interval: Interval,
+    to: NaiveDateTime,
+    count: u32,
+) -> String {
+    let age = d.whole_units_between(interval.into(), local, &d.timestamp(to));
+    d.int_div(&age, &count.to_string())
 }

@@ -4,10 +4,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta};
+use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::Connection;
+use cairn_core::names;
+use cairn_store::dialect::Dialect;
+use cairn_store::EventScanner;
 
 use crate::breakdown::{top_values, Breakdown, NULL_LABEL, OTHER_LABEL};
 use crate::context::ProjectContext;
@@ -20,11 +23,8 @@ use crate::nodes::{
 };
 use crate::number;
 use crate::sql::{
-    bucket_sql, earliest_event, local_time_sql, naive_timestamp, query_rows, timestamp, Actor, Scan,
+    bucket_sql, column, earliest_event, for_each_batch, local_time_sql, timestamp, Actor, Scan,
 };
-
-/// The one "bucket" of total-value displays.
-const WHOLE_RANGE: &str = "TIMESTAMP '1970-01-01 00:00:00'";
 
 /// One series' values: per breakdown value (in rank order), one per bucket.
 struct SeriesValues {
@@ -32,7 +32,7 @@ struct SeriesValues {
     has_more: bool,
 }
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> Result<Value> {
     if query.series.is_empty() {
         return Err(QueryError::invalid(
             "series",
@@ -54,7 +54,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
     let formulas = formulas(query)?;
     let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
     let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(conn, ctx, &events)
+        earliest_event(db, ctx, &events)
     })?;
     let all_buckets = range.buckets(ctx);
     dates::check_buckets(&all_buckets)?;
@@ -86,7 +86,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &TrendsQuery) -> Resu
         let mut all = Vec::new();
         for (i, series) in query.series.iter().enumerate() {
             let values = series_values(
-                conn,
+                db,
                 ctx,
                 query,
                 i,
@@ -293,28 +293,296 @@ fn effective_math(math: Math, interval: Interval) -> Math {
     }
 }
 
-/// A series' events: the event name and every property filter.
-fn series_scan<'a>(
+/// What one series' statement is built from.
+struct SeriesPlan<'a> {
     ctx: &'a ProjectContext,
-    query: &TrendsQuery,
-    series: &EventsNode,
-    field: &str,
-    from: DateTime<chrono::Utc>,
-    to: DateTime<chrono::Utc>,
-    with_filters: bool,
-) -> Result<Scan<'a>> {
-    let mut scan = Scan::new(ctx, from, to);
-    scan.event(series.event.as_deref());
-    if with_filters {
-        scan.properties(&query.properties, "properties")?;
-        scan.properties(&series.properties, &format!("{field}.properties"))?;
+    d: &'a dyn Dialect,
+    query: &'a TrendsQuery,
+    series: &'a EventsNode,
+    /// `series[i]`, for errors.
+    field: String,
+    math: Math,
+    actor: Actor,
+    interval: Interval,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    buckets: &'a [NaiveDateTime],
+    breakdown: Option<&'a Breakdown>,
+    display: Display,
+}
+
+impl<'a> SeriesPlan<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        d: &'a dyn Dialect,
+        ctx: &'a ProjectContext,
+        query: &'a TrendsQuery,
+        index: usize,
+        series: &'a EventsNode,
+        range: &Range,
+        buckets: &'a [NaiveDateTime],
+        breakdown: Option<&'a Breakdown>,
+        display: Display,
+    ) -> Result<Self> {
+        let field = format!("series[{index}]");
+        let math = effective_math(series.math.unwrap_or(Math::Total), range.interval);
+        let group = match series.math_group_type_index {
+            Some(i) => Some(ctx.group_type(i, &format!("{field}.math_group_type_index"))?),
+            None => None,
+        };
+        let actor = match (math, group) {
+            (Math::UniqueGroup, None) => {
+                return Err(QueryError::invalid(
+                    format!("{field}.math_group_type_index"),
+                    "unique_group counts groups of one type; name it with math_group_type_index",
+                ))
+            }
+            (Math::Dau | Math::WeeklyActive | Math::MonthlyActive | Math::UniqueGroup, Some(i)) => {
+                Actor::Group(i)
+            }
+            _ => Actor::Person,
+        };
+        let (from, to) = range.instants(ctx);
+        Ok(Self {
+            ctx,
+            d,
+            query,
+            series,
+            field,
+            math,
+            actor,
+            interval: range.interval,
+            from,
+            to,
+            buckets,
+            breakdown,
+            display,
+        })
     }
-    Ok(scan)
+
+    fn total_value(&self) -> bool {
+        self.display.is_total_value()
+    }
+
+    /// The one "bucket" of total-value displays.
+    fn whole_range(&self) -> String {
+        self.d.timestamp(DateTime::UNIX_EPOCH.naive_utc())
+    }
+
+    /// The series' events from `from` to `to`: the event name and, if
+    /// `with_filters`, every property filter.
+    fn scan(&self, from: DateTime<Utc>, to: DateTime<Utc>, with_filters: bool) -> Result<Scan<'a>> {
+        let mut scan = Scan::new(self.ctx, self.d, from, to);
+        scan.event(self.series.event.as_deref());
+        if with_filters {
+            scan.properties(&self.query.properties, "properties")?;
+            scan.properties(
+                &self.series.properties,
+                &format!("{}.properties", self.field),
+            )?;
+        }
+        Ok(scan)
+    }
+
+    /// Buckets stay timestamps while grouping; the outer query turns them
+    /// into numbers once per group, not per event.
+    fn bucket_of(&self, scan: &Scan<'_>) -> String {
+        if self.total_value() {
+            self.whole_range()
+        } else {
+            scan.bucket(self.interval)
+        }
+    }
+
+    fn breakdown_of(&self, scan: &mut Scan<'_>) -> Result<String> {
+        self.breakdown.map_or(Ok("''".to_string()), |b| b.sql(scan))
+    }
+
+    /// `SELECT bucket (epoch µs), breakdown value, value` for the series;
+    /// each kind of math selects `b` (a local bucket start), `bd` and `v`.
+    fn sql(&self) -> Result<String> {
+        let sql = match self.math {
+            Math::WeeklyActive | Math::MonthlyActive => self.active_sql()?,
+            Math::FirstTimeForUser | Math::FirstMatchingEventForUser => self.first_time_sql()?,
+            Math::AvgCountPerActor
+            | Math::MinCountPerActor
+            | Math::MaxCountPerActor
+            | Math::MedianCountPerActor
+            | Math::P75CountPerActor
+            | Math::P90CountPerActor
+            | Math::P95CountPerActor
+            | Math::P99CountPerActor => self.per_actor_sql()?,
+            _ => self.plain_sql()?,
+        };
+        Ok(format!(
+            "SELECT {}, r.bd, r.v FROM ({sql}) AS r",
+            self.d.epoch_micros("r.b")
+        ))
+    }
+
+    /// Weekly or monthly active actors: distinct actors over the window
+    /// ending at each bucket.
+    fn active_sql(&self) -> Result<String> {
+        let d = self.d;
+        let days = if self.math == Math::WeeklyActive {
+            7
+        } else {
+            30
+        };
+        let all = d.group_by_all();
+        if self.total_value() {
+            let mut scan = self.scan(self.to - TimeDelta::days(days), self.to, true)?;
+            scan.require_actor(self.actor);
+            let (a, bd) = (scan.actor(self.actor), self.breakdown_of(&mut scan)?);
+            return Ok(format!(
+                "SELECT {} AS b, {bd} AS bd, {} AS v {} {all}",
+                self.whole_range(),
+                d.double(&format!("count(DISTINCT {a})")),
+                scan.from_where()
+            ));
+        }
+        let first = instant(self.ctx, self.buckets[0] - TimeDelta::days(days));
+        let mut scan = self.scan(first, self.to, true)?;
+        scan.require_actor(self.actor);
+        let (a, bd) = (scan.actor(self.actor), self.breakdown_of(&mut scan)?);
+        let day = match self.interval {
+            Interval::Hour | Interval::Minute => self.interval,
+            _ => Interval::Day,
+        };
+        let t = bucket_sql(d, &scan.local_time(), day, self.ctx.week_start);
+        let starts: Vec<String> = self.buckets.iter().map(|b| d.timestamp(*b)).collect();
+        Ok(format!(
+            "WITH d AS (SELECT DISTINCT {t} AS t, {bd} AS bd, {a} AS a {fw}),
+                  w AS (SELECT {starts} AS b)
+             SELECT w.b AS b, d.bd AS bd, {count} AS v
+             FROM w JOIN d ON d.t > {window_start} AND d.t <= w.b {all}",
+            fw = scan.from_where(),
+            starts = d.rows_of(&starts),
+            count = d.double("count(DISTINCT d.a)"),
+            window_start = d.minus_days("w.b", days),
+        ))
+    }
+
+    /// First time for user: each person counts once, at their first
+    /// event (if that one matches the filters, or their first matching
+    /// one).
+    fn first_time_sql(&self) -> Result<String> {
+        let d = self.d;
+        let (query, series, field) = (self.query, self.series, &self.field);
+        let matching = self.math == Math::FirstMatchingEventForUser;
+        let mut scan = self.scan(DateTime::UNIX_EPOCH, self.to, matching)?;
+        let ok = if matching {
+            "TRUE".to_string()
+        } else {
+            let global = scan.predicate(&query.properties, "properties")?;
+            let own = scan.predicate(&series.properties, &format!("{field}.properties"))?;
+            match (global, own) {
+                (Some(a), Some(b)) => format!("({a} AND {b})"),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => "TRUE".into(),
+            }
+        };
+        let (a, bd) = (scan.actor(Actor::Person), self.breakdown_of(&mut scan)?);
+        let b = if self.total_value() {
+            self.whole_range()
+        } else {
+            bucket_sql(
+                d,
+                &local_time_sql(self.ctx, d, "f.ts", self.from, self.to),
+                self.interval,
+                self.ctx.week_start,
+            )
+        };
+        Ok(format!(
+            "SELECT {b} AS b, f.bd AS bd, {count} AS v FROM (
+               SELECT {a} AS a, min(e.timestamp) AS ts, {first_ok} AS ok,
+                      {first_bd} AS bd {fw} GROUP BY 1) f
+             WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} {all}",
+            count = d.double("count(*)"),
+            first_ok = d.first_by(&format!("coalesce({ok}, FALSE)"), "e.timestamp", None),
+            first_bd = d.first_by(&bd, "e.timestamp", None),
+            fw = scan.from_where(),
+            from = timestamp(d, self.from),
+            to = timestamp(d, self.to),
+            all = d.group_by_all(),
+        ))
+    }
+
+    /// An aggregate over persons of each one's event count.
+    fn per_actor_sql(&self) -> Result<String> {
+        let d = self.d;
+        let mut scan = self.scan(self.from, self.to, true)?;
+        let (a, bd, b) = (
+            scan.actor(Actor::Person),
+            self.breakdown_of(&mut scan)?,
+            self.bucket_of(&scan),
+        );
+        Ok(format!(
+            "SELECT b, bd, {outer} AS v FROM (SELECT {b} AS b, {bd} AS bd, {a} AS a, count(*) AS c {fw} {all}) {all}",
+            outer = d.double(&aggregate(d, self.math, "c")),
+            fw = scan.from_where(),
+            all = d.group_by_all(),
+        ))
+    }
+
+    /// Events, actors, sessions or property math per bucket.
+    fn plain_sql(&self) -> Result<String> {
+        let d = self.d;
+        let (math, actor, field) = (self.math, self.actor, &self.field);
+        let mut scan = self.scan(self.from, self.to, true)?;
+        scan.require_actor(actor);
+        let bd = self.breakdown_of(&mut scan)?;
+        let b = self.bucket_of(&scan);
+        let all = d.group_by_all();
+        if self.display == Display::ActionsLineGraphCumulative
+            && matches!(math, Math::Dau | Math::UniqueGroup)
+        {
+            // Each actor counts once, in the first bucket it appears in.
+            let a = scan.actor(actor);
+            return Ok(format!(
+                "SELECT b, bd, {count} AS v FROM (SELECT min({b}) AS b, {bd} AS bd, {a} AS a {fw} GROUP BY bd, a) {all}",
+                count = d.double("count(*)"),
+                fw = scan.from_where()
+            ));
+        }
+        let value = match math {
+            Math::Total => "count(*)".to_string(),
+            Math::Dau | Math::UniqueGroup => format!("count(DISTINCT {})", scan.actor(actor)),
+            Math::UniqueSession => {
+                let session = scan.property(
+                    PropertyKind::Event,
+                    names::property::SESSION_ID,
+                    None,
+                    field,
+                )?;
+                format!("count(DISTINCT {session})")
+            }
+            _ => {
+                let Some(key) = self.series.math_property.as_deref() else {
+                    return Err(QueryError::invalid(
+                        format!("{field}.math_property"),
+                        "this math aggregates a property; name it with math_property",
+                    ));
+                };
+                let kind = match self.series.math_property_type {
+                    Some(MathPropertyType::PersonProperties) => PropertyKind::Person,
+                    _ => PropertyKind::Event,
+                };
+                let x = scan.property(kind, key, None, field)?;
+                format!("coalesce({}, 0)", aggregate(d, math, &d.try_double(&x)))
+            }
+        };
+        Ok(format!(
+            "SELECT {b} AS b, {bd} AS bd, {} AS v {} {all}",
+            d.double(&value),
+            scan.from_where()
+        ))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn series_values(
-    conn: &Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     query: &TrendsQuery,
     index: usize,
@@ -324,221 +592,18 @@ fn series_values(
     breakdown: Option<&Breakdown>,
     display: Display,
 ) -> Result<SeriesValues> {
-    let field = format!("series[{index}]");
-    let total_value = display.is_total_value();
-    let math = effective_math(series.math.unwrap_or(Math::Total), range.interval);
-    let group = match series.math_group_type_index {
-        Some(i) => Some(ctx.group_type(i, &format!("{field}.math_group_type_index"))?),
-        None => None,
-    };
-    let actor = match (math, group) {
-        (Math::UniqueGroup, None) => {
-            return Err(QueryError::invalid(
-                format!("{field}.math_group_type_index"),
-                "unique_group counts groups of one type; name it with math_group_type_index",
-            ))
-        }
-        (Math::Dau | Math::WeeklyActive | Math::MonthlyActive | Math::UniqueGroup, Some(i)) => {
-            Actor::Group(i)
-        }
-        _ => Actor::Person,
-    };
-    let (from, to) = range.instants(ctx);
-    let interval = range.interval;
-    // Buckets stay timestamps while grouping; the outer query turns them
-    // into numbers once per group, not per event.
-    let bucket_of = |scan: &Scan<'_>| -> String {
-        if total_value {
-            WHOLE_RANGE.into()
-        } else {
-            scan.bucket(interval)
-        }
-    };
-    let breakdown_of = |scan: &mut Scan<'_>| -> Result<String> {
-        breakdown.map_or(Ok("''".to_string()), |b| b.sql(scan))
-    };
-
-    let sql = match math {
-        Math::WeeklyActive | Math::MonthlyActive => {
-            let days = if math == Math::WeeklyActive { 7 } else { 30 };
-            if total_value {
-                let mut scan = series_scan(
-                    ctx,
-                    query,
-                    series,
-                    &field,
-                    to - TimeDelta::days(days),
-                    to,
-                    true,
-                )?;
-                scan.require_actor(actor);
-                let (a, bd) = (scan.actor(actor), breakdown_of(&mut scan)?);
-                format!(
-                    "SELECT {WHOLE_RANGE}, {bd}, count(DISTINCT {a})::DOUBLE {} GROUP BY ALL",
-                    scan.from_where()
-                )
-            } else {
-                let first = instant(ctx, buckets[0] - TimeDelta::days(days));
-                let mut scan = series_scan(ctx, query, series, &field, first, to, true)?;
-                scan.require_actor(actor);
-                let (a, bd) = (scan.actor(actor), breakdown_of(&mut scan)?);
-                let day = match interval {
-                    Interval::Hour | Interval::Minute => interval,
-                    _ => Interval::Day,
-                };
-                let t = bucket_sql(&scan.local_time(), day, ctx.week_start);
-                let starts: Vec<String> = buckets.iter().map(|b| naive_timestamp(*b)).collect();
-                format!(
-                    "WITH d AS (SELECT DISTINCT {t} AS t, {bd} AS bd, {a} AS a {fw}),
-                          w AS (SELECT unnest([{starts}]) AS b)
-                     SELECT w.b, d.bd, count(DISTINCT d.a)::DOUBLE
-                     FROM w JOIN d ON d.t > w.b - INTERVAL {days} DAY AND d.t <= w.b GROUP BY ALL",
-                    fw = scan.from_where(),
-                    starts = starts.join(", ")
-                )
-            }
-        }
-        Math::FirstTimeForUser | Math::FirstMatchingEventForUser => {
-            let matching = math == Math::FirstMatchingEventForUser;
-            let mut scan = series_scan(
-                ctx,
-                query,
-                series,
-                &field,
-                DateTime::UNIX_EPOCH,
-                to,
-                matching,
-            )?;
-            let ok = if matching {
-                "TRUE".to_string()
-            } else {
-                let global = scan.predicate(&query.properties, "properties")?;
-                let own = scan.predicate(&series.properties, &format!("{field}.properties"))?;
-                match (global, own) {
-                    (Some(a), Some(b)) => format!("({a} AND {b})"),
-                    (Some(a), None) | (None, Some(a)) => a,
-                    (None, None) => "TRUE".into(),
-                }
-            };
-            let (a, bd) = (scan.actor(Actor::Person), breakdown_of(&mut scan)?);
-            let b = if total_value {
-                WHOLE_RANGE.to_string()
-            } else {
-                bucket_sql(
-                    &local_time_sql(ctx, "f.ts", from, to),
-                    interval,
-                    ctx.week_start,
-                )
-            };
-            format!(
-                "SELECT {b}, f.bd, count(*)::DOUBLE FROM (
-                   SELECT {a} AS a, min(e.timestamp) AS ts, arg_min(coalesce({ok}, FALSE), e.timestamp) AS ok,
-                          arg_min({bd}, e.timestamp) AS bd {fw} GROUP BY 1) f
-                 WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} GROUP BY ALL",
-                fw = scan.from_where(),
-                from = timestamp(from),
-                to = timestamp(to),
-            )
-        }
-        Math::AvgCountPerActor
-        | Math::MinCountPerActor
-        | Math::MaxCountPerActor
-        | Math::MedianCountPerActor
-        | Math::P75CountPerActor
-        | Math::P90CountPerActor
-        | Math::P95CountPerActor
-        | Math::P99CountPerActor => {
-            let mut scan = series_scan(ctx, query, series, &field, from, to, true)?;
-            let (a, bd, b) = (
-                scan.actor(Actor::Person),
-                breakdown_of(&mut scan)?,
-                bucket_of(&scan),
-            );
-            let outer = aggregate(math, "c");
-            format!(
-                "SELECT b, bd, {outer}::DOUBLE FROM (SELECT {b} AS b, {bd} AS bd, {a} AS a, count(*) AS c {fw} GROUP BY ALL) GROUP BY ALL",
-                fw = scan.from_where()
-            )
-        }
-        _ => {
-            let mut scan = series_scan(ctx, query, series, &field, from, to, true)?;
-            scan.require_actor(actor);
-            let bd = breakdown_of(&mut scan)?;
-            let b = bucket_of(&scan);
-            let cumulative_uniques = display == Display::ActionsLineGraphCumulative
-                && matches!(math, Math::Dau | Math::UniqueGroup);
-            if cumulative_uniques {
-                // Each actor counts once, in the first bucket it appears in.
-                let a = scan.actor(actor);
-                format!(
-                    "SELECT b, bd, count(*)::DOUBLE FROM (SELECT min({b}) AS b, {bd} AS bd, {a} AS a {fw} GROUP BY bd, a) GROUP BY ALL",
-                    fw = scan.from_where()
-                )
-            } else {
-                let value = match math {
-                    Math::Total => "count(*)".to_string(),
-                    Math::Dau | Math::UniqueGroup => {
-                        format!("count(DISTINCT {})", scan.actor(actor))
-                    }
-                    Math::UniqueSession => {
-                        let session =
-                            scan.property(PropertyKind::Event, "$session_id", None, &field)?;
-                        format!("count(DISTINCT {session})")
-                    }
-                    _ => {
-                        let Some(key) = series.math_property.as_deref() else {
-                            return Err(QueryError::invalid(
-                                format!("{field}.math_property"),
-                                "this math aggregates a property; name it with math_property",
-                            ));
-                        };
-                        let kind = match series.math_property_type {
-                            Some(MathPropertyType::PersonProperties) => PropertyKind::Person,
-                            _ => PropertyKind::Event,
-                        };
-                        let x = scan.property(kind, key, None, &field)?;
-                        format!(
-                            "coalesce({}, 0)",
-                            aggregate(math, &format!("TRY_CAST({x} AS DOUBLE)"))
-                        )
-                    }
-                };
-                format!(
-                    "SELECT {b}, {bd}, {value}::DOUBLE {fw} GROUP BY ALL",
-                    fw = scan.from_where()
-                )
-            }
-        }
-    };
-
-    let sql = format!("SELECT epoch_us(r.b), r.bd, r.v FROM ({sql}) AS r(b, bd, v)");
-    let index_of: HashMap<i64, usize> = if total_value {
-        HashMap::from([(0, 0)])
-    } else {
-        buckets
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.and_utc().timestamp_micros(), i))
-            .collect()
-    };
-    let rows = query_rows(conn, &sql, |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<f64>>(2)?,
-        ))
-    })?;
-    // Sparse until ranked: only the kept values (and Other) become a full
-    // row of buckets, however many distinct values the data holds.
-    let mut by_value: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
-    for (bucket, value, v) in rows {
-        if let Some(&k) = index_of.get(&bucket) {
-            by_value
-                .entry(value)
-                .or_default()
-                .push((k, v.unwrap_or(0.0)));
-        }
-    }
+    let plan = SeriesPlan::new(
+        db.dialect(),
+        ctx,
+        query,
+        index,
+        series,
+        range,
+        buckets,
+        breakdown,
+        display,
+    )?;
+    let mut by_value = scan_points(db, &plan.sql()?, buckets, display.is_total_value())?;
     if breakdown.is_none() && by_value.is_empty() {
         by_value.insert(String::new(), Vec::new());
     }
@@ -561,9 +626,46 @@ fn series_values(
     Ok(values)
 }
 
+/// Sparse points per breakdown value, `(bucket index, value)`: only the
+/// kept values (and Other) become a full row of buckets once ranked,
+/// however many distinct values the data holds.
+fn scan_points(
+    db: &dyn EventScanner,
+    sql: &str,
+    buckets: &[NaiveDateTime],
+    total_value: bool,
+) -> Result<HashMap<String, Vec<(usize, f64)>>> {
+    let index_of: HashMap<i64, usize> = if total_value {
+        HashMap::from([(0, 0)])
+    } else {
+        buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.and_utc().timestamp_micros(), i))
+            .collect()
+    };
+    let mut by_value: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
+    for_each_batch(db, sql, |batch| {
+        let bucket = column::<Int64Array>(batch, 0)?;
+        let value = column::<StringArray>(batch, 1)?;
+        let v = column::<Float64Array>(batch, 2)?;
+        for i in 0..batch.num_rows() {
+            if let Some(&k) = index_of.get(&bucket.value(i)) {
+                let v = if v.is_null(i) { 0.0 } else { v.value(i) };
+                by_value
+                    .entry(value.value(i).to_string())
+                    .or_default()
+                    .push((k, v));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(by_value)
+}
+
 /// An aggregate of `x` for a property or per-actor math.
-fn aggregate(math: Math, x: &str) -> String {
-    let quantile = |q: f64| format!("quantile_cont({x}, {q})");
+fn aggregate(d: &dyn Dialect, math: Math, x: &str) -> String {
+    let quantile = |q: f64| d.quantile(x, q);
     match math {
         Math::Sum => format!("sum({x})"),
         Math::Avg | Math::AvgCountPerActor => format!("avg({x})"),

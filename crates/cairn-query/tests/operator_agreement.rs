@@ -6,18 +6,21 @@
 //! `cairn_flags::operators` documents, each excluded here by name.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
+use arrow_array::Int32Array;
+use cairn_core::Event;
 use cairn_core::ProjectId;
 use cairn_flags::operators::{Difference, Operator, RULES};
 use cairn_flags::PropertyFilter;
 use cairn_query::nodes::Properties;
-use cairn_query::sql::Scan;
+use cairn_query::sql::{column, for_each_batch, Scan};
 use cairn_query::{ProjectContext, QueryError};
-use cairn_store::DuckStore;
+use cairn_store::{Commit, DuckStore, EventStore, IngestStore};
 
 /// Property values; `None` is a missing property.
 fn property_values() -> Vec<Option<Value>> {
@@ -241,28 +244,35 @@ impl Corpus {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = DuckStore::open(dir.path(), 2).unwrap();
+        let at = DateTime::parse_from_rfc3339("2024-03-10T12:00:00Z")
+            .unwrap()
+            .to_utc();
         let mut rows = Vec::new();
-        let conn = store.conn().unwrap();
-        let mut sql = String::from(
-            "INSERT INTO events (project_id, uuid, event, distinct_id, timestamp, inserted_at, properties) VALUES ",
-        );
+        let mut events = Vec::new();
         for (i, value) in property_values().into_iter().enumerate() {
             let mut properties = Map::new();
             properties.insert("row".into(), json!(i));
             if let Some(value) = value {
                 properties.insert("k".into(), value);
             }
-            let json = Value::Object(properties.clone()).to_string();
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(1, uuid(), 'e', 'd', TIMESTAMP '2024-03-10 12:00:00', now(), {})",
-                cairn_query::sql::literal(&json)
-            ));
+            events.push(Event {
+                project_id: ProjectId(1),
+                uuid: uuid::Uuid::new_v4(),
+                event: "e".into(),
+                distinct_id: "d".into(),
+                person_id: None,
+                timestamp: at,
+                inserted_at: at,
+                properties: properties.clone(),
+                groups: vec![None; 2],
+            });
             rows.push(properties);
         }
-        conn.execute_batch(&sql).unwrap();
+        let commit = Commit {
+            events,
+            ..Commit::default()
+        };
+        store.writer().unwrap().commit(Arc::new(commit)).unwrap();
         Self {
             _dir: dir,
             store,
@@ -281,15 +291,22 @@ impl Corpus {
                 .unwrap()
                 .to_utc(),
         );
-        let mut scan = Scan::new(ctx, from, to);
+        let scanner = self.store.scanner().unwrap();
+        let d = scanner.dialect();
+        let mut scan = Scan::new(ctx, d, from, to);
         scan.properties(&properties, "properties")?;
         let sql = format!(
-            "SELECT CAST(json_extract_string(e.properties, '$.row') AS BIGINT) {}",
+            "SELECT {} {}",
+            d.integer(&d.json_text("e.properties", "row")),
             scan.from_where()
         );
-        let conn = self.store.conn().unwrap();
-        let rows = cairn_query::sql::query_rows(&conn, &sql, |r| r.get::<_, i64>(0))?;
-        Ok(rows.into_iter().map(|r| r as usize).collect())
+        let mut rows = BTreeSet::new();
+        for_each_batch(&*scanner, &sql, |batch| {
+            let column = column::<Int32Array>(batch, 0)?;
+            rows.extend(column.values().iter().map(|&r| r as usize));
+            Ok(())
+        })?;
+        Ok(rows)
     }
 }
 

@@ -14,9 +14,10 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use cairn_core::ProjectId;
-use cairn_query::ProjectContext;
+use cairn_server::api::query::project_context;
+use cairn_server::storage::Storage;
 use cairn_store::duckdb::Connection;
-use cairn_store::DuckStore;
+use cairn_store::{DuckStore, EventStore};
 
 use support::{arg, build};
 
@@ -212,7 +213,8 @@ fn main() {
         .unwrap_or_else(|_| cairn_server::config::DEFAULT_MEMORY_LIMIT.into());
     store.set_memory_limit(&memory_limit).unwrap();
     let conn = store.conn().unwrap();
-    let ctx = ProjectContext::load(&conn, ProjectId(1))
+    let scanner = store.scanner().unwrap();
+    let ctx = project_context(&Storage::over(store.clone()), ProjectId(1))
         .unwrap()
         .expect("the demo project");
     // The last 8 weeks of the data set, whenever it was built.
@@ -270,7 +272,7 @@ fn main() {
             let (cairn, sql, ratio) = paired_ms(
                 runs,
                 || {
-                    cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
+                    cairn_query::run(&*scanner, &ctx, case.query.clone()).unwrap();
                 },
                 || run_sql(&conn, &case.sql),
             );
@@ -281,9 +283,17 @@ fn main() {
                     case.name.split(':').next().unwrap_or("x"),
                     if group { "company" } else { "person" }
                 );
-                conn.execute_batch(&format!("PRAGMA enable_profiling='query_tree'; PRAGMA profiling_output='{name}-cairn.txt'")).unwrap();
-                cairn_query::run(&conn, &ctx, case.query.clone()).unwrap();
-                conn.execute_batch(&format!("PRAGMA profiling_output='{name}-sql.txt'"))
+                // Profiling is per connection: the scanner's, then the bench's.
+                let scanner_pragma = |sql: &str| {
+                    scanner
+                        .scan(sql, &mut |_| std::ops::ControlFlow::Continue(()))
+                        .unwrap()
+                };
+                scanner_pragma("PRAGMA enable_profiling='query_tree'");
+                scanner_pragma(&format!("PRAGMA profiling_output='{name}-cairn.txt'"));
+                cairn_query::run(&*scanner, &ctx, case.query.clone()).unwrap();
+                scanner_pragma("PRAGMA disable_profiling");
+                conn.execute_batch(&format!("PRAGMA enable_profiling='query_tree'; PRAGMA profiling_output='{name}-sql.txt'"))
                     .unwrap();
                 run_sql(&conn, &case.sql);
                 conn.execute_batch("PRAGMA disable_profiling").unwrap();

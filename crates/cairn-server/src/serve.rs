@@ -50,13 +50,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         timeout: config.request_timeout,
     };
     raise_open_file_limit(limits.max_connections);
-    let state = Arc::new(AppState::new(
-        config,
-        store.storage,
-        store.insights,
-        pipeline,
-        metrics,
-    )?);
+    let state = Arc::new(AppState::new(config, store.storage, pipeline, metrics)?);
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::app::router(state.clone()));
     serve_http(listener, app, limits, shutdown_signal()).await;
 

@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
 use cairn_store::keys::KeyGrant;
-use cairn_store::{keys, DuckStore, PersonLookup};
+use cairn_store::{keys, PersonLookup};
 
 use crate::config::Config;
 use crate::flags::FlagRegistry;
@@ -22,9 +22,6 @@ pub struct AppState {
     pub config: Config,
     /// The catalog and the entity reader; every handler goes through them.
     pub storage: Storage,
-    /// DuckDB itself, for the insight path only (`cairn_query` runs SQL on
-    /// a connection of it); nothing else may use it.
-    pub store: DuckStore,
     pub pipeline: Pipeline,
     /// Committed person and group properties, as `/flags` reads them.
     pub persons: Arc<dyn PersonLookup>,
@@ -46,7 +43,6 @@ impl AppState {
     pub fn new(
         config: Config,
         storage: Storage,
-        store: DuckStore,
         pipeline: Pipeline,
         metrics: PrometheusHandle,
     ) -> anyhow::Result<Self> {
@@ -55,7 +51,6 @@ impl AppState {
         let state = Self {
             config,
             storage,
-            store,
             persons: pipeline.lookup(),
             pipeline,
             metrics,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use cairn_store::{Catalog, DuckStore, DuckWriter, EntityReader, JournaledWriter};
+use cairn_store::{Catalog, DuckStore, DuckWriter, EntityReader, EventStore, JournaledWriter};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
@@ -14,6 +14,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct Storage {
     pub catalog: Arc<dyn Catalog>,
     pub entities: Arc<dyn EntityReader>,
+    /// Where insights scan events.
+    pub events: Arc<dyn EventStore>,
 }
 
 /// What `cairn serve` and `cairn demo` run on.
@@ -21,9 +23,6 @@ pub struct Ingesting {
     pub storage: Storage,
     /// Ingestion's writer, for the pipeline.
     pub writer: JournaledWriter<DuckWriter>,
-    /// DuckDB itself, for the insight path only: insights run SQL on a
-    /// connection of it (waiting at the writer's read barrier).
-    pub insights: DuckStore,
 }
 
 impl Storage {
@@ -39,16 +38,17 @@ impl Storage {
         let writer = JournaledWriter::open(store.writer()?, store.writer()?, &config.data_dir)?;
         let store = store.with_read_barrier(writer.barrier());
         Ok(Ingesting {
-            storage: Self::over(store.clone()),
+            storage: Self::over(store),
             writer,
-            insights: store,
         })
     }
 
-    fn over(store: DuckStore) -> Self {
+    /// The embedded store behind every trait.
+    pub fn over(store: DuckStore) -> Self {
         Self {
             catalog: Arc::new(store.clone()),
-            entities: Arc::new(store),
+            entities: Arc::new(store.clone()),
+            events: Arc::new(store),
         }
     }
 }

@@ -43,9 +43,6 @@ pub trait EntityReader: Send + Sync {
     fn list_warnings(&self, project: ProjectId, limit: usize) -> Result<Vec<IngestionWarning>>;
     /// The project's event names, most frequent in the last 30 days first.
     fn event_names(&self, project: ProjectId, limit: usize) -> Result<Vec<String>>;
-    /// Whether any person of the project was merged into another, so that
-    /// events must be resolved through the overrides (see [`crate::identity`]).
-    fn has_person_overrides(&self, project: ProjectId) -> Result<bool>;
     /// Bytes the engine holds in its caches and query memory.
     fn memory_used(&self) -> Result<u64>;
 }

@@ -9,6 +9,7 @@ pub mod barrier;
 pub mod bulk;
 pub mod catalog;
 pub mod commit;
+pub mod dialect;
 pub mod duck;
 pub mod entities;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod loader;
 pub mod lookup;
 pub mod projects;
 pub mod read;
+pub mod scan;
 pub mod schema;
 pub mod users;
 
@@ -36,6 +38,7 @@ pub use entities::EntityReader;
 pub use error::StoreError;
 pub use loader::JournaledWriter;
 pub use lookup::PersonLookup;
+pub use scan::{EventScanner, EventStore, RecordBatch, ScanError};
 
 use cairn_core::{Group, GroupType, Person, ProjectId};
 

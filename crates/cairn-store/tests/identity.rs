@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use cairn_core::{Event, Person, ProjectId};
 use cairn_store::read::EventFilter;
-use cairn_store::{Commit, DuckStore, EntityReader, IngestStore, JournaledWriter};
+use cairn_store::{Commit, DuckStore, EntityReader, EventStore, IngestStore, JournaledWriter};
 
 const P: ProjectId = ProjectId(1);
 

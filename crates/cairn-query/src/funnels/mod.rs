@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use cairn_store::duckdb::arrow::array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
-use cairn_store::duckdb::Connection;
+use arrow_array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
+use cairn_store::dialect::Dialect;
+use cairn_store::EventScanner;
 
 use crate::breakdown::{Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
@@ -21,7 +22,7 @@ use crate::limits;
 use crate::nodes::{
     Attribution, EventsNode, FunnelOrder, FunnelViz, FunnelsQuery, Interval, Math, WindowUnit,
 };
-use crate::sql::{column, earliest_event, for_each_batch, literal, Actor, Interner, Scan};
+use crate::sql::{column, earliest_event, for_each_batch, Actor, Interner, Scan};
 use crate::{number, quantile};
 use engine::{Event, Funnel, Outcome};
 
@@ -32,7 +33,7 @@ struct Row {
     value: Option<u32>,
 }
 
-pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
     let steps = &query.series;
     if steps.len() < 2 {
         return Err(QueryError::invalid(
@@ -68,7 +69,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
     let interval = query.interval.unwrap_or(Interval::Day);
     let events: Vec<Option<&str>> = steps.iter().map(|s| s.event.as_deref()).collect();
     let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(conn, ctx, &events)
+        earliest_event(db, ctx, &events)
     })?;
     let breakdown = Breakdown::parse(&query.breakdown_filter)?;
     let attribution = filter.attribution.unwrap_or(Attribution::FirstTouch);
@@ -89,7 +90,7 @@ pub fn run(conn: &Connection, ctx: &ProjectContext, query: &FunnelsQuery) -> Res
     }
 
     let (streams, values) =
-        actor_streams(conn, ctx, query, &funnel, actor, &range, breakdown.as_ref())?;
+        actor_streams(db, ctx, query, &funnel, actor, &range, breakdown.as_ref())?;
     let viz = filter.viz.unwrap_or(FunnelViz::Steps);
     if viz == FunnelViz::Trends {
         return trends(ctx, query, &funnel, &range, &streams);
@@ -199,7 +200,8 @@ fn step_sql(
     match node.math {
         None | Some(Math::Total) => Ok(matches),
         Some(Math::FirstTimeForUser) => {
-            let mut first = Scan::new(scan.ctx(), DateTime::UNIX_EPOCH, to);
+            let d = scan.dialect();
+            let mut first = Scan::new(scan.ctx(), d, DateTime::UNIX_EPOCH, to);
             first.event(node.event.as_deref());
             first.require_actor(actor);
             let ok = first
@@ -207,8 +209,10 @@ fn step_sql(
                 .unwrap_or_else(|| "TRUE".into());
             let a = first.actor(actor);
             Ok(format!(
-                "({matches} AND e.uuid IN (SELECT u FROM (SELECT arg_min(e.uuid, e.timestamp) AS u, \
-                 arg_min(coalesce({ok}, FALSE), e.timestamp) AS ok {fw} GROUP BY {a}) WHERE ok))",
+                "({matches} AND e.uuid IN (SELECT u FROM (SELECT {u} AS u, \
+                 {ok} AS ok {fw} GROUP BY {a}) WHERE ok))",
+                u = d.first_by("e.uuid", "e.timestamp", None),
+                ok = d.first_by(&format!("coalesce({ok}, FALSE)"), "e.timestamp", None),
                 fw = first.from_where(),
             ))
         }
@@ -222,7 +226,7 @@ fn step_sql(
     }
 }
 
-fn mask_sql(conditions: &[String]) -> String {
+fn mask_sql(d: &dyn Dialect, conditions: &[String]) -> String {
     if conditions.is_empty() {
         return "0".into();
     }
@@ -236,12 +240,12 @@ fn mask_sql(conditions: &[String]) -> String {
             )
         })
         .collect();
-    format!("({})::INTEGER", terms.join(" + "))
+    d.integer(&terms.join(" + "))
 }
 
 /// Each actor's rows in time order, and the interned breakdown values.
 fn actor_streams(
-    conn: &Connection,
+    db: &dyn EventScanner,
     ctx: &ProjectContext,
     query: &FunnelsQuery,
     funnel: &Funnel,
@@ -250,7 +254,8 @@ fn actor_streams(
     breakdown: Option<&Breakdown>,
 ) -> Result<(Vec<Vec<Row>>, Vec<String>)> {
     let (from, to) = (instant(ctx, range.from), instant(ctx, range.to));
-    let mut scan = Scan::new(ctx, from, to);
+    let d = db.dialect();
+    let mut scan = Scan::new(ctx, d, from, to);
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
     let steps: Vec<String> = query
@@ -283,13 +288,13 @@ fn actor_streams(
         let list: Vec<String> = names
             .iter()
             .filter_map(|n| n.event.as_deref())
-            .map(literal)
+            .map(|name| d.string(name))
             .collect();
         scan.condition(format!("e.event IN ({})", list.join(", ")));
     }
     let value = match breakdown {
         Some(b) => b.raw_sql(&mut scan)?,
-        None => "NULL::VARCHAR".into(),
+        None => d.null_text().into(),
     };
     let a = scan.actor(actor);
     // Strict funnels keep every event; with the names filtered, the rest
@@ -300,17 +305,19 @@ fn actor_streams(
         "m <> 0 OR x <> 0"
     };
     let sql = format!(
-        "SELECT hash(a), t, m, x, v FROM (
-           SELECT {a} AS a, epoch_us(e.timestamp) AS t, {m} AS m, {x} AS x, {value} AS v {fw}
+        "SELECT {hash}, t, m, x, v FROM (
+           SELECT {a} AS a, {t} AS t, {m} AS m, {x} AS x, {value} AS v {fw}
          ) WHERE {keep} ORDER BY 1, 2, m",
-        m = mask_sql(&steps),
-        x = mask_sql(&exclusions),
+        hash = d.hash(&["a"]),
+        t = d.epoch_micros("e.timestamp"),
+        m = mask_sql(d, &steps),
+        x = mask_sql(d, &exclusions),
         fw = scan.from_where(),
     );
     let mut streams: Vec<Vec<Row>> = Vec::new();
     let mut values = Interner::default();
     let mut last_actor = None;
-    for_each_batch(conn, &sql, |batch| {
+    for_each_batch(db, &sql, |batch| {
         let actors = column::<UInt64Array>(batch, 0)?;
         let times = column::<Int64Array>(batch, 1)?;
         let masks = column::<Int32Array>(batch, 2)?;

@@ -10,6 +10,8 @@ use cairn_core::ProjectId;
 use cairn_query::{Budget, ProjectContext, QueryError};
 use cairn_store::StoreError;
 
+use crate::storage::Storage;
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -36,17 +38,19 @@ pub async fn query(
 /// configured query timeout. If the client goes away, this future is
 /// dropped, and with it the guard that cancels the query.
 pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
-    let store = state.store.clone();
+    let storage = state.storage.clone();
     let budget = Budget::new(state.config.query_timeout);
     let _cancel_when_dropped = budget.cancel_on_drop();
     tokio::task::spawn_blocking(move || -> ApiResult<Value> {
-        let conn = store.reader()?;
-        let mut ctx = ProjectContext::load(&conn, project)?
+        // First the scanner: it waits until every acknowledged event (and
+        // the group types they brought) is readable.
+        let scanner = storage.events.scanner()?;
+        let mut ctx = project_context(&storage, project)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
         ctx.budget = budget;
-        cairn_query::run(&conn, &ctx, query).map_err(|e| match e {
+        cairn_query::run(&*scanner, &ctx, query).map_err(|e| match e {
             QueryError::Invalid { field, detail } => ApiError::field(field, detail),
-            QueryError::Store(e) => ApiError::Store(StoreError::Database(e)),
+            QueryError::Store(e) => ApiError::Store(e),
             QueryError::Internal(e) => ApiError::Internal(e),
             // (Nobody is left to read the answer of a cancelled query.)
             stopped @ (QueryError::TimedOut { .. } | QueryError::Cancelled) => {
@@ -56,4 +60,24 @@ pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiRe
     })
     .await
     .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
+}
+
+/// The context insights of `project` run in, read from the store's catalog;
+/// `None` if the project does not exist.
+pub fn project_context(
+    storage: &Storage,
+    project: ProjectId,
+) -> Result<Option<ProjectContext>, StoreError> {
+    let Some(stored) = storage.catalog.get_project(project)? else {
+        return Ok(None);
+    };
+    let mut ctx = ProjectContext::new(project, &stored.timezone, stored.week_start_day);
+    ctx.group_types = storage
+        .catalog
+        .group_types(project)?
+        .into_iter()
+        .map(|t| (t.group_type_index, t.group_type))
+        .collect();
+    ctx.person_overrides = storage.events.has_person_overrides(project)?;
+    Ok(Some(ctx))
 }

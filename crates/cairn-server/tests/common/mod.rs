@@ -81,6 +81,10 @@ impl Server {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
+                // Below the shortest keep-alive a test gives the server
+                // (`--request-timeout 2`), so a request never goes out on a
+                // connection the server is closing at that moment.
+                .pool_idle_timeout(Duration::from_secs(1))
                 .build()
                 .unwrap(),
         };

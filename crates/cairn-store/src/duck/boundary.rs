@@ -215,10 +215,6 @@ impl EntityReader for DuckStore {
         insights::event_names(&*self.reader()?, project, limit)
     }
 
-    fn has_person_overrides(&self, project: ProjectId) -> Result<bool> {
-        read::has_person_overrides(&*self.reader()?, project)
-    }
-
     fn memory_used(&self) -> Result<u64> {
         DuckStore::memory_used(self)
     }
