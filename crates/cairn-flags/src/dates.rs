@@ -35,6 +35,9 @@ mod tests {
     /// sides of UTC, are answered (or not parsed), never a panic.
     #[test]
     fn extreme_dates_are_never_a_panic() {
+        let now = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+            .unwrap()
+            .to_utc();
         let zones: [Tz; 3] = [
             Tz::UTC,
             "Pacific/Kiritimati".parse().unwrap(),
@@ -54,7 +57,7 @@ mod tests {
         ];
         for zone in zones {
             for text in texts {
-                let _ = filter_instant(text, zone, Utc::now());
+                let _ = filter_instant(text, zone, now);
                 let _ = property_instant(&Value::from(text), zone);
             }
             for number in [f64::MAX, f64::MIN, 1e20, -1e20, 8.2e12, -8.3e12] {

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cairn_core::names::property;
-use cairn_core::time::{Clock, SystemClock};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -39,7 +38,8 @@ pub struct Subject {
     pub continuity_overrides: HashMap<String, String>,
     /// The project's timezone, for naive dates in filters.
     pub timezone: Tz,
-    /// When the evaluation happens, for relative dates in filters.
+    /// When the evaluation happens, for relative dates in filters: the
+    /// caller's clock, so one request reads one instant.
     pub now: DateTime<Utc>,
 }
 
@@ -58,13 +58,15 @@ pub enum Site {
 const DISTINCT_ID: &str = "distinct_id";
 
 impl Subject {
-    /// The subject of a request (spec/flags.md §3.3): the person's stored
-    /// properties overlaid with the sent ones (sent win), with `distinct_id`.
+    /// The subject of a request (spec/flags.md §3.3) evaluated at `now`: the
+    /// person's stored properties overlaid with the sent ones (sent win),
+    /// with `distinct_id`.
     pub fn new(
         site: Site,
         distinct_id: impl Into<String>,
         stored: Option<Map<String, Value>>,
         sent: Map<String, Value>,
+        now: DateTime<Utc>,
     ) -> Self {
         let distinct_id = distinct_id.into();
         let mut person_properties = stored.unwrap_or_default();
@@ -86,13 +88,17 @@ impl Subject {
             continuity_key: None,
             continuity_overrides: HashMap::new(),
             timezone: Tz::UTC,
-            now: SystemClock.now(),
+            now,
         }
     }
 
     /// A subject of sent person properties only, as an SDK builds it.
-    pub fn person(distinct_id: impl Into<String>, properties: Map<String, Value>) -> Self {
-        Self::new(Site::Sdk, distinct_id, None, properties)
+    pub fn person(
+        distinct_id: impl Into<String>,
+        properties: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self::new(Site::Sdk, distinct_id, None, properties, now)
     }
 
     /// Adds the group of type `index` keyed `key`: its stored properties

@@ -216,16 +216,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// When these tests evaluate: after every absolute date they name.
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
     fn check(operator: &str, value: Value, properties: Value) -> bool {
         let filter: PropertyFilter =
             serde_json::from_value(json!({"key": "k", "value": value, "operator": operator}))
                 .unwrap();
-        matches(
-            &filter,
-            properties.as_object().unwrap(),
-            Tz::UTC,
-            Utc::now(),
-        )
+        matches(&filter, properties.as_object().unwrap(), Tz::UTC, now())
     }
 
     #[test]
@@ -387,7 +389,7 @@ mod tests {
             &filter,
             json!({"k": "x"}).as_object().unwrap(),
             Tz::UTC,
-            Utc::now()
+            now()
         ));
     }
 }

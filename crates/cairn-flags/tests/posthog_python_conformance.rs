@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use cairn_core::time::{Clock, SystemClock};
 use cairn_flags::{FeatureFlag, FlagSet, GroupSubject, Subject};
 use posthog_python::python;
 use serde_json::{json, Map, Value};
@@ -138,7 +139,11 @@ fn cases() -> Vec<Case> {
 
 /// What the server reads for a case: the SDK's inputs plus `$group_key`.
 fn subject(case: &Case) -> Subject {
-    let mut subject = Subject::person(case.distinct_id.clone(), case.person.clone());
+    let mut subject = Subject::person(
+        case.distinct_id.clone(),
+        case.person.clone(),
+        SystemClock.now(),
+    );
     for (index, name) in [(0u8, "company"), (1, "project")] {
         if let Some(key) = case.groups.get(name) {
             let mut properties = case.group_properties[name].clone();

@@ -1,7 +1,9 @@
 //! The ingestion pipeline: one thread owns the person/group state and the
 //! store's writer. Requests queue their events; the thread takes everything
 //! queued (up to a cap), processes it in order, writes it in one transaction
-//! (group commit) and only then answers each request.
+//! (group commit) and only then answers each request. What it records as
+//! "now" (insertion and creation times, warnings and their debounce) is read
+//! from the clock it is started with.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,10 +11,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use chrono::Utc;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use cairn_core::time::Clock;
 use cairn_core::ProjectId;
 use cairn_store::{IngestStore, PersonLookup, StoreError};
 
@@ -55,10 +57,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads the state from `store` (this can take a while on a big store)
-    /// and starts the writer thread.
+    /// and starts the writer thread, which reads "now" from `clock`.
     pub fn start<S: IngestStore>(
         mut store: S,
         group_type_limit: usize,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let loading = Instant::now();
         let directory = Arc::new(Directory::default());
@@ -82,6 +85,7 @@ impl Pipeline {
                         queued,
                         &directory,
                         group_type_limit,
+                        clock.as_ref(),
                     )
                 }
             })
@@ -165,6 +169,7 @@ fn run<S: IngestStore>(
     queued: Arc<AtomicI64>,
     directory: &Directory,
     group_type_limit: usize,
+    clock: &dyn Clock,
 ) {
     while let Some(first) = receiver.blocking_recv() {
         let mut jobs = vec![first];
@@ -181,7 +186,7 @@ fn run<S: IngestStore>(
         let depth = queued.fetch_sub(jobs.len() as i64, Ordering::Relaxed) - jobs.len() as i64;
         metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
 
-        let now = Utc::now();
+        let now = clock.now();
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
             // Jobs already processed in this round are known to the processor,

@@ -27,7 +27,13 @@ pub struct ProjectContext {
 }
 
 impl ProjectContext {
-    pub fn new(project: ProjectId, timezone: &str, week_start_day: i16) -> Self {
+    /// `now` is the query's "now" (the server's clock), fixed for all of it.
+    pub fn new(
+        project: ProjectId,
+        timezone: &str,
+        week_start_day: i16,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             project,
             timezone: timezone.parse().unwrap_or(Tz::UTC),
@@ -37,7 +43,7 @@ impl ProjectContext {
                 WeekStart::Sunday
             },
             group_types: Vec::new(),
-            now: Utc::now(),
+            now,
             person_overrides: true,
             budget: Budget::unlimited(),
         }

@@ -434,9 +434,8 @@ mod tests {
     use cairn_core::ProjectId;
 
     fn ctx(tz: &str, now: &str) -> ProjectContext {
-        let mut ctx = ProjectContext::new(ProjectId(1), tz, 0);
-        ctx.now = DateTime::parse_from_rfc3339(now).unwrap().to_utc();
-        ctx
+        let now = DateTime::parse_from_rfc3339(now).unwrap().to_utc();
+        ProjectContext::new(ProjectId(1), tz, 0, now)
     }
 
     fn range(

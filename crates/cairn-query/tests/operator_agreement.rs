@@ -311,8 +311,7 @@ impl Corpus {
 }
 
 fn context(timezone: &str, now: DateTime<Utc>) -> ProjectContext {
-    let mut ctx = ProjectContext::new(ProjectId(1), timezone, 0);
-    ctx.now = now;
+    let mut ctx = ProjectContext::new(ProjectId(1), timezone, 0, now);
     ctx.person_overrides = false;
     ctx
 }

@@ -12,6 +12,7 @@ mod support;
 
 use std::time::Instant;
 
+use cairn_core::time::{Clock, SystemClock};
 use cairn_flags::{FeatureFlag, FlagSet, GroupSubject, Subject};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
@@ -89,7 +90,7 @@ fn in_process(definitions: &Value) -> f64 {
     let subjects: Vec<Subject> = (0..1_000)
         .map(|p| {
             let props = json!({"email": format!("user-{p}@example.com"), "plan": PLANS[p % 3], "age": 18 + p % 50});
-            let mut subject = Subject::person(format!("user-{p}"), props.as_object().unwrap().clone());
+            let mut subject = Subject::person(format!("user-{p}"), props.as_object().unwrap().clone(), SystemClock.now());
             let company = p % COMPANIES;
             let group = json!({"plan": PLANS[company % 3], "seats": company % 50, "$group_key": format!("company-{company}")});
             subject.groups.insert(

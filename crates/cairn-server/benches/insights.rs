@@ -214,9 +214,13 @@ fn main() {
     store.set_memory_limit(&memory_limit).unwrap();
     let conn = store.conn().unwrap();
     let scanner = store.scanner().unwrap();
-    let ctx = project_context(&Storage::over(store.clone()), ProjectId(1))
-        .unwrap()
-        .expect("the demo project");
+    let ctx = project_context(
+        &Storage::over(store.clone()),
+        ProjectId(1),
+        chrono::Utc::now(),
+    )
+    .unwrap()
+    .expect("the demo project");
     // The last 8 weeks of the data set, whenever it was built.
     let last: String = conn
         .query_row(

@@ -9,7 +9,6 @@ use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
 use serde_json::json;
 
 use cairn_ingest::{CapturePath, CaptureQuery, CaptureRequest, Captured};
@@ -92,7 +91,7 @@ async fn accept(
         Ok(cairn_ingest::capture(
             &received.request(),
             project_for,
-            Utc::now(),
+            keys.clock.now(),
         )?)
     })
     .await?;

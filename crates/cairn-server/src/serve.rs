@@ -13,6 +13,7 @@ use tokio::sync::{watch, Semaphore};
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+use cairn_core::time::{Clock, SystemClock};
 use cairn_ingest::Pipeline;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
@@ -35,7 +36,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Storage::open_ingesting(&config)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let first_start = ensure_default_project(&*store.storage.catalog, &config)?;
-    let pipeline = Pipeline::start(store.writer, config.group_type_limit)?;
+    // The one choice of clock: ingestion and every handler read it.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let pipeline = Pipeline::start(store.writer, config.group_type_limit, clock.clone())?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -50,7 +53,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         timeout: config.request_timeout,
     };
     raise_open_file_limit(limits.max_connections);
-    let state = Arc::new(AppState::new(config, store.storage, pipeline, metrics)?);
+    let state = Arc::new(AppState::new(
+        config,
+        store.storage,
+        pipeline,
+        metrics,
+        clock,
+    )?);
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::app::router(state.clone()));
     serve_http(listener, app, limits, shutdown_signal()).await;
 

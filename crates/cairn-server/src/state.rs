@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use cairn_core::time::Clock;
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
 use cairn_store::keys::KeyGrant;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub persons: Arc<dyn PersonLookup>,
     pub metrics: PrometheusHandle,
     pub flags: FlagRegistry,
+    /// "Now" for capture and `/flags`: the one the pipeline reads too.
+    pub clock: Arc<dyn Clock>,
     /// Project API key (`phc_`) → project.
     project_keys: RwLock<HashMap<String, ProjectId>>,
     /// SHA-256 of a personal API key (`phx_`) → what it opens, for whom.
@@ -45,6 +48,7 @@ impl AppState {
         storage: Storage,
         pipeline: Pipeline,
         metrics: PrometheusHandle,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let hosts = AllowedHosts::new(config.bind, config.public_url.clone());
         let sign_in = SignInThrottle::new(config.sign_in_limit);
@@ -55,6 +59,7 @@ impl AppState {
             pipeline,
             metrics,
             flags: FlagRegistry::default(),
+            clock,
             project_keys: RwLock::default(),
             personal_keys: RwLock::default(),
             passwords: PasswordWork::default(),

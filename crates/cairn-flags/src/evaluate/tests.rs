@@ -6,8 +6,15 @@ fn set(flags: Value) -> FlagSet {
     FlagSet::new(serde_json::from_value::<Vec<FeatureFlag>>(flags).unwrap())
 }
 
+/// When these tests evaluate.
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
 fn person(id: &str, properties: Value) -> Subject {
-    Subject::person(id, properties.as_object().unwrap().clone())
+    Subject::person(id, properties.as_object().unwrap().clone(), now())
 }
 
 fn reason(set: &FlagSet, key: &str, subject: &Subject) -> (Reason, Option<usize>, bool) {
@@ -369,12 +376,12 @@ fn subjects_overlay_sent_properties_on_stored_ones() {
     let stored = json!({"plan": "free", "seats": 3}).as_object().cloned();
     let sent = json!({"plan": "pro", "distinct_id": "sent"});
     let sent = sent.as_object().unwrap();
-    let server = Subject::new(Site::Server, "u", stored.clone(), sent.clone());
+    let server = Subject::new(Site::Server, "u", stored.clone(), sent.clone(), now());
     assert_eq!(
         Value::Object(server.person_properties),
         json!({"plan": "pro", "seats": 3, "distinct_id": "u"})
     );
-    let mut sdk = Subject::new(Site::Sdk, "u", None, sent.clone());
+    let mut sdk = Subject::new(Site::Sdk, "u", None, sent.clone(), now());
     assert_eq!(sdk.person_properties["distinct_id"], json!("sent"));
     sdk.add_group(
         0,
@@ -386,4 +393,22 @@ fn subjects_overlay_sent_properties_on_stored_ones() {
         Value::Object(sdk.groups[&0].properties.clone()),
         json!({"plan": "free", "seats": 9, "$group_key": "acme"})
     );
+}
+
+/// A relative date counts back from the subject's `now`, the clock of
+/// whoever evaluates, so the same properties answer by the instant given.
+#[test]
+fn relative_dates_count_back_from_the_subjects_now() {
+    let flags = set(
+        json!([{"key": "recent", "filters": {"groups": [{"properties": [
+        {"key": "signed_up", "value": "-7d", "operator": "is_date_after", "type": "person"}]}]}}]),
+    );
+    let signed_up = json!({"signed_up": "2024-03-10T00:00:00Z"});
+    let mut subject = person("u", signed_up);
+    assert!(flags.evaluate("recent", &subject).unwrap().enabled);
+    subject.now = now() + chrono::Duration::days(5);
+    assert!(!flags.evaluate("recent", &subject).unwrap().enabled);
+    // Seven days before the later now is 2024-03-13T12:00Z.
+    subject.person_properties["signed_up"] = json!("2024-03-13T12:00:01Z");
+    assert!(flags.evaluate("recent", &subject).unwrap().enabled);
 }

@@ -1,8 +1,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use cairn_core::{Group, GroupType, Person, Properties};
+use cairn_core::time::{FixedClock, SystemClock};
+use cairn_core::{Group, GroupType, Person, Properties, WarningKind};
 use cairn_store::{Commit, SnapshotVisitor};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -111,7 +113,7 @@ fn person(pipeline: &Pipeline) -> Properties {
 #[tokio::test]
 async fn a_panic_fails_its_request_only_and_leaves_no_trace() {
     let store = MemoryStore::default();
-    let pipeline = Pipeline::start(store.clone(), 5).unwrap();
+    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(SystemClock)).unwrap();
     pipeline
         .submit(
             P,
@@ -153,7 +155,7 @@ async fn a_panic_fails_its_request_only_and_leaves_no_trace() {
 #[tokio::test]
 async fn refused_events_leave_only_their_warnings() {
     let store = MemoryStore::default();
-    let pipeline = Pipeline::start(store.clone(), 5).unwrap();
+    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(SystemClock)).unwrap();
     let warning = (
         cairn_core::WarningKind::EventTimestampOutOfRange,
         json!({"event": "ancient"}),
@@ -174,4 +176,85 @@ async fn refused_events_leave_only_their_warnings() {
     assert_eq!(warnings.len(), 1);
     assert_eq!((warnings[0].kind, warnings[0].details.clone()), warning);
     assert!(commits.iter().all(|c| c.events.is_empty()));
+}
+
+/// A clock a test moves by hand.
+#[derive(Debug)]
+struct HandClock(Mutex<DateTime<Utc>>);
+
+impl Clock for HandClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// What the writer records as "now" is its clock's reading: the insertion
+/// time of events and warnings, and the hour a repeated warning is held back.
+#[tokio::test]
+async fn the_writer_reads_now_from_its_clock() {
+    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(HandClock(Mutex::new(start)));
+    let store = MemoryStore::default();
+    // No group type may be created: every `$groups` is warned about.
+    let pipeline = Pipeline::start(store.clone(), 0, clock.clone()).unwrap();
+    let grouped = || batch(vec![set("e", json!({"$groups": {"company": "acme"}}))]);
+    let limit_warnings = |store: &MemoryStore| {
+        let commits = store.commits.lock().unwrap();
+        commits
+            .iter()
+            .flat_map(|c| c.warnings.iter())
+            .filter(|w| w.kind == WarningKind::GroupTypeLimitReached)
+            .map(|w| w.timestamp)
+            .collect::<Vec<_>>()
+    };
+
+    pipeline.submit(P, grouped()).await.unwrap();
+    *clock.0.lock().unwrap() = start + Duration::minutes(59);
+    pipeline.submit(P, grouped()).await.unwrap();
+    assert_eq!(limit_warnings(&store), [start], "held back within the hour");
+    *clock.0.lock().unwrap() = start + Duration::hours(1);
+    pipeline.submit(P, grouped()).await.unwrap();
+    assert_eq!(limit_warnings(&store), [start, start + Duration::hours(1)]);
+
+    let inserted: Vec<_> = {
+        let commits = store.commits.lock().unwrap();
+        commits
+            .iter()
+            .flat_map(|c| c.events.iter().map(|e| e.inserted_at))
+            .collect()
+    };
+    assert_eq!(
+        inserted,
+        [
+            start,
+            start + Duration::minutes(59),
+            start + Duration::hours(1)
+        ]
+    );
+    pipeline.shutdown();
+}
+
+/// A fixed clock fixes when a group type was first seen.
+#[tokio::test]
+async fn group_types_are_created_at_the_clocks_now() {
+    let now = DateTime::parse_from_rfc3339("2001-02-03T04:05:06Z")
+        .unwrap()
+        .to_utc();
+    let store = MemoryStore::default();
+    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(FixedClock(now))).unwrap();
+    pipeline
+        .submit(
+            P,
+            batch(vec![set("e", json!({"$groups": {"company": "acme"}}))]),
+        )
+        .await
+        .unwrap();
+    let commits = store.commits.lock().unwrap();
+    let created: Vec<_> = commits
+        .iter()
+        .flat_map(|c| c.group_types.iter().map(|(_, t)| t.created_at))
+        .collect();
+    assert_eq!(created, [now]);
 }

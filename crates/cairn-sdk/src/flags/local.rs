@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use cairn_core::time::{Clock, SystemClock};
 use cairn_flags::{Evaluation, FeatureFlag, FlagSet, Inconclusive, Site, Subject};
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,7 +69,7 @@ impl Definitions {
 
     fn subject(&self, distinct_id: &str, options: &FlagOptions) -> Subject {
         let sent = options.person_properties.clone();
-        let mut subject = Subject::new(Site::Sdk, distinct_id, None, sent);
+        let mut subject = Subject::new(Site::Sdk, distinct_id, None, sent, SystemClock.now());
         for (name, key) in &options.groups {
             let Some(&index) = self.group_types.get(name) else {
                 continue;

@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use chrono::{DateTime, Utc};
+
 use cairn_core::ProjectId;
 use cairn_query::{Budget, ProjectContext, QueryError};
 use cairn_store::StoreError;
@@ -39,13 +41,14 @@ pub async fn query(
 /// dropped, and with it the guard that cancels the query.
 pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
     let storage = state.storage.clone();
+    let now = state.clock.now();
     let budget = Budget::new(state.config.query_timeout);
     let _cancel_when_dropped = budget.cancel_on_drop();
     tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         // First the scanner: it waits until every acknowledged event (and
         // the group types they brought) is readable.
         let scanner = storage.events.scanner()?;
-        let mut ctx = project_context(&storage, project)?
+        let mut ctx = project_context(&storage, project, now)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
         ctx.budget = budget;
         cairn_query::run(&*scanner, &ctx, query).map_err(|e| match e {
@@ -67,11 +70,12 @@ pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiRe
 pub fn project_context(
     storage: &Storage,
     project: ProjectId,
+    now: DateTime<Utc>,
 ) -> Result<Option<ProjectContext>, StoreError> {
     let Some(stored) = storage.catalog.get_project(project)? else {
         return Ok(None);
     };
-    let mut ctx = ProjectContext::new(project, &stored.timezone, stored.week_start_day);
+    let mut ctx = ProjectContext::new(project, &stored.timezone, stored.week_start_day, now);
     ctx.group_types = storage
         .catalog
         .group_types(project)?

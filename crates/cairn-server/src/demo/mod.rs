@@ -7,11 +7,11 @@ pub mod dataset;
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::Utc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 
+use cairn_core::time::{Clock, SystemClock};
 use cairn_core::ProjectId;
 use cairn_ingest::{normalize_batch, CaptureQuery, DecodedPayload, Pipeline};
 
@@ -58,7 +58,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if catalog.get_project(project)?.is_none() {
         anyhow::bail!("project {project} does not exist");
     }
-    let pipeline = std::sync::Arc::new(Pipeline::start(store.writer, config.group_type_limit)?);
+    let clock = std::sync::Arc::new(SystemClock);
+    let pipeline = std::sync::Arc::new(Pipeline::start(
+        store.writer,
+        config.group_type_limit,
+        clock.clone(),
+    )?);
 
     let bar = ProgressBar::new(args.events);
     bar.set_style(
@@ -68,7 +73,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .expect("valid template"),
     );
     let started = Instant::now();
-    let mut dataset = Dataset::new(args.seed, Utc::now(), args.days);
+    let mut dataset = Dataset::new(args.seed, clock.now(), args.days);
     let mut remaining = args.events;
     let mut in_flight = JoinSet::new();
     while remaining > 0 {
@@ -78,7 +83,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             events: dataset.by_ref().take(take as usize).collect(),
             ..Default::default()
         };
-        let events = normalize_batch(payload, &CaptureQuery::default(), Utc::now())?;
+        let events = normalize_batch(payload, &CaptureQuery::default(), clock.now())?;
         let pipeline = pipeline.clone();
         in_flight.spawn(async move { pipeline.submit(project, events).await.map(|_| take) });
         if in_flight.len() >= IN_FLIGHT {

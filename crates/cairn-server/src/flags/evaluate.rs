@@ -12,7 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -113,10 +113,12 @@ async fn answer(
     })?;
     let mut request = decoded.into_request()?;
     let flags = project_flags(&state, project).await?;
+    // One instant per request: relative dates and `evaluatedAt` agree.
+    let now = state.clock.now();
     let evaluated: Vec<(&FeatureFlag, Evaluation)> = if request.disable_flags {
         Vec::new()
     } else {
-        let mut subject = subject(&state, project, &mut request)?;
+        let mut subject = subject(&state, project, &mut request, now)?;
         subject.timezone = flags.timezone;
         subject.continuity_overrides =
             continuity_overrides(&state, project, &flags, &request).await?;
@@ -125,7 +127,7 @@ async fn answer(
             .evaluate_all(&subject, request.flag_keys.as_deref())
     };
     let shape = shape(endpoint, &query);
-    let mut body = render(shape, &evaluated);
+    let mut body = render(shape, &evaluated, now);
     if endpoint == Endpoint::Decide
         || query
             .config
@@ -143,9 +145,14 @@ async fn answer(
     Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-/// Stored properties overlaid with the request's (spec/flags.md §3.3); the
-/// request's property maps are moved, not copied.
-fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> ApiResult<Subject> {
+/// Stored properties overlaid with the request's (spec/flags.md §3.3),
+/// evaluated at `now`; the request's property maps are moved, not copied.
+fn subject(
+    state: &AppState,
+    project: ProjectId,
+    request: &mut FlagRequest,
+    now: DateTime<Utc>,
+) -> ApiResult<Subject> {
     let stored = &state.persons;
     let device_id = request
         .device_id
@@ -158,6 +165,7 @@ fn subject(state: &AppState, project: ProjectId, request: &mut FlagRequest) -> A
         request.distinct_id.clone(),
         stored_person,
         sent,
+        now,
     );
     fill_initial_properties(&mut subject.person_properties);
     for (index, name) in stored.group_types(project)? {
@@ -210,7 +218,11 @@ fn text_property(properties: &Map<String, Value>, key: &str) -> Option<String> {
     properties.get(key)?.as_str().map(str::to_string)
 }
 
-fn render(shape: Shape, evaluated: &[(&FeatureFlag, Evaluation)]) -> Map<String, Value> {
+fn render(
+    shape: Shape,
+    evaluated: &[(&FeatureFlag, Evaluation)],
+    now: DateTime<Utc>,
+) -> Map<String, Value> {
     let enabled = || evaluated.iter().filter(|(_, e)| e.enabled);
     let mut body = Map::new();
     match shape {
@@ -240,7 +252,7 @@ fn render(shape: Shape, evaluated: &[(&FeatureFlag, Evaluation)]) -> Map<String,
     }
     body.insert("errorsWhileComputingFlags".into(), Value::Bool(false));
     body.insert("requestId".into(), json!(uuid::Uuid::now_v7()));
-    body.insert("evaluatedAt".into(), json!(Utc::now().timestamp_millis()));
+    body.insert("evaluatedAt".into(), json!(now.timestamp_millis()));
     body
 }
 
@@ -334,7 +346,7 @@ pub async fn evaluate_for(
 ) -> ApiResult<Option<cairn_flags::Evaluation>> {
     let flags = project_flags(state, project).await?;
     let mut request = FlagRequest::stored_only(distinct_id, groups);
-    let mut subject = subject(state, project, &mut request)?;
+    let mut subject = subject(state, project, &mut request, state.clock.now())?;
     subject.timezone = flags.timezone;
     subject.continuity_overrides = continuity_overrides(state, project, &flags, &request).await?;
     Ok(flags.set.evaluate(key, &subject))
@@ -358,6 +370,19 @@ mod tests {
         assert_eq!(shape(Endpoint::Decide, &q(Some("2"))), Shape::DecideV2);
         assert_eq!(shape(Endpoint::Decide, &q(Some("3"))), Shape::Legacy);
         assert_eq!(shape(Endpoint::Decide, &q(Some("4"))), Shape::Detailed);
+    }
+
+    /// `evaluatedAt` is the request's `now` (the server's clock), not a
+    /// second reading of the machine's.
+    #[test]
+    fn answers_say_when_they_were_evaluated() {
+        let now = DateTime::parse_from_rfc3339("2024-03-15T12:00:00.250Z")
+            .unwrap()
+            .to_utc();
+        for shape in [Shape::DecideV1, Shape::Legacy, Shape::Detailed] {
+            let body = render(shape, &[], now);
+            assert_eq!(body["evaluatedAt"], json!(1_710_504_000_250_i64));
+        }
     }
 
     #[test]
