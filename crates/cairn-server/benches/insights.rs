@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use cairn_core::ProjectId;
 use cairn_server::api::query::project_context;
 use cairn_server::storage::Storage;
-use cairn_store::duckdb::Connection;
+use duckdb::Connection;
 use cairn_store::{DuckStore, EventStore};
 
 use support::{arg, build};

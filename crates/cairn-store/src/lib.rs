@@ -32,8 +32,6 @@ pub use bulk::BulkLoader;
 pub use catalog::Catalog;
 pub use commit::{Commit, EntityChanges};
 pub use duck::{DuckStore, DuckWriter};
-/// The DuckDB crate, for callers that run queries on a store connection.
-pub use duckdb;
 pub use entities::EntityReader;
 pub use error::StoreError;
 pub use loader::JournaledWriter;
