@@ -220,7 +220,7 @@ mod tests {
 
     const JSON: &str = r#"{"token":"phc_k","distinct_id":"u"}"#;
 
-    fn flags_body(transport: Transport) -> Result<String, CaptureError> {
+    fn flags_body(transport: Transport<'_>) -> Result<String, CaptureError> {
         decode_flags_body(&transport).map(|text| String::from_utf8(text).unwrap())
     }
 

@@ -120,7 +120,7 @@ fn parse_json(text: &[u8], path: CapturePath) -> Result<DecodedPayload, CaptureE
         .map_err(|e| CaptureError::Malformed(format!("payload is not valid UTF-8: {e}")))?;
     let body = text.trim_start();
     let mut payload = DecodedPayload::default();
-    let raw_events: EventList = if body.starts_with('[') {
+    let raw_events: EventList<'_> = if body.starts_with('[') {
         serde_json::from_str(body).map_err(json_error)?
     } else if body.starts_with('{') {
         let envelope = envelope(body)?;
@@ -209,7 +209,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for EventList<'a> {
         struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
             type Value = EventList<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an array of events")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use cairn_core::ProjectId;
 use cairn_server::api::query::project_context;
 use cairn_server::storage::Storage;
-use duckdb::Connection;
 use cairn_store::{DuckStore, EventStore};
+use duckdb::Connection;
 
 use support::{arg, build};
 
