@@ -18,6 +18,7 @@ use arrow_array::{Array, RecordBatch, UInt64Array};
 use cairn_flags::operators::{self, Fold};
 use cairn_flags::Operator;
 use cairn_store::dialect::{Dialect, TimeUnit};
+use cairn_store::identity::{CURRENT_PERSON, OVERRIDES_JOIN};
 use cairn_store::EventScanner;
 
 use crate::context::{ProjectContext, WeekStart};
@@ -40,10 +41,6 @@ impl From<Interval> for TimeUnit {
         }
     }
 }
-
-/// The person an event belongs to now: the one it was stored with, or the
-/// one that person was merged into.
-const PERSON: &str = "coalesce(po.person_id, e.person_id)";
 
 /// Hashing for maps keyed by the engine's hashes already.
 pub type FastHash = foldhash::fast::RandomState;
@@ -280,7 +277,7 @@ impl<'a> Scan<'a> {
     fn person(&mut self) -> String {
         if self.ctx.person_overrides {
             self.joins.insert(Join::PersonId);
-            PERSON.into()
+            CURRENT_PERSON.into()
         } else {
             "e.person_id".into()
         }
@@ -300,14 +297,11 @@ impl<'a> Scan<'a> {
         let mut sql = String::from("FROM events e");
         for join in &self.joins {
             let _ = match join {
-                Join::PersonId => write!(
-                    sql,
-                    " LEFT JOIN person_overrides po ON po.project_id = e.project_id AND po.old_person_id = e.person_id"
-                ),
+                Join::PersonId => write!(sql, " {OVERRIDES_JOIN}"),
                 Join::Person => write!(
                     sql,
                     " LEFT JOIN persons p ON p.project_id = e.project_id AND p.id = {}",
-                    if self.joins.contains(&Join::PersonId) { PERSON } else { "e.person_id" }
+                    if self.joins.contains(&Join::PersonId) { CURRENT_PERSON } else { "e.person_id" }
                 ),
                 Join::Group(i) => write!(
                     sql,
@@ -632,7 +626,8 @@ pub fn earliest_event(
 /// The engine's hash of each merged-away person id, mapped to the hash of
 /// the person it now belongs to: for insights that gather actors in Rust,
 /// this replaces joining every event to `person_overrides`, which costs
-/// more than the rest of their scan.
+/// more than the rest of their scan. One lookup suffices because the
+/// overrides are flattened (`cairn_store::identity`).
 pub fn person_merges(db: &dyn EventScanner, ctx: &ProjectContext) -> Result<Merges> {
     let mut merges = Merges::default();
     if !ctx.person_overrides {
