@@ -136,7 +136,7 @@ async fn health(
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
-    let memory = with_storage(&state.storage, |store| store.entities.memory_used());
+    let memory = with_storage(&state.storage, |store| store.events.memory_used());
     if let Ok(bytes) = memory.await {
         metrics::gauge!("cairn_database_memory_bytes").set(bytes as f64);
     }

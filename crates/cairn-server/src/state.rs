@@ -21,7 +21,8 @@ use crate::throttle::SignInThrottle;
 
 pub struct AppState {
     pub config: Config,
-    /// The catalog and the entity reader; every handler goes through them.
+    /// The catalog, the entity reader and the event store; every handler
+    /// goes through them.
     pub storage: Storage,
     pub pipeline: Pipeline,
     /// Committed person and group properties, as `/flags` reads them.

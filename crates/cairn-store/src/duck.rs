@@ -5,6 +5,7 @@
 //! the [`BulkLoader`] behind the journal.
 
 mod boundary;
+mod scan;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

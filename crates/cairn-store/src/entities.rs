@@ -43,6 +43,4 @@ pub trait EntityReader: Send + Sync {
     fn list_warnings(&self, project: ProjectId, limit: usize) -> Result<Vec<IngestionWarning>>;
     /// The project's event names, most frequent in the last 30 days first.
     fn event_names(&self, project: ProjectId, limit: usize) -> Result<Vec<String>>;
-    /// Bytes the engine holds in its caches and query memory.
-    fn memory_used(&self) -> Result<u64>;
 }

@@ -214,8 +214,4 @@ impl EntityReader for DuckStore {
     fn event_names(&self, project: ProjectId, limit: usize) -> Result<Vec<String>> {
         insights::event_names(&*self.reader()?, project, limit)
     }
-
-    fn memory_used(&self) -> Result<u64> {
-        DuckStore::memory_used(self)
-    }
 }
