@@ -136,3 +136,32 @@ fn an_unknown_key_is_refused_before_the_rest_of_the_request_is_read() {
         .unwrap();
     assert_eq!(flags.status(), 401);
 }
+
+#[test]
+fn the_api_finds_persons_and_events_by_the_distinct_id_as_sent() {
+    let server = Server::start();
+    let long = "x".repeat(250);
+    server.capture(json!([
+        event(
+            "signed up",
+            "ana\0",
+            json!({"$set": {"email": "ana@acme.io"}})
+        ),
+        event("signed up", &long, json!({})),
+    ]));
+    for sent in ["ana%00", long.as_str()] {
+        let persons = server.get(&format!("/persons/?distinct_id={sent}"));
+        assert_eq!(
+            persons["results"].as_array().unwrap().len(),
+            1,
+            "{sent}: {persons}"
+        );
+        let person = server.get(&format!("/persons/{sent}/"));
+        assert!(person["uuid"].is_string(), "{sent}: {person}");
+        assert_eq!(
+            server.events(&format!("distinct_id={sent}")).len(),
+            1,
+            "{sent}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use cairn_core::{GroupTypeIndex, ProjectId};
+use cairn_core::{DistinctId, GroupTypeIndex, ProjectId};
 use cairn_ingest::timestamp;
 use cairn_store::read::{EventFilter, StoredEvent};
 
@@ -81,7 +81,11 @@ pub async fn list(
             ))
         }
     };
-    let (event, distinct_id, person_id) = (query.event, query.distinct_id, query.person_id);
+    let (event, person_id) = (query.event, query.person_id);
+    // Looked up in the form ingestion stores distinct ids in.
+    let distinct_id = query
+        .distinct_id
+        .map(|id| DistinctId::new(id).into_string());
     let (events, types) = with_storage(&state.storage, move |store| {
         let filter = EventFilter {
             event: event.as_deref(),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use cairn_core::{Person, ProjectId};
+use cairn_core::{DistinctId, Person, ProjectId};
 use cairn_store::read::PersonFilter;
 
 use super::{page_size, page_url};
@@ -46,7 +46,11 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let limit = page_size(query.limit);
     let offset = query.offset.unwrap_or(0);
-    let (search, distinct_id) = (query.search.filter(|s| !s.is_empty()), query.distinct_id);
+    let search = query.search.filter(|s| !s.is_empty());
+    // Looked up in the form ingestion stores distinct ids in.
+    let distinct_id = query
+        .distinct_id
+        .map(|id| DistinctId::new(id).into_string());
     let persons = with_storage(&state.storage, move |store| {
         let filter = PersonFilter {
             search: search.as_deref(),
@@ -79,9 +83,9 @@ pub async fn get(
     Extension(project): Extension<ProjectId>,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let lookup = id.clone();
+    let uuid = Uuid::parse_str(&id).ok();
+    let lookup = DistinctId::new(id.clone()).into_string();
     let persons = with_storage(&state.storage, move |store| {
-        let uuid = Uuid::parse_str(&lookup).ok();
         let by_id = PersonFilter {
             id: uuid,
             limit: 1,
