@@ -62,7 +62,7 @@ fn merge(into: &mut Properties, value: impl Serialize, what: &str) {
         Ok(other) => {
             *into = Err(format!(
                 "{what} must be a JSON object, not {}",
-                kind_of(&other)
+                cairn_core::json_type(&other)
             ))
         }
         Err(error) => *into = Err(format!("{what} cannot be serialised to JSON: {error}")),
@@ -80,17 +80,6 @@ fn insert(into: &mut Properties, key: String, value: impl Serialize, what: &str)
                 "{what} `{key}` cannot be serialised to JSON: {error}"
             ))
         }
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
