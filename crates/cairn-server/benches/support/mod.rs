@@ -30,6 +30,7 @@ pub fn arg(name: &str, default: usize) -> usize {
 pub struct BenchServer {
     pub base: String,
     child: Child,
+    dir: PathBuf,
     _data: tempfile::TempDir,
 }
 
@@ -47,35 +48,49 @@ impl BenchServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
-            .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
-            .env("CAIRN_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start cairn");
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::blocking::Client::new();
-        let ready = Instant::now();
-        while client.get(format!("{base}/_health")).send().is_err() {
-            assert!(
-                ready.elapsed() < Duration::from_secs(60),
-                "cairn did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn(&base, dir);
+        wait_healthy(&base);
         Self {
             base,
             child,
+            dir: dir.to_path_buf(),
             _data: data,
         }
+    }
+
+    /// Stops the server as an operator would (SIGTERM, then it drains its
+    /// queue) and starts it again on the same data directory and port.
+    /// Returns how long stopping took and how long from the new process's
+    /// start until `/_health` answered 200.
+    pub fn restart(&mut self) -> (Duration, Duration) {
+        let stopping = Instant::now();
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal cairn");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "cairn stopped with {status}");
+        let stopped = stopping.elapsed();
+        let starting = Instant::now();
+        self.child = spawn(&self.base, &self.dir);
+        wait_healthy(&self.base);
+        (stopped, starting.elapsed())
+    }
+
+    /// Bytes the data directory's files hold.
+    pub fn data_bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| match entry.metadata() {
+                    Ok(m) if m.is_dir() => walk(&entry.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.dir)
     }
 
     /// The server's peak resident memory so far.
@@ -104,6 +119,40 @@ impl Drop for BenchServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn spawn(base: &str, dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "serve",
+            "--bind",
+            base.trim_start_matches("http://"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
+        .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start cairn")
+}
+
+/// Waits until `/_health` answers 200.
+fn wait_healthy(base: &str) {
+    let client = reqwest::blocking::Client::new();
+    let ready = Instant::now();
+    while !client
+        .get(format!("{base}/_health"))
+        .send()
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(600),
+            "cairn did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
