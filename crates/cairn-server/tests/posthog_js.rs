@@ -7,7 +7,7 @@ mod common;
 #[path = "../../../scripts/node_compat.rs"]
 mod node_compat;
 
-use common::{Server, PROJECT_KEY};
+use common::{Server, PERSONAL_KEY, PROJECT_KEY};
 use node_compat::run_node;
 use serde_json::{json, Value};
 
@@ -26,7 +26,11 @@ fn posthog_js_in_a_browser_identifies_groups_and_reads_a_group_flag() {
     server.create_flag(json!({"key": "company-beta", "filters": {"aggregation_group_type_index": 0,
         "groups": [{"properties": [{"key": "plan", "value": "enterprise", "type": "group", "group_type_index": 0}]}]}}));
 
-    let out = run_node("posthog_js.mjs", &[&server.base, PROJECT_KEY], true);
+    let out = run_node(
+        "posthog_js.mjs",
+        &[&server.base, PROJECT_KEY, PERSONAL_KEY],
+        true,
+    );
     assert_eq!(out["failed"], json!([]), "{out}");
     assert_eq!(out["flag"], true, "{out}");
 

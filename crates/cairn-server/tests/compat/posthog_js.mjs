@@ -1,16 +1,17 @@
 // Drives the real posthog-js (from npm) in headless Chromium against a
 // Cairn server: a page served here loads the SDK's browser bundle.
 //
-// Usage: node posthog_js.mjs HOST PROJECT_KEY
+// Usage: node posthog_js.mjs HOST PROJECT_KEY PERSONAL_KEY
 // Prints one JSON object with what the page saw, for the Rust test to
 // compare with what the server stored.
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import http from 'node:http'
+import zlib from 'node:zlib'
 
 const require = createRequire(`${process.env.CAIRN_NODE_PROJECT}/package.json`)
 const { chromium } = require('playwright-core')
-const [host, key] = process.argv.slice(2)
+const [host, key, personalKey] = process.argv.slice(2)
 
 const bundle = fs.readFileSync(require.resolve('posthog-js/dist/array.full.js'))
 // Counts sendBeacon calls where the next page (same origin) can read them.
@@ -77,6 +78,44 @@ async function open(name, { preloadedConfig } = {}) {
   return { context, tab }
 }
 
+/** A capture request's body as text, whichever transport sent it. */
+function bodyText(request) {
+  const body = request.postDataBuffer()
+  if (!body) return ''
+  if (body[0] === 0x1f && body[1] === 0x8b) return zlib.gunzipSync(body).toString()
+  const text = body.toString()
+  const data = new URLSearchParams(text).get('data')
+  return data ? Buffer.from(data, 'base64').toString() : text
+}
+
+/**
+ * Resolves once Cairn has answered a request carrying `event`. posthog-js
+ * batches events on a timer, so waiting for the request, not a fixed time,
+ * keeps a slow machine from closing the page on events still queued.
+ */
+function delivered(context, event) {
+  return context.waitForEvent('requestfinished', {
+    predicate: (r) => r.url().startsWith(host) && bodyText(r).includes(`"${event}"`),
+    timeout: 30000,
+  })
+}
+
+/**
+ * Resolves once Cairn has stored `event`: a beacon leaves with the page, out
+ * of sight of the page's requests, so ask the server instead of waiting a
+ * fixed time that a busy machine may overrun.
+ */
+async function stored(event) {
+  for (const started = Date.now(); Date.now() - started < 30000;) {
+    const answer = await fetch(`${host}/api/projects/1/events/?event=${event}`, {
+      headers: { authorization: `Bearer ${personalKey}` },
+    })
+    if ((await answer.json()).results?.length) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`${event} was not stored within 30 s`)
+}
+
 // 1. The default transport (gzip): anonymous, identified, grouped, a group flag, reset.
 {
   const { context, tab } = await open('gzip')
@@ -93,12 +132,14 @@ async function open(name, { preloadedConfig } = {}) {
   out.flag = await tab.waitForFunction(() => posthog.getFeatureFlag('company-beta'), null, { timeout: 10000 })
     .then((handle) => handle.jsonValue())
     .catch(() => null)
+  // Events leave in order, so once the last is answered all are.
+  const sent = delivered(context, 'after_reset')
   out.reset_id = await tab.evaluate(() => {
     posthog.reset()
     posthog.capture('after_reset')
     return posthog.get_distinct_id()
   })
-  await tab.waitForTimeout(1500)
+  await sent
   await context.close()
 }
 
@@ -109,15 +150,16 @@ async function open(name, { preloadedConfig } = {}) {
   const { context, tab } = await open('base64', {
     preloadedConfig: { ...config, supportedCompression: ['base64'] },
   })
-  await tab.evaluate(() => new Promise((resolve) => {
+  const formSent = delivered(context, 'form_sent')
+  await tab.evaluate(() => {
     posthog.identify('beacon_user')
     posthog.capture('form_sent')
-    setTimeout(resolve, 1500)
-  }))
+  })
+  await formSent
   await tab.evaluate(() => posthog.capture('leaving', { reason: 'unload' }))
   await tab.goto(`${origin}/next`)
   out.beacons = await tab.evaluate(() => JSON.parse(localStorage.getItem('beacons') || '[]'))
-  await tab.waitForTimeout(1000)
+  await stored('leaving')
   await context.close()
 }
 
