@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use cairn_core::ProjectId;
-use cairn_store::keys::KeyGrant;
+use cairn_store::catalog::KeyGrant;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};

@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use cairn_core::time::Clock;
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
-use cairn_store::keys::KeyGrant;
+use cairn_store::catalog::KeyGrant;
 use cairn_store::{keys, PersonLookup};
 
 use crate::config::Config;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use cairn_core::ProjectId;
-use cairn_store::users::Access;
+use cairn_store::catalog::Access;
 
 use crate::config::{Config, ServeArgs};
 use crate::passwords::hash_password;

@@ -6,15 +6,101 @@
 
 use std::collections::HashMap;
 
-use cairn_core::{GroupType, GroupTypeIndex, ProjectId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::flags::StoredFlag;
-use crate::insights::SavedInsight;
-use crate::keys::{KeyGrant, PersonalKey};
-use crate::projects::Project;
-use crate::users::{Access, User};
+use cairn_core::{GroupType, GroupTypeIndex, ProjectId};
+
 use crate::Result;
+
+/// A project: the unit of isolation. Every event, person, group and key
+/// belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub api_token: String,
+    pub timezone: String,
+    /// 0 = Sunday, 1 = Monday (PostHog's convention).
+    pub week_start_day: i16,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What is kept of a personal key: never the secret itself (see
+/// [`crate::keys`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalKey {
+    pub id: Uuid,
+    pub project_id: ProjectId,
+    pub label: String,
+    /// The key with all but its first and last characters hidden.
+    pub mask_value: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a personal key opens, and for whom it acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyGrant {
+    pub project: ProjectId,
+    /// The account that made the key; none for the operator's keys.
+    pub owner: Option<Uuid>,
+}
+
+/// How long a sign-in lasts.
+pub const SESSION_DAYS: i64 = 14;
+
+/// A web UI account. Passwords arrive already hashed (the server hashes
+/// them); session tokens are kept only as SHA-256 hashes, like personal
+/// keys, so a copy of the store opens nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// Administrators see every project and may create projects; other
+    /// accounts see the projects they are members of.
+    pub is_admin: bool,
+}
+
+/// What a new account may see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    Admin,
+    /// A member of these projects only.
+    Member(Vec<ProjectId>),
+}
+
+/// A feature flag's definition, with its filters as JSON (what they mean
+/// is `cairn-flags`' business). Deleting a flag marks it deleted, so its
+/// key can be reused and its id stays unique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFlag {
+    pub id: i64,
+    pub project_id: ProjectId,
+    pub key: String,
+    pub name: String,
+    pub filters: Value,
+    pub active: bool,
+    pub deleted: bool,
+    pub ensure_experience_continuity: bool,
+    /// Bumped by every change.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A saved insight: a name and the insight builder's parameters (its query
+/// string), so a saved insight opens exactly as it was built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedInsight {
+    pub id: i64,
+    pub name: String,
+    pub params: String,
+    pub created_at: DateTime<Utc>,
+}
 
 /// Blocking calls: run them off the async workers.
 pub trait Catalog: Send + Sync {
@@ -75,9 +161,12 @@ pub trait Catalog: Send + Sync {
     fn create_flag(&self, flag: StoredFlag) -> Result<StoredFlag>;
     /// Replaces a flag's definition; the version goes up by one.
     fn update_flag(&self, flag: &StoredFlag) -> Result<StoredFlag>;
-    /// Experience continuity: the hash key each of `flag_keys` uses for the
-    /// person of `distinct_id` (see [`crate::flags::continuity_overrides`]).
-    /// Waits for ingestion: it reads the distinct id's person.
+    /// Experience continuity (spec/flags.md §3.8): the hash key each of
+    /// `flag_keys` uses for the person of `distinct_id`. With
+    /// `anon_distinct_id`, flags without a stored key first get that one, so
+    /// the variant seen before identification stays. Empty when the distinct
+    /// id has no person yet. Waits for ingestion: it reads the distinct id's
+    /// person.
     fn continuity_overrides(
         &self,
         project: ProjectId,

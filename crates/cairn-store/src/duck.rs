@@ -1,11 +1,22 @@
 //! The embedded DuckDB store: one database file in the data directory, a
 //! pool of connections for reads, and one dedicated connection for the
 //! ingestion writer. It implements the [`crate::Catalog`] and the
-//! [`crate::EntityReader`] (in [`boundary`]) and, through [`DuckWriter`],
-//! the [`BulkLoader`] behind the journal.
+//! [`crate::EntityReader`] (in [`boundary`], over the per-table SQL of the
+//! modules below), the [`crate::EventStore`] (in [`scan`], spelling SQL with
+//! [`dialect::DuckDialect`]) and, through [`DuckWriter`], the [`BulkLoader`]
+//! behind the journal. Everything in the crate that speaks DuckDB is here.
 
 mod boundary;
+mod dialect;
+mod entities;
+mod event_batch;
+mod flags;
+mod insights;
+mod keys;
+mod projects;
 mod scan;
+mod schema;
+mod users;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +32,6 @@ use uuid::Uuid;
 use crate::barrier::ReadBarrier;
 use crate::bulk::BulkLoader;
 use crate::commit::EntityChanges;
-use crate::{event_batch, schema};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
 pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
@@ -146,6 +156,18 @@ pub(crate) fn timestamp_value(ts: DateTime<Utc>) -> Value {
 
 pub(crate) fn timestamp_from_micros(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+impl From<duckdb::Error> for StoreError {
+    fn from(e: duckdb::Error) -> Self {
+        Self::Database(Box::new(e))
+    }
+}
+
+impl From<duckdb::arrow::error::ArrowError> for StoreError {
+    fn from(e: duckdb::arrow::error::ArrowError) -> Self {
+        Self::Corrupt(format!("cannot build a batch of rows: {e}"))
+    }
 }
 
 /// Tables the writer upserts in bulk: rows are appended to a temporary
@@ -436,7 +458,7 @@ fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result
         });
     }
 
-    for (project, group_type) in crate::read::group_types(conn, None)? {
+    for (project, group_type) in entities::group_types(conn, None)? {
         visitor.group_type(project, group_type);
     }
 

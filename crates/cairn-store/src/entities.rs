@@ -4,12 +4,63 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
+use uuid::Uuid;
 
-use cairn_core::{Group, GroupTypeIndex, IngestionWarning, Person, ProjectId};
+use cairn_core::{Group, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties};
 
-use crate::read::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
 use crate::Result;
+
+/// Which persons to list, newest first.
+#[derive(Debug, Default)]
+pub struct PersonFilter<'a> {
+    /// Matches part of a distinct id, the `email` or `name` property, or the uuid.
+    pub search: Option<&'a str>,
+    pub distinct_id: Option<&'a str>,
+    pub id: Option<Uuid>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Which groups to list, newest first.
+#[derive(Debug, Default)]
+pub struct GroupFilter<'a> {
+    pub group_type_index: GroupTypeIndex,
+    /// Matches any property text, or the key.
+    pub search: Option<&'a str>,
+    /// Matches part of the key.
+    pub key_contains: Option<&'a str>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// An event as the events API shows it, with its current person (see
+/// [`crate::identity`]).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub uuid: Uuid,
+    pub event: String,
+    pub distinct_id: String,
+    pub person_id: Option<Uuid>,
+    pub timestamp: DateTime<Utc>,
+    pub properties: Properties,
+    pub groups: Vec<Option<String>>,
+}
+
+/// Which events to list, newest first.
+#[derive(Debug, Default)]
+pub struct EventFilter<'a> {
+    pub event: Option<&'a str>,
+    pub distinct_id: Option<&'a str>,
+    pub person_id: Option<Uuid>,
+    pub group: Option<(GroupTypeIndex, &'a str)>,
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+    /// Continue after this `(timestamp, uuid)`: the last event of the previous page.
+    pub after_cursor: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: usize,
+}
 
 /// Blocking calls: run them off the async workers.
 pub trait EntityReader: Send + Sync {

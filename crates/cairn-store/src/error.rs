@@ -2,8 +2,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The engine failed (DuckDB's errors convert in `duck.rs`).
     #[error("database error: {0}")]
-    Database(#[from] duckdb::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("no database connection available: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("cannot use data directory {path}: {source}")]
@@ -36,11 +37,5 @@ impl From<serde_json::Error> for StoreError {
 impl From<uuid::Error> for StoreError {
     fn from(e: uuid::Error) -> Self {
         Self::Corrupt(format!("stored uuid does not parse: {e}"))
-    }
-}
-
-impl From<duckdb::arrow::error::ArrowError> for StoreError {
-    fn from(e: duckdb::arrow::error::ArrowError) -> Self {
-        Self::Corrupt(format!("cannot build a batch of rows: {e}"))
     }
 }

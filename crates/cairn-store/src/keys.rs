@@ -2,16 +2,8 @@
 //! web pages — so they are stored as they are. Personal keys (`phx_`) open
 //! the private API and are stored only as SHA-256 hashes.
 
-use chrono::{DateTime, Utc};
-use duckdb::{params, Connection};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
-
-use cairn_core::ProjectId;
-
-use crate::duck::{timestamp_from_micros, timestamp_value};
-use crate::{Result, StoreError};
 
 pub const PROJECT_KEY_PREFIX: &str = "phc_";
 pub const PERSONAL_KEY_PREFIX: &str = "phx_";
@@ -38,112 +30,11 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-/// What is kept of a personal key: never the secret itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PersonalKey {
-    pub id: Uuid,
-    pub project_id: ProjectId,
-    pub label: String,
-    /// The key with all but its first and last characters hidden.
-    pub mask_value: String,
-    pub created_at: DateTime<Utc>,
-}
-
-fn mask(secret: &str) -> String {
+/// A personal key as listed: its prefix and last four characters.
+pub(crate) fn mask(secret: &str) -> String {
     let tail = &secret[secret.len().saturating_sub(4)..];
     format!(
         "{}...{tail}",
         &secret[..PERSONAL_KEY_PREFIX.len().min(secret.len())]
     )
-}
-
-/// Stores a personal key for `project`, acting for the account `owner`
-/// (none: the operator's); `secret` is generated unless given.
-/// Returns the key's record and its secret, which is shown only this once.
-pub fn create_personal_key(
-    conn: &Connection,
-    project: ProjectId,
-    label: &str,
-    secret: Option<String>,
-    owner: Option<Uuid>,
-) -> Result<(PersonalKey, String)> {
-    let secret = secret.unwrap_or_else(new_personal_key);
-    if !secret.starts_with(PERSONAL_KEY_PREFIX) {
-        return Err(StoreError::Conflict(format!(
-            "a personal API key must start with {PERSONAL_KEY_PREFIX}"
-        )));
-    }
-    let key = PersonalKey {
-        id: Uuid::now_v7(),
-        project_id: project,
-        label: label.to_string(),
-        mask_value: mask(&secret),
-        created_at: Utc::now(),
-    };
-    conn.execute(
-        "INSERT INTO personal_api_keys (id, project_id, label, secret_hash, mask_value, created_at, user_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-        params![
-            key.id.to_string(),
-            project.0,
-            key.label,
-            hash_secret(&secret),
-            key.mask_value,
-            timestamp_value(key.created_at),
-            owner.map(|id| id.to_string())
-        ],
-    )?;
-    Ok((key, secret))
-}
-
-pub fn list_personal_keys(conn: &Connection, project: ProjectId) -> Result<Vec<PersonalKey>> {
-    let mut statement = conn.prepare(
-        "SELECT id::VARCHAR, label, mask_value, epoch_us(created_at) FROM personal_api_keys
-         WHERE project_id = ? ORDER BY created_at",
-    )?;
-    let rows = statement.query_map(params![project.0], |row| {
-        let id: String = row.get(0)?;
-        Ok(PersonalKey {
-            id: id.parse().unwrap_or_default(),
-            project_id: project,
-            label: row.get(1)?,
-            mask_value: row.get(2)?,
-            created_at: timestamp_from_micros(row.get(3)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Revokes a key; false when the project has no key with that id.
-pub fn delete_personal_key(conn: &Connection, project: ProjectId, id: Uuid) -> Result<bool> {
-    let deleted = conn.execute(
-        "DELETE FROM personal_api_keys WHERE project_id = ? AND id = ?",
-        params![project.0, id.to_string()],
-    )?;
-    Ok(deleted > 0)
-}
-
-/// What a personal key opens, and for whom it acts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct KeyGrant {
-    pub project: ProjectId,
-    /// The account that made the key; none for the operator's keys.
-    pub owner: Option<Uuid>,
-}
-
-/// Every personal key's hash with what it grants.
-pub fn personal_key_grants(conn: &Connection) -> Result<Vec<(String, KeyGrant)>> {
-    let mut statement =
-        conn.prepare("SELECT secret_hash, project_id, user_id::VARCHAR FROM personal_api_keys")?;
-    let rows = statement.query_map([], |row| {
-        let owner: Option<String> = row.get(2)?;
-        Ok((
-            row.get(0)?,
-            KeyGrant {
-                project: ProjectId(row.get(1)?),
-                owner: owner.and_then(|id| id.parse().ok()),
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

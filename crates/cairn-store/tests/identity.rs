@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use cairn_core::{Event, Person, ProjectId};
-use cairn_store::read::EventFilter;
+use cairn_store::entities::EventFilter;
 use cairn_store::{Commit, DuckStore, EntityReader, EventStore, IngestStore, JournaledWriter};
 
 const P: ProjectId = ProjectId(1);

@@ -5,8 +5,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use cairn_core::{Event, Group, GroupType, IngestionWarning, Person, ProjectId, WarningKind};
-use cairn_store::read::{self, EventFilter, GroupFilter, PersonFilter};
-use cairn_store::{Commit, DuckStore, IngestStore, SnapshotVisitor};
+use cairn_store::entities::{EventFilter, GroupFilter, PersonFilter};
+use cairn_store::{Commit, DuckStore, EntityReader, IngestStore, SnapshotVisitor};
 
 const P: ProjectId = ProjectId(1);
 
@@ -141,46 +141,44 @@ fn commits_survive_reopening_and_upserts_replace() {
     assert_eq!(collected.group_types.len(), 2);
     assert_eq!(collected.groups[0].display_name(), "Acme");
 
-    let conn = store.conn().unwrap();
-    let events = read::list_events(
-        &conn,
-        P,
-        store.group_columns(),
-        &EventFilter {
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let events = store
+        .list_events(
+            P,
+            &EventFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(events[0].groups[1].as_deref(), Some("acme"));
     assert_eq!(events[0].person_id, Some(a.id));
-    let by_b = read::list_persons(
-        &conn,
-        P,
-        &PersonFilter {
-            distinct_id: Some("b"),
-            limit: 5,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let by_b = store
+        .list_persons(
+            P,
+            &PersonFilter {
+                distinct_id: Some("b"),
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(by_b[0].id, a.id);
-    let groups = read::list_groups(
-        &conn,
-        P,
-        &GroupFilter {
-            group_type_index: 1,
-            search: Some("acm"),
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let groups = store
+        .list_groups(
+            P,
+            &GroupFilter {
+                group_type_index: 1,
+                search: Some("acm"),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(groups.len(), 1);
-    let values = read::group_property_values(&conn, P, 1, "name", None).unwrap();
+    let values = store.group_property_values(P, 1, "name", None).unwrap();
     assert_eq!(values, vec![(json!("Acme"), 1)]);
     assert_eq!(
-        read::list_warnings(&conn, P, 10).unwrap()[0].kind,
+        store.list_warnings(P, 10).unwrap()[0].kind,
         WarningKind::GroupKeyTooLong
     );
 }
@@ -246,9 +244,4 @@ fn the_memory_limit_reaches_duckdb() {
     assert_eq!(limit, "61.0 MiB");
     store.set_memory_limit("1.5 GiB").unwrap();
     assert!(store.memory_used().is_ok());
-}
-
-#[test]
-fn property_names_with_odd_characters_are_safe() {
-    assert_eq!(read::json_pointer("a/b~c"), "/a~1b~0c");
 }

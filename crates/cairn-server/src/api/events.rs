@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use cairn_core::{DistinctId, GroupTypeIndex, ProjectId};
 use cairn_ingest::timestamp;
-use cairn_store::read::{EventFilter, StoredEvent};
+use cairn_store::entities::{EventFilter, StoredEvent};
 
 use super::{page_size, page_url};
 use crate::error::{ApiError, ApiResult};

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use cairn_core::ProjectId;
 use cairn_flags::{DependencyProblem, FeatureFlag, FlagFilters, FlagSet};
-use cairn_store::flags::StoredFlag;
+use cairn_store::catalog::StoredFlag;
 
 use crate::error::{ApiError, ApiResult};
 use crate::flags::to_feature_flag;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, ProjectId};
-use cairn_store::read::GroupFilter;
+use cairn_store::entities::GroupFilter;
 
 use super::{decode_cursor, encode_cursor, page_size, page_url};
 use crate::error::{ApiError, ApiResult};

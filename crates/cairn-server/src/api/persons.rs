@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use cairn_core::{DistinctId, Person, ProjectId};
-use cairn_store::read::PersonFilter;
+use cairn_store::entities::PersonFilter;
 
 use super::{page_size, page_url};
 use crate::error::{ApiError, ApiResult};

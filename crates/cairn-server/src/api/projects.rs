@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use cairn_core::ProjectId;
-use cairn_store::keys::PersonalKey;
-use cairn_store::projects::Project;
+use cairn_store::catalog::{PersonalKey, Project};
 
 use crate::auth::{KeyOwner, KeyProject};
 use crate::error::{ApiError, ApiResult};

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 
 use cairn_core::ProjectId;
 use cairn_flags::{FeatureFlag, FlagSet};
-use cairn_store::flags::StoredFlag;
+use cairn_store::catalog::StoredFlag;
 
 use crate::error::ApiResult;
 use crate::state::AppState;

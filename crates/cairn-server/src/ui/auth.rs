@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use cairn_store::users::{User, SESSION_DAYS};
+use cairn_store::catalog::{User, SESSION_DAYS};
 
 use maud::{html, Markup};
 

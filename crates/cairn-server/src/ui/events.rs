@@ -7,7 +7,7 @@ use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 
-use cairn_store::read::EventFilter;
+use cairn_store::entities::EventFilter;
 
 use super::html::Section;
 use super::people::events_table;

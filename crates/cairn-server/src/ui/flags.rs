@@ -12,7 +12,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde_json::{json, Map, Value};
 
-use cairn_store::flags::StoredFlag;
+use cairn_store::catalog::StoredFlag;
 
 use super::filters;
 use super::html::{capitalised, notice, table, value_text, Section};

@@ -24,8 +24,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use cairn_core::{GroupType, ProjectId};
-use cairn_store::projects::Project;
-use cairn_store::users::User;
+use cairn_store::catalog::{Project, User};
 
 use crate::error::{ApiError, ApiResult};
 use crate::origin::{known_host, same_origin_posts};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use cairn_core::ProjectId;
-use cairn_store::read::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
+use cairn_store::entities::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
 
 use super::html::{
     self, capitalised, origin, pager, properties_table, search_form, table, url_part, when, Section,

@@ -7,11 +7,7 @@
 //! Every method returns an SQL expression (or clause) as text; arguments
 //! named `expr` are expressions already written in the same dialect.
 
-mod duckdb;
-
 use chrono::NaiveDateTime;
-
-pub use self::duckdb::DuckDialect;
 
 /// A calendar unit of time buckets and distances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

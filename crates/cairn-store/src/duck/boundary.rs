@@ -10,13 +10,9 @@ use uuid::Uuid;
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId};
 
-use super::DuckStore;
-use crate::flags::{self, StoredFlag};
-use crate::insights::{self, SavedInsight};
-use crate::keys::{self, KeyGrant, PersonalKey};
-use crate::projects::{self, Project};
-use crate::read::{self, EventFilter, GroupFilter, PersonFilter, StoredEvent};
-use crate::users::{self, Access, User};
+use super::{entities, flags, insights, keys, projects, users, DuckStore};
+use crate::catalog::{Access, KeyGrant, PersonalKey, Project, SavedInsight, StoredFlag, User};
+use crate::entities::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
 use crate::{Catalog, EntityReader, Result};
 
 impl Catalog for DuckStore {
@@ -148,7 +144,7 @@ impl Catalog for DuckStore {
     }
 
     fn group_types(&self, project: ProjectId) -> Result<Vec<GroupType>> {
-        let types = read::group_types(&*self.reader()?, Some(project))?;
+        let types = entities::group_types(&*self.reader()?, Some(project))?;
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }
 
@@ -160,17 +156,17 @@ impl Catalog for DuckStore {
         name_plural: Option<Option<&str>>,
     ) -> Result<bool> {
         let conn = self.reader()?;
-        read::update_group_type_names(&conn, project, index, name_singular, name_plural)
+        entities::update_group_type_names(&conn, project, index, name_singular, name_plural)
     }
 }
 
 impl EntityReader for DuckStore {
     fn list_persons(&self, project: ProjectId, filter: &PersonFilter<'_>) -> Result<Vec<Person>> {
-        read::list_persons(&*self.reader()?, project, filter)
+        entities::list_persons(&*self.reader()?, project, filter)
     }
 
     fn list_groups(&self, project: ProjectId, filter: &GroupFilter<'_>) -> Result<Vec<Group>> {
-        read::list_groups(&*self.reader()?, project, filter)
+        entities::list_groups(&*self.reader()?, project, filter)
     }
 
     fn find_group(
@@ -179,14 +175,14 @@ impl EntityReader for DuckStore {
         index: GroupTypeIndex,
         key: &str,
     ) -> Result<Option<Group>> {
-        read::find_group(&*self.reader()?, project, index, key)
+        entities::find_group(&*self.reader()?, project, index, key)
     }
 
     fn group_property_definitions(
         &self,
         project: ProjectId,
     ) -> Result<BTreeMap<GroupTypeIndex, Vec<(String, i64)>>> {
-        read::group_property_definitions(&*self.reader()?, project)
+        entities::group_property_definitions(&*self.reader()?, project)
     }
 
     fn group_property_values(
@@ -196,7 +192,7 @@ impl EntityReader for DuckStore {
         key: &str,
         value_contains: Option<&str>,
     ) -> Result<Vec<(Value, i64)>> {
-        read::group_property_values(&*self.reader()?, project, index, key, value_contains)
+        entities::group_property_values(&*self.reader()?, project, index, key, value_contains)
     }
 
     fn list_events(
@@ -204,11 +200,11 @@ impl EntityReader for DuckStore {
         project: ProjectId,
         filter: &EventFilter<'_>,
     ) -> Result<Vec<StoredEvent>> {
-        read::list_events(&*self.reader()?, project, self.group_columns(), filter)
+        entities::list_events(&*self.reader()?, project, self.group_columns(), filter)
     }
 
     fn list_warnings(&self, project: ProjectId, limit: usize) -> Result<Vec<IngestionWarning>> {
-        read::list_warnings(&*self.reader()?, project, limit)
+        entities::list_warnings(&*self.reader()?, project, limit)
     }
 
     fn event_names(&self, project: ProjectId, limit: usize) -> Result<Vec<String>> {

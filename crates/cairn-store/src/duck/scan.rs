@@ -4,8 +4,9 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::dialect::{Dialect, DuckDialect};
-use crate::duck::{DuckStore, PooledConnection};
+use super::dialect::DuckDialect;
+use super::{DuckStore, PooledConnection};
+use crate::dialect::Dialect;
 use crate::scan::{EventScanner, EventStore, Interrupt, RecordBatch, ScanError};
 use crate::Result;
 

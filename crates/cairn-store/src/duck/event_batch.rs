@@ -12,7 +12,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use cairn_core::Event;
 
-use crate::schema::EventColumn;
+use super::schema::EventColumn;
 use crate::{Result, StoreError};
 
 /// The Arrow extension DuckDB reads a 16-byte binary column as UUID by.

@@ -2,10 +2,15 @@
 
 use chrono::NaiveDateTime;
 
-use super::{Dialect, TimeUnit, WeekStart};
+use crate::dialect::{Dialect, TimeUnit, WeekStart};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DuckDialect;
+
+/// A JSON pointer (`/key`) for a property name, so any name is safe to bind.
+pub(crate) fn json_pointer(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
 
 fn unit_name(unit: TimeUnit) -> &'static str {
     match unit {
@@ -67,7 +72,7 @@ impl Dialect for DuckDialect {
         // json_extract_string gives NULL for both a missing key and JSON null.
         format!(
             "json_extract_string({column}, {})",
-            self.string(&crate::read::json_pointer(key))
+            self.string(&json_pointer(key))
         )
     }
 
@@ -187,6 +192,11 @@ impl Dialect for DuckDialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_with_odd_characters_are_safe() {
+        assert_eq!(json_pointer("a/b~c"), "/a~1b~0c");
+    }
 
     #[test]
     fn strings_double_their_quotes() {

@@ -1,26 +1,14 @@
-//! Projects: the unit of isolation. Every event, person, group and key
-//! belongs to exactly one.
+//! Projects in DuckDB.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use duckdb::{params, Connection, OptionalExt};
-use serde::Serialize;
 
 use cairn_core::ProjectId;
 
-use crate::duck::{timestamp_from_micros, timestamp_value};
+use super::{timestamp_from_micros, timestamp_value};
+use crate::catalog::Project;
 use crate::keys::{self, PROJECT_KEY_PREFIX};
 use crate::{Result, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Project {
-    pub id: ProjectId,
-    pub name: String,
-    pub api_token: String,
-    pub timezone: String,
-    /// 0 = Sunday, 1 = Monday (PostHog's convention).
-    pub week_start_day: i16,
-    pub created_at: DateTime<Utc>,
-}
 
 const COLUMNS: &str = "id, name, api_token, timezone, week_start_day, epoch_us(created_at)";
 
@@ -35,13 +23,13 @@ fn from_row(row: &duckdb::Row<'_>) -> duckdb::Result<Project> {
     })
 }
 
-pub fn list_projects(conn: &Connection) -> Result<Vec<Project>> {
+pub(crate) fn list_projects(conn: &Connection) -> Result<Vec<Project>> {
     let mut statement = conn.prepare(&format!("SELECT {COLUMNS} FROM projects ORDER BY id"))?;
     let rows = statement.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn get_project(conn: &Connection, id: ProjectId) -> Result<Option<Project>> {
+pub(crate) fn get_project(conn: &Connection, id: ProjectId) -> Result<Option<Project>> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM projects WHERE id = ?"),
@@ -52,7 +40,11 @@ pub fn get_project(conn: &Connection, id: ProjectId) -> Result<Option<Project>> 
 }
 
 /// Creates a project; its API key is generated unless given.
-pub fn create_project(conn: &Connection, name: &str, api_token: Option<String>) -> Result<Project> {
+pub(crate) fn create_project(
+    conn: &Connection,
+    name: &str,
+    api_token: Option<String>,
+) -> Result<Project> {
     let api_token = api_token.unwrap_or_else(keys::new_project_key);
     if !api_token.starts_with(PROJECT_KEY_PREFIX) || api_token.len() > 64 || !api_token.is_ascii() {
         return Err(StoreError::Conflict(format!(
@@ -95,7 +87,7 @@ pub fn create_project(conn: &Connection, name: &str, api_token: Option<String>) 
 }
 
 /// Changes the given settings of a project and returns it.
-pub fn update_project(
+pub(crate) fn update_project(
     conn: &Connection,
     id: ProjectId,
     name: Option<&str>,

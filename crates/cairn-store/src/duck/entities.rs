@@ -7,19 +7,18 @@ use chrono::{DateTime, Utc};
 use duckdb::types::Value as SqlValue;
 use duckdb::{params, params_from_iter, Connection, OptionalExt, Row};
 use serde_json::Value;
-use uuid::Uuid;
 
-use cairn_core::{
-    Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId, Properties,
-};
+use cairn_core::{Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId};
 
-use crate::duck::{timestamp_from_micros, timestamp_value};
+use super::dialect::json_pointer;
+use super::{timestamp_from_micros, timestamp_value};
+use crate::entities::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
 use crate::identity::{CURRENT_PERSON, OVERRIDES_JOIN};
 use crate::schema::group_column;
 use crate::Result;
 
 /// Group types of one project (or of all, for the ingestion snapshot).
-pub fn group_types(
+pub(crate) fn group_types(
     conn: &Connection,
     project: Option<ProjectId>,
 ) -> Result<Vec<(ProjectId, GroupType)>> {
@@ -45,7 +44,7 @@ pub fn group_types(
 
 /// Sets display names of a group type; `None` leaves a name as it is,
 /// `Some(None)` clears it. Returns false when the group type does not exist.
-pub fn update_group_type_names(
+pub(crate) fn update_group_type_names(
     conn: &Connection,
     project: ProjectId,
     index: GroupTypeIndex,
@@ -69,18 +68,6 @@ pub fn update_group_type_names(
     Ok(changed > 0)
 }
 
-/// Which groups to list, newest first.
-#[derive(Debug, Default)]
-pub struct GroupFilter<'a> {
-    pub group_type_index: GroupTypeIndex,
-    /// Matches any property text, or the key.
-    pub search: Option<&'a str>,
-    /// Matches part of the key.
-    pub key_contains: Option<&'a str>,
-    pub offset: usize,
-    pub limit: usize,
-}
-
 const GROUP_COLUMNS: &str =
     "project_id, group_type_index, group_key, properties::VARCHAR, epoch_us(created_at), version";
 
@@ -96,7 +83,7 @@ fn group_from_row(row: &Row<'_>) -> duckdb::Result<Group> {
     })
 }
 
-pub fn list_groups(
+pub(crate) fn list_groups(
     conn: &Connection,
     project: ProjectId,
     filter: &GroupFilter<'_>,
@@ -126,7 +113,7 @@ pub fn list_groups(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn find_group(
+pub(crate) fn find_group(
     conn: &Connection,
     project: ProjectId,
     index: GroupTypeIndex,
@@ -144,7 +131,7 @@ pub fn find_group(
 }
 
 /// Property names used by the groups of each type, most used first.
-pub fn group_property_definitions(
+pub(crate) fn group_property_definitions(
     conn: &Connection,
     project: ProjectId,
 ) -> Result<BTreeMap<GroupTypeIndex, Vec<(String, i64)>>> {
@@ -164,13 +151,8 @@ pub fn group_property_definitions(
     Ok(definitions)
 }
 
-/// A JSON pointer (`/key`) for a property name, so any name is safe to bind.
-pub fn json_pointer(key: &str) -> String {
-    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
-}
-
 /// The most common values of one group property, at most 20.
-pub fn group_property_values(
+pub(crate) fn group_property_values(
     conn: &Connection,
     project: ProjectId,
     index: GroupTypeIndex,
@@ -203,18 +185,7 @@ pub fn group_property_values(
     Ok(values)
 }
 
-/// Which persons to list, newest first.
-#[derive(Debug, Default)]
-pub struct PersonFilter<'a> {
-    /// Matches part of a distinct id, the `email` or `name` property, or the uuid.
-    pub search: Option<&'a str>,
-    pub distinct_id: Option<&'a str>,
-    pub id: Option<Uuid>,
-    pub offset: usize,
-    pub limit: usize,
-}
-
-pub fn list_persons(
+pub(crate) fn list_persons(
     conn: &Connection,
     project: ProjectId,
     filter: &PersonFilter<'_>,
@@ -274,38 +245,11 @@ pub fn list_persons(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// An event as the events API shows it, with its current person (see
-/// [`crate::identity`]).
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub uuid: Uuid,
-    pub event: String,
-    pub distinct_id: String,
-    pub person_id: Option<Uuid>,
-    pub timestamp: DateTime<Utc>,
-    pub properties: Properties,
-    pub groups: Vec<Option<String>>,
-}
-
-/// Which events to list, newest first.
-#[derive(Debug, Default)]
-pub struct EventFilter<'a> {
-    pub event: Option<&'a str>,
-    pub distinct_id: Option<&'a str>,
-    pub person_id: Option<Uuid>,
-    pub group: Option<(GroupTypeIndex, &'a str)>,
-    pub after: Option<DateTime<Utc>>,
-    pub before: Option<DateTime<Utc>>,
-    /// Continue after this `(timestamp, uuid)`: the last event of the previous page.
-    pub after_cursor: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: usize,
-}
-
 /// Newest first. Unless the filter names one person or group (whose
 /// events are few and spread out), the table is read in widening windows
 /// back from the newest event (or from the page's cursor): a page of recent
 /// events reads a day of data, which the timestamp zone maps skip to.
-pub fn list_events(
+pub(crate) fn list_events(
     conn: &Connection,
     project: ProjectId,
     group_columns: usize,
@@ -424,17 +368,8 @@ fn events_since(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whether any person of `project` was merged into another.
-pub fn has_person_overrides(conn: &Connection, project: ProjectId) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT count(*) > 0 FROM person_overrides WHERE project_id = ?",
-        [project.0],
-        |row| row.get(0),
-    )?)
-}
-
 /// The newest ingestion warnings of a project.
-pub fn list_warnings(
+pub(crate) fn list_warnings(
     conn: &Connection,
     project: ProjectId,
     limit: usize,

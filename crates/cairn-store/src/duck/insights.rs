@@ -1,23 +1,15 @@
-//! Saved insights: a name and the insight builder's parameters (its query
-//! string), so a saved insight opens exactly as it was built.
+//! Saved insights in DuckDB, and the event names the insight builder offers.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use duckdb::{params, Connection};
 
 use cairn_core::ProjectId;
 
-use crate::duck::{timestamp_from_micros, timestamp_value};
+use super::{timestamp_from_micros, timestamp_value};
+use crate::catalog::SavedInsight;
 use crate::Result;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SavedInsight {
-    pub id: i64,
-    pub name: String,
-    pub params: String,
-    pub created_at: DateTime<Utc>,
-}
-
-pub fn save_insight(
+pub(crate) fn save_insight(
     conn: &Connection,
     project: ProjectId,
     name: &str,
@@ -47,7 +39,7 @@ pub fn save_insight(
     Ok(insight)
 }
 
-pub fn list_insights(conn: &Connection, project: ProjectId) -> Result<Vec<SavedInsight>> {
+pub(crate) fn list_insights(conn: &Connection, project: ProjectId) -> Result<Vec<SavedInsight>> {
     let mut statement = conn.prepare(
         "SELECT id, name, params, epoch_us(created_at) FROM insights
          WHERE project_id = ? ORDER BY created_at DESC",
@@ -63,7 +55,7 @@ pub fn list_insights(conn: &Connection, project: ProjectId) -> Result<Vec<SavedI
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn delete_insight(conn: &Connection, project: ProjectId, id: i64) -> Result<bool> {
+pub(crate) fn delete_insight(conn: &Connection, project: ProjectId, id: i64) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM insights WHERE project_id = ? AND id = ?",
         params![project.0, id],
@@ -71,7 +63,11 @@ pub fn delete_insight(conn: &Connection, project: ProjectId, id: i64) -> Result<
 }
 
 /// The project's event names, most frequent in the last 30 days first.
-pub fn event_names(conn: &Connection, project: ProjectId, limit: usize) -> Result<Vec<String>> {
+pub(crate) fn event_names(
+    conn: &Connection,
+    project: ProjectId,
+    limit: usize,
+) -> Result<Vec<String>> {
     let since = Utc::now() - chrono::Duration::days(30);
     let mut statement = conn.prepare(
         "SELECT event FROM events WHERE project_id = ? AND timestamp >= ?

@@ -1,34 +1,19 @@
-//! Web UI accounts and their sign-in sessions. Passwords arrive already
-//! hashed (the server hashes them); session tokens are stored as SHA-256
-//! hashes, like personal API keys, so a copy of the database opens nothing.
+//! Web UI accounts, their project memberships and sign-in sessions in DuckDB.
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use duckdb::{params, Connection, OptionalExt};
 use rand::distr::{Alphanumeric, SampleString};
 use uuid::Uuid;
 
 use cairn_core::ProjectId;
 
-use crate::duck::{timestamp_from_micros, timestamp_value};
+use super::projects::{get_project, list_projects};
+use super::{timestamp_from_micros, timestamp_value};
+use crate::catalog::{Access, Project, User, SESSION_DAYS};
 use crate::keys::hash_secret;
-use crate::projects::{get_project, list_projects, Project};
 use crate::{Result, StoreError};
-
-/// How long a sign-in lasts.
-pub const SESSION_DAYS: i64 = 14;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    pub id: Uuid,
-    pub email: String,
-    pub password_hash: String,
-    pub created_at: DateTime<Utc>,
-    /// Administrators see every project and may create projects; other
-    /// accounts see the projects they are members of.
-    pub is_admin: bool,
-}
 
 fn user_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<User> {
     let id: String = row.get(0)?;
@@ -49,23 +34,15 @@ const USER_COLUMNS: &str =
 /// process (it locks its file), so a lock in the process is enough.
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 
-pub fn count_users(conn: &Connection) -> Result<usize> {
+pub(crate) fn count_users(conn: &Connection) -> Result<usize> {
     let count: i64 = conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?;
     Ok(count as usize)
-}
-
-/// What a new account may see.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Access {
-    Admin,
-    /// A member of these projects only.
-    Member(Vec<ProjectId>),
 }
 
 /// Adds an account; the email is kept as given, compared without case. The
 /// first account of a server is always an administrator, whatever `access`
 /// says, so that someone can manage the others.
-pub fn create_user(
+pub(crate) fn create_user(
     conn: &Connection,
     email: &str,
     password_hash: &str,
@@ -83,7 +60,7 @@ pub fn create_user(
 /// The account made on the first-start page: an administrator, made only
 /// while the server has no account at all (`None` once one exists, even if
 /// it was made a moment ago by a concurrent request).
-pub fn create_first_user(
+pub(crate) fn create_first_user(
     conn: &Connection,
     email: &str,
     password_hash: &str,
@@ -136,7 +113,7 @@ fn insert_user(
 }
 
 /// Makes `user` a member of `project` (again is fine).
-pub fn add_member(conn: &Connection, project: ProjectId, user: Uuid) -> Result<()> {
+pub(crate) fn add_member(conn: &Connection, project: ProjectId, user: Uuid) -> Result<()> {
     if get_project(conn, project)?.is_none() {
         return Err(StoreError::NotFound(format!(
             "there is no project {project}"
@@ -150,7 +127,7 @@ pub fn add_member(conn: &Connection, project: ProjectId, user: Uuid) -> Result<(
 }
 
 /// Whether `user` may see `project`: administrators see every project.
-pub fn can_see_project(conn: &Connection, user: &User, project: ProjectId) -> Result<bool> {
+pub(crate) fn can_see_project(conn: &Connection, user: &User, project: ProjectId) -> Result<bool> {
     if user.is_admin {
         return Ok(true);
     }
@@ -163,7 +140,7 @@ pub fn can_see_project(conn: &Connection, user: &User, project: ProjectId) -> Re
 }
 
 /// The projects `user` may see, in id order.
-pub fn visible_projects(conn: &Connection, user: &User) -> Result<Vec<Project>> {
+pub(crate) fn visible_projects(conn: &Connection, user: &User) -> Result<Vec<Project>> {
     let projects = list_projects(conn)?;
     if user.is_admin {
         return Ok(projects);
@@ -178,7 +155,7 @@ pub fn visible_projects(conn: &Connection, user: &User) -> Result<Vec<Project>> 
 }
 
 /// The account with this id, if it still exists.
-pub fn get_user(conn: &Connection, id: Uuid) -> Result<Option<User>> {
+pub(crate) fn get_user(conn: &Connection, id: Uuid) -> Result<Option<User>> {
     Ok(conn
         .query_row(
             &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"),
@@ -188,7 +165,7 @@ pub fn get_user(conn: &Connection, id: Uuid) -> Result<Option<User>> {
         .optional()?)
 }
 
-pub fn find_user(conn: &Connection, email: &str) -> Result<Option<User>> {
+pub(crate) fn find_user(conn: &Connection, email: &str) -> Result<Option<User>> {
     Ok(conn
         .query_row(
             &format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.email) = lower(?)"),
@@ -199,7 +176,7 @@ pub fn find_user(conn: &Connection, email: &str) -> Result<Option<User>> {
 }
 
 /// Starts a session for `user`; returns the token for the cookie (shown once).
-pub fn create_session(conn: &Connection, user: Uuid) -> Result<String> {
+pub(crate) fn create_session(conn: &Connection, user: Uuid) -> Result<String> {
     let token = Alphanumeric.sample_string(&mut rand::rng(), 48);
     let now = Utc::now();
     conn.execute(
@@ -215,7 +192,7 @@ pub fn create_session(conn: &Connection, user: Uuid) -> Result<String> {
 }
 
 /// The user a live session token belongs to.
-pub fn session_user(conn: &Connection, token: &str) -> Result<Option<User>> {
+pub(crate) fn session_user(conn: &Connection, token: &str) -> Result<Option<User>> {
     Ok(conn
         .query_row(
             &format!(
@@ -228,7 +205,7 @@ pub fn session_user(conn: &Connection, token: &str) -> Result<Option<User>> {
         .optional()?)
 }
 
-pub fn delete_session(conn: &Connection, token: &str) -> Result<()> {
+pub(crate) fn delete_session(conn: &Connection, token: &str) -> Result<()> {
     conn.execute(
         "DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?",
         params![hash_secret(token), timestamp_value(Utc::now())],
@@ -242,7 +219,7 @@ mod tests {
 
     fn conn() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&conn, 5).unwrap();
+        crate::duck::schema::migrate(&conn, 5).unwrap();
         conn
     }
 
@@ -273,7 +250,7 @@ mod tests {
     fn the_first_account_is_an_admin_and_members_see_their_projects() {
         let conn = conn();
         for name in ["One", "Two"] {
-            crate::projects::create_project(&conn, name, None).unwrap();
+            crate::duck::projects::create_project(&conn, name, None).unwrap();
         }
         let (one, two) = (ProjectId(1), ProjectId(2));
         let first = create_user(&conn, "a@x.io", "h", Access::Member(vec![two])).unwrap();

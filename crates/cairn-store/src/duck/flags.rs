@@ -1,33 +1,17 @@
-//! Feature-flag definitions. The store keeps them as rows with the filters
-//! as JSON; what the filters mean is `cairn-flags`' business. Deleting a
-//! flag marks it deleted, so its key can be reused and its id stays unique.
+//! Feature-flag definitions in DuckDB: rows with the filters as JSON, and
+//! the hash keys of experience continuity.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use duckdb::{params, Connection, OptionalExt};
 use serde_json::Value;
 
 use cairn_core::ProjectId;
 
-use crate::duck::{timestamp_from_micros, timestamp_value};
+use super::{timestamp_from_micros, timestamp_value};
+use crate::catalog::StoredFlag;
 use crate::{Result, StoreError};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredFlag {
-    pub id: i64,
-    pub project_id: ProjectId,
-    pub key: String,
-    pub name: String,
-    pub filters: Value,
-    pub active: bool,
-    pub deleted: bool,
-    pub ensure_experience_continuity: bool,
-    /// Bumped by every change.
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 const COLUMNS: &str = "id, project_id, key, name, filters::VARCHAR, active, deleted,
     ensure_experience_continuity, version, epoch_us(created_at), epoch_us(updated_at)";
@@ -58,7 +42,7 @@ fn parsed((mut flag, filters): (StoredFlag, String)) -> Result<StoredFlag> {
 }
 
 /// The project's flags that are not deleted, oldest first.
-pub fn list_flags(conn: &Connection, project: ProjectId) -> Result<Vec<StoredFlag>> {
+pub(crate) fn list_flags(conn: &Connection, project: ProjectId) -> Result<Vec<StoredFlag>> {
     let mut statement = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM feature_flags WHERE project_id = ? AND NOT deleted ORDER BY id"
     ))?;
@@ -66,7 +50,11 @@ pub fn list_flags(conn: &Connection, project: ProjectId) -> Result<Vec<StoredFla
     rows.map(|row| parsed(row?)).collect()
 }
 
-pub fn get_flag(conn: &Connection, project: ProjectId, id: i64) -> Result<Option<StoredFlag>> {
+pub(crate) fn get_flag(
+    conn: &Connection,
+    project: ProjectId,
+    id: i64,
+) -> Result<Option<StoredFlag>> {
     conn.query_row(
         &format!(
             "SELECT {COLUMNS} FROM feature_flags WHERE project_id = ? AND id = ? AND NOT deleted"
@@ -89,7 +77,7 @@ fn key_taken(conn: &Connection, project: ProjectId, key: &str, except: i64) -> R
 }
 
 /// Saves a new flag (its `id`, `version` and times are assigned) and returns it.
-pub fn create_flag(conn: &Connection, mut flag: StoredFlag) -> Result<StoredFlag> {
+pub(crate) fn create_flag(conn: &Connection, mut flag: StoredFlag) -> Result<StoredFlag> {
     if key_taken(conn, flag.project_id, &flag.key, -1)? {
         return Err(StoreError::Conflict(format!(
             "a flag with key {:?} already exists",
@@ -123,7 +111,7 @@ pub fn create_flag(conn: &Connection, mut flag: StoredFlag) -> Result<StoredFlag
 }
 
 /// Replaces a flag's definition; the version goes up by one.
-pub fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<StoredFlag> {
+pub(crate) fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<StoredFlag> {
     if key_taken(conn, flag.project_id, &flag.key, flag.id)? {
         return Err(StoreError::Conflict(format!(
             "a flag with key {:?} already exists",
@@ -162,7 +150,7 @@ pub fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<StoredFlag> {
 /// `flag_keys` uses for the person of `distinct_id`. With `anon_distinct_id`,
 /// flags without a stored key first get that one, so the variant seen before
 /// identification stays. Empty when the distinct id has no person yet.
-pub fn continuity_overrides(
+pub(crate) fn continuity_overrides(
     conn: &Connection,
     project: ProjectId,
     distinct_id: &str,
