@@ -5,6 +5,8 @@
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 
+use crate::{Result, StoreError};
+
 pub const PROJECT_KEY_PREFIX: &str = "phc_";
 pub const PERSONAL_KEY_PREFIX: &str = "phx_";
 
@@ -21,6 +23,29 @@ pub fn new_project_key() -> String {
 
 pub fn new_personal_key() -> String {
     random_key(PERSONAL_KEY_PREFIX)
+}
+
+/// A new project's key: `chosen` if it has the shape of one, else a fresh one.
+pub(crate) fn project_key(chosen: Option<String>) -> Result<String> {
+    let key = chosen.unwrap_or_else(new_project_key);
+    if !key.starts_with(PROJECT_KEY_PREFIX) || key.len() > 64 || !key.is_ascii() {
+        return Err(StoreError::Conflict(format!(
+            "a project API key must start with {PROJECT_KEY_PREFIX} and be at most 64 ASCII characters"
+        )));
+    }
+    Ok(key)
+}
+
+/// A new personal key's secret: `chosen` if it has the shape of one, else a
+/// fresh one.
+pub(crate) fn personal_key(chosen: Option<String>) -> Result<String> {
+    let secret = chosen.unwrap_or_else(new_personal_key);
+    if !secret.starts_with(PERSONAL_KEY_PREFIX) {
+        return Err(StoreError::Conflict(format!(
+            "a personal API key must start with {PERSONAL_KEY_PREFIX}"
+        )));
+    }
+    Ok(secret)
 }
 
 pub fn hash_secret(secret: &str) -> String {

@@ -8,8 +8,8 @@ use cairn_core::ProjectId;
 
 use super::{timestamp_from_micros, timestamp_value};
 use crate::catalog::{KeyGrant, PersonalKey};
-use crate::keys::{self, PERSONAL_KEY_PREFIX};
-use crate::{Result, StoreError};
+use crate::keys;
+use crate::Result;
 
 /// Stores a personal key for `project`, acting for the account `owner`
 /// (none: the operator's); `secret` is generated unless given.
@@ -21,12 +21,7 @@ pub(crate) fn create_personal_key(
     secret: Option<String>,
     owner: Option<Uuid>,
 ) -> Result<(PersonalKey, String)> {
-    let secret = secret.unwrap_or_else(keys::new_personal_key);
-    if !secret.starts_with(PERSONAL_KEY_PREFIX) {
-        return Err(StoreError::Conflict(format!(
-            "a personal API key must start with {PERSONAL_KEY_PREFIX}"
-        )));
-    }
+    let secret = keys::personal_key(secret)?;
     let key = PersonalKey {
         id: Uuid::now_v7(),
         project_id: project,

@@ -7,7 +7,7 @@ use cairn_core::ProjectId;
 
 use super::{timestamp_from_micros, timestamp_value};
 use crate::catalog::Project;
-use crate::keys::{self, PROJECT_KEY_PREFIX};
+use crate::keys;
 use crate::{Result, StoreError};
 
 const COLUMNS: &str = "id, name, api_token, timezone, week_start_day, epoch_us(created_at)";
@@ -45,12 +45,7 @@ pub(crate) fn create_project(
     name: &str,
     api_token: Option<String>,
 ) -> Result<Project> {
-    let api_token = api_token.unwrap_or_else(keys::new_project_key);
-    if !api_token.starts_with(PROJECT_KEY_PREFIX) || api_token.len() > 64 || !api_token.is_ascii() {
-        return Err(StoreError::Conflict(format!(
-            "a project API key must start with {PROJECT_KEY_PREFIX} and be at most 64 ASCII characters"
-        )));
-    }
+    let api_token = keys::project_key(api_token)?;
     let taken: i64 = conn.query_row(
         "SELECT count(*) FROM projects WHERE api_token = ?",
         params![api_token],
