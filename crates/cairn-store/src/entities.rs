@@ -31,6 +31,9 @@ pub struct GroupFilter<'a> {
     pub search: Option<&'a str>,
     /// Matches part of the key.
     pub key_contains: Option<&'a str>,
+    /// Matches part of the `name` property or of the key (PostHog's
+    /// `GroupsQuery` search).
+    pub name_or_key_contains: Option<&'a str>,
     pub offset: usize,
     pub limit: usize,
 }

@@ -149,6 +149,7 @@ pub async fn list(
             group_type_index: index,
             search: search.as_deref(),
             key_contains: key.as_deref(),
+            name_or_key_contains: None,
             offset,
             limit: limit + 1,
         };

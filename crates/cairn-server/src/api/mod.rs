@@ -1,6 +1,7 @@
 //! The private REST API under `/api/projects/{project_id}/`, in PostHog's
 //! shapes so its docs and clients apply.
 
+pub mod actor_lists;
 pub mod events;
 pub mod feature_flags;
 pub mod groups;
@@ -20,6 +21,16 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 
 pub fn page_size(limit: Option<usize>) -> usize {
     limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
+}
+
+/// The same bounds for a limit written in a query body, where a value
+/// outside them is refused rather than clamped: the answer echoes it.
+pub fn checked_page_size(limit: Option<i64>) -> Result<usize, String> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(format!("{n} is not between 1 and {MAX_PAGE_SIZE}")),
+    }
 }
 
 /// Opaque cursor for offset pagination.

@@ -1,4 +1,5 @@
-//! `POST query/`: insights in PostHog's query JSON (`{"query": {"kind": …}}`).
+//! `POST query/`: insights in PostHog's query JSON (`{"query": {"kind": …}}`),
+//! and the plain actor lists (`GroupsQuery`, `ActorsQuery`; see [`super::actor_lists`]).
 
 use std::sync::Arc;
 
@@ -33,6 +34,11 @@ pub async fn query(
             ))
         }
     };
+    if super::actor_lists::handles(&query) {
+        return Ok(Json(
+            super::actor_lists::answer(&state, project, query).await?,
+        ));
+    }
     Ok(Json(answer(&state, project, query).await?))
 }
 

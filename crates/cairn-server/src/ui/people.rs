@@ -264,6 +264,7 @@ pub async fn groups(
             group_type_index: index,
             search: (!term.is_empty()).then_some(term.as_str()),
             key_contains: None,
+            name_or_key_contains: None,
             offset,
             limit: PAGE + 1,
         };

@@ -93,6 +93,7 @@ pub(crate) fn list_groups(
          WHERE project_id = ? AND group_type_index = ?
            AND (?::VARCHAR IS NULL OR properties::VARCHAR ILIKE '%' || ?::VARCHAR || '%' OR group_key ILIKE '%' || ?::VARCHAR || '%')
            AND (?::VARCHAR IS NULL OR group_key ILIKE '%' || ?::VARCHAR || '%')
+           AND (?::VARCHAR IS NULL OR properties->>'$.name' ILIKE '%' || ?::VARCHAR || '%' OR group_key ILIKE '%' || ?::VARCHAR || '%')
          ORDER BY created_at DESC, group_key
          LIMIT ? OFFSET ?"
     ))?;
@@ -105,6 +106,9 @@ pub(crate) fn list_groups(
             filter.search,
             filter.key_contains,
             filter.key_contains,
+            filter.name_or_key_contains,
+            filter.name_or_key_contains,
+            filter.name_or_key_contains,
             filter.limit as i64,
             filter.offset as i64
         ],
