@@ -281,6 +281,16 @@ fn list_queries_refuse_what_they_cannot_answer_naming_the_field() {
         "not supported",
     );
     refused(
+        groups(json!({"colour": null})),
+        "query.colour",
+        "not supported",
+    );
+    refused(
+        json!({"kind": "ActorsQuery", "source": {"kind": "HogQLQuery"}, "colour": 1}),
+        "query.colour",
+        "not supported",
+    );
+    refused(
         groups(json!({"source": {}})),
         "query.source",
         "not supported",

@@ -175,6 +175,25 @@ fn commits_survive_reopening_and_upserts_replace() {
         )
         .unwrap();
     assert_eq!(groups.len(), 1);
+    // GroupsQuery's search reads the `name` property and the key, not the
+    // rest of the properties' text (which holds the word "name").
+    let by_name_or_key = |term: &str| {
+        let filter = GroupFilter {
+            group_type_index: 1,
+            name_or_key_contains: Some(term),
+            limit: 10,
+            ..Default::default()
+        };
+        store.list_groups(P, &filter).unwrap().len()
+    };
+    assert_eq!(
+        (
+            by_name_or_key("ACM"),
+            by_name_or_key("cme"),
+            by_name_or_key("name")
+        ),
+        (1, 1, 0)
+    );
     let values = store.group_property_values(P, 1, "name", None).unwrap();
     assert_eq!(values, vec![(json!("Acme"), 1)]);
     assert_eq!(

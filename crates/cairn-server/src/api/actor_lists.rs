@@ -127,25 +127,58 @@ async fn known_group_type(
         })
 }
 
+/// The fields of PostHog's nodes this module reads; any other is refused.
+const GROUPS_QUERY_FIELDS: &[&str] = &[
+    "kind",
+    "group_type_index",
+    "search",
+    "limit",
+    "offset",
+    "select",
+    "orderBy",
+    "properties",
+];
+const ACTORS_QUERY_FIELDS: &[&str] = &[
+    "kind",
+    "source",
+    "search",
+    "limit",
+    "offset",
+    "select",
+    "orderBy",
+    "properties",
+    "fixedProperties",
+];
+
 fn parse(query: Value) -> ApiResult<ListQuery> {
     let Value::Object(node) = query else {
         return Err(ApiError::field("query", "the query must be an object"));
     };
     let groups = node.get("kind").and_then(Value::as_str) == Some("GroupsQuery");
+    let known = if groups {
+        GROUPS_QUERY_FIELDS
+    } else {
+        ACTORS_QUERY_FIELDS
+    };
     let mut list = ListQuery {
         actors: Actors::Persons,
         search: None,
         limit: 0,
         offset: 0,
     };
+    // Unknown fields first, whatever their place in the object.
+    if let Some(name) = node.keys().find(|name| !known.contains(&name.as_str())) {
+        return Err(ApiError::field(
+            format!("query.{name}"),
+            format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
+        ));
+    }
     let mut limit = None;
     for (name, value) in &node {
         let field = format!("query.{name}");
         match (name.as_str(), value) {
             ("kind", _) | (_, Value::Null) => {}
-            ("group_type_index", _) if groups => {
-                list.actors = Actors::Groups(integer(&field, value)?);
-            }
+            ("group_type_index", _) => list.actors = Actors::Groups(integer(&field, value)?),
             ("search", Value::String(text)) if !text.contains('\0') => {
                 let text = text.trim();
                 list.search = (!text.is_empty()).then(|| text.to_string());
@@ -157,24 +190,23 @@ fn parse(query: Value) -> ApiResult<ListQuery> {
                     .map_err(|_| ApiError::field(field, "must not be negative"))?;
             }
             ("select", _) if value == &json!(["actor"]) => {}
-            ("orderBy", _) if value == &json!([]) || value == &json!(["created_at DESC"]) => {}
-            ("properties", _) | ("fixedProperties", _) if !groups || name == "properties" => {
-                if value != &json!([]) {
-                    return Err(not_yet(field, "filtering an actor list by properties"));
-                }
-            }
-            ("source", _) if !groups => return Err(not_yet(field, "listing the actors of an insight (`source`)")),
             ("select", _) => return Err(not_yet(field, "a `select` other than [\"actor\"]")),
+            ("orderBy", _) if value == &json!([]) || value == &json!(["created_at DESC"]) => {}
             ("orderBy", _) => {
                 return Err(not_yet(
                     field,
                     "an `orderBy` other than [\"created_at DESC\"] (newest first, the default)",
                 ))
             }
+            ("properties" | "fixedProperties", _) if value == &json!([]) => {}
+            ("properties" | "fixedProperties", _) => {
+                return Err(not_yet(field, "filtering an actor list by properties"))
+            }
+            // `source`, the only field left.
             _ => {
-                return Err(ApiError::field(
+                return Err(not_yet(
                     field,
-                    format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
+                    "listing the actors of an insight (`source`)",
                 ))
             }
         }
