@@ -139,6 +139,9 @@ fn groups_query_lists_groups_with_display_names_search_and_paging() {
     assert_eq!(search(" k-unn "), ["k-unnamed"]);
     assert_eq!(search("o"), ["event-only", "globex", "hooli"]);
     assert!(search("gold").is_empty());
+    // Search text is text: `%` and `_` are no wildcards.
+    assert!(search("%").is_empty());
+    assert!(search("_").is_empty());
     let projects =
         server.answer(json!({"kind": "GroupsQuery", "group_type_index": 1, "search": "acme"}));
     assert_eq!(field(&actors(&projects), "display_name"), ["Acme rocket"]);
@@ -201,6 +204,8 @@ fn actors_query_without_source_lists_persons_with_search_and_paging() {
     assert_eq!(search("person 4"), ["user-4"]);
     assert_eq!(search("anon"), ["anon-7"]);
     assert_eq!(search("example.com").len(), 5);
+    assert!(search("p_@example").is_empty());
+    assert!(search("%").is_empty());
     assert_eq!(search(p3["id"].as_str().unwrap()), ["user-3"]);
 
     let paged = pages(

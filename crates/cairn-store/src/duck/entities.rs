@@ -91,9 +91,9 @@ pub(crate) fn list_groups(
     let mut statement = conn.prepare(&format!(
         "SELECT {GROUP_COLUMNS} FROM groups
          WHERE project_id = ? AND group_type_index = ?
-           AND (?::VARCHAR IS NULL OR properties::VARCHAR ILIKE '%' || ?::VARCHAR || '%' OR group_key ILIKE '%' || ?::VARCHAR || '%')
-           AND (?::VARCHAR IS NULL OR group_key ILIKE '%' || ?::VARCHAR || '%')
-           AND (?::VARCHAR IS NULL OR properties->>'$.name' ILIKE '%' || ?::VARCHAR || '%' OR group_key ILIKE '%' || ?::VARCHAR || '%')
+           AND (?::VARCHAR IS NULL OR contains(lower(properties::VARCHAR), lower(?::VARCHAR)) OR contains(lower(group_key), lower(?::VARCHAR)))
+           AND (?::VARCHAR IS NULL OR contains(lower(group_key), lower(?::VARCHAR)))
+           AND (?::VARCHAR IS NULL OR contains(lower(properties->>'$.name'), lower(?::VARCHAR)) OR contains(lower(group_key), lower(?::VARCHAR)))
          ORDER BY created_at DESC, group_key
          LIMIT ? OFFSET ?"
     ))?;
@@ -168,7 +168,7 @@ pub(crate) fn group_property_values(
             SELECT json_extract(properties, ?::VARCHAR) AS value FROM groups
             WHERE project_id = ? AND group_type_index = ?)
          WHERE value IS NOT NULL AND json_type(value) <> 'NULL'
-           AND (?::VARCHAR IS NULL OR trim(value::VARCHAR, '\"') ILIKE '%' || ?::VARCHAR || '%')
+           AND (?::VARCHAR IS NULL OR contains(lower(trim(value::VARCHAR, '\"')), lower(?::VARCHAR)))
          GROUP BY value ORDER BY n DESC, value::VARCHAR LIMIT 20",
     )?;
     let rows = statement.query_map(
@@ -204,11 +204,11 @@ pub(crate) fn list_persons(
            AND (?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM person_distinct_ids d
                 WHERE d.project_id = p.project_id AND d.person_id = p.id AND d.distinct_id = ?))
            AND (?::VARCHAR IS NULL
-                OR p.properties->>'$.email' ILIKE '%' || ?::VARCHAR || '%'
-                OR p.properties->>'$.name' ILIKE '%' || ?::VARCHAR || '%'
+                OR contains(lower(p.properties->>'$.email'), lower(?::VARCHAR))
+                OR contains(lower(p.properties->>'$.name'), lower(?::VARCHAR))
                 OR p.id::VARCHAR = lower(?::VARCHAR)
                 OR EXISTS (SELECT 1 FROM person_distinct_ids d
-                    WHERE d.project_id = p.project_id AND d.person_id = p.id AND d.distinct_id ILIKE '%' || ?::VARCHAR || '%'))
+                    WHERE d.project_id = p.project_id AND d.person_id = p.id AND contains(lower(d.distinct_id), lower(?::VARCHAR))))
          ORDER BY p.created_at DESC, p.id
          LIMIT ? OFFSET ?",
     )?;
