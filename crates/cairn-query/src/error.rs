@@ -27,6 +27,15 @@ impl QueryError {
             detail: detail.into(),
         }
     }
+
+    /// A field of a query node that Cairn does not read, at `field`: the
+    /// query is refused, never answered as if the field were absent.
+    pub fn unsupported_field(field: impl Into<String>, name: &str) -> Self {
+        Self::invalid(
+            field,
+            format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
+        )
+    }
 }
 
 impl From<cairn_store::ScanError> for QueryError {

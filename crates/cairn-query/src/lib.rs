@@ -98,10 +98,7 @@ fn parse<T: serde::de::DeserializeOwned>(query: Value) -> Result<T> {
         } else {
             field + &suffix
         };
-        QueryError::invalid(
-            field,
-            format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
-        )
+        QueryError::unsupported_field(field, name)
     })
 }
 

@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::json;
 
 use cairn_ingest::{CaptureError, PipelineError};
+use cairn_query::QueryError;
 use cairn_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,20 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::QueryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::Invalid { field, detail } => Self::field(field, detail),
+            QueryError::Store(e) => Self::Store(e),
+            QueryError::Internal(e) => Self::Internal(e),
+            // (Nobody is left to read the answer of a cancelled query.)
+            stopped @ (QueryError::TimedOut { .. } | QueryError::Cancelled) => {
+                Self::QueryTimeout(stopped.to_string())
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 use serde_json::{json, Value};
 
 use cairn_core::{Group, GroupTypeIndex, ProjectId};
+use cairn_query::QueryError;
 use cairn_store::entities::{GroupFilter, PersonFilter};
 
 use super::groups::group_json;
@@ -168,10 +169,7 @@ fn parse(query: Value) -> ApiResult<ListQuery> {
     };
     // Unknown fields first, whatever their place in the object.
     if let Some(name) = node.keys().find(|name| !known.contains(&name.as_str())) {
-        return Err(ApiError::field(
-            format!("query.{name}"),
-            format!("`{name}` is not supported by Cairn, so the query is refused rather than answered without it"),
-        ));
+        return Err(QueryError::unsupported_field(format!("query.{name}"), name).into());
     }
     let mut limit = None;
     for (name, value) in &node {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use chrono::{DateTime, Utc};
 
 use cairn_core::ProjectId;
-use cairn_query::{Budget, ProjectContext, QueryError};
+use cairn_query::{Budget, ProjectContext};
 use cairn_store::StoreError;
 
 use crate::storage::Storage;
@@ -57,15 +57,7 @@ pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiRe
         let mut ctx = project_context(&storage, project, now)?
             .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
         ctx.budget = budget;
-        cairn_query::run(&*scanner, &ctx, query).map_err(|e| match e {
-            QueryError::Invalid { field, detail } => ApiError::field(field, detail),
-            QueryError::Store(e) => ApiError::Store(e),
-            QueryError::Internal(e) => ApiError::Internal(e),
-            // (Nobody is left to read the answer of a cancelled query.)
-            stopped @ (QueryError::TimedOut { .. } | QueryError::Cancelled) => {
-                ApiError::QueryTimeout(stopped.to_string())
-            }
-        })
+        Ok(cairn_query::run(&*scanner, &ctx, query)?)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
