@@ -10,13 +10,13 @@
 //!   transports; what it says is the flags endpoint's to read.
 //! - [`Pipeline`]: one writer thread that processes persons and groups
 //!   (`processor`, with PostHog's stateless rules in `persons` and `groups`)
-//!   in ingestion order and commits through the store; what it committed is
-//!   published for `/flags` as a `PersonLookup` (`directory`).
+//!   in ingestion order, against the store's `EntityState`, and commits
+//!   through the store, which applies each commit to that state (what
+//!   `/flags` reads). Event uuids are deduplicated through filters (`seen`).
 //!
 //! Distinct ids and group keys follow `cairn_core::ids`, as `/flags` does.
 
 mod capture;
-mod directory;
 mod error;
 mod groups;
 mod lz64;

@@ -4,28 +4,43 @@
 //! (group commit) and only then answers each request. What it records as
 //! "now" (insertion and creation times, warnings and their debounce) is read
 //! from the clock it is started with.
+//!
+//! Persons and groups are read from the [`EntityState`] the store applies
+//! each commit to; the event uuid filters are saved in the data directory
+//! now and then and at shutdown, so a start reads only the uuids of events
+//! stored since.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use chrono::{DateTime, Utc};
+
 use cairn_core::time::Clock;
 use cairn_core::ProjectId;
-use cairn_store::{IngestStore, PersonLookup, StoreError};
+use cairn_store::{EntityState, IngestStore, StoreError};
 
-use crate::directory::{Directory, Tee};
 use crate::processor::Processor;
+use crate::seen::{self, SeenUuids};
 use crate::{IncomingEvent, NormalizedBatch};
 
 /// Requests that may wait in the queue before senders are held back.
 const QUEUE_CAPACITY: usize = 4096;
 /// A group commit stops taking queued requests past this many events.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
+/// How often the uuid filters are saved while ingesting: what a start after
+/// a crash reads back from the store is what came since.
+const SAVE_FILTERS_EVERY: Duration = Duration::from_secs(60);
+/// Events inserted this long before the saved filters' time are read back
+/// too, in case the clock stepped back.
+const FILTERS_CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
 
 /// What happened to a request's events, reported once they are durable.
 pub use crate::processor::Processed as Accepted;
@@ -51,49 +66,46 @@ struct Job {
 pub struct Pipeline {
     sender: mpsc::Sender<Job>,
     queued: Arc<AtomicI64>,
-    directory: Arc<Directory>,
     worker: Option<JoinHandle<()>>,
 }
 
 impl Pipeline {
-    /// Loads the state from `store` (this can take a while on a big store)
-    /// and starts the writer thread, which reads "now" from `clock`.
+    /// Starts the writer thread over `store`, which applies every commit to
+    /// `entities`; it reads "now" from `clock`. The uuid filters are read
+    /// from `data_dir` (with the uuids of events stored since they were
+    /// saved), or rebuilt from every stored uuid when they are missing.
     pub fn start<S: IngestStore>(
         mut store: S,
+        entities: Arc<EntityState>,
+        data_dir: &Path,
         group_type_limit: usize,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let loading = Instant::now();
-        let directory = Arc::new(Directory::default());
-        let processor = load(&mut store, group_type_limit, &directory)?;
-        tracing::info!(
-            elapsed_ms = loading.elapsed().as_millis() as u64,
-            "ingestion state loaded"
-        );
+        let filters = data_dir.join(seen::SAVED_FILE);
+        let uuids = load_uuids(&mut store, &filters)?;
+        let processor = Processor::new(entities, group_type_limit).with_seen_uuids(uuids);
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let queued = Arc::new(AtomicI64::new(0));
         let worker = std::thread::Builder::new()
             .name("cairn-ingest".into())
             .spawn({
                 let queued = queued.clone();
-                let directory = directory.clone();
                 move || {
-                    run(
+                    let mut writer = Writer {
                         store,
                         processor,
-                        receiver,
-                        queued,
-                        &directory,
-                        group_type_limit,
-                        clock.as_ref(),
-                    )
+                        filters,
+                        last_commit: None,
+                        saved: Instant::now(),
+                    };
+                    writer.run(receiver, queued, clock.as_ref());
+                    writer.save_filters();
                 }
             })
             .expect("spawn the ingestion thread");
         Ok(Self {
             sender,
             queued,
-            directory,
             worker: Some(worker),
         })
     }
@@ -126,11 +138,6 @@ impl Pipeline {
         answer.await.map_err(|_| PipelineError::ShuttingDown)?
     }
 
-    /// Committed person and group properties, for `/flags`.
-    pub fn lookup(&self) -> Arc<dyn PersonLookup> {
-        self.directory.clone()
-    }
-
     /// Requests waiting for the writer.
     pub fn queue_depth(&self) -> i64 {
         self.queued.load(Ordering::Relaxed)
@@ -146,56 +153,89 @@ impl Pipeline {
     }
 }
 
-/// Rebuilds the writer's state and the published directory from the store.
-fn load<S: IngestStore>(
+/// The saved uuid filters with the uuids of the events stored since; every
+/// stored uuid when there are none.
+fn load_uuids<S: IngestStore>(
     store: &mut S,
-    group_type_limit: usize,
-    directory: &Directory,
-) -> Result<Processor, StoreError> {
-    let mut processor = Processor::new(group_type_limit);
-    let mut fresh = Directory::default();
-    store.load_snapshot(&mut Tee {
-        first: &mut processor,
-        directory: &mut fresh,
+    path: &Path,
+) -> Result<HashMap<ProjectId, SeenUuids>, StoreError> {
+    let loading = Instant::now();
+    let (mut uuids, since) = match seen::load(path) {
+        Ok(Some((covered, uuids))) => (uuids, Some(covered - FILTERS_CLOCK_MARGIN)),
+        Ok(None) => (HashMap::new(), None),
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "cannot read the saved event uuid filters; rebuilding them");
+            (HashMap::new(), None)
+        }
+    };
+    let mut read = 0u64;
+    store.event_uuids(since, &mut |project, uuid| {
+        uuids.entry(project).or_default().remember(&uuid);
+        read += 1;
     })?;
-    directory.replace(fresh);
-    Ok(processor)
+    tracing::info!(
+        elapsed_ms = loading.elapsed().as_millis() as u64,
+        uuids_read = read,
+        saved_filters = since.is_some(),
+        "event uuid filters loaded"
+    );
+    Ok(uuids)
 }
 
-fn run<S: IngestStore>(
-    mut store: S,
-    mut processor: Processor,
-    mut receiver: mpsc::Receiver<Job>,
-    queued: Arc<AtomicI64>,
-    directory: &Directory,
-    group_type_limit: usize,
-    clock: &dyn Clock,
-) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut events = jobs[0].events.len();
-        while events < MAX_EVENTS_PER_COMMIT {
-            match receiver.try_recv() {
-                Ok(job) => {
-                    events += job.events.len();
-                    jobs.push(job);
+/// The writer thread's state.
+struct Writer<S> {
+    store: S,
+    processor: Processor,
+    /// Where the uuid filters are saved.
+    filters: PathBuf,
+    /// "Now" of the last stored commit: the saved filters cover it.
+    last_commit: Option<DateTime<Utc>>,
+    saved: Instant,
+}
+
+impl<S: IngestStore> Writer<S> {
+    fn run(
+        &mut self,
+        mut receiver: mpsc::Receiver<Job>,
+        queued: Arc<AtomicI64>,
+        clock: &dyn Clock,
+    ) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut jobs = vec![first];
+            let mut events = jobs[0].events.len();
+            while events < MAX_EVENTS_PER_COMMIT {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        events += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            let depth = queued.fetch_sub(jobs.len() as i64, Ordering::Relaxed) - jobs.len() as i64;
+            metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
+            self.round(jobs, clock.now());
+            if self.saved.elapsed() >= SAVE_FILTERS_EVERY {
+                self.save_filters();
             }
         }
-        let depth = queued.fetch_sub(jobs.len() as i64, Ordering::Relaxed) - jobs.len() as i64;
-        metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
+    }
 
-        let now = clock.now();
+    /// Processes `jobs` in order and stores them in one commit.
+    fn round(&mut self, jobs: Vec<Job>, now: DateTime<Utc>) {
+        let processor = &mut self.processor;
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
             // Jobs already processed in this round are known to the processor,
             // so the store is only asked about what it has committed.
             let unsure = processor.unsure(job.project, &job.events);
-            let stored = match store.stored_uuids(job.project, &unsure) {
+            let read = processor
+                .prepare(job.project, &job.events)
+                .and_then(|()| self.store.stored_uuids(job.project, &unsure));
+            let stored = match read {
                 Ok(stored) => stored,
                 Err(error) => {
-                    tracing::error!(%error, "looking up event uuids failed; request answered 503");
+                    tracing::error!(%error, "reading persons or event uuids failed; request answered 503");
                     let _ = job
                         .reply
                         .send(Err(PipelineError::Unavailable(error.to_string())));
@@ -219,52 +259,62 @@ fn run<S: IngestStore>(
                     let message = panic_message(panic.as_ref());
                     tracing::error!(%message, "processing a capture request panicked; it is answered 500");
                     let _ = reply.send(Err(PipelineError::Failed(message)));
-                    // Half of its changes may be in the in-memory state, mixed
+                    // Half of its changes may be in the working set, mixed
                     // with those of the requests processed before it in this
-                    // round: all of them are dropped, and the state is rebuilt
-                    // from what is stored. Those requests were not stored
-                    // either, and are told to retry.
+                    // round: all of them are dropped. Those requests were not
+                    // stored either, and are told to retry.
                     for (reply, _) in replies.drain(..) {
                         let _ = reply.send(Err(PipelineError::Unavailable(
                             "a request committed together with this one failed; send it again"
                                 .into(),
                         )));
                     }
-                    match load(&mut store, group_type_limit, directory) {
-                        Ok(reloaded) => processor = reloaded,
-                        Err(error) => {
-                            tracing::error!(%error, "reloading ingestion state failed");
-                            drop(processor.take_commit());
-                        }
-                    }
+                    processor.discard();
                 }
             }
         }
         let commit = Arc::new(processor.take_commit());
         let started = Instant::now();
-        let result = store.commit(commit.clone());
+        let result = self.store.commit(commit.clone());
         metrics::histogram!("cairn_batch_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
+                self.processor.committed();
+                if !commit.events.is_empty() {
+                    self.last_commit = Some(now);
+                }
                 metrics::counter!("cairn_events_stored_total")
                     .increment(commit.events.len() as u64);
-                directory.publish(&commit);
                 for (reply, processed) in replies {
                     let _ = reply.send(Ok(processed));
                 }
             }
             Err(error) => {
                 tracing::error!(%error, events = commit.events.len(), "commit failed; requests answered 503");
+                self.processor.discard();
                 let failure = PipelineError::Unavailable(error.to_string());
                 for (reply, _) in replies {
                     let _ = reply.send(Err(failure.clone()));
                 }
-                // The in-memory state already holds the failed changes; rebuild
-                // it from what is really stored.
-                match load(&mut store, group_type_limit, directory) {
-                    Ok(reloaded) => processor = reloaded,
-                    Err(error) => tracing::error!(%error, "reloading ingestion state failed"),
-                }
+            }
+        }
+    }
+
+    /// Saves the uuid filters, if events were stored since the last save.
+    fn save_filters(&mut self) {
+        self.saved = Instant::now();
+        let Some(covered) = self.last_commit.take() else {
+            return;
+        };
+        let started = Instant::now();
+        match seen::save(&self.filters, covered, self.processor.seen_uuids()) {
+            Ok(()) => tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "event uuid filters saved"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, path = %self.filters.display(), "cannot save the event uuid filters");
+                self.last_commit = Some(covered);
             }
         }
     }

@@ -1,9 +1,13 @@
-//! Person and group processing, in ingestion order, over in-memory state
-//! that mirrors the store. Each processed event changes the state at once and
-//! records what must be written; [`Processor::take_commit`] hands that over
-//! as one [`Commit`].
+//! Person and group processing, in ingestion order. Before a request is
+//! processed, [`Processor::prepare`] reads every person, distinct id and
+//! group its events may touch from the committed [`EntityState`] into the
+//! round's working set; processing then changes only the working set and
+//! records what must be written, and [`Processor::take_commit`] hands that
+//! over as one [`Commit`]. Whether that commit is stored or not, the working
+//! set is dropped: the entity state is what the next round reads.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 // Looked up for every event: foldhash, not SipHash.
 use foldhash::{HashMap, HashSet as FastSet};
@@ -17,7 +21,7 @@ use cairn_core::{
     DistinctId, Event, Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId,
     Properties, WarningKind,
 };
-use cairn_store::{Commit, SnapshotVisitor};
+use cairn_store::{Commit, EntityState};
 
 use crate::groups::{group_key, is_valid_group_type};
 use crate::persons::{add_initial_and_campaign_properties, PropertyUpdates};
@@ -43,13 +47,19 @@ const WARNING_DEBOUNCE: Duration = Duration::hours(1);
 #[cfg(test)]
 pub(crate) const PANIC_EVENT: &str = "$cairn_test_panic";
 
+mod working_set;
+
 #[derive(Debug, Default)]
 struct ProjectState {
-    persons: HashMap<Uuid, Person>,
+    /// The round's working set: what `prepare` read and processing changed.
+    persons: HashMap<Uuid, Arc<Person>>,
     person_of: HashMap<String, Uuid>,
+    groups: HashMap<(GroupTypeIndex, String), Arc<Group>>,
+    /// Committed group types and this round's new ones.
     group_types: Vec<GroupType>,
-    groups: HashMap<(GroupTypeIndex, String), Group>,
+    /// Uuids of committed events, and of this round's.
     uuids: SeenUuids,
+    round_uuids: FastSet<Uuid>,
 }
 
 /// What the next commit must write, beyond the events themselves.
@@ -71,6 +81,7 @@ pub struct Processed {
 }
 
 pub struct Processor {
+    entities: Arc<EntityState>,
     projects: HashMap<ProjectId, ProjectState>,
     group_type_limit: usize,
     pending: Pending,
@@ -78,13 +89,37 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn new(group_type_limit: usize) -> Self {
+    /// A processor over the committed state in `entities`.
+    pub fn new(entities: Arc<EntityState>, group_type_limit: usize) -> Self {
         Self {
+            entities,
             projects: HashMap::default(),
             group_type_limit,
             pending: Pending::default(),
             last_warned: HashMap::default(),
         }
+    }
+
+    /// Knows the event uuids stored before, per project.
+    pub(crate) fn with_seen_uuids(
+        mut self,
+        uuids: impl IntoIterator<Item = (ProjectId, SeenUuids)>,
+    ) -> Self {
+        for (project, uuids) in uuids {
+            self.project(project).uuids = uuids;
+        }
+        self
+    }
+
+    /// The state of `project`, with its committed group types at first use.
+    fn project(&mut self, project: ProjectId) -> &mut ProjectState {
+        let entities = &self.entities;
+        self.projects
+            .entry(project)
+            .or_insert_with(|| ProjectState {
+                group_types: entities.project_group_types(project).to_vec(),
+                ..ProjectState::default()
+            })
     }
 
     /// The uuids among `events` that only the store can tell apart from
@@ -96,7 +131,9 @@ impl Processor {
         let mut unsure: Vec<Uuid> = events
             .iter()
             .map(|e| e.uuid)
-            .filter(|uuid| state.uuids.check(uuid) == Seen::Unsure)
+            .filter(|uuid| {
+                !state.round_uuids.contains(uuid) && state.uuids.check(uuid) == Seen::Unsure
+            })
             .collect();
         unsure.sort_unstable();
         unsure.dedup();
@@ -113,13 +150,15 @@ impl Processor {
         stored: &HashSet<Uuid>,
     ) -> Processed {
         let mut processed = Processed::default();
+        let group_type_limit = self.group_type_limit;
+        self.project(project);
         let mut run = Run {
             project,
             now,
-            state: self.projects.entry(project).or_default(),
+            state: self.projects.get_mut(&project).expect("just made"),
             pending: &mut self.pending,
             last_warned: &mut self.last_warned,
-            group_type_limit: self.group_type_limit,
+            group_type_limit,
         };
         for event in events {
             if run.process_event(event, stored) {
@@ -148,17 +187,19 @@ impl Processor {
         self.pending.commit.warnings.extend(warnings);
     }
 
-    /// Everything processed since the last call, ready to be written.
+    /// Everything processed since the last call, ready to be written. The
+    /// working set is dropped; [`Processor::committed`] or
+    /// [`Processor::discard`] must follow, once the outcome is known.
     pub fn take_commit(&mut self) -> Commit {
         let pending = std::mem::take(&mut self.pending);
-        for state in self.projects.values_mut() {
-            state.uuids.trim();
-        }
         let mut commit = pending.commit;
         commit.persons = pending
             .dirty_persons
             .into_iter()
-            .filter_map(|(project, id)| self.projects.get(&project)?.persons.get(&id).cloned())
+            .filter_map(|(project, id)| {
+                let person = self.projects.get(&project)?.persons.get(&id)?;
+                Some(Person::clone(person))
+            })
             .collect();
         commit.deleted_persons = pending.deleted_persons.into_iter().collect();
         commit.person_overrides = pending.person_overrides;
@@ -171,54 +212,54 @@ impl Processor {
             .dirty_groups
             .into_iter()
             .filter_map(|(project, index, key)| {
-                self.projects
-                    .get(&project)?
-                    .groups
-                    .get(&(index, key))
-                    .cloned()
+                let group = self.projects.get(&project)?.groups.get(&(index, key))?;
+                Some(Group::clone(group))
             })
             .collect();
+        for state in self.projects.values_mut() {
+            state.persons.clear();
+            state.person_of.clear();
+            state.groups.clear();
+        }
         if self.last_warned.len() > 100_000 {
             self.last_warned.clear();
         }
         commit
     }
 
-    #[cfg(test)]
-    fn person_of(&self, project: ProjectId, distinct_id: &str) -> Option<&Person> {
-        let state = self.projects.get(&project)?;
-        state.persons.get(state.person_of.get(distinct_id)?)
-    }
-}
-
-impl SnapshotVisitor for Processor {
-    fn person(&mut self, person: Person) {
-        let state = self.projects.entry(person.project_id).or_default();
-        for distinct_id in &person.distinct_ids {
-            state.person_of.insert(distinct_id.clone(), person.id);
+    /// The commit taken last is stored: its event uuids are known from now on.
+    pub fn committed(&mut self) {
+        for state in self.projects.values_mut() {
+            for uuid in state.round_uuids.drain() {
+                state.uuids.insert(uuid);
+            }
+            state.uuids.trim();
         }
-        state.persons.insert(person.id, person);
     }
 
-    fn group_type(&mut self, project: ProjectId, group_type: GroupType) {
-        let types = &mut self.projects.entry(project).or_default().group_types;
-        types.push(group_type);
-        types.sort_by_key(|t| t.group_type_index);
+    /// Nothing processed since the last commit was stored: forgets it all.
+    pub fn discard(&mut self) {
+        self.pending = Pending::default();
+        for (project, state) in &mut self.projects {
+            state.persons.clear();
+            state.person_of.clear();
+            state.groups.clear();
+            state.round_uuids.clear();
+            state.group_types = self.entities.project_group_types(*project).to_vec();
+        }
     }
 
-    fn group(&mut self, group: Group) {
-        let state = self.projects.entry(group.project_id).or_default();
-        state
-            .groups
-            .insert((group.group_type_index, group.group_key.clone()), group);
-    }
-
-    fn event_uuid(&mut self, project: ProjectId, uuid: Uuid) {
+    /// The event uuids known per project, to be saved for the next start.
+    pub(crate) fn seen_uuids(&self) -> impl Iterator<Item = (ProjectId, &SeenUuids)> {
         self.projects
-            .entry(project)
-            .or_default()
-            .uuids
-            .remember(&uuid);
+            .iter()
+            .map(|(project, state)| (*project, &state.uuids))
+    }
+
+    #[cfg(test)]
+    fn person_of(&self, project: ProjectId, distinct_id: &str) -> Option<Arc<Person>> {
+        let id = self.entities.person_id(project, distinct_id).unwrap()?;
+        self.entities.person(project, id).unwrap()
     }
 }
 
@@ -244,10 +285,13 @@ impl Run<'_> {
     fn process_event(&mut self, incoming: IncomingEvent, stored: &HashSet<Uuid>) -> bool {
         // `stored` holds those of the request's unsure uuids the store has:
         // the filters need not be asked again.
-        if self.state.uuids.is_recent(&incoming.uuid) || stored.contains(&incoming.uuid) {
+        let state = &mut self.state;
+        if state.uuids.is_recent(&incoming.uuid)
+            || stored.contains(&incoming.uuid)
+            || !state.round_uuids.insert(incoming.uuid)
+        {
             return false;
         }
-        self.state.uuids.insert(incoming.uuid);
         let IncomingEvent {
             uuid,
             event: name,
@@ -389,9 +433,8 @@ impl Run<'_> {
     }
 
     fn existing_person(&self, distinct_id: &str) -> Option<&Person> {
-        self.state
-            .persons
-            .get(self.state.person_of.get(distinct_id)?)
+        let id = self.state.person_of.get(distinct_id)?;
+        self.state.persons.get(id).map(Arc::as_ref)
     }
 
     /// The person of `distinct_id`, created if it has none.
@@ -435,7 +478,7 @@ impl Run<'_> {
             version: 0,
             distinct_ids,
         };
-        self.state.persons.insert(id, person);
+        self.state.persons.insert(id, Arc::new(person));
         self.pending.dirty_persons.insert((self.project, id));
         id
     }
@@ -452,7 +495,7 @@ impl Run<'_> {
     }
 
     fn update_person_properties(&mut self, id: Uuid, event_uuid: Uuid, updates: &PropertyUpdates) {
-        let Some(person) = self.state.persons.get_mut(&id) else {
+        let Some(person) = self.state.persons.get_mut(&id).map(Arc::make_mut) else {
             return;
         };
         if !updates.changes(&person.properties) {
@@ -472,7 +515,7 @@ impl Run<'_> {
     }
 
     fn set_identified(&mut self, id: Uuid) {
-        if let Some(person) = self.state.persons.get_mut(&id) {
+        if let Some(person) = self.state.persons.get_mut(&id).map(Arc::make_mut) {
             if !person.is_identified {
                 person.is_identified = true;
                 person.version += 1;
@@ -557,7 +600,7 @@ impl Run<'_> {
 
     fn add_distinct_id(&mut self, person: Uuid, distinct_id: &str) {
         self.assign_distinct_id(distinct_id, person);
-        if let Some(person) = self.state.persons.get_mut(&person) {
+        if let Some(person) = self.state.persons.get_mut(&person).map(Arc::make_mut) {
             person.distinct_ids.push(distinct_id.to_string());
         }
         self.mark_dirty(person);
@@ -565,7 +608,7 @@ impl Run<'_> {
 
     /// Moves everything of `source` into `target`; target properties win.
     fn merge_persons(&mut self, target: Uuid, source: Uuid) {
-        let Some(source) = self.state.persons.remove(&source) else {
+        let Some(source) = self.state.persons.remove(&source).map(Arc::unwrap_or_clone) else {
             return;
         };
         for distinct_id in &source.distinct_ids {
@@ -575,6 +618,7 @@ impl Run<'_> {
             .state
             .persons
             .get_mut(&target)
+            .map(Arc::make_mut)
             .expect("target person exists");
         let mut properties = source.properties;
         properties.extend(std::mem::take(&mut person.properties));
@@ -685,7 +729,12 @@ impl Run<'_> {
         event_uuid: Uuid,
     ) {
         let dirty_key = (self.project, index, key.clone());
-        match self.state.groups.get_mut(&(index, key.clone())) {
+        match self
+            .state
+            .groups
+            .get_mut(&(index, key.clone()))
+            .map(Arc::make_mut)
+        {
             Some(group) => {
                 let mut changed = timestamp < group.created_at;
                 let changes_properties = set
@@ -720,7 +769,7 @@ impl Run<'_> {
                     created_at: timestamp,
                     version: 1,
                 };
-                self.state.groups.insert((index, key), group);
+                self.state.groups.insert((index, key), Arc::new(group));
                 self.pending.dirty_groups.insert(dirty_key);
             }
         }

@@ -8,10 +8,12 @@
 //! the store.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
 use fastbloom::BloomFilter;
 use uuid::Uuid;
+
+mod file;
+pub use file::{load, save, SAVED_FILE};
 
 /// Uuids remembered exactly, per project.
 const RECENT: usize = 1 << 17;
@@ -32,9 +34,6 @@ pub enum Seen {
 pub struct SeenUuids {
     /// Full filters first; only the last one takes new items.
     filters: Vec<BloomFilter>,
-    /// Hashes a uuid once for all the filters (each filter's own hasher
-    /// would hash it again, with SipHash).
-    hasher: foldhash::fast::RandomState,
     /// Items in the last filter.
     in_last: usize,
     recent: foldhash::HashSet<Uuid>,
@@ -46,7 +45,7 @@ impl SeenUuids {
         if self.recent.contains(uuid) {
             return Seen::Yes;
         }
-        let hash = self.hasher.hash_one(uuid);
+        let hash = hash(uuid);
         if self.filters.iter().rev().any(|f| f.contains_hash(hash)) {
             Seen::Unsure
         } else {
@@ -78,7 +77,7 @@ impl SeenUuids {
             self.in_last = 0;
         }
         if let Some(last) = self.filters.last_mut() {
-            last.insert_hash(self.hasher.hash_one(uuid));
+            last.insert_hash(hash(uuid));
             self.in_last += 1;
         }
     }
@@ -93,6 +92,20 @@ impl SeenUuids {
             }
         }
     }
+}
+
+/// A uuid's hash, once for all the filters (each filter's own hasher would
+/// hash it again, with SipHash). Fixed, unlike a seeded hasher: filters
+/// saved by one run are read by the next. Both halves go through
+/// splitmix64's finaliser.
+fn hash(uuid: &Uuid) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let (high, low) = uuid.as_u64_pair();
+    mix(mix(high.wrapping_add(0x9E37_79B9_7F4A_7C15)) ^ low)
 }
 
 #[cfg(test)]

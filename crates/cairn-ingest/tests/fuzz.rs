@@ -319,7 +319,8 @@ proptest! {
         times in prop::collection::vec((any_time(), any::<bool>()), 1..6),
         now in any_time(),
     ) {
-        let mut processor = Processor::new(5);
+        let entities = cairn_store::EntityState::temporary(1 << 20).unwrap();
+        let mut processor = Processor::new(std::sync::Arc::new(entities), 5);
         let events: Vec<IncomingEvent> = times
             .into_iter()
             .map(|(timestamp, personless)| IncomingEvent {
@@ -335,6 +336,7 @@ proptest! {
                 warnings: vec![],
             })
             .collect();
+        processor.prepare(ProjectId(1), &events).unwrap();
         processor.process(ProjectId(1), events, now, &HashSet::new());
         processor.take_commit();
     }

@@ -140,5 +140,21 @@ async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>
     if let Ok(bytes) = memory.await {
         metrics::gauge!("cairn_database_memory_bytes").set(bytes as f64);
     }
+    let entities = state.entities.clone();
+    if let Ok(stats) = tokio::task::spawn_blocking(move || entities.stats()).await {
+        metrics::gauge!("cairn_entity_cache_bytes").set(stats.cache_bytes as f64);
+        metrics::gauge!("cairn_entity_cache_capacity_bytes").set(stats.cache_capacity as f64);
+        metrics::gauge!("cairn_entity_cache_entries").set(stats.cache_entries as f64);
+        metrics::counter!("cairn_entity_cache_hits_total").absolute(stats.cache_hits);
+        metrics::counter!("cairn_entity_cache_misses_total").absolute(stats.cache_misses);
+        let lookups = stats.cache_hits + stats.cache_misses;
+        let hit_rate = if lookups == 0 {
+            0.0
+        } else {
+            stats.cache_hits as f64 / lookups as f64
+        };
+        metrics::gauge!("cairn_entity_cache_hit_rate").set(hit_rate);
+        metrics::gauge!("cairn_entity_store_disk_bytes").set(stats.disk_bytes as f64);
+    }
     state.metrics.render()
 }

@@ -21,6 +21,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// over time; a bound keeps the server's memory predictable. Queries that
 /// need more spill to the data directory.
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+pub const DEFAULT_ENTITY_CACHE_SIZE: &str = "256MiB";
 /// A person mistyping a password never gets near this; a password guesser
 /// (or a flood of first-account posts) does at once.
 pub const DEFAULT_SIGN_IN_LIMIT: u32 = 10;
@@ -39,8 +40,9 @@ pub struct ServeArgs {
     /// Directory holding the database [default: ./cairn-data]
     #[arg(long, env = "CAIRN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit, log,
-    /// public_url, public_metrics, sign_in_limit, query_timeout, max_connections
+    /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit,
+    /// entity_cache_size, log, public_url, public_metrics, sign_in_limit, query_timeout,
+    /// max_connections
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -55,6 +57,11 @@ pub struct ServeArgs {
     /// or `4GB` [default: 1GB]
     #[arg(long, env = "CAIRN_MEMORY_LIMIT")]
     pub memory_limit: Option<String>,
+    /// Memory for persons and groups kept decoded and for the blocks of
+    /// their store, shared by ingestion and `/flags`, e.g. `256MB`
+    /// [default: 256MiB]
+    #[arg(long, env = "CAIRN_ENTITY_CACHE_SIZE")]
+    pub entity_cache_size: Option<String>,
     /// Log filter, e.g. `info` or `cairn=debug` [default: info]
     #[arg(long, env = "CAIRN_LOG")]
     pub log: Option<String>,
@@ -95,6 +102,7 @@ struct FileConfig {
     group_type_limit: Option<usize>,
     request_timeout: Option<u64>,
     memory_limit: Option<String>,
+    entity_cache_size: Option<String>,
     log: Option<String>,
     public_url: Option<String>,
     public_metrics: Option<bool>,
@@ -113,6 +121,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// DuckDB's `memory_limit`, checked to be a size.
     pub memory_limit: String,
+    /// Bytes of the entity state's caches.
+    pub entity_cache_bytes: u64,
     pub log: String,
     pub project_api_key: Option<String>,
     pub personal_api_key: Option<String>,
@@ -163,7 +173,16 @@ impl ServeArgs {
             .memory_limit
             .or(file.memory_limit)
             .unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.into());
-        check_size(&memory_limit).context("memory_limit")?;
+        parse_size(&memory_limit).context("memory_limit")?;
+        let entity_cache_size = self
+            .entity_cache_size
+            .or(file.entity_cache_size)
+            .unwrap_or_else(|| DEFAULT_ENTITY_CACHE_SIZE.into());
+        let entity_cache_bytes = parse_size(&entity_cache_size).context("entity_cache_size")?;
+        anyhow::ensure!(
+            entity_cache_bytes >= MIN_ENTITY_CACHE_BYTES,
+            "entity_cache_size must be at least 4MiB, got {entity_cache_size:?}"
+        );
         let public_url = self
             .public_url
             .or(file.public_url)
@@ -204,6 +223,7 @@ impl ServeArgs {
             group_type_limit,
             request_timeout: Duration::from_secs(request_timeout),
             memory_limit,
+            entity_cache_bytes,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             project_api_key: self.project_api_key,
             personal_api_key: self.personal_api_key,
@@ -228,17 +248,34 @@ fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
     Ok(url)
 }
 
-/// A size as DuckDB takes it: a number and a unit, e.g. `512MB`, `1.5GiB`.
-fn check_size(size: &str) -> anyhow::Result<()> {
+/// The entity cache's least size: the store's block cache needs some room.
+const MIN_ENTITY_CACHE_BYTES: u64 = 4 << 20;
+
+/// A size as DuckDB takes it: a number and a unit, e.g. `512MB` (10^6
+/// bytes a MB) or `1.5GiB` (2^30 a GiB); in bytes.
+fn parse_size(size: &str) -> anyhow::Result<u64> {
     let number_end = size
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(size.len());
     let (number, unit) = size.split_at(number_end);
-    let units = ["KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"];
-    let valid = number.parse::<f64>().is_ok_and(|n| n > 0.0)
-        && units.iter().any(|u| u.eq_ignore_ascii_case(unit.trim()));
-    anyhow::ensure!(valid, "expected a size such as 512MB or 4GB, got {size:?}");
-    Ok(())
+    let units = [
+        ("KB", 1e3),
+        ("MB", 1e6),
+        ("GB", 1e9),
+        ("TB", 1e12),
+        ("KiB", 1024f64),
+        ("MiB", 1024f64 * 1024.0),
+        ("GiB", 1024f64 * 1024.0 * 1024.0),
+        ("TiB", 1024f64 * 1024.0 * 1024.0 * 1024.0),
+    ];
+    let scale = units
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit.trim()))
+        .map(|(_, scale)| *scale);
+    match (number.parse::<f64>(), scale) {
+        (Ok(n), Some(scale)) if n > 0.0 && n * scale < u64::MAX as f64 => Ok((n * scale) as u64),
+        _ => anyhow::bail!("expected a size such as 512MB or 4GB, got {size:?}"),
+    }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -330,6 +367,27 @@ mod tests {
         for bad in ["", "512", "lots", "1GB'; DROP TABLE events; --", "0GB"] {
             let error = format!("{:#}", limit(bad).unwrap_err());
             assert!(error.contains("memory_limit"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn entity_cache_size_is_a_size_of_at_least_4mib() {
+        let cache = |value: Option<&str>| {
+            ServeArgs {
+                entity_cache_size: value.map(String::from),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        assert_eq!(cache(None).unwrap().entity_cache_bytes, 256 << 20);
+        assert_eq!(
+            cache(Some("1GB")).unwrap().entity_cache_bytes,
+            1_000_000_000
+        );
+        assert_eq!(cache(Some("64MiB")).unwrap().entity_cache_bytes, 64 << 20);
+        for bad in ["", "256", "1MB", "-5MB", "1e30TB"] {
+            let error = format!("{:#}", cache(Some(bad)).unwrap_err());
+            assert!(error.contains("entity_cache_size"), "{bad}: {error}");
         }
     }
 

@@ -14,7 +14,6 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use cairn_core::time::{Clock, SystemClock};
-use cairn_ingest::Pipeline;
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::Config;
@@ -38,7 +37,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let first_start = ensure_default_project(&*store.storage.catalog, &config)?;
     // The one choice of clock: ingestion and every handler read it.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let pipeline = Pipeline::start(store.writer, config.group_type_limit, clock.clone())?;
+    let (storage, entities, pipeline) = store.start_pipeline(clock.clone())?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -54,11 +53,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     raise_open_file_limit(limits.max_connections);
     let state = Arc::new(AppState::new(
-        config,
-        store.storage,
-        pipeline,
-        metrics,
-        clock,
+        config, storage, entities, pipeline, metrics, clock,
     )?);
     let app = NormalizePathLayer::trim_trailing_slash().layer(crate::app::router(state.clone()));
     serve_http(listener, app, limits, shutdown_signal()).await;

@@ -10,7 +10,7 @@ use cairn_core::time::Clock;
 use cairn_core::ProjectId;
 use cairn_ingest::Pipeline;
 use cairn_store::catalog::KeyGrant;
-use cairn_store::{keys, PersonLookup};
+use cairn_store::{keys, EntityState, PersonLookup};
 
 use crate::config::Config;
 use crate::flags::FlagRegistry;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Committed person and group properties, as `/flags` reads them.
     pub persons: Arc<dyn PersonLookup>,
+    /// The same state, for its cache and disk figures.
+    pub entities: Arc<EntityState>,
     pub metrics: PrometheusHandle,
     pub flags: FlagRegistry,
     /// "Now" for capture and `/flags`: the one the pipeline reads too.
@@ -47,6 +49,7 @@ impl AppState {
     pub fn new(
         config: Config,
         storage: Storage,
+        entities: Arc<EntityState>,
         pipeline: Pipeline,
         metrics: PrometheusHandle,
         clock: Arc<dyn Clock>,
@@ -56,7 +59,8 @@ impl AppState {
         let state = Self {
             config,
             storage,
-            persons: pipeline.lookup(),
+            persons: entities.clone(),
+            entities,
             pipeline,
             metrics,
             flags: FlagRegistry::default(),

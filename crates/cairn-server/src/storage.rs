@@ -5,7 +5,11 @@
 
 use std::sync::Arc;
 
-use cairn_store::{Catalog, DuckStore, DuckWriter, EntityReader, EventStore, JournaledWriter};
+use cairn_core::time::Clock;
+use cairn_ingest::Pipeline;
+use cairn_store::{
+    Catalog, DuckStore, DuckWriter, EntityReader, EntityState, EventStore, JournaledWriter,
+};
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
@@ -23,6 +27,11 @@ pub struct Ingesting {
     pub storage: Storage,
     /// Ingestion's writer, for the pipeline.
     pub writer: JournaledWriter<DuckWriter>,
+    /// Persons and groups as ingestion leaves them, which the writer
+    /// applies each commit to and `/flags` reads.
+    pub entities: Arc<EntityState>,
+    data_dir: std::path::PathBuf,
+    group_type_limit: usize,
 }
 
 impl Storage {
@@ -35,11 +44,23 @@ impl Storage {
     /// of what ingestion writes wait at the writer's read barrier.
     pub fn open_ingesting(config: &Config) -> cairn_store::Result<Ingesting> {
         let store = config.open_store()?;
-        let writer = JournaledWriter::open(store.writer()?, store.writer()?, &config.data_dir)?;
+        let entities = Arc::new(EntityState::open(
+            &config.data_dir,
+            config.entity_cache_bytes,
+        )?);
+        let writer = JournaledWriter::open(
+            store.writer()?,
+            store.writer()?,
+            &config.data_dir,
+            entities.clone(),
+        )?;
         let store = store.with_read_barrier(writer.barrier());
         Ok(Ingesting {
             storage: Self::over(store),
             writer,
+            entities,
+            data_dir: config.data_dir.clone(),
+            group_type_limit: config.group_type_limit,
         })
     }
 
@@ -50,6 +71,23 @@ impl Storage {
             entities: Arc::new(store.clone()),
             events: Arc::new(store),
         }
+    }
+}
+
+impl Ingesting {
+    /// Starts ingestion's writer thread, which reads "now" from `clock`.
+    pub fn start_pipeline(
+        self,
+        clock: Arc<dyn Clock>,
+    ) -> cairn_store::Result<(Storage, Arc<EntityState>, Pipeline)> {
+        let pipeline = Pipeline::start(
+            self.writer,
+            self.entities.clone(),
+            &self.data_dir,
+            self.group_type_limit,
+            clock,
+        )?;
+        Ok((self.storage, self.entities, pipeline))
     }
 }
 

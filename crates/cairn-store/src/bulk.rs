@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use cairn_core::{Event, IngestionWarning, ProjectId};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::commit::EntityChanges;
@@ -37,6 +38,12 @@ pub trait BulkLoader: Send + 'static {
     fn rollback(&mut self);
     /// Those of `uuids` that `project` has stored events for.
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>>;
-    /// Replays the stored persons, groups, group types and event uuids.
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
+    /// Replays the stored persons, groups and group types.
+    fn load_entities(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
+    /// Calls `each` for every stored event inserted at `since` or later.
+    fn event_uuids(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(ProjectId, Uuid),
+    ) -> Result<()>;
 }

@@ -366,14 +366,26 @@ impl BulkLoader for DuckWriter {
         stored_uuids(&self.conn, project, uuids)
     }
 
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
-        load_snapshot(&self.conn, visitor)
+    fn load_entities(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+        load_entities(&self.conn, visitor)
+    }
+
+    fn event_uuids(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(ProjectId, Uuid),
+    ) -> Result<()> {
+        event_uuids(&self.conn, since, each)
     }
 }
 
 impl IngestStore for DuckWriter {
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
-        BulkLoader::load_snapshot(self, visitor)
+    fn event_uuids(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(ProjectId, Uuid),
+    ) -> Result<()> {
+        event_uuids(&self.conn, since, each)
     }
 
     /// One DuckDB transaction per commit.
@@ -424,7 +436,7 @@ fn stored_uuids(conn: &Connection, project: ProjectId, uuids: &[Uuid]) -> Result
     stored
 }
 
-fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+fn load_entities(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
     let mut distinct_ids: std::collections::HashMap<(i64, String), Vec<String>> =
         Default::default();
     let mut statement = conn.prepare(
@@ -479,11 +491,31 @@ fn load_snapshot(conn: &Connection, visitor: &mut dyn SnapshotVisitor) -> Result
         });
     }
 
-    let mut statement = conn.prepare("SELECT project_id, uuid::VARCHAR FROM events")?;
-    let mut rows = statement.query([])?;
+    Ok(())
+}
+
+fn event_uuids(
+    conn: &Connection,
+    since: Option<DateTime<Utc>>,
+    each: &mut dyn FnMut(ProjectId, Uuid),
+) -> Result<()> {
+    // Events are appended in insertion order: the row groups' zone maps on
+    // `inserted_at` skip all but the newest.
+    let sql = "SELECT project_id, uuid::VARCHAR FROM events";
+    let mut statement;
+    let mut rows = match since {
+        Some(since) => {
+            statement = conn.prepare(&format!("{sql} WHERE inserted_at >= ?"))?;
+            statement.query([timestamp_value(since)])?
+        }
+        None => {
+            statement = conn.prepare(sql)?;
+            statement.query([])?
+        }
+    };
     while let Some(row) = rows.next()? {
         let uuid: String = row.get(1)?;
-        visitor.event_uuid(ProjectId(row.get(0)?), uuid.parse()?);
+        each(ProjectId(row.get(0)?), uuid.parse()?);
     }
     Ok(())
 }

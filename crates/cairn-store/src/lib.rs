@@ -12,6 +12,7 @@ pub mod commit;
 pub mod dialect;
 pub mod duck;
 pub mod entities;
+pub mod entity_state;
 pub mod error;
 pub mod identity;
 pub mod journal;
@@ -27,6 +28,7 @@ pub use catalog::Catalog;
 pub use commit::{Commit, EntityChanges};
 pub use duck::{DuckStore, DuckWriter};
 pub use entities::EntityReader;
+pub use entity_state::{EntityState, EntityStats};
 pub use error::StoreError;
 pub use loader::JournaledWriter;
 pub use lookup::PersonLookup;
@@ -36,18 +38,23 @@ use cairn_core::{Group, GroupType, Person, ProjectId};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What ingestion's in-memory state is rebuilt from at start.
+/// The stored persons, groups and group types, as an engine replays them
+/// (to build the [`EntityState`] of a data directory made before it).
 pub trait SnapshotVisitor {
     fn person(&mut self, person: Person);
     fn group_type(&mut self, project: ProjectId, group_type: GroupType);
     fn group(&mut self, group: Group);
-    fn event_uuid(&mut self, project: ProjectId, uuid: uuid::Uuid);
 }
 
 /// The write side of a store: one durable transaction per [`Commit`].
 pub trait IngestStore: Send + 'static {
-    /// Replays the persisted persons, groups, group types and event uuids.
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()>;
+    /// Calls `each` with the project and uuid of every stored event
+    /// inserted at `since` or later (every event: `None`).
+    fn event_uuids(
+        &mut self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        each: &mut dyn FnMut(ProjectId, uuid::Uuid),
+    ) -> Result<()>;
     /// Writes everything in `commit` atomically; returns once it is durable.
     fn commit(&mut self, commit: std::sync::Arc<Commit>) -> Result<()>;
     /// Those of `uuids` that `project` has stored events for.

@@ -1,7 +1,9 @@
-//! Ingestion's write side: commits are made durable in the [`Journal`] and
-//! acknowledged; a loader thread streams them into the engine through a
-//! [`BulkLoader`] and commits one transaction per [`LOAD_EVENTS`] events or
-//! [`LOAD_INTERVAL`], recording in it the last journal record it holds.
+//! Ingestion's write side: commits are made durable in the [`Journal`],
+//! applied to the [`EntityState`] and acknowledged; a loader thread streams
+//! them into the engine through a [`BulkLoader`] and commits one transaction
+//! per [`LOAD_EVENTS`] events or [`LOAD_INTERVAL`], recording in it the last
+//! journal record it holds. A journal segment is deleted once both the
+//! engine and the entity state hold it on disk.
 //!
 //! Reads wait at the writer's [`ReadBarrier`] until everything acknowledged
 //! before them is loaded, so a client reads what it has sent.
@@ -20,8 +22,9 @@ use uuid::Uuid;
 use crate::barrier::{Loaded, Progress, ReadBarrier};
 use crate::bulk::BulkLoader;
 use crate::commit::EntityChanges;
+use crate::entity_state::EntityState;
 use crate::journal::{self, Appended, EventProperties, Journal, Record};
-use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
+use crate::{Commit, IngestStore, Result, StoreError};
 
 /// A load is committed once it holds this many events: past one DuckDB row
 /// group (122,880 rows), full row groups are compressed and written straight
@@ -71,14 +74,26 @@ pub struct JournaledWriter<L: BulkLoader> {
     /// The loader's queue.
     sender: SyncSender<Message>,
     loader: Option<JoinHandle<()>>,
+    entities: Arc<EntityState>,
+    /// Set when a journaled commit could not be applied to `entities`:
+    /// ingestion would read a state without it, so it stops until a restart
+    /// catches the state up from the journal.
+    entities_failed: Option<String>,
 }
 
 impl<L: BulkLoader> JournaledWriter<L> {
     /// Opens the journal in `data_dir`, loads what the engine is missing of
-    /// it (after a crash) through `loader`, and starts the loader thread.
-    /// `lookups` answers dedup lookups and the snapshot meanwhile.
-    pub fn open(loader: L, lookups: L, data_dir: &Path) -> Result<Self> {
-        let mut loader = Loader::new(loader, data_dir.join(journal::JOURNAL_DIR))?;
+    /// it (after a crash) through `loader`, brings `entities` up to the
+    /// journal, and starts the loader thread. `lookups` answers dedup
+    /// lookups meanwhile.
+    pub fn open(
+        loader: L,
+        mut lookups: L,
+        data_dir: &Path,
+        entities: Arc<EntityState>,
+    ) -> Result<Self> {
+        let journal_dir = data_dir.join(journal::JOURNAL_DIR);
+        let mut loader = Loader::new(loader, journal_dir.clone(), entities.clone())?;
         let (journal, records) = Journal::open(data_dir, loader.loaded)?;
         if !records.is_empty() {
             tracing::info!(
@@ -87,6 +102,7 @@ impl<L: BulkLoader> JournaledWriter<L> {
             );
             loader.replay(records)?;
         }
+        catch_up(&entities, &mut lookups, &journal_dir, loader.loaded)?;
         let progress = Arc::new(Progress::default());
         progress.durable.store(loader.loaded, Ordering::Release);
         progress.update(|loaded| loaded.seq = loader.loaded);
@@ -106,6 +122,8 @@ impl<L: BulkLoader> JournaledWriter<L> {
             progress,
             sender,
             loader: Some(thread),
+            entities,
+            entities_failed: None,
         })
     }
 
@@ -154,15 +172,70 @@ impl<L: BulkLoader> JournaledWriter<L> {
     }
 }
 
+/// Brings `entities` up to journal record `last`, which the engine holds:
+/// from the journal when it has every record the state lacks, else (a data
+/// directory made before the state existed, or a state lost) by importing
+/// the engine's entities.
+fn catch_up<L: BulkLoader>(
+    entities: &EntityState,
+    engine: &mut L,
+    journal_dir: &Path,
+    last: u64,
+) -> Result<()> {
+    if entities.is_complete()? {
+        let applied = entities.applied_seq();
+        if applied >= last {
+            return Ok(());
+        }
+        let records = journal::read_after(journal_dir, applied)?;
+        if records.first().is_some_and(|r| r.seq == applied + 1) {
+            tracing::info!(
+                commits = records.len(),
+                "applying journaled commits the entity state does not have yet"
+            );
+            for record in records.iter().filter(|r| r.seq <= last) {
+                entities.apply(&record.commit, record.seq)?;
+            }
+            entities.persist()?;
+            return Ok(());
+        }
+        tracing::warn!(
+            applied,
+            last,
+            "the entity state is behind the journal's oldest record; rebuilding it from the database"
+        );
+    } else {
+        tracing::info!("building the entity state from the database");
+    }
+    let started = Instant::now();
+    entities.import(last, |visitor| engine.load_entities(visitor))?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "entity state built"
+    );
+    Ok(())
+}
+
 impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
+    fn event_uuids(
+        &mut self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        each: &mut dyn FnMut(ProjectId, Uuid),
+    ) -> Result<()> {
         self.barrier().wait()?;
-        self.lookups.load_snapshot(visitor)
+        self.lookups.event_uuids(since, each)
     }
 
+    /// Journals `commit`, applies it to the entity state and hands it to the
+    /// loader.
     fn commit(&mut self, commit: Arc<Commit>) -> Result<()> {
         if commit.is_empty() {
             return Ok(());
+        }
+        if let Some(failure) = &self.entities_failed {
+            return Err(StoreError::Unavailable(format!(
+                "ingestion is stopped until a restart: the entity state could not be written ({failure})"
+            )));
         }
         let unloaded =
             self.journal.appended_bytes() - self.progress.loaded_bytes.load(Ordering::Acquire);
@@ -191,6 +264,7 @@ impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
         self.wait_for_queue_room(bytes);
         // Sent before `durable` moves: a reader that sees `seq` durable and
         // then nudges the loader finds the commit queued ahead of its nudge.
+        let applied = self.entities.apply(&commit, seq);
         let message = Message::Commit {
             seq,
             bytes,
@@ -203,6 +277,11 @@ impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
             );
         }
         self.progress.durable.store(seq, Ordering::Release);
+        if let Err(error) = applied {
+            tracing::error!(%error, "applying a journaled commit to the entity state failed; ingestion stops until a restart");
+            self.entities_failed = Some(error.to_string());
+            return Err(error);
+        }
         Ok(())
     }
 
@@ -242,6 +321,8 @@ impl<L: BulkLoader> Drop for JournaledWriter<L> {
 struct Loader<L> {
     writer: L,
     journal_dir: PathBuf,
+    /// Bounds which journal segments may go.
+    entities: Arc<EntityState>,
     progress: Arc<Progress>,
     /// The last record committed to the engine.
     loaded: u64,
@@ -262,11 +343,12 @@ struct OpenLoad {
 }
 
 impl<L: BulkLoader> Loader<L> {
-    fn new(mut writer: L, journal_dir: PathBuf) -> Result<Self> {
+    fn new(mut writer: L, journal_dir: PathBuf, entities: Arc<EntityState>) -> Result<Self> {
         let loaded = writer.loaded_seq()?;
         Ok(Self {
             writer,
             journal_dir,
+            entities,
             progress: Arc::default(),
             loaded,
             taken: loaded,
@@ -384,10 +466,23 @@ impl<L: BulkLoader> Loader<L> {
         self.progress
             .loaded_bytes
             .store(self.taken_bytes, Ordering::Release);
-        if let Err(error) = journal::remove_loaded(&self.journal_dir, self.loaded) {
+        self.remove_journal();
+        Ok(())
+    }
+
+    /// Deletes the journal segments both the engine and the entity state
+    /// hold on disk.
+    fn remove_journal(&self) {
+        let removable = match self.entities.persist() {
+            Ok(persisted) => persisted.min(self.loaded),
+            Err(error) => {
+                tracing::warn!(%error, "cannot sync the entity state; the journal is kept");
+                return;
+            }
+        };
+        if let Err(error) = journal::remove_loaded(&self.journal_dir, removable) {
             tracing::warn!(%error, "cannot delete loaded journal segments");
         }
-        Ok(())
     }
 
     /// Loads journal records in transactions of about [`LOAD_EVENTS`].
@@ -437,7 +532,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use cairn_core::{Event, IngestionWarning};
+    use cairn_core::{Event, IngestionWarning, Person};
 
     const P: ProjectId = ProjectId(1);
 
@@ -449,6 +544,8 @@ mod tests {
         open: Option<Vec<Uuid>>,
         /// Commits that fail before one succeeds.
         failures: usize,
+        /// Persons loaded (in every version).
+        persons: Vec<Person>,
     }
 
     #[derive(Clone, Default)]
@@ -481,7 +578,9 @@ mod tests {
         fn append_warnings(&mut self, _: &[IngestionWarning]) -> Result<()> {
             Ok(())
         }
-        fn write_changes(&mut self, _: &EntityChanges) -> Result<()> {
+        fn write_changes(&mut self, changes: &EntityChanges) -> Result<()> {
+            let persons = changes.persons.values().flatten().cloned();
+            self.0.lock().unwrap().persons.extend(persons);
             Ok(())
         }
         fn commit_through(&mut self, loaded: Option<u64>) -> Result<()> {
@@ -508,10 +607,17 @@ mod tests {
                 .copied()
                 .collect())
         }
-        fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> Result<()> {
-            for uuid in self.events() {
-                visitor.event_uuid(P, uuid);
-            }
+        fn load_entities(&mut self, visitor: &mut dyn crate::SnapshotVisitor) -> Result<()> {
+            let persons = self.0.lock().unwrap().persons.clone();
+            persons.into_iter().for_each(|p| visitor.person(p));
+            Ok(())
+        }
+        fn event_uuids(
+            &mut self,
+            _: Option<chrono::DateTime<Utc>>,
+            each: &mut dyn FnMut(ProjectId, Uuid),
+        ) -> Result<()> {
+            self.events().into_iter().for_each(|uuid| each(P, uuid));
             Ok(())
         }
     }
@@ -534,7 +640,90 @@ mod tests {
     }
 
     fn open(engine: &Memory, dir: &Path) -> JournaledWriter<Memory> {
-        JournaledWriter::open(engine.clone(), engine.clone(), dir).unwrap()
+        open_with(engine, dir).0
+    }
+
+    /// The writer and its entity state.
+    fn open_with(engine: &Memory, dir: &Path) -> (JournaledWriter<Memory>, Arc<EntityState>) {
+        let entities = Arc::new(EntityState::open(dir, 1 << 20).unwrap());
+        let writer =
+            JournaledWriter::open(engine.clone(), engine.clone(), dir, entities.clone()).unwrap();
+        (writer, entities)
+    }
+
+    fn person_commit(distinct_id: &str) -> Arc<Commit> {
+        let id = Person::uuid_for(P, distinct_id);
+        Arc::new(Commit {
+            persons: vec![Person {
+                project_id: P,
+                id,
+                properties: Default::default(),
+                is_identified: false,
+                created_at: Utc::now(),
+                version: 0,
+                distinct_ids: vec![distinct_id.into()],
+            }],
+            distinct_ids: vec![(P, distinct_id.into(), id)],
+            ..Default::default()
+        })
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn an_entity_state_behind_the_journal_is_caught_up_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Memory::default();
+        let (mut writer, _) = open_with(&engine, dir.path());
+        writer.commit(person_commit("a")).unwrap();
+        drop(writer);
+        let entities_dir = dir.path().join(crate::entity_state::ENTITY_DIR);
+        let backup = tempfile::tempdir().unwrap();
+        copy_dir(&entities_dir, backup.path());
+
+        let (mut writer, _) = open_with(&engine, dir.path());
+        writer.commit(person_commit("b")).unwrap();
+        drop(writer);
+        // The state loses its last write (a crash before fjall synced it).
+        std::fs::remove_dir_all(&entities_dir).unwrap();
+        copy_dir(backup.path(), &entities_dir);
+
+        let (_writer, entities) = open_with(&engine, dir.path());
+        for id in ["a", "b"] {
+            assert_eq!(
+                entities.person_id(P, id).unwrap(),
+                Some(Person::uuid_for(P, id)),
+                "{id}"
+            );
+        }
+        assert_eq!(entities.applied_seq(), 2);
+    }
+
+    #[test]
+    fn a_data_directory_without_entity_state_gets_one_from_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Memory::default();
+        let (mut writer, _) = open_with(&engine, dir.path());
+        writer.commit(person_commit("a")).unwrap();
+        drop(writer);
+        let entities_dir = dir.path().join(crate::entity_state::ENTITY_DIR);
+        std::fs::remove_dir_all(&entities_dir).unwrap();
+
+        let (_writer, entities) = open_with(&engine, dir.path());
+        assert!(entities.is_complete().unwrap());
+        let id = entities.person_id(P, "a").unwrap().unwrap();
+        assert_eq!(entities.person(P, id).unwrap().unwrap().distinct_ids, ["a"]);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use cairn_core::{Event, Person, ProjectId};
 use cairn_store::entities::EventFilter;
-use cairn_store::{Commit, DuckStore, EntityReader, EventStore, IngestStore, JournaledWriter};
+use cairn_store::{
+    Commit, DuckStore, EntityReader, EntityState, EventStore, IngestStore, JournaledWriter,
+};
 
 const P: ProjectId = ProjectId(1);
 
@@ -67,9 +69,14 @@ fn persons_of(store: &DuckStore, filter: &EventFilter<'_>) -> Vec<(String, Optio
 fn a_merged_persons_events_list_under_the_person_it_became() {
     let dir = tempfile::tempdir().unwrap();
     let store = DuckStore::open(dir.path(), 5).unwrap();
-    let mut writer =
-        JournaledWriter::open(store.writer().unwrap(), store.writer().unwrap(), dir.path())
-            .unwrap();
+    let entities = Arc::new(EntityState::open(dir.path(), 8 << 20).unwrap());
+    let mut writer = JournaledWriter::open(
+        store.writer().unwrap(),
+        store.writer().unwrap(),
+        dir.path(),
+        entities,
+    )
+    .unwrap();
     let store = store.with_read_barrier(writer.barrier());
     let (x, y, z) = (person("x"), person("y"), person("z"));
     writer

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use cairn_core::{Event, Group, GroupType, IngestionWarning, Person, ProjectId, WarningKind};
 use cairn_store::entities::{EventFilter, GroupFilter, PersonFilter};
-use cairn_store::{Commit, DuckStore, EntityReader, IngestStore, SnapshotVisitor};
+use cairn_store::{BulkLoader, Commit, DuckStore, EntityReader, IngestStore, SnapshotVisitor};
 
 const P: ProjectId = ProjectId(1);
 
@@ -31,7 +31,6 @@ struct Collected {
     persons: Vec<Person>,
     group_types: Vec<GroupType>,
     groups: Vec<Group>,
-    uuids: Vec<Uuid>,
 }
 
 impl SnapshotVisitor for Collected {
@@ -43,9 +42,6 @@ impl SnapshotVisitor for Collected {
     }
     fn group(&mut self, group: Group) {
         self.groups.push(group);
-    }
-    fn event_uuid(&mut self, _: ProjectId, uuid: Uuid) {
-        self.uuids.push(uuid);
     }
 }
 
@@ -127,17 +123,23 @@ fn commits_survive_reopening_and_upserts_replace() {
 
     let store = DuckStore::open(dir.path(), 5).unwrap();
     let mut collected = Collected::default();
-    store
-        .writer()
-        .unwrap()
-        .load_snapshot(&mut collected)
-        .unwrap();
+    let mut writer = store.writer().unwrap();
+    BulkLoader::load_entities(&mut writer, &mut collected).unwrap();
+    let mut uuids = Vec::new();
+    IngestStore::event_uuids(&mut writer, None, &mut |_, uuid| uuids.push(uuid)).unwrap();
+    let mut since = |time| {
+        let mut later = Vec::new();
+        IngestStore::event_uuids(&mut writer, Some(time), &mut |_, uuid| later.push(uuid)).unwrap();
+        later
+    };
+    assert_eq!(since(at(6)), [event_uuid], "inserted at 6");
+    assert!(since(at(7)).is_empty());
     assert_eq!(collected.persons.len(), 1);
     let a = &collected.persons[0];
     assert_eq!(a.properties["plan"], "team");
     assert!(a.is_identified);
     assert_eq!(a.distinct_ids, vec!["a".to_string(), "b".to_string()]);
-    assert_eq!(collected.uuids, vec![event_uuid]);
+    assert_eq!(uuids, vec![event_uuid]);
     assert_eq!(collected.group_types.len(), 2);
     assert_eq!(collected.groups[0].display_name(), "Acme");
 
@@ -239,14 +241,17 @@ fn stored_uuids_are_found_among_many_in_one_project() {
         .unwrap();
     let mut asked: Vec<Uuid> = (0..50_000).map(|_| Uuid::now_v7()).collect();
     asked.extend(&stored);
-    let found = writer.stored_uuids(P, &asked).unwrap();
+    let found = IngestStore::stored_uuids(&mut writer, P, &asked).unwrap();
     assert_eq!(found, stored.iter().copied().collect());
-    assert!(writer
-        .stored_uuids(ProjectId(2), &stored)
+    assert!(
+        IngestStore::stored_uuids(&mut writer, ProjectId(2), &stored)
+            .unwrap()
+            .is_empty()
+    );
+    // The lookup leaves nothing behind for the next one.
+    assert!(IngestStore::stored_uuids(&mut writer, P, &asked[..10])
         .unwrap()
         .is_empty());
-    // The lookup leaves nothing behind for the next one.
-    assert!(writer.stored_uuids(P, &asked[..10]).unwrap().is_empty());
 }
 
 #[test]

@@ -1,9 +1,9 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use cairn_core::time::{FixedClock, SystemClock};
-use cairn_core::{Group, GroupType, Person, Properties, WarningKind};
-use cairn_store::{Commit, SnapshotVisitor};
+use cairn_core::{Properties, WarningKind};
+use cairn_store::{Commit, PersonLookup};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -13,10 +13,27 @@ use crate::processor::PANIC_EVENT;
 
 const P: ProjectId = ProjectId(1);
 
-/// Commits kept in memory; a snapshot replays them.
-#[derive(Clone, Default)]
+/// Commits kept in memory, applied to an entity state as the journaled
+/// writer does.
+#[derive(Clone)]
 struct MemoryStore {
     commits: Arc<Mutex<Vec<Arc<Commit>>>>,
+    entities: Arc<EntityState>,
+    dir: Arc<tempfile::TempDir>,
+    /// The `since` of each uuid read.
+    uuid_reads: Arc<Mutex<Vec<Option<DateTime<Utc>>>>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            commits: Arc::default(),
+            entities: Arc::new(EntityState::open(dir.path(), 8 << 20).unwrap()),
+            dir: Arc::new(dir),
+            uuid_reads: Arc::default(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -27,44 +44,44 @@ impl MemoryStore {
             .flat_map(|c| c.events.iter().map(|e| e.event.clone()))
             .collect()
     }
+
+    fn start(&self, group_type_limit: usize, clock: Arc<dyn Clock>) -> Pipeline {
+        let (entities, dir) = (self.entities.clone(), self.dir.path());
+        Pipeline::start(self.clone(), entities, dir, group_type_limit, clock).unwrap()
+    }
+
+    fn person(&self) -> Properties {
+        let mut properties = self
+            .entities
+            .person_properties(P, "u")
+            .unwrap()
+            .expect("person");
+        properties.remove("$creator_event_uuid");
+        properties
+    }
 }
 
 impl IngestStore for MemoryStore {
-    fn load_snapshot(&mut self, visitor: &mut dyn SnapshotVisitor) -> cairn_store::Result<()> {
-        let mut persons: HashMap<Uuid, Person> = HashMap::new();
-        let mut groups: HashMap<(cairn_core::GroupTypeIndex, String), Group> = HashMap::new();
-        let mut group_types: Vec<(ProjectId, GroupType)> = Vec::new();
-        let mut uuids = Vec::new();
+    fn event_uuids(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(ProjectId, Uuid),
+    ) -> cairn_store::Result<()> {
+        self.uuid_reads.lock().unwrap().push(since);
         for commit in self.commits.lock().unwrap().iter() {
-            for person in &commit.persons {
-                persons.insert(person.id, person.clone());
+            for event in &commit.events {
+                if since.is_none_or(|since| event.inserted_at >= since) {
+                    each(event.project_id, event.uuid);
+                }
             }
-            for (_, id) in &commit.deleted_persons {
-                persons.remove(id);
-            }
-            for group in &commit.groups {
-                groups.insert(
-                    (group.group_type_index, group.group_key.clone()),
-                    group.clone(),
-                );
-            }
-            group_types.extend(commit.group_types.iter().cloned());
-            uuids.extend(commit.events.iter().map(|e| (e.project_id, e.uuid)));
         }
-        persons.into_values().for_each(|p| visitor.person(p));
-        group_types
-            .into_iter()
-            .for_each(|(project, t)| visitor.group_type(project, t));
-        groups.into_values().for_each(|g| visitor.group(g));
-        uuids
-            .into_iter()
-            .for_each(|(project, uuid)| visitor.event_uuid(project, uuid));
         Ok(())
     }
 
     fn commit(&mut self, commit: Arc<Commit>) -> cairn_store::Result<()> {
-        self.commits.lock().unwrap().push(commit);
-        Ok(())
+        let mut commits = self.commits.lock().unwrap();
+        commits.push(commit.clone());
+        self.entities.apply(&commit, commits.len() as u64)
     }
 
     fn stored_uuids(
@@ -100,20 +117,10 @@ fn batch(events: Vec<IncomingEvent>) -> NormalizedBatch {
     }
 }
 
-fn person(pipeline: &Pipeline) -> Properties {
-    let mut properties = pipeline
-        .lookup()
-        .person_properties(P, "u")
-        .unwrap()
-        .expect("person");
-    properties.remove("$creator_event_uuid");
-    properties
-}
-
 #[tokio::test]
 async fn a_panic_fails_its_request_only_and_leaves_no_trace() {
     let store = MemoryStore::default();
-    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(SystemClock)).unwrap();
+    let pipeline = store.start(5, Arc::new(SystemClock));
     pipeline
         .submit(
             P,
@@ -145,7 +152,7 @@ async fn a_panic_fails_its_request_only_and_leaves_no_trace() {
         .unwrap();
     assert_eq!(accepted.stored, 1);
     assert_eq!(
-        Value::Object(person(&pipeline)),
+        Value::Object(store.person()),
         json!({"plan": "free", "seen": true})
     );
     assert_eq!(store.event_names(), ["$set", "$set"]);
@@ -155,7 +162,7 @@ async fn a_panic_fails_its_request_only_and_leaves_no_trace() {
 #[tokio::test]
 async fn refused_events_leave_only_their_warnings() {
     let store = MemoryStore::default();
-    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(SystemClock)).unwrap();
+    let pipeline = store.start(5, Arc::new(SystemClock));
     let warning = (
         cairn_core::WarningKind::EventTimestampOutOfRange,
         json!({"event": "ancient"}),
@@ -198,7 +205,7 @@ async fn the_writer_reads_now_from_its_clock() {
     let clock = Arc::new(HandClock(Mutex::new(start)));
     let store = MemoryStore::default();
     // No group type may be created: every `$groups` is warned about.
-    let pipeline = Pipeline::start(store.clone(), 0, clock.clone()).unwrap();
+    let pipeline = store.start(0, clock.clone());
     let grouped = || batch(vec![set("e", json!({"$groups": {"company": "acme"}}))]);
     let limit_warnings = |store: &MemoryStore| {
         let commits = store.commits.lock().unwrap();
@@ -243,7 +250,7 @@ async fn group_types_are_created_at_the_clocks_now() {
         .unwrap()
         .to_utc();
     let store = MemoryStore::default();
-    let pipeline = Pipeline::start(store.clone(), 5, Arc::new(FixedClock(now))).unwrap();
+    let pipeline = store.start(5, Arc::new(FixedClock(now)));
     pipeline
         .submit(
             P,
@@ -257,4 +264,40 @@ async fn group_types_are_created_at_the_clocks_now() {
         .flat_map(|c| c.group_types.iter().map(|(_, t)| t.created_at))
         .collect();
     assert_eq!(created, [now]);
+}
+
+/// A start reads back only the uuids of events stored since the filters
+/// were saved (at the last shutdown); an older event resent afterwards is
+/// still refused, through the saved filters.
+#[tokio::test]
+async fn a_restart_reads_only_the_uuids_stored_since_the_filters_were_saved() {
+    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    let clock = Arc::new(HandClock(Mutex::new(start)));
+    let store = MemoryStore::default();
+    let pipeline = store.start(5, clock.clone());
+    let old = set("e", json!({"$set": {"plan": "free"}}));
+    pipeline.submit(P, batch(vec![old.clone()])).await.unwrap();
+    let later = start + Duration::hours(1);
+    *clock.0.lock().unwrap() = later;
+    pipeline
+        .submit(P, batch(vec![set("e", json!({}))]))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || pipeline.shutdown())
+        .await
+        .unwrap();
+
+    *clock.0.lock().unwrap() = start + Duration::days(1);
+    let pipeline = store.start(5, clock.clone());
+    assert_eq!(
+        *store.uuid_reads.lock().unwrap(),
+        [None, Some(later - Duration::minutes(10))],
+        "the first start reads every uuid, the second those since the save"
+    );
+    let again = pipeline.submit(P, batch(vec![old])).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+    assert_eq!(Value::Object(store.person()), json!({"plan": "free"}));
+    pipeline.shutdown();
 }

@@ -18,9 +18,20 @@ fn event(name: &str, distinct_id: &str, properties: Value, seconds: i64) -> Inco
     }
 }
 
+/// A processor over an empty entity state of its own.
+fn processor() -> Processor {
+    Processor::new(Arc::new(EntityState::temporary(8 << 20).unwrap()), 5)
+}
+
+/// Processes `events` as the pipeline does, and stores the commit.
 fn run(processor: &mut Processor, events: Vec<IncomingEvent>) -> Commit {
+    processor.prepare(P, &events).unwrap();
     processor.process(P, events, at(1000), &HashSet::new());
-    processor.take_commit()
+    let commit = processor.take_commit();
+    let seq = processor.entities.applied_seq() + 1;
+    processor.entities.apply(&commit, seq).unwrap();
+    processor.committed();
+    commit
 }
 
 fn props(processor: &Processor, distinct_id: &str) -> Value {
@@ -35,7 +46,7 @@ fn props(processor: &Processor, distinct_id: &str) -> Value {
 
 #[test]
 fn set_then_set_once_then_set() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![
@@ -55,7 +66,7 @@ fn set_then_set_once_then_set() {
 
 #[test]
 fn alias_target_wins_and_persons_fuse() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![
@@ -84,7 +95,7 @@ fn alias_target_wins_and_persons_fuse() {
 
 #[test]
 fn merge_of_an_identified_source_is_refused() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![
@@ -129,7 +140,7 @@ fn merge_of_an_identified_source_is_refused() {
 
 #[test]
 fn merge_dangerously_merges_identified_persons() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![
@@ -149,7 +160,7 @@ fn merge_dangerously_merges_identified_persons() {
 
 #[test]
 fn illegal_ids_never_merge() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let commit = run(
         &mut p,
         vec![
@@ -171,7 +182,7 @@ fn illegal_ids_never_merge() {
 
 #[test]
 fn identify_of_two_unknown_ids_creates_one_identified_person() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![event(
@@ -192,7 +203,7 @@ fn identify_of_two_unknown_ids_creates_one_identified_person() {
 
 #[test]
 fn personless_events_create_no_person_and_no_groups() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let commit = run(
         &mut p,
         vec![event(
@@ -211,7 +222,7 @@ fn personless_events_create_no_person_and_no_groups() {
 
 #[test]
 fn duplicate_uuids_are_stored_once() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let e = event("e", "u", json!({}), 0);
     let processed = p.process(P, vec![e.clone(), e.clone()], at(0), &HashSet::new());
     assert_eq!(
@@ -235,7 +246,7 @@ fn duplicate_uuids_are_stored_once() {
 
 #[test]
 fn group_types_are_indexed_in_first_seen_order_up_to_the_limit() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let events = (1..=6)
         .map(|i| {
             event(
@@ -276,7 +287,7 @@ fn group_types_are_indexed_in_first_seen_order_up_to_the_limit() {
 
 #[test]
 fn group_identify_merges_shallowly_and_keeps_earliest_created_at() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![event(
@@ -311,7 +322,7 @@ fn group_identify_merges_shallowly_and_keeps_earliest_created_at() {
 
 #[test]
 fn group_properties_are_capped_as_persons_are() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let identify = |set: Value, seconds| {
         event(
             "$groupidentify",
@@ -341,7 +352,7 @@ fn group_properties_are_capped_as_persons_are() {
 
 #[test]
 fn groups_on_events_create_listed_groups_and_warn_on_bad_keys() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     let commit = run(
         &mut p,
         vec![event(
@@ -363,7 +374,7 @@ fn groups_on_events_create_listed_groups_and_warn_on_bad_keys() {
 
 #[test]
 fn initial_properties_reach_the_person() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(
         &mut p,
         vec![event(
@@ -385,7 +396,7 @@ fn initial_properties_reach_the_person() {
 
 #[test]
 fn unchanged_persons_are_not_rewritten() {
-    let mut p = Processor::new(5);
+    let mut p = processor();
     run(&mut p, vec![event("e", "u", json!({"$set": {"a": 1}}), 0)]);
     let commit = run(&mut p, vec![event("e", "u", json!({"$set": {"a": 1}}), 1)]);
     assert!(commit.persons.is_empty());
@@ -393,14 +404,90 @@ fn unchanged_persons_are_not_rewritten() {
 
 #[test]
 fn uuids_from_the_store_are_settled_by_asking_it() {
-    let mut p = Processor::new(5);
     let old = event("e", "u", json!({}), 0);
-    p.event_uuid(P, old.uuid); // as the snapshot replays it
+    let mut saved = SeenUuids::default();
+    saved.remember(&old.uuid); // as the saved filters have it
+    let mut p = processor().with_seen_uuids([(P, saved)]);
     let new = event("e", "u", json!({}), 0);
     let batch = vec![old.clone(), new.clone()];
     assert_eq!(p.unsure(P, &batch), vec![old.uuid], "only the stored one");
     let stored = HashSet::from([old.uuid]);
     assert_eq!(p.process(P, batch, at(0), &stored).duplicates, 1);
-    // Once accepted, a uuid is known without the store.
-    assert!(p.unsure(P, &[new]).is_empty());
+    let commit = p.take_commit();
+    p.entities.apply(&commit, 1).unwrap();
+    p.committed();
+    // Once stored, a uuid is known without the store.
+    assert_eq!(p.projects[&P].uuids.check(&new.uuid), Seen::Yes);
+}
+
+#[test]
+fn a_new_processor_continues_from_the_entity_state() {
+    let mut p = processor();
+    run(
+        &mut p,
+        vec![
+            event(
+                "$identify",
+                "A",
+                json!({"$anon_distinct_id": "anon", "$set": {"plan": "team"}}),
+                0,
+            ),
+            event("e", "A", json!({"$groups": {"company": "acme"}}), 1),
+        ],
+    );
+    let person = p.person_of(P, "anon").unwrap();
+    // As after a restart: nothing but the entity state is shared.
+    let mut p = Processor::new(p.entities.clone(), 5);
+    let commit = run(
+        &mut p,
+        vec![
+            event(
+                "e",
+                "anon",
+                json!({"$set": {"seats": 3}, "$groups": {"company": "acme"}}),
+                2,
+            ),
+            event(
+                "$groupidentify",
+                "A",
+                json!({"$group_type": "company", "$group_key": "acme",
+                "$group_set": {"name": "Acme"}}),
+                3,
+            ),
+        ],
+    );
+    assert_eq!(commit.events[0].person_id, Some(person.id));
+    assert_eq!(commit.groups.len(), 1);
+    assert_eq!(
+        commit.groups[0].group_type_index, 0,
+        "the known type is reused"
+    );
+    assert!(commit.group_types.is_empty());
+    assert_eq!(props(&p, "A"), json!({"plan": "team", "seats": 3}));
+}
+
+#[test]
+fn a_discarded_round_leaves_no_trace() {
+    let mut p = processor();
+    let first = event("e", "u", json!({"$set": {"plan": "free"}}), 0);
+    // A request of the round fails half way: everything of the round goes.
+    p.prepare(P, std::slice::from_ref(&first)).unwrap();
+    p.process(P, vec![first.clone()], at(0), &HashSet::new());
+    p.discard();
+    let commit = run(
+        &mut p,
+        vec![event("e", "u", json!({"$set": {"seen": true}}), 1)],
+    );
+    assert_eq!(commit.events.len(), 1, "only the next round's event");
+    assert_eq!(props(&p, "u"), json!({"seen": true}));
+
+    // A commit the store refused: its changes and uuids are forgotten too.
+    p.prepare(P, std::slice::from_ref(&first)).unwrap();
+    p.process(P, vec![first.clone()], at(2), &HashSet::new());
+    drop(p.take_commit());
+    p.discard();
+    assert_eq!(props(&p, "u"), json!({"seen": true}));
+    let commit = run(&mut p, vec![first]);
+    assert_eq!(commit.events.len(), 1, "a resent event is not a duplicate");
+    assert_eq!(props(&p, "u"), json!({"seen": true, "plan": "free"}));
 }

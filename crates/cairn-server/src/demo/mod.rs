@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use cairn_core::time::{Clock, SystemClock};
 use cairn_core::ProjectId;
-use cairn_ingest::{normalize_batch, CaptureQuery, DecodedPayload, Pipeline};
+use cairn_ingest::{normalize_batch, CaptureQuery, DecodedPayload};
 
 use crate::bootstrap::{ensure_default_project, print_first_start};
 use crate::config::ServeArgs;
@@ -59,11 +59,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("project {project} does not exist");
     }
     let clock = std::sync::Arc::new(SystemClock);
-    let pipeline = std::sync::Arc::new(Pipeline::start(
-        store.writer,
-        config.group_type_limit,
-        clock.clone(),
-    )?);
+    let (_, _, pipeline) = store.start_pipeline(clock.clone())?;
+    let pipeline = std::sync::Arc::new(pipeline);
 
     let bar = ProgressBar::new(args.events);
     bar.set_style(

@@ -128,6 +128,18 @@ impl Server {
         panic!("cairn did not become ready within 60 s");
     }
 
+    /// SIGTERM, as a service manager stops it; waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            child.wait().unwrap();
+        }
+    }
+
     /// `kill -9`: no chance to flush anything.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
