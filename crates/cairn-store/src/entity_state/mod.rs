@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, Person, ProjectId, Properties};
+use fjall::config::PinningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use uuid::Uuid;
 
@@ -101,10 +102,16 @@ impl EntityState {
             .temporary(temporary)
             .open()?;
         // Every keyspace is asked for keys it lacks (new persons, the
-        // uuid a new person would take): all keep their Bloom filters.
+        // uuid a new person would take): all keep their Bloom filters. The
+        // filters and indexes of every level stay in memory (about 3 bytes
+        // a key): under random access each read would otherwise load them
+        // again, and they are larger than the data block it is after.
         let keyspace = |name: &str| {
             db.keyspace(name, || {
-                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(MEMTABLE_BYTES)
+                    .filter_block_pinning_policy(PinningPolicy::all(true))
+                    .index_block_pinning_policy(PinningPolicy::all(true))
             })
         };
         let persons = keyspace("persons")?;
