@@ -39,8 +39,9 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// a crash reads back from the store is what came since.
 const SAVE_FILTERS_EVERY: Duration = Duration::from_secs(60);
 /// Events inserted this long before the saved filters' time are read back
-/// too, in case the clock stepped back.
-const FILTERS_CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
+/// too, in case the clock stepped back (NTP steps are far smaller). Kept
+/// short: a start reads back every uuid of this window.
+const FILTERS_CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
 
 /// What happened to a request's events, reported once they are durable.
 pub use crate::processor::Processed as Accepted;

@@ -6,7 +6,8 @@
 //! uniformly random person created earlier. At 10%, 25%, 50% and 100% of the
 //! persons it prints the slice's events/s, then the events/s of
 //! `--random-events` events from uniformly random existing persons (the
-//! median of three rounds), the server's RSS and the data directory's size.
+//! median of three rounds), the server's RSS, the memory DuckDB and the
+//! entity cache hold (from `/metrics`) and the data directory's size.
 //! Then it stops the server (SIGTERM), times the start on the same data until `/_health` answers 200,
 //! and times `/flags` for 20k random persons with one flag on a person
 //! property and one on a company property: cold (the first request for each
@@ -292,6 +293,20 @@ fn right_flags(server: &BenchServer, persons: &[usize]) -> usize {
         .count()
 }
 
+/// A gauge of the server's `/metrics`, in MiB.
+fn metric_mib(server: &BenchServer, name: &str) -> f64 {
+    let text = reqwest::blocking::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(PERSONAL_KEY)
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.parse::<f64>().ok())
+        .map_or(f64::NAN, |bytes| bytes / MIB)
+}
+
 fn main() {
     let persons = arg("--persons", 1_000_000);
     let revisits = arg("--revisits", 1);
@@ -314,7 +329,7 @@ fn main() {
     let mut server = BenchServer::start();
     let mut workload = Workload::new(persons, revisits, 7);
     println!(
-        "  {:>9} {:>14} {:>9} {:>14} {:>9} {:>6} {:>8} {:>8}",
+        "  {:>9} {:>14} {:>9} {:>14} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8}",
         "persons",
         "create ev/s",
         "ack p99",
@@ -322,6 +337,8 @@ fn main() {
         "ack p99",
         "failed",
         "RSS MiB",
+        "DuckDB",
+        "cache",
         "data MiB"
     );
     let started = Instant::now();
@@ -333,12 +350,14 @@ fn main() {
         let random = random_access(&server, &mut workload, to, random_events, clients);
         let rss = server.rss_mib();
         println!(
-            "  {to:>9} {:>14.0} {:>6.1} ms {:>14.0} {:>6.1} ms {:>6} {rss:>8.0} {:>8.0}",
+            "  {to:>9} {:>14.0} {:>6.1} ms {:>14.0} {:>6.1} ms {:>6} {rss:>8.0} {:>8.0} {:>8.0} {:>8.0}",
             creating.events_per_s,
             creating.ack_p99_ms,
             random.events_per_s,
             random.ack_p99_ms,
             creating.failures + random.failures,
+            metric_mib(&server, "cairn_database_memory_bytes"),
+            metric_mib(&server, "cairn_entity_cache_bytes"),
             server.data_bytes() as f64 / MIB,
         );
         from = to;

@@ -435,12 +435,7 @@ fn metrics_and_health() {
         .json()
         .unwrap();
     assert_eq!(health["status"], "ok");
-    let metrics = server
-        .authed(server.client.get(server.url("/metrics")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains("cairn_events_accepted_total 1"),
         "{metrics}"

@@ -144,12 +144,7 @@ fn metrics_show_the_entity_cache_and_store() {
     let server = Server::start_with(&["--entity-cache-size", "16MiB"]);
     seed(&server);
     flags(&server, "ana");
-    let metrics = server
-        .authed(server.client.get(server.url("/metrics")))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     let value = |name: &str| -> f64 {
         metrics
             .lines()

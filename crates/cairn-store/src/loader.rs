@@ -681,14 +681,20 @@ mod tests {
         }
     }
 
+    /// Stores person `a` through a writer on `dir`, and closes it; returns
+    /// where its entity state is.
+    fn store_a(engine: &Memory, dir: &Path) -> PathBuf {
+        let (mut writer, _) = open_with(engine, dir);
+        writer.commit(person_commit("a")).unwrap();
+        drop(writer);
+        dir.join(crate::entity_state::ENTITY_DIR)
+    }
+
     #[test]
     fn an_entity_state_behind_the_journal_is_caught_up_from_it() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Memory::default();
-        let (mut writer, _) = open_with(&engine, dir.path());
-        writer.commit(person_commit("a")).unwrap();
-        drop(writer);
-        let entities_dir = dir.path().join(crate::entity_state::ENTITY_DIR);
+        let entities_dir = store_a(&engine, dir.path());
         let backup = tempfile::tempdir().unwrap();
         copy_dir(&entities_dir, backup.path());
 
@@ -714,10 +720,7 @@ mod tests {
     fn a_data_directory_without_entity_state_gets_one_from_the_engine() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Memory::default();
-        let (mut writer, _) = open_with(&engine, dir.path());
-        writer.commit(person_commit("a")).unwrap();
-        drop(writer);
-        let entities_dir = dir.path().join(crate::entity_state::ENTITY_DIR);
+        let entities_dir = store_a(&engine, dir.path());
         std::fs::remove_dir_all(&entities_dir).unwrap();
 
         let (_writer, entities) = open_with(&engine, dir.path());

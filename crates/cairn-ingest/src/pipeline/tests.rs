@@ -293,7 +293,7 @@ async fn a_restart_reads_only_the_uuids_stored_since_the_filters_were_saved() {
     let pipeline = store.start(5, clock.clone());
     assert_eq!(
         *store.uuid_reads.lock().unwrap(),
-        [None, Some(later - Duration::minutes(10))],
+        [None, Some(later - Duration::minutes(1))],
         "the first start reads every uuid, the second those since the save"
     );
     let again = pipeline.submit(P, batch(vec![old])).await.unwrap();

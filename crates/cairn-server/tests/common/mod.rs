@@ -128,6 +128,15 @@ impl Server {
         panic!("cairn did not become ready within 60 s");
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        self.authed(self.client.get(self.url("/metrics")))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     /// SIGTERM, as a service manager stops it; waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
