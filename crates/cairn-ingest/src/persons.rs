@@ -41,6 +41,10 @@ impl PropertyUpdates {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.set_once.is_empty() && self.unset.is_empty()
+    }
+
     /// Whether [`apply`](Self::apply) would change `properties`; lets the
     /// hot path skip copying properties for events that repeat known values.
     pub fn changes(&self, properties: &Properties) -> bool {
@@ -125,6 +129,17 @@ const CAMPAIGN_PROPERTIES: &[&str] = &[
     "qclid",
     "sccid",
 ];
+
+/// Whether an event with these properties may change its person (before
+/// [`add_initial_and_campaign_properties`] lifts some of them into `$set`).
+pub(crate) fn may_change_person(properties: &Properties) -> bool {
+    properties.keys().any(|key| {
+        matches!(
+            key.as_str(),
+            property::SET | property::SET_ONCE | property::UNSET
+        ) || is_lifted_to_person(key, false)
+    })
+}
 
 fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
     // Server SDKs report the server's OS, not the user's.

@@ -382,8 +382,8 @@ impl Run<'_> {
     /// The person an event that changes no person is attributed to: the
     /// distinct id's person, else the id that person would get.
     fn attributed_person(&self, distinct_id: &str) -> Uuid {
-        match self.existing_person(distinct_id) {
-            Some(person) => person.id,
+        match self.state.person_of.get(distinct_id) {
+            Some(person) => *person,
             None => Person::uuid_for(self.project, distinct_id),
         }
     }
@@ -495,9 +495,15 @@ impl Run<'_> {
     }
 
     fn update_person_properties(&mut self, id: Uuid, event_uuid: Uuid, updates: &PropertyUpdates) {
-        let Some(person) = self.state.persons.get_mut(&id).map(Arc::make_mut) else {
+        if updates.is_empty() {
             return;
-        };
+        }
+        let person = self
+            .state
+            .persons
+            .get_mut(&id)
+            .map(Arc::make_mut)
+            .expect("prepare reads the person of every event that may change it");
         if !updates.changes(&person.properties) {
             return;
         }

@@ -491,3 +491,26 @@ fn a_discarded_round_leaves_no_trace() {
     assert_eq!(commit.events.len(), 1, "a resent event is not a duplicate");
     assert_eq!(props(&p, "u"), json!({"seen": true, "plan": "free"}));
 }
+
+/// A request that changes nothing reads only its person's id; a later one
+/// of the same round that changes the person reads the person too.
+#[test]
+fn a_request_that_changes_a_person_after_one_that_did_not() {
+    let mut p = processor();
+    run(
+        &mut p,
+        vec![event("e", "u", json!({"$set": {"plan": "free"}}), 0)],
+    );
+    let first = vec![event("e", "u", json!({}), 1)];
+    let second = vec![event("e", "u", json!({"$set": {"plan": "team"}}), 2)];
+    p.prepare(P, &first).unwrap();
+    assert!(p.projects[&P].persons.is_empty(), "only the id is read");
+    p.process(P, first, at(1), &HashSet::new());
+    p.prepare(P, &second).unwrap();
+    p.process(P, second, at(2), &HashSet::new());
+    let commit = p.take_commit();
+    p.entities.apply(&commit, 2).unwrap();
+    p.committed();
+    assert_eq!(commit.events[0].person_id, commit.events[1].person_id);
+    assert_eq!(props(&p, "u"), json!({"plan": "team"}));
+}

@@ -1,20 +1,25 @@
 //! What processing a request may read, fetched before it runs: the person
-//! of every distinct id its events name (their own, and the ids `$identify`,
-//! `$create_alias` and `$merge_dangerously` merge with), the person a new one
-//! would collide with, and every group they name. Processing then reads only
-//! the working set, so it cannot fail on the store and needs no lock on it.
+//! id of every distinct id its events name (their own, and the ids
+//! `$identify`, `$create_alias` and `$merge_dangerously` merge with), the
+//! person record itself where processing reads it (a merge, an event that
+//! may change its person, a personless event's age check), the person a new
+//! one would collide with, and every group they name. Processing then reads
+//! only the working set, so it cannot fail on the store and needs no lock on
+//! it. Most events of known persons change nothing about them: for those the
+//! person record is not read at all.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 use uuid::Uuid;
 
-use cairn_core::names::property;
+use cairn_core::names::{event as names, property};
 use cairn_core::{DistinctId, Person, ProjectId};
 use cairn_store::{EntityState, StoreError};
 
 use super::{Pending, Processor, ProjectState};
 use crate::groups::group_key;
+use crate::persons::may_change_person;
 use crate::IncomingEvent;
 
 impl Processor {
@@ -33,10 +38,22 @@ impl Processor {
             pending: &self.pending,
         };
         for event in events {
-            fetch.distinct_id(event.distinct_id.as_str())?;
-            for key in [property::ANON_DISTINCT_ID, "alias"] {
-                if let Some(id) = DistinctId::reference(event.properties.get(key)) {
-                    fetch.distinct_id(id.as_str())?;
+            let merges = matches!(
+                event.event.as_str(),
+                names::IDENTIFY | names::CREATE_ALIAS | names::MERGE_DANGEROUSLY
+            );
+            // A personless event's person is read for its age (force upgrade).
+            let personless = !matches!(
+                event.properties.get(property::PROCESS_PERSON_PROFILE),
+                None | Some(Value::Bool(true))
+            );
+            let with_person = merges || personless || may_change_person(&event.properties);
+            fetch.distinct_id(event.distinct_id.as_str(), with_person)?;
+            if merges {
+                for key in [property::ANON_DISTINCT_ID, "alias"] {
+                    if let Some(id) = DistinctId::reference(event.properties.get(key)) {
+                        fetch.distinct_id(id.as_str(), true)?;
+                    }
                 }
             }
             if let Some(Value::Object(groups)) = event.properties.get(property::GROUPS) {
@@ -62,15 +79,22 @@ struct Fetch<'a> {
 }
 
 impl Fetch<'_> {
-    fn distinct_id(&mut self, distinct_id: &str) -> cairn_store::Result<()> {
-        if self.state.person_of.contains_key(distinct_id) {
+    /// The person id of `distinct_id`, and its record if `with_person`
+    /// (an earlier request of the round may have read only the id).
+    fn distinct_id(&mut self, distinct_id: &str, with_person: bool) -> cairn_store::Result<()> {
+        let known = self.state.person_of.get(distinct_id).copied();
+        if known.is_some() && !with_person {
             return Ok(());
         }
-        match self.entities.person_id(self.project, distinct_id)? {
+        let person = match known {
+            Some(person) => Some(person),
+            None => self.entities.person_id(self.project, distinct_id)?,
+        };
+        match person {
             // The person first: a failed read must not leave the id
             // pointing at a person the working set lacks.
             Some(person) => {
-                if !self.person(person)? {
+                if with_person && !self.person(person)? {
                     return Err(StoreError::Corrupt(format!(
                         "distinct id {distinct_id:?} belongs to person {person}, which is not stored"
                     )));
