@@ -62,6 +62,14 @@ struct ProjectState {
     round_uuids: FastSet<Uuid>,
 }
 
+impl ProjectState {
+    fn clear_working_set(&mut self) {
+        self.persons.clear();
+        self.person_of.clear();
+        self.groups.clear();
+    }
+}
+
 /// What the next commit must write, beyond the events themselves.
 #[derive(Debug, Default)]
 struct Pending {
@@ -217,9 +225,7 @@ impl Processor {
             })
             .collect();
         for state in self.projects.values_mut() {
-            state.persons.clear();
-            state.person_of.clear();
-            state.groups.clear();
+            state.clear_working_set();
         }
         if self.last_warned.len() > 100_000 {
             self.last_warned.clear();
@@ -241,9 +247,7 @@ impl Processor {
     pub fn discard(&mut self) {
         self.pending = Pending::default();
         for (project, state) in &mut self.projects {
-            state.persons.clear();
-            state.person_of.clear();
-            state.groups.clear();
+            state.clear_working_set();
             state.round_uuids.clear();
             state.group_types = self.entities.project_group_types(*project).to_vec();
         }

@@ -59,19 +59,8 @@ backend_suite! {
     }
 
     fn matrix(answer: &Value) -> Vec<Vec<i64>> {
-        answer["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| {
-                row["values"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v["count"].as_i64().unwrap())
-                    .collect()
-            })
-            .collect()
+        let rows = answer["results"].as_array().unwrap();
+        rows.iter().map(crate::fixture::retention_counts).collect()
     }
 
     #[test]

@@ -4,18 +4,11 @@
 #[macro_use]
 mod fixture;
 
-use serde_json::{json, Value};
+use serde_json::json;
+
+use fixture::retention_counts as counts;
 
 backend_suite! {
-    fn counts(row: &Value) -> Vec<i64> {
-        row["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["count"].as_i64().unwrap())
-            .collect()
-    }
-
     #[test]
     fn values_past_the_breakdown_limit_are_summed_into_other() {
         let mut f = Fixture::new("UTC");

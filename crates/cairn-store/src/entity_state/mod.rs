@@ -272,8 +272,42 @@ impl EntityState {
             let key = keys::group(group.project_id, group.group_type_index, &group.group_key);
             batch.insert(&self.groups, key, serde_json::to_vec(group)?);
         }
+        // Most commits create no group type: the map is copied only for those that do.
+        let group_types = self.with_group_types(&commit.group_types);
+        for (project, types) in group_types.iter().flatten() {
+            if commit.group_types.iter().any(|(p, _)| p == project) {
+                batch.insert(
+                    &self.meta,
+                    keys::group_types(*project),
+                    serde_json::to_vec(types.as_ref())?,
+                );
+            }
+        }
+        batch.insert(&self.meta, keys::APPLIED, seq.to_le_bytes().to_vec());
+
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        let written = batch.commit();
+        if written.is_ok() {
+            self.update_cache(commit);
+            if let Some(group_types) = group_types {
+                *self.group_types.write().expect("group types lock") = group_types;
+            }
+            self.applied.fetch_max(seq, Ordering::AcqRel);
+        }
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        Ok(written?)
+    }
+
+    /// The group types with `created` added, if it adds any.
+    fn with_group_types(
+        &self,
+        created: &[(ProjectId, GroupType)],
+    ) -> Option<HashMap<ProjectId, Arc<Vec<GroupType>>>> {
+        if created.is_empty() {
+            return None;
+        }
         let mut group_types = self.group_types.read().expect("group types lock").clone();
-        for (project, group_type) in &commit.group_types {
+        for (project, group_type) in created {
             let types = Arc::make_mut(group_types.entry(*project).or_default());
             if !types
                 .iter()
@@ -283,24 +317,7 @@ impl EntityState {
                 types.sort_by_key(|t| t.group_type_index);
             }
         }
-        for project in commit.group_types.iter().map(|(p, _)| *p) {
-            batch.insert(
-                &self.meta,
-                keys::group_types(project),
-                serde_json::to_vec(group_types[&project].as_ref())?,
-            );
-        }
-        batch.insert(&self.meta, keys::APPLIED, seq.to_le_bytes().to_vec());
-
-        self.writing.fetch_add(1, Ordering::AcqRel);
-        let written = batch.commit();
-        if written.is_ok() {
-            self.update_cache(commit);
-            *self.group_types.write().expect("group types lock") = group_types;
-            self.applied.fetch_max(seq, Ordering::AcqRel);
-        }
-        self.writing.fetch_add(1, Ordering::AcqRel);
-        Ok(written?)
+        Some(group_types)
     }
 
     /// Write-through: what was just written is what `/flags` and the next
