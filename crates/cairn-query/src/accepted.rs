@@ -98,10 +98,6 @@ const FILTERS: &[(&str, &[&str])] = &[
             "stacked",
         ],
     ),
-    (
-        "pathsFilter",
-        &["pathStartKey", "pathEndKey", "pathDropoffKey"],
-    ),
 ];
 
 /// Removes the accepted fields from a query node, wherever they sit.

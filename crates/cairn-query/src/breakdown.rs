@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::error::{QueryError, Result};
 use crate::nodes::{BreakdownFilter, BreakdownType, PropertyKind};
+use cairn_store::dialect::Dialect;
+
 use crate::sql::Scan;
 
 pub const NULL_LABEL: &str = "$$_posthog_breakdown_null_$$";
@@ -199,6 +201,41 @@ impl Breakdown {
         }
     }
 
+    /// The value the response showed as `value` (its `breakdown_value`),
+    /// in the form [`Self::sql`] computes: the inverse of [`Self::value_json`].
+    pub fn text_of(&self, value: &Value, field: &str) -> Result<String> {
+        let scalar = |v: &Value| match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(QueryError::invalid(
+                field,
+                format!("{value} is not a breakdown value of the insight"),
+            )),
+        };
+        match (self.multi, value) {
+            (true, Value::Array(parts)) if parts.len() == self.parts.len() => {
+                let parts: Vec<String> = parts.iter().map(scalar).collect::<Result<_>>()?;
+                if parts.iter().all(|p| p == OTHER_LABEL) {
+                    Ok(OTHER_LABEL.to_string())
+                } else {
+                    Ok(parts.join(&PART_SEPARATOR.to_string()))
+                }
+            }
+            (true, _) => Err(QueryError::invalid(
+                field,
+                format!(
+                    "a value of {} breakdowns is a list of {} values",
+                    self.parts.len(),
+                    self.parts.len()
+                ),
+            )),
+            // A one-element list, as funnels show single values.
+            (false, Value::Array(parts)) if parts.len() == 1 => scalar(&parts[0]),
+            (false, value) => scalar(value),
+        }
+    }
+
     /// The label a value contributes to a series label.
     pub fn label(&self, text: &str) -> String {
         if self.multi {
@@ -207,6 +244,17 @@ impl Breakdown {
             text.to_string()
         }
     }
+}
+
+/// SQL true when the value `expr` (see [`Breakdown::sql`]) is one of
+/// `values`, or with `other`, none of them (the "Other" bucket).
+pub fn one_of(d: &dyn Dialect, expr: &str, values: &[String], other: bool) -> String {
+    if values.is_empty() {
+        return if other { "TRUE" } else { "FALSE" }.into();
+    }
+    let list: Vec<String> = values.iter().map(|v| d.string(v)).collect();
+    let not = if other { "NOT " } else { "" };
+    format!("{expr} {not}IN ({})", list.join(", "))
 }
 
 fn ordering(value: &str) -> u8 {

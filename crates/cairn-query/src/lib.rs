@@ -6,6 +6,7 @@
 //! scans, then computes.
 
 pub mod accepted;
+pub mod actors;
 pub mod breakdown;
 pub mod budget;
 pub mod context;
@@ -35,7 +36,20 @@ use nodes::InsightQuery;
 /// events `scanner` reads, within the time `ctx.budget` allows.
 pub fn run(scanner: &dyn EventScanner, ctx: &ProjectContext, query: Value) -> Result<Value> {
     limits::reject_nul(&query)?;
-    let query = match query {
+    let query = parse_insight(query)?;
+    ctx.budget.watch(scanner, || match &query {
+        InsightQuery::TrendsQuery(q) => trends::run(scanner, ctx, q),
+        InsightQuery::FunnelsQuery(q) => funnels::run(scanner, ctx, q),
+        InsightQuery::RetentionQuery(q) => retention::run(scanner, ctx, q),
+        InsightQuery::LifecycleQuery(q) => lifecycle::run(scanner, ctx, q),
+        InsightQuery::StickinessQuery(q) => stickiness::run(scanner, ctx, q),
+        InsightQuery::PathsQuery(q) => paths::run(scanner, ctx, q),
+    })
+}
+
+/// Reads an insight query node (or an `InsightVizNode` wrapping one).
+pub fn parse_insight(query: Value) -> Result<InsightQuery> {
+    let mut query = match query {
         Value::Object(mut node)
             if node.get("kind").and_then(Value::as_str) == Some("InsightVizNode") =>
         {
@@ -43,14 +57,13 @@ pub fn run(scanner: &dyn EventScanner, ctx: &ProjectContext, query: Value) -> Re
         }
         other => other,
     };
-    let mut query = query;
     let kind = query
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     accepted::strip(&mut query);
-    let query = match kind.as_str() {
+    Ok(match kind.as_str() {
         "TrendsQuery" => InsightQuery::TrendsQuery(parse(query)?),
         "FunnelsQuery" => InsightQuery::FunnelsQuery(parse(query)?),
         "RetentionQuery" => InsightQuery::RetentionQuery(parse(query)?),
@@ -63,14 +76,6 @@ pub fn run(scanner: &dyn EventScanner, ctx: &ProjectContext, query: Value) -> Re
                 format!("`{other}` is not one of TrendsQuery, FunnelsQuery, RetentionQuery, LifecycleQuery, StickinessQuery, PathsQuery"),
             ))
         }
-    };
-    ctx.budget.watch(scanner, || match &query {
-        InsightQuery::TrendsQuery(q) => trends::run(scanner, ctx, q),
-        InsightQuery::FunnelsQuery(q) => funnels::run(scanner, ctx, q),
-        InsightQuery::RetentionQuery(q) => retention::run(scanner, ctx, q),
-        InsightQuery::LifecycleQuery(q) => lifecycle::run(scanner, ctx, q),
-        InsightQuery::StickinessQuery(q) => stickiness::run(scanner, ctx, q),
-        InsightQuery::PathsQuery(q) => paths::run(scanner, ctx, q),
     })
 }
 

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use serde_json::{json, Value};
 
 use arrow_array::{Int64Array, UInt64Array};
 use cairn_store::EventScanner;
 
+use crate::actors::{resolve, ActorFilter, ActorSet, Cell, Facts};
 use crate::context::ProjectContext;
 use crate::dates::{self, day_string, instant, shift, Range};
 use crate::error::{QueryError, Result};
@@ -39,6 +40,8 @@ struct Plan {
     index: HashMap<i64, i64>,
     /// The start of period 0 (epoch µs).
     before: i64,
+    /// The instants scanned.
+    scanned: (DateTime<Utc>, DateTime<Utc>),
 }
 
 fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> Result<Plan> {
@@ -112,6 +115,7 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
         sql,
         interval,
         before: extended[0].and_utc().timestamp_micros(),
+        scanned: (from, to),
         buckets,
         index,
     })
@@ -146,13 +150,25 @@ fn scan(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<(u64, i64, i64)>> {
 /// of the `n` periods.
 fn tally(rows: &[(u64, i64, i64)], n: usize) -> [Vec<i64>; 4] {
     let mut counts = [vec![0i64; n], vec![0; n], vec![0; n], vec![0; n]];
+    each_status(rows, n, |status, period, _| {
+        counts[status][period] += if status == DORMANT { -1 } else { 1 };
+    });
+    counts
+}
+
+const DORMANT: usize = 3;
+
+/// Calls `each(status, period index, actor)` for every actor and period of
+/// the `n` periods where the actor has a status.
+fn each_status(rows: &[(u64, i64, i64)], n: usize, mut each: impl FnMut(usize, usize, u64)) {
     let n = n as i64;
-    let mut tally = |status: usize, period: i64| {
+    let mut tally = |status: usize, period: i64, actor: u64| {
         if (1..=n).contains(&period) {
-            counts[status][period as usize - 1] += if status == 3 { -1 } else { 1 };
+            each(status, period as usize - 1, actor);
         }
     };
     for periods in rows.chunk_by(|a, b| a.0 == b.0) {
+        let actor = periods[0].0;
         let created = periods.iter().map(|r| r.2).min().unwrap_or(i64::MIN);
         for (j, &(_, p, _)) in periods.iter().enumerate() {
             let status = if j == 0 && created == p {
@@ -162,13 +178,61 @@ fn tally(rows: &[(u64, i64, i64)], n: usize) -> [Vec<i64>; 4] {
             } else {
                 2
             };
-            tally(status, p);
+            tally(status, p, actor);
             if periods.get(j + 1).map(|r| r.1) != Some(p + 1) {
-                tally(3, p + 1);
+                tally(DORMANT, p + 1, actor);
             }
         }
     }
-    counts
+}
+
+/// The actors of one status in one period (`day`, as the insight's
+/// `days`); each status and period when not named.
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &LifecycleQuery,
+    cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let plan = plan(db, ctx, query)?;
+    let status = match cell.status() {
+        None => None,
+        Some(name) => Some(STATUSES.iter().position(|s| *s == name).ok_or_else(|| {
+            QueryError::invalid(
+                "query.source.status",
+                format!("`{name}` is not one of {}", STATUSES.join(", ")),
+            )
+        })?),
+    };
+    let period = match cell.day_text()? {
+        None => None,
+        Some(day) => Some(
+            plan.buckets
+                .iter()
+                .position(|b| day_string(*b, plan.interval) == day)
+                .ok_or_else(|| {
+                    QueryError::invalid(
+                        "query.source.day",
+                        format!("`{day}` is not one of the insight's `days`"),
+                    )
+                })?,
+        ),
+    };
+    let rows = scan(db, &plan)?;
+    ctx.budget.check()?;
+    let mut chosen = HashMap::new();
+    each_status(&rows, plan.buckets.len(), |s, p, actor| {
+        if status.is_none_or(|want| want == s) && period.is_none_or(|want| want == p) {
+            chosen.insert(actor, Facts::default());
+        }
+    });
+    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
+    Ok(ActorSet {
+        actor,
+        rows: resolve(db, ctx, actor, plan.scanned, chosen, filter)?,
+        facts: Vec::new(),
+    })
 }
 
 fn answer(

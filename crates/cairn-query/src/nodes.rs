@@ -589,6 +589,16 @@ pub struct PathsFilter {
     pub min_edge_weight: Option<u64>,
     #[serde(rename = "maxEdgeWeight")]
     pub max_edge_weight: Option<u64>,
+    /// The drill-down's node or edge (`3_/pricing`): paths continuing after
+    /// the start key, reaching the end key, or with the edge between them.
+    /// The chart itself does not depend on them.
+    #[serde(rename = "pathStartKey")]
+    pub path_start_key: Option<String>,
+    #[serde(rename = "pathEndKey")]
+    pub path_end_key: Option<String>,
+    /// Paths ending at this node.
+    #[serde(rename = "pathDropoffKey")]
+    pub path_dropoff_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use arrow_array::{Int64Array, StringArray, UInt64Array};
@@ -12,6 +13,7 @@ use cairn_core::names;
 use cairn_store::dialect::Dialect;
 use cairn_store::EventScanner;
 
+use crate::actors::{resolve, ActorFilter, ActorSet, Cell, Fact, Facts};
 use crate::budget::Budget;
 use crate::context::ProjectContext;
 use crate::dates::{instant, Range};
@@ -33,37 +35,193 @@ struct Edge {
 pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &PathsQuery) -> Result<Value> {
     let filter = &query.paths_filter;
     let plan = plan(db.dialect(), ctx, query)?;
-    let merges = match plan.actor {
-        Actor::Person => person_merges(db, ctx)?,
-        Actor::Group(_) => Merges::default(),
-    };
     let items = Items::new(scan_names(db, &plan)?, filter);
-    let (start, end) = (
-        items.point(&filter.start_point),
-        items.point(&filter.end_point),
-    );
-    if matches!(start, Some(None)) || matches!(end, Some(None)) {
-        return Ok(json!({"results": [], "is_cached": false})); // the point never occurs
-    }
-    let batches = scan_steps(db, &plan)?;
-    let walker = Walker {
-        merges: &merges,
-        item_of: &items.of_key,
-        excluded: &items.excluded,
-        start: start.flatten(),
-        end: end.flatten(),
-        limit: plan.step_limit,
-        budget: &ctx.budget,
+    let Some(walk) = Walk::read(db, ctx, &plan, &items, None)? else {
+        return Ok(json!({"results": [], "is_cached": false}));
     };
-    let edges = walker.edges(&batches);
+    let (edges, _) = walk.walker().edges(&walk.batches);
     ctx.budget.check()?;
     Ok(answer(filter, &items.names, edges))
+}
+
+/// The actors whose paths go through the drill-down's node or edge
+/// (`pathsFilter.pathStartKey`, `pathEndKey`, `pathDropoffKey`), each with
+/// the number of its paths that do.
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &PathsQuery,
+    _cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let plan = plan(db.dialect(), ctx, query)?;
+    let items = Items::new(scan_names(db, &plan)?, &query.paths_filter);
+    let mut chosen = HashMap::new();
+    if let Some(target) = Target::parse(&query.paths_filter, &items)? {
+        if let Some(walk) = Walk::read(db, ctx, &plan, &items, Some(target))? {
+            let (_, hits) = walk.walker().edges(&walk.batches);
+            ctx.budget.check()?;
+            chosen = hits
+                .into_iter()
+                .map(|(actor, paths)| {
+                    let facts = Facts {
+                        event_count: Some(paths),
+                        ..Facts::default()
+                    };
+                    (actor, facts)
+                })
+                .collect();
+        }
+    }
+    Ok(ActorSet {
+        actor: plan.actor,
+        rows: resolve(db, ctx, plan.actor, plan.scanned, chosen, filter)?,
+        facts: vec![Fact::EventCount],
+    })
+}
+
+/// What the walk of one paths query reads.
+struct Walk<'a> {
+    merges: Merges,
+    items: &'a Items,
+    start: Option<u32>,
+    end: Option<u32>,
+    limit: usize,
+    budget: &'a Budget,
+    target: Option<Target>,
+    batches: Vec<Batch>,
+}
+
+impl<'a> Walk<'a> {
+    /// `None` when a start or end point never occurs (no paths).
+    fn read(
+        db: &dyn EventScanner,
+        ctx: &'a ProjectContext,
+        plan: &Plan,
+        items: &'a Items,
+        target: Option<Target>,
+    ) -> Result<Option<Self>> {
+        let (start, end) = (items.point(&plan.start_point), items.point(&plan.end_point));
+        if matches!(start, Some(None)) || matches!(end, Some(None)) {
+            return Ok(None); // the point never occurs
+        }
+        let (start, end) = (start.flatten(), end.flatten());
+        let merges = match plan.actor {
+            Actor::Person => person_merges(db, ctx)?,
+            Actor::Group(_) => Merges::default(),
+        };
+        Ok(Some(Self {
+            merges,
+            items,
+            start,
+            end,
+            limit: plan.step_limit,
+            budget: &ctx.budget,
+            target,
+            batches: scan_steps(db, plan)?,
+        }))
+    }
+
+    fn walker(&self) -> Walker<'_> {
+        Walker {
+            merges: &self.merges,
+            item_of: &self.items.of_key,
+            excluded: &self.items.excluded,
+            start: self.start,
+            end: self.end,
+            limit: self.limit,
+            budget: self.budget,
+            target: self.target,
+        }
+    }
+}
+
+/// The node or edge a drill-down asks about: items at 0-based positions
+/// of a path.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Step `at` is `from` and step `at + 1` is `to`.
+    Edge { at: usize, from: u32, to: u32 },
+    /// Step `at` is `item` (the path reached the node).
+    Reached { at: usize, item: u32 },
+    /// Step `at` is `item` and the path goes on.
+    After { at: usize, item: u32 },
+    /// Step `at` is `item`, and the path's last.
+    DropOff { at: usize, item: u32 },
+}
+
+impl Target {
+    /// `None` when a key names an item no event has (nobody is behind it).
+    fn parse(filter: &PathsFilter, items: &Items) -> Result<Option<Self>> {
+        let node = |key: &str, name: &str| -> Result<Option<(usize, u32)>> {
+            let field = format!("query.source.source.pathsFilter.{name}");
+            let (position, item) = key.split_once('_').ok_or_else(|| {
+                QueryError::invalid(
+                    &field,
+                    "a node is `<step>_<name>`, as the paths results name them",
+                )
+            })?;
+            let position: usize =
+                position.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                    QueryError::invalid(&field, "the step of a node counts from 1")
+                })?;
+            Ok(items.id(item).map(|id| (position - 1, id)))
+        };
+        let key = |k: &Option<String>, name: &str| k.as_deref().map(|k| node(k, name)).transpose();
+        let start = key(&filter.path_start_key, "pathStartKey")?;
+        let end = key(&filter.path_end_key, "pathEndKey")?;
+        let drop_off = key(&filter.path_dropoff_key, "pathDropoffKey")?;
+        Ok(match (start, end, drop_off) {
+            (None, None, None) => {
+                return Err(QueryError::invalid(
+                    "query.source.source.pathsFilter.pathEndKey",
+                    "name the node (pathEndKey, pathStartKey or pathDropoffKey) or the edge (pathStartKey and pathEndKey)",
+                ))
+            }
+            (Some(None), ..) | (_, Some(None), _) | (.., Some(None)) => None,
+            (None, None, Some(Some((at, item)))) => Some(Target::DropOff { at, item }),
+            (Some(Some((at, from))), Some(Some((next, to))), None) => {
+                if next != at + 1 {
+                    return Err(QueryError::invalid(
+                        "query.source.source.pathsFilter.pathEndKey",
+                        "an edge joins a step to the next one",
+                    ));
+                }
+                Some(Target::Edge { at, from, to })
+            }
+            (None, Some(Some((at, item))), None) => Some(Target::Reached { at, item }),
+            (Some(Some((at, item))), None, None) => Some(Target::After { at, item }),
+            _ => {
+                return Err(QueryError::invalid(
+                    "query.source.source.pathsFilter.pathDropoffKey",
+                    "a drop-off node is asked about on its own",
+                ))
+            }
+        })
+    }
+
+    /// Whether a (cut) path goes through the target.
+    fn on(&self, path: &[(i64, u32)]) -> bool {
+        let item_at = |at: usize| path.get(at).map(|(_, item)| *item);
+        match *self {
+            Target::Edge { at, from, to } => {
+                item_at(at) == Some(from) && item_at(at + 1) == Some(to)
+            }
+            Target::Reached { at, item } => item_at(at) == Some(item),
+            Target::After { at, item } => item_at(at) == Some(item) && path.len() > at + 1,
+            Target::DropOff { at, item } => item_at(at) == Some(item) && path.len() == at + 1,
+        }
+    }
 }
 
 /// The two statements of a paths query.
 struct Plan {
     actor: Actor,
     step_limit: usize,
+    start_point: Option<String>,
+    end_point: Option<String>,
+    /// The instants scanned.
+    scanned: (DateTime<Utc>, DateTime<Utc>),
     /// Each item key with its name.
     names: String,
     /// Actor hash, time, item key per event.
@@ -81,7 +239,8 @@ fn plan(d: &dyn Dialect, ctx: &ProjectContext, query: &PathsQuery) -> Result<Pla
     }
     let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
     let range = Range::resolve(ctx, &query.date_range, Interval::Day, || Ok(None))?;
-    let mut scan = Scan::new(ctx, d, instant(ctx, range.from), instant(ctx, range.to));
+    let scanned = (instant(ctx, range.from), instant(ctx, range.to));
+    let mut scan = Scan::new(ctx, d, scanned.0, scanned.1);
     scan.properties(&query.properties, "properties")?;
     scan.require_actor(actor);
     let (pageview, screen_event) = (
@@ -150,6 +309,9 @@ fn plan(d: &dyn Dialect, ctx: &ProjectContext, query: &PathsQuery) -> Result<Pla
     Ok(Plan {
         actor,
         step_limit,
+        start_point: filter.start_point.clone(),
+        end_point: filter.end_point.clone(),
+        scanned,
         names,
         steps,
     })
@@ -266,20 +428,27 @@ struct Walker<'a> {
     limit: usize,
     /// Checked as actors are walked: a share stops early once time is up.
     budget: &'a Budget,
+    /// A drill-down's node or edge: whose paths go through it.
+    target: Option<Target>,
 }
 
+/// Paths through the drill-down's target, by actor hash.
+type Hits = HashMap<u64, u64, FastHash>;
+
 impl Walker<'_> {
-    /// Every actor's edges: actors are shared out among the cores, each
-    /// share grouped and walked on its own thread.
-    fn edges(&self, batches: &[Batch]) -> Edges {
+    /// Every actor's edges (and the drill-down target's hits): actors are
+    /// shared out among the cores, each share grouped and walked on its
+    /// own thread.
+    fn edges(&self, batches: &[Batch]) -> (Edges, Hits) {
         let shares = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let mut edges = Edges::default();
+        let mut hits = Hits::default();
         std::thread::scope(|scope| {
             let threads: Vec<_> = (0..shares)
                 .map(|share| scope.spawn(move || self.share(batches, share, shares)))
                 .collect();
             for thread in threads {
-                let share = thread
+                let (share, share_hits) = thread
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 for (k, e) in share {
@@ -287,15 +456,17 @@ impl Walker<'_> {
                     edge.count += e.count;
                     edge.total_us += e.total_us;
                 }
+                hits.extend(share_hits);
             }
         });
-        edges
+        (edges, hits)
     }
 
     /// The edges of the actors whose hash is `share` modulo `shares`.
-    fn share(&self, batches: &[Batch], share: u64, shares: u64) -> Edges {
-        let (starts, mut events) = self.gather(batches, share, shares);
+    fn share(&self, batches: &[Batch], share: u64, shares: u64) -> (Edges, Hits) {
+        let (starts, actors, mut events) = self.gather(batches, share, shares);
         let mut edges = Edges::default();
+        let mut hits = Hits::default();
         let mut session: Vec<(i64, u32)> = Vec::new();
         for (n, bounds) in starts.windows(2).enumerate() {
             if n % 4096 == 0 && self.budget.check().is_err() {
@@ -304,12 +475,13 @@ impl Walker<'_> {
             let events = &mut events[bounds[0]..bounds[1]];
             events.sort_unstable(); // by time, then item: the same order every run
             session.clear();
+            let mut through = 0;
             for &(t, item) in events.iter() {
                 if session
                     .last()
                     .is_some_and(|(last, _)| t - last >= SESSION_GAP_US)
                 {
-                    self.walk(&session, &mut edges);
+                    through += self.walk(&session, &mut edges);
                     session.clear();
                 }
                 // Repeats of the same item collapse into one step.
@@ -317,9 +489,12 @@ impl Walker<'_> {
                     session.push((t, item));
                 }
             }
-            self.walk(&session, &mut edges);
+            through += self.walk(&session, &mut edges);
+            if through > 0 {
+                hits.insert(actors[n], through);
+            }
         }
-        edges
+        (edges, hits)
     }
 
     /// The share's `(time, item)` events, actor after actor: actor `n`'s are
@@ -327,7 +502,12 @@ impl Walker<'_> {
     /// one array (a vector per actor costs a cache miss per row) and left
     /// for the caller to sort by time: they arrive mostly in order already,
     /// which DuckDB's sort would not exploit.
-    fn gather(&self, batches: &[Batch], share: u64, shares: u64) -> (Vec<usize>, Vec<(i64, u32)>) {
+    fn gather(
+        &self,
+        batches: &[Batch],
+        share: u64,
+        shares: u64,
+    ) -> (Vec<usize>, Vec<u64>, Vec<(i64, u32)>) {
         let mut actors: HashMap<u64, u32, FastHash> = HashMap::default();
         let mut rows: Vec<(u32, i64, u32)> = Vec::new();
         for (hashes, times, keys) in batches {
@@ -349,6 +529,10 @@ impl Walker<'_> {
                 rows.push((actor, times.value(i), item));
             }
         }
+        let mut hashes = vec![0u64; actors.len()];
+        for (&hash, &i) in &actors {
+            hashes[i as usize] = hash;
+        }
         let mut starts = vec![0usize; actors.len() + 1];
         for &(actor, ..) in &rows {
             starts[actor as usize + 1] += 1;
@@ -362,24 +546,24 @@ impl Walker<'_> {
             events[fill[actor as usize]] = (t, item);
             fill[actor as usize] += 1;
         }
-        (starts, events)
+        (starts, hashes, events)
     }
 
     /// Adds one session's path (cut at the start and end points, at most
-    /// `limit` steps) to the edge counts.
-    fn walk(&self, session: &[(i64, u32)], edges: &mut Edges) {
+    /// `limit` steps) to the edge counts; 1 if it goes through the target.
+    fn walk(&self, session: &[(i64, u32)], edges: &mut Edges) -> u64 {
         let (start, end, limit) = (self.start, self.end, self.limit);
         let mut path = session;
         if let Some(start) = start {
             match path.iter().position(|(_, i)| *i == start) {
                 Some(at) => path = &path[at..],
-                None => return,
+                None => return 0,
             }
         }
         if let Some(end) = end {
             match path.iter().position(|(_, i)| *i == end) {
                 Some(at) => path = &path[..=at],
-                None => return,
+                None => return 0,
             }
         }
         // Paths to an end point keep their last steps, others their first.
@@ -388,10 +572,15 @@ impl Walker<'_> {
         } else {
             &path[..path.len().min(limit)]
         };
+        if let Some(target) = &self.target {
+            // A one-step path has no edge, and is no node of the chart.
+            return u64::from(path.len() > 1 && target.on(path));
+        }
         for (step, pair) in path.windows(2).enumerate() {
             let edge = edges.entry((step, pair[0].1, pair[1].1)).or_default();
             edge.count += 1;
             edge.total_us += pair[1].0 - pair[0].0;
         }
+        0
     }
 }

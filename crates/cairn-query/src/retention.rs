@@ -11,6 +11,7 @@ use arrow_array::{Array, BooleanArray, Int64Array, StringArray, UInt64Array};
 use cairn_store::dialect::Dialect;
 use cairn_store::EventScanner;
 
+use crate::actors::{resolve, ActorFilter, ActorSet, Cell, Fact, Facts};
 use crate::breakdown::{top_values, Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
 use crate::dates::{self, align, instant, shift, Range};
@@ -41,33 +42,167 @@ struct Activity {
 const NO_VALUE: u32 = u32::MAX;
 
 pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Value> {
-    let grid = Grid::plan(ctx, query)?;
-    let plan = activity_sql(db.dialect(), ctx, query, &grid)?;
-    let merges = if plan.follows_merges {
-        person_merges(db, ctx)?
-    } else {
-        Merges::default()
-    };
-    let mut values = Interner::default();
-    let activity = if plan.by_masks {
-        period_masks(db, &plan.grouped, &grid, plan.minimum, &merges)?
-    } else {
-        period_rows(db, &plan.grouped, &grid, &mut values)?
-    };
-    // First-time retention: an actor's only cohort is its first-ever start.
-    let anchors = match grid.kind {
-        RetentionType::RetentionRecurring => None,
-        _ => Some(first_starts(db, ctx, query, &grid)?),
-    };
-    let values = values.into_texts();
-    let cohorts = Cohorts {
-        activity: &activity,
-        anchors: anchors.as_ref(),
-        values: &values,
-    };
+    let scanned = Scanned::read(db, ctx, query)?;
+    let cohorts = scanned.cohorts();
+    let grid = &scanned.grid;
     let (kept, rest) = cohorts.ranked_values(grid.breakdown.as_ref());
-    let tables = cohorts.tables(ctx, &grid, &kept, plan.minimum, query)?;
-    Ok(answer(ctx, &grid, &kept, &rest, &tables))
+    let tables = cohorts.tables(ctx, grid, &kept, scanned.minimum, query)?;
+    Ok(answer(ctx, grid, &kept, &rest, &tables))
+}
+
+/// The actors of one cohort row (under one breakdown value), or of one
+/// cell of it with `column`; each with the columns it came back in.
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &RetentionQuery,
+    cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let (row, column) = cell.retention_cell()?;
+    let scanned = Scanned::read(db, ctx, query)?;
+    let grid = &scanned.grid;
+    if row >= grid.periods.len() {
+        return Err(QueryError::invalid(
+            "query.source.interval",
+            format!("the insight has {} cohort rows", grid.periods.len()),
+        ));
+    }
+    if column.is_some_and(|c| c >= grid.total) {
+        return Err(QueryError::invalid(
+            "query.source.column",
+            format!("the insight has {} columns", grid.total),
+        ));
+    }
+    let cohorts = scanned.cohorts();
+    let (kept, _) = cohorts.ranked_values(grid.breakdown.as_ref());
+    // Which values the row is of: one kept value, or every other one.
+    let wanted: Option<(String, bool)> = match (&grid.breakdown, cell.breakdown()) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(QueryError::invalid(
+                "query.source.breakdown",
+                "the insight has no breakdown",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(QueryError::invalid(
+                "query.source.breakdown",
+                "name the breakdown value (the row's `breakdown_value`)",
+            ))
+        }
+        (Some(b), Some(value)) => {
+            let text = b.text_of(value, "query.source.breakdown")?;
+            Some((text.clone(), text == OTHER_LABEL))
+        }
+    };
+    let cumulative = query.retention_filter.cumulative.unwrap_or(false);
+    let mut chosen = HashMap::new();
+    for (cohort, later_periods) in cohorts.each() {
+        if cohort.period != row {
+            continue;
+        }
+        if let Some((value, other)) = &wanted {
+            let text = cohorts.text(cohort.value);
+            let matches = if *other {
+                !kept.iter().any(|k| k == text)
+            } else {
+                text == value
+            };
+            if !matches {
+                continue;
+            }
+        }
+        let mut appearances = vec![false; grid.total];
+        appearances[0] = true;
+        for k in returns(cohort, later_periods, grid.total, scanned.minimum) {
+            appearances[k] = true;
+        }
+        let counted = match column {
+            None => true,
+            // Cumulative retention counts an actor in every column up to
+            // its last return.
+            Some(c) if cumulative => appearances[c..].iter().any(|a| *a),
+            Some(c) => appearances[c],
+        };
+        if counted {
+            chosen.insert(
+                cohort.actor,
+                Facts {
+                    appearances: Some(appearances),
+                    ..Facts::default()
+                },
+            );
+        }
+    }
+    Ok(ActorSet {
+        actor: grid.actor,
+        rows: resolve(db, ctx, grid.actor, (grid.from, grid.to), chosen, filter)?,
+        facts: vec![Fact::Appearances],
+    })
+}
+
+/// Every actor's activity in the grid, as the insight reads it.
+struct Scanned {
+    grid: Grid,
+    minimum: u64,
+    activity: Vec<Activity>,
+    /// First-time retention: each actor's only cohort period.
+    anchors: Option<HashMap<u64, usize>>,
+    values: Vec<String>,
+}
+
+impl Scanned {
+    fn read(db: &dyn EventScanner, ctx: &ProjectContext, query: &RetentionQuery) -> Result<Self> {
+        let grid = Grid::plan(ctx, query)?;
+        let plan = activity_sql(db.dialect(), ctx, query, &grid)?;
+        let merges = if plan.follows_merges {
+            person_merges(db, ctx)?
+        } else {
+            Merges::default()
+        };
+        let mut values = Interner::default();
+        let activity = if plan.by_masks {
+            period_masks(db, &plan.grouped, &grid, plan.minimum, &merges)?
+        } else {
+            period_rows(db, &plan.grouped, &grid, &mut values)?
+        };
+        // First-time retention: an actor's only cohort is its first-ever start.
+        let anchors = match grid.kind {
+            RetentionType::RetentionRecurring => None,
+            _ => Some(first_starts(db, ctx, query, &grid)?),
+        };
+        Ok(Self {
+            grid,
+            minimum: plan.minimum,
+            activity,
+            anchors,
+            values: values.into_texts(),
+        })
+    }
+
+    fn cohorts(&self) -> Cohorts<'_> {
+        Cohorts {
+            activity: &self.activity,
+            anchors: self.anchors.as_ref(),
+            values: &self.values,
+        }
+    }
+}
+
+/// The columns (periods after its start) a cohort's actor came back in.
+fn returns<'a>(
+    cohort: &Activity,
+    later_periods: &'a [Activity],
+    total: usize,
+    minimum: u64,
+) -> impl Iterator<Item = usize> + 'a {
+    let row = cohort.period;
+    later_periods
+        .iter()
+        .take_while(move |later| later.period < row + total)
+        .filter(move |later| later.returns >= minimum)
+        .map(move |later| later.period - row)
 }
 
 /// The periods of a retention query and what is asked about them.
@@ -350,11 +485,7 @@ impl<'a> Cohorts<'a> {
             }
             let row = cohort.period;
             counts[row][0] += 1;
-            let came_back = later_periods
-                .iter()
-                .take_while(|later| later.period < row + total)
-                .filter(|later| later.returns >= minimum)
-                .map(|later| later.period - row);
+            let came_back = returns(cohort, later_periods, total, minimum);
             if cumulative {
                 if let Some(last) = came_back.last() {
                     (1..=last).for_each(|k| counts[row][k] += 1);

@@ -4,10 +4,11 @@
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use arrow_array::Int64Array;
+use arrow_array::{Int64Array, StringArray};
 use cairn_store::dialect::Dialect;
 use cairn_store::EventScanner;
 
+use crate::actors::{ActorFilter, ActorRow, ActorSet, Cell, Facts};
 use crate::context::ProjectContext;
 use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
@@ -66,57 +67,16 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         dates::check_buckets(&buckets)?;
         let n = periods_in(buckets.len(), query.interval_count);
         for (i, series) in query.series.iter().enumerate() {
-            let field = format!("series[{i}]");
-            let actor = match (series.math, series.math_group_type_index) {
-                (Some(Math::UniqueGroup | Math::Dau) | None, Some(index)) => {
-                    Actor::Group(ctx.group_type(index, &format!("{field}.math_group_type_index"))?)
-                }
-                (Some(Math::UniqueGroup), None) => return Err(QueryError::invalid(
-                    format!("{field}.math_group_type_index"),
-                    "unique_group counts groups of one type; name it with math_group_type_index",
-                )),
-                _ => Actor::Person,
-            };
-            let (from, to) = range.instants(ctx);
-            let d = db.dialect();
-            let mut scan = Scan::new(ctx, d, from, to);
-            scan.event(series.event.as_deref());
-            scan.properties(&query.properties, "properties")?;
-            scan.properties(&series.properties, &format!("{field}.properties"))?;
-            scan.require_actor(actor);
-            let a = scan.actor(actor);
-            let bucket = match query.interval_count {
-                Some(count) => period_sql(d, &scan.local_time(), interval, range.to, count),
-                None => scan.bucket(interval),
-            };
-            // Up to 64 buckets, a person's active ones are bits of one
-            // number: OR-ing them costs less than a distinct count's set
-            // (22% at 10M events). Groups are few, each with a long run of
-            // events, and there the distinct count is cheaper.
-            let active = if n <= 64 && actor == Actor::Person {
-                let index = match query.interval_count {
-                    Some(_) => bucket.clone(),
-                    None => bucket_index_sql(d, interval, buckets[0], &bucket),
-                };
-                d.distinct_small(&index)
-            } else {
-                format!("count(DISTINCT {bucket})")
-            };
-            let sql = match criteria {
-                // An interval counts only if its events satisfy the criterion.
-                Some(c) => format!(
-                    "SELECT k, count(*) FROM (SELECT a, count(*) AS k FROM \
-                     (SELECT {a} AS a, {bucket} AS b {fw} GROUP BY 1, 2 HAVING count(*) {op} {v}) \
-                     GROUP BY 1) GROUP BY 1",
-                    fw = scan.from_where(),
-                    op = c.operator.sql(),
-                    v = c.value,
-                ),
-                None => format!(
-                    "SELECT k, count(*) FROM (SELECT {a} AS a, {active} AS k {fw} GROUP BY 1) GROUP BY 1",
-                    fw = scan.from_where(),
-                ),
-            };
+            let per_actor = per_actor_sql(
+                db.dialect(),
+                ctx,
+                query,
+                i,
+                &range,
+                &buckets,
+                &ActorFilter::default(),
+            )?;
+            let sql = format!("SELECT k, count(*) FROM ({per_actor}) GROUP BY 1");
             let mut exactly = vec![0i64; n];
             for_each_batch(db, &sql, |batch| {
                 let (k, actors) = (
@@ -162,6 +122,157 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         }
     }
     Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+}
+
+/// Whom series `index` counts: the groups of its type for unique groups
+/// (or uniques with a group type), else persons.
+pub(crate) fn actor_of_series(
+    ctx: &ProjectContext,
+    query: &StickinessQuery,
+    index: usize,
+) -> Result<Actor> {
+    let series = query.series.get(index).ok_or_else(|| {
+        QueryError::invalid(
+            "query.source.series",
+            format!("the insight has {} series", query.series.len()),
+        )
+    })?;
+    let field = format!("series[{index}]");
+    match (series.math, series.math_group_type_index) {
+        (Some(Math::UniqueGroup | Math::Dau) | None, Some(index)) => Ok(Actor::Group(
+            ctx.group_type(index, &format!("{field}.math_group_type_index"))?,
+        )),
+        (Some(Math::UniqueGroup), None) => Err(QueryError::invalid(
+            format!("{field}.math_group_type_index"),
+            "unique_group counts groups of one type; name it with math_group_type_index",
+        )),
+        _ => Ok(Actor::Person),
+    }
+}
+
+/// `SELECT a, k`: each actor of series `index` with the number of its
+/// active intervals (or periods) in `range`.
+fn per_actor_sql(
+    d: &dyn Dialect,
+    ctx: &ProjectContext,
+    query: &StickinessQuery,
+    index: usize,
+    range: &Range,
+    buckets: &[NaiveDateTime],
+    filter: &ActorFilter,
+) -> Result<String> {
+    let series = &query.series[index];
+    let field = format!("series[{index}]");
+    let actor = actor_of_series(ctx, query, index)?;
+    let interval = range.interval;
+    let n = periods_in(buckets.len(), query.interval_count);
+    let (from, to) = range.instants(ctx);
+    let mut scan = Scan::new(ctx, d, from, to);
+    scan.event(series.event.as_deref());
+    scan.properties(&query.properties, "properties")?;
+    scan.properties(&series.properties, &format!("{field}.properties"))?;
+    scan.require_actor(actor);
+    filter.apply(&mut scan)?;
+    let a = scan.actor(actor);
+    let bucket = match query.interval_count {
+        Some(count) => period_sql(d, &scan.local_time(), interval, range.to, count),
+        None => scan.bucket(interval),
+    };
+    // Up to 64 buckets, a person's active ones are bits of one
+    // number: OR-ing them costs less than a distinct count's set
+    // (22% at 10M events). Groups are few, each with a long run of
+    // events, and there the distinct count is cheaper.
+    let active = if n <= 64 && actor == Actor::Person {
+        let index = match query.interval_count {
+            Some(_) => bucket.clone(),
+            None => bucket_index_sql(d, interval, buckets[0], &bucket),
+        };
+        d.distinct_small(&index)
+    } else {
+        format!("count(DISTINCT {bucket})")
+    };
+    Ok(match query.stickiness_filter.criteria {
+        // An interval counts only if its events satisfy the criterion.
+        Some(c) => format!(
+            "SELECT a, count(*) AS k FROM \
+             (SELECT {a} AS a, {bucket} AS b {fw} GROUP BY 1, 2 HAVING count(*) {op} {v}) \
+             GROUP BY 1",
+            fw = scan.from_where(),
+            op = c.operator.sql(),
+            v = c.value,
+        ),
+        None => format!(
+            "SELECT {a} AS a, {active} AS k {fw} GROUP BY 1",
+            fw = scan.from_where(),
+        ),
+    })
+}
+
+/// The actors of one bar: active in exactly `day` intervals (at least
+/// `day` for cumulative stickiness, or as `operator` says).
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &StickinessQuery,
+    cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let index = cell.series()?;
+    let actor = actor_of_series(ctx, query, index)?;
+    let interval = query.interval.unwrap_or(Interval::Day);
+    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(db, ctx, &events)
+    })?;
+    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
+    let (range, _) = if cell.previous()? {
+        periods.get(1).ok_or_else(|| {
+            QueryError::invalid("query.source.compare", "the insight compares no periods")
+        })?
+    } else {
+        &periods[0]
+    };
+    let buckets = range.buckets(ctx);
+    dates::check_buckets(&buckets)?;
+    let n = periods_in(buckets.len(), query.interval_count) as i64;
+    let day = cell.day_count()?;
+    let cumulative = query.stickiness_filter.computed_as == Some(StickinessComputation::Cumulative);
+    let op = match cell.operator() {
+        None if cumulative => ">=",
+        None | Some("exact" | "eq") => "=",
+        Some("gte") => ">=",
+        Some("lte") => "<=",
+        Some("gt") => ">",
+        Some("lt") => "<",
+        Some(other) => {
+            return Err(QueryError::invalid(
+                "query.source.operator",
+                format!("`{other}` is not one of exact, gte, lte, gt, lt"),
+            ))
+        }
+    };
+    let d = db.dialect();
+    let per_actor = per_actor_sql(d, ctx, query, index, range, &buckets, filter)?;
+    let sql = format!(
+        "SELECT {id} FROM ({per_actor}) WHERE k {op} {day} AND k >= 1 AND k <= {n}",
+        id = d.text("a"),
+    );
+    let mut rows = Vec::new();
+    for_each_batch(db, &sql, |batch| {
+        let ids = column::<StringArray>(batch, 0)?;
+        for i in 0..batch.num_rows() {
+            rows.push(ActorRow {
+                id: ids.value(i).to_string(),
+                facts: Facts::default(),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(ActorSet {
+        actor,
+        rows,
+        facts: Vec::new(),
+    })
 }
 
 /// How many periods of `interval_count` buckets the range holds (PostHog:

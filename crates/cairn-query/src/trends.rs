@@ -12,7 +12,8 @@ use cairn_core::names;
 use cairn_store::dialect::Dialect;
 use cairn_store::EventScanner;
 
-use crate::breakdown::{top_values, Breakdown, NULL_LABEL, OTHER_LABEL};
+use crate::actors::{ActorFilter, ActorRow, ActorSet, Cell, Fact, Facts};
+use crate::breakdown::{one_of, top_values, Breakdown, NULL_LABEL, OTHER_LABEL};
 use crate::context::ProjectContext;
 use crate::dates::{self, day_string, instant, Range};
 use crate::error::{QueryError, Result};
@@ -283,6 +284,41 @@ impl Shape<'_> {
     }
 }
 
+/// Whom a series counts: the groups of its type for unique or active
+/// groups, else persons.
+fn series_actor(ctx: &ProjectContext, series: &EventsNode, field: &str) -> Result<Actor> {
+    let math = series.math.unwrap_or(Math::Total);
+    let group = match series.math_group_type_index {
+        Some(i) => Some(ctx.group_type(i, &format!("{field}.math_group_type_index"))?),
+        None => None,
+    };
+    match (math, group) {
+        (Math::UniqueGroup, None) => Err(QueryError::invalid(
+            format!("{field}.math_group_type_index"),
+            "unique_group counts groups of one type; name it with math_group_type_index",
+        )),
+        (Math::Dau | Math::WeeklyActive | Math::MonthlyActive | Math::UniqueGroup, Some(i)) => {
+            Ok(Actor::Group(i))
+        }
+        _ => Ok(Actor::Person),
+    }
+}
+
+/// Whom series `index` of the drill-down's insight counts.
+pub(crate) fn actor_of_series(
+    ctx: &ProjectContext,
+    query: &TrendsQuery,
+    index: usize,
+) -> Result<Actor> {
+    let series = query.series.get(index).ok_or_else(|| {
+        QueryError::invalid(
+            "query.source.series",
+            format!("the insight has {} series", query.series.len()),
+        )
+    })?;
+    series_actor(ctx, series, &format!("series[{index}]"))
+}
+
 /// Weekly and monthly active become plain uniques once a bucket is as long
 /// as their window.
 fn effective_math(math: Math, interval: Interval) -> Math {
@@ -326,22 +362,7 @@ impl<'a> SeriesPlan<'a> {
     ) -> Result<Self> {
         let field = format!("series[{index}]");
         let math = effective_math(series.math.unwrap_or(Math::Total), range.interval);
-        let group = match series.math_group_type_index {
-            Some(i) => Some(ctx.group_type(i, &format!("{field}.math_group_type_index"))?),
-            None => None,
-        };
-        let actor = match (math, group) {
-            (Math::UniqueGroup, None) => {
-                return Err(QueryError::invalid(
-                    format!("{field}.math_group_type_index"),
-                    "unique_group counts groups of one type; name it with math_group_type_index",
-                ))
-            }
-            (Math::Dau | Math::WeeklyActive | Math::MonthlyActive | Math::UniqueGroup, Some(i)) => {
-                Actor::Group(i)
-            }
-            _ => Actor::Person,
-        };
+        let actor = series_actor(ctx, series, &field)?;
         let (from, to) = range.instants(ctx);
         Ok(Self {
             ctx,
@@ -468,9 +489,35 @@ impl<'a> SeriesPlan<'a> {
     /// one).
     fn first_time_sql(&self) -> Result<String> {
         let d = self.d;
+        let b = if self.total_value() {
+            self.whole_range()
+        } else {
+            bucket_sql(
+                d,
+                &local_time_sql(self.ctx, d, "f.ts", self.from, self.to),
+                self.interval,
+                self.ctx.week_start,
+            )
+        };
+        Ok(format!(
+            "SELECT {b} AS b, f.bd AS bd, {count} AS v FROM ({firsts}) f
+             WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} {all}",
+            count = d.double("count(*)"),
+            firsts = self.first_times(&ActorFilter::default())?,
+            from = timestamp(d, self.from),
+            to = timestamp(d, self.to),
+            all = d.group_by_all(),
+        ))
+    }
+
+    /// Each person's first event (`a`, `ts`), whether it counts (`ok`) and
+    /// its breakdown value (`bd`).
+    fn first_times(&self, filter: &ActorFilter) -> Result<String> {
+        let d = self.d;
         let (query, series, field) = (self.query, self.series, &self.field);
         let matching = self.math == Math::FirstMatchingEventForUser;
         let mut scan = self.scan(DateTime::UNIX_EPOCH, self.to, matching)?;
+        filter.apply(&mut scan)?;
         let ok = if matching {
             "TRUE".to_string()
         } else {
@@ -483,28 +530,11 @@ impl<'a> SeriesPlan<'a> {
             }
         };
         let (a, bd) = (scan.actor(Actor::Person), self.breakdown_of(&mut scan)?);
-        let b = if self.total_value() {
-            self.whole_range()
-        } else {
-            bucket_sql(
-                d,
-                &local_time_sql(self.ctx, d, "f.ts", self.from, self.to),
-                self.interval,
-                self.ctx.week_start,
-            )
-        };
         Ok(format!(
-            "SELECT {b} AS b, f.bd AS bd, {count} AS v FROM (
-               SELECT {a} AS a, min(e.timestamp) AS ts, {first_ok} AS ok,
-                      {first_bd} AS bd {fw} GROUP BY 1) f
-             WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} {all}",
-            count = d.double("count(*)"),
+            "SELECT {a} AS a, min(e.timestamp) AS ts, {first_ok} AS ok, {first_bd} AS bd {fw} GROUP BY 1",
             first_ok = d.first_by(&format!("coalesce({ok}, FALSE)"), "e.timestamp", None),
             first_bd = d.first_by(&bd, "e.timestamp", None),
             fw = scan.from_where(),
-            from = timestamp(d, self.from),
-            to = timestamp(d, self.to),
-            all = d.group_by_all(),
         ))
     }
 
@@ -746,4 +776,266 @@ fn smooth(data: &[f64], k: usize) -> Vec<f64> {
             (window.iter().sum::<f64>() / window.len() as f64).floor()
         })
         .collect()
+}
+
+/// The actors behind one point of a series (or its total): those with a
+/// matching event in the point's window, under its breakdown value.
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &TrendsQuery,
+    cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let index = cell.series()?;
+    let actor = actor_of_series(ctx, query, index)?;
+    let series = &query.series[index];
+    if !formulas(query)?.is_empty() {
+        return Err(QueryError::invalid(
+            "query.source.source.trendsFilter",
+            "a formula's values are not counts of actors: drill into one of its series",
+        ));
+    }
+    let display = query
+        .trends_filter
+        .display
+        .unwrap_or(Display::ActionsLineGraph);
+    let total_value = display.is_total_value();
+    let interval = if total_value {
+        Interval::Day
+    } else {
+        query.interval.unwrap_or(Interval::Day)
+    };
+    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(db, ctx, &events)
+    })?;
+    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
+    let (range, _) = if cell.previous()? {
+        periods.get(1).ok_or_else(|| {
+            QueryError::invalid("query.source.compare", "the insight compares no periods")
+        })?
+    } else {
+        &periods[0]
+    };
+    let buckets = if total_value {
+        vec![range.from]
+    } else {
+        range.buckets(ctx)
+    };
+    dates::check_buckets(&buckets)?;
+    let bucket = match (total_value, cell.day_text()?) {
+        (true, None) => None,
+        (true, Some(_)) => {
+            return Err(QueryError::invalid(
+                "query.source.day",
+                "a total-value display has one number per series: drill without a day",
+            ))
+        }
+        (false, None) => {
+            return Err(QueryError::invalid(
+                "query.source.day",
+                "name the point: one of the insight's `days`",
+            ))
+        }
+        (false, Some(day)) => Some(
+            buckets
+                .iter()
+                .position(|b| day_string(*b, interval) == day)
+                .ok_or_else(|| {
+                    QueryError::invalid(
+                        "query.source.day",
+                        format!("`{day}` is not one of the insight's `days`"),
+                    )
+                })?,
+        ),
+    };
+    let values = match (&breakdown, cell.breakdown()) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(QueryError::invalid(
+                "query.source.breakdown",
+                "the insight has no breakdown",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(QueryError::invalid(
+                "query.source.breakdown",
+                "name the breakdown value (the result's `breakdown_value`)",
+            ))
+        }
+        (Some(b), Some(value)) => {
+            let text = b.text_of(value, "query.source.breakdown")?;
+            if text == OTHER_LABEL {
+                // "Other" holds every value the insight did not keep.
+                let kept = series_values(
+                    db,
+                    ctx,
+                    query,
+                    index,
+                    series,
+                    range,
+                    &buckets,
+                    Some(b),
+                    display,
+                )?;
+                let kept = kept
+                    .rows
+                    .into_iter()
+                    .map(|(v, _)| v)
+                    .filter(|v| v != OTHER_LABEL)
+                    .collect();
+                Some((kept, true))
+            } else {
+                Some((vec![text], false))
+            }
+        }
+    };
+    let plan = SeriesPlan::new(
+        db.dialect(),
+        ctx,
+        query,
+        index,
+        series,
+        range,
+        &buckets,
+        breakdown.as_ref(),
+        display,
+    )?;
+    let rows = plan.actor_rows(db, bucket, values.as_ref(), filter)?;
+    let mut facts = vec![Fact::EventCount, Fact::FirstEvent, Fact::LastEvent];
+    if matches!(
+        plan.math,
+        Math::FirstTimeForUser | Math::FirstMatchingEventForUser
+    ) {
+        facts = vec![Fact::FirstEvent];
+    }
+    if matches!(actor, Actor::Group(_)) {
+        facts.push(Fact::Members);
+    }
+    Ok(ActorSet { actor, rows, facts })
+}
+
+impl SeriesPlan<'_> {
+    /// The instants one point counts events of: its bucket, the week or
+    /// month up to it for active users, everything up to it for cumulative
+    /// displays, the whole range for total values.
+    fn window(&self, bucket: Option<usize>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let active_days = match self.math {
+            Math::WeeklyActive => Some(7),
+            Math::MonthlyActive => Some(30),
+            _ => None,
+        };
+        let Some(k) = bucket else {
+            return match active_days {
+                Some(days) => (self.to - TimeDelta::days(days), self.to),
+                None => (self.from, self.to),
+            };
+        };
+        let b = self.buckets[k];
+        let end_of = |start: NaiveDateTime, unit: Interval| {
+            (instant(self.ctx, dates::shift(start, unit, 1)) - TimeDelta::microseconds(1))
+                .min(self.to)
+        };
+        if self.display == Display::ActionsLineGraphCumulative {
+            return (self.from, end_of(b, self.interval));
+        }
+        match active_days {
+            // Active days (or hours) in (b − days, b], as `active_sql` counts.
+            Some(days) => {
+                let unit = match self.interval {
+                    Interval::Hour | Interval::Minute => self.interval,
+                    _ => Interval::Day,
+                };
+                let first = dates::shift(b - TimeDelta::days(days), unit, 1);
+                (instant(self.ctx, first), end_of(b, unit))
+            }
+            None => (
+                instant(self.ctx, b).max(self.from),
+                end_of(b, self.interval),
+            ),
+        }
+    }
+
+    /// Each actor of the point `bucket` (None: the total) whose breakdown
+    /// value is in `values` (or, for "Other", not in them).
+    fn actor_rows(
+        &self,
+        db: &dyn EventScanner,
+        bucket: Option<usize>,
+        values: Option<&(Vec<String>, bool)>,
+        filter: &ActorFilter,
+    ) -> Result<Vec<ActorRow>> {
+        let d = self.d;
+        let (from, to) = self.window(bucket);
+        let select = |bd: &str| {
+            values.map_or("TRUE".to_string(), |(values, other)| {
+                one_of(d, bd, values, *other)
+            })
+        };
+        let first_time = matches!(
+            self.math,
+            Math::FirstTimeForUser | Math::FirstMatchingEventForUser
+        );
+        let group = matches!(self.actor, Actor::Group(_));
+        let sql = if first_time {
+            format!(
+                "SELECT {id}, {first} FROM ({firsts}) f
+                 WHERE f.ok AND f.ts >= {from} AND f.ts <= {to} AND {selected}",
+                id = d.text("f.a"),
+                first = d.epoch_micros("f.ts"),
+                firsts = self.first_times(filter)?,
+                from = timestamp(d, from),
+                to = timestamp(d, to),
+                selected = select("f.bd"),
+            )
+        } else {
+            let mut scan = self.scan(from, to, true)?;
+            scan.require_actor(self.actor);
+            filter.apply(&mut scan)?;
+            let bd = self.breakdown_of(&mut scan)?;
+            scan.condition(select(&bd));
+            let a = scan.actor(self.actor);
+            // A company's members: the persons whose events counted it.
+            let members = if group {
+                format!(", count(DISTINCT {})", scan.actor(Actor::Person))
+            } else {
+                String::new()
+            };
+            format!(
+                "SELECT {id}, {first}, count(*), {last}{members} {fw} GROUP BY {a}",
+                id = d.text(&a),
+                first = d.epoch_micros("min(e.timestamp)"),
+                last = d.epoch_micros("max(e.timestamp)"),
+                fw = scan.from_where(),
+            )
+        };
+        let mut rows = Vec::new();
+        for_each_batch(db, &sql, |batch| {
+            let ids = column::<StringArray>(batch, 0)?;
+            let firsts = column::<Int64Array>(batch, 1)?;
+            let counts = (!first_time)
+                .then(|| column::<Int64Array>(batch, 2))
+                .transpose()?;
+            let lasts = (!first_time)
+                .then(|| column::<Int64Array>(batch, 3))
+                .transpose()?;
+            let members = group.then(|| column::<Int64Array>(batch, 4)).transpose()?;
+            for i in 0..batch.num_rows() {
+                rows.push(ActorRow {
+                    id: ids.value(i).to_string(),
+                    facts: Facts {
+                        first_event: Some(firsts.value(i)),
+                        event_count: counts.map(|c| c.value(i) as u64),
+                        last_event: lasts.map(|c| c.value(i)),
+                        members: members.map(|c| c.value(i) as u64),
+                        ..Facts::default()
+                    },
+                });
+            }
+            Ok(())
+        })?;
+        Ok(rows)
+    }
 }

@@ -14,6 +14,7 @@ use arrow_array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
 use cairn_store::dialect::Dialect;
 use cairn_store::EventScanner;
 
+use crate::actors::{resolve, ActorFilter, ActorSet, Cell, Fact, Facts};
 use crate::breakdown::{Breakdown, OTHER_LABEL};
 use crate::context::ProjectContext;
 use crate::dates::{self, day_string, instant, Range};
@@ -33,105 +34,303 @@ struct Row {
     value: Option<u32>,
 }
 
-pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
-    let steps = &query.series;
-    if steps.len() < 2 {
-        return Err(QueryError::invalid(
+/// What a funnel query asks, checked.
+struct Setup {
+    funnel: Funnel,
+    actor: Actor,
+    range: Range,
+    breakdown: Option<Breakdown>,
+    attribution: Attribution,
+}
+
+impl Setup {
+    fn new(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Self> {
+        let steps = &query.series;
+        if steps.len() < 2 {
+            return Err(QueryError::invalid(
+                "series",
+                "a funnel needs at least two steps",
+            ));
+        }
+        limits::check_count(
             "series",
-            "a funnel needs at least two steps",
-        ));
-    }
-    limits::check_count(
-        "series",
-        "funnel steps",
-        steps.len(),
-        limits::MAX_FUNNEL_STEPS,
-    )?;
-    let filter = &query.funnels_filter;
-    limits::check_count(
-        "funnelsFilter.exclusions",
-        "funnel exclusions",
-        filter.exclusions.len(),
-        limits::MAX_FUNNEL_EXCLUSIONS,
-    )?;
-    let order = filter.order.unwrap_or(FunnelOrder::Ordered);
-    let funnel = Funnel {
-        steps: steps.len(),
-        optional: optional_steps(steps, order)?,
-        // Saturating: an absurd window is just "forever", never an overflow.
-        window_us: i64::from(filter.window_interval.unwrap_or(14))
-            .saturating_mul(filter.window_unit.unwrap_or(WindowUnit::Day).seconds())
-            .saturating_mul(1_000_000),
-        order,
-        exclusions: exclusions(query, order)?,
-    };
-    let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
-    let interval = query.interval.unwrap_or(Interval::Day);
-    let events: Vec<Option<&str>> = steps.iter().map(|s| s.event.as_deref()).collect();
-    let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(db, ctx, &events)
-    })?;
-    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
-    let attribution = filter.attribution.unwrap_or(Attribution::FirstTouch);
-    if attribution == Attribution::Step {
-        let step = filter.attribution_step.unwrap_or(0);
-        if step >= steps.len() {
-            return Err(QueryError::invalid(
-                "funnelsFilter.breakdownAttributionValue",
-                "no such step",
-            ));
+            "funnel steps",
+            steps.len(),
+            limits::MAX_FUNNEL_STEPS,
+        )?;
+        let filter = &query.funnels_filter;
+        limits::check_count(
+            "funnelsFilter.exclusions",
+            "funnel exclusions",
+            filter.exclusions.len(),
+            limits::MAX_FUNNEL_EXCLUSIONS,
+        )?;
+        let order = filter.order.unwrap_or(FunnelOrder::Ordered);
+        let funnel = Funnel {
+            steps: steps.len(),
+            optional: optional_steps(steps, order)?,
+            // Saturating: an absurd window is just "forever", never an overflow.
+            window_us: i64::from(filter.window_interval.unwrap_or(14))
+                .saturating_mul(filter.window_unit.unwrap_or(WindowUnit::Day).seconds())
+                .saturating_mul(1_000_000),
+            order,
+            exclusions: exclusions(query, order)?,
+        };
+        let actor = Actor::of(ctx, query.aggregation_group_type_index)?;
+        let interval = query.interval.unwrap_or(Interval::Day);
+        let events: Vec<Option<&str>> = steps.iter().map(|s| s.event.as_deref()).collect();
+        let range = Range::resolve(ctx, &query.date_range, interval, || {
+            earliest_event(db, ctx, &events)
+        })?;
+        let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+        let attribution = filter.attribution.unwrap_or(Attribution::FirstTouch);
+        if attribution == Attribution::Step {
+            let step = filter.attribution_step.unwrap_or(0);
+            if step >= steps.len() {
+                return Err(QueryError::invalid(
+                    "funnelsFilter.breakdownAttributionValue",
+                    "no such step",
+                ));
+            }
+            if order == FunnelOrder::Unordered && step != 0 {
+                return Err(QueryError::invalid(
+                    "funnelsFilter.breakdownAttributionValue",
+                    "unordered funnels attribute breakdowns to the first step only",
+                ));
+            }
         }
-        if order == FunnelOrder::Unordered && step != 0 {
-            return Err(QueryError::invalid(
-                "funnelsFilter.breakdownAttributionValue",
-                "unordered funnels attribute breakdowns to the first step only",
-            ));
-        }
+        Ok(Self {
+            funnel,
+            actor,
+            range,
+            breakdown,
+            attribution,
+        })
     }
 
-    let (streams, values) =
-        actor_streams(db, ctx, query, &funnel, actor, &range, breakdown.as_ref())?;
+    /// Each actor's outcomes per breakdown value, with the actor's hash.
+    fn outcomes(
+        &self,
+        ctx: &ProjectContext,
+        query: &FunnelsQuery,
+        streams: &Streams,
+    ) -> Result<HashMap<String, Vec<(u64, Outcome)>>> {
+        let mut by_value: HashMap<String, Vec<(u64, Outcome)>> = HashMap::new();
+        for (n, rows) in streams.rows.iter().enumerate() {
+            // Every 1024 actors, and before each long stream (attribution may
+            // run the funnel once per breakdown value in it).
+            if n % 1024 == 0 || rows.len() >= 4096 {
+                ctx.budget.check()?;
+            }
+            for (value, outcome) in attribute(
+                &self.funnel,
+                rows,
+                self.attribution,
+                query.funnels_filter.attribution_step.unwrap_or(0),
+                &streams.values,
+            ) {
+                by_value
+                    .entry(value)
+                    .or_default()
+                    .push((streams.hashes[n], outcome));
+            }
+        }
+        Ok(by_value)
+    }
+}
+
+pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
+    let setup = Setup::new(db, ctx, query)?;
+    let Setup {
+        funnel,
+        actor,
+        range,
+        breakdown,
+        ..
+    } = &setup;
+    let (funnel, actor, breakdown) = (funnel, *actor, breakdown.as_ref());
+    let steps = &query.series;
+    let filter = &query.funnels_filter;
+    let streams = actor_streams(db, ctx, query, funnel, actor, range, breakdown)?;
     let viz = filter.viz.unwrap_or(FunnelViz::Steps);
     if viz == FunnelViz::Trends {
-        return trends(ctx, query, &funnel, &range, &streams);
+        return trends(ctx, query, funnel, range, &streams.rows);
     }
-    let mut by_value: HashMap<String, Vec<Outcome>> = HashMap::new();
-    for (n, rows) in streams.iter().enumerate() {
-        // Every 1024 actors, and before each long stream (attribution may
-        // run the funnel once per breakdown value in it).
-        if n % 1024 == 0 || rows.len() >= 4096 {
-            ctx.budget.check()?;
-        }
-        for (value, outcome) in attribute(
-            &funnel,
-            rows,
-            attribution,
-            filter.attribution_step.unwrap_or(0),
-            &values,
-        ) {
-            by_value.entry(value).or_default().push(outcome);
-        }
-    }
+    let by_value: HashMap<String, Vec<Outcome>> = setup
+        .outcomes(ctx, query, &streams)?
+        .into_iter()
+        .map(|(value, outcomes)| (value, outcomes.into_iter().map(|(_, o)| o).collect()))
+        .collect();
     if viz == FunnelViz::TimeToConvert {
         let outcomes: Vec<Outcome> = by_value.into_values().flatten().collect();
-        return time_to_convert(query, &funnel, &outcomes);
+        return time_to_convert(query, funnel, &outcomes);
     }
-    let names = step_names(steps, order);
+    let names = step_names(steps, funnel.order);
     let Some(breakdown) = breakdown else {
-        let outcomes = by_value.remove("").unwrap_or_default();
+        let outcomes = by_value.get("").cloned().unwrap_or_default();
         return Ok(
-            json!({"results": step_results(&names, steps, &funnel, &outcomes, None), "is_cached": false}),
+            json!({"results": step_results(&names, steps, funnel, &outcomes, None), "is_cached": false}),
         );
     };
-    let ranked = rank(by_value, &funnel, breakdown.limit);
+    let ranked = rank(by_value, funnel, breakdown.limit, |o| o);
     let results: Vec<Value> = ranked
         .iter()
         .map(|(value, outcomes)| {
-            let shown = breakdown_json(&breakdown, value);
-            Value::Array(step_results(&names, steps, &funnel, outcomes, Some(&shown)))
+            let shown = breakdown_json(breakdown, value);
+            Value::Array(step_results(&names, steps, funnel, outcomes, Some(&shown)))
         })
         .collect();
     Ok(json!({"results": results, "is_cached": false}))
+}
+
+/// The actors of one funnel step (`funnelStep` n: reached step n; −n:
+/// reached the step before n and not n) under one breakdown value, or of
+/// one entrance period of conversion trends.
+pub(crate) fn actors(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &FunnelsQuery,
+    cell: &Cell,
+    filter: &ActorFilter,
+) -> Result<ActorSet> {
+    let setup = Setup::new(db, ctx, query)?;
+    let funnel = &setup.funnel;
+    let streams = actor_streams(
+        db,
+        ctx,
+        query,
+        funnel,
+        setup.actor,
+        &setup.range,
+        setup.breakdown.as_ref(),
+    )?;
+    let mut chosen: HashMap<u64, Facts> = HashMap::new();
+    let viz = query.funnels_filter.viz.unwrap_or(FunnelViz::Steps);
+    if let Some((start, drop_off)) = cell.funnel_trends()? {
+        if viz != FunnelViz::Trends {
+            return Err(QueryError::invalid(
+                "query.source.funnelTrendsEntrancePeriodStart",
+                "only a conversion trends funnel (funnelVizType trends) has entrance periods",
+            ));
+        }
+        let (from_step, to_step) = trend_steps(query, funnel)?;
+        let buckets = setup.range.buckets(ctx);
+        let period = buckets
+            .iter()
+            .position(|b| {
+                day_string(*b, setup.range.interval) == start
+                    || b.format("%Y-%m-%dT%H:%M:%S").to_string() == start
+            })
+            .ok_or_else(|| {
+                QueryError::invalid(
+                    "query.source.funnelTrendsEntrancePeriodStart",
+                    format!("`{start}` is not one of the insight's `days`"),
+                )
+            })?;
+        entrances(ctx, funnel, &setup.range, &streams.rows, |p, n, outcome| {
+            // The period's entrants: those who converted, or (drop-offs)
+            // those who entered and did not.
+            if p == period
+                && outcome.reached >= from_step
+                && (outcome.reached >= to_step) != drop_off
+            {
+                chosen.insert(
+                    streams.hashes[n],
+                    Facts {
+                        seconds_to_convert: (!drop_off)
+                            .then(|| seconds_between(outcome, from_step, to_step))
+                            .flatten(),
+                        ..Facts::default()
+                    },
+                );
+            }
+        })?;
+    } else {
+        let Some(step) = cell.funnel_step() else {
+            return Err(QueryError::invalid(
+                "query.source.funnelStep",
+                "name the step: n for the actors who reached step n, -n for those who dropped off before it",
+            ));
+        };
+        let n = funnel.steps as i64;
+        if step == 0 || step.abs() > n {
+            return Err(QueryError::invalid(
+                "query.source.funnelStep",
+                format!("must be between 1 and {n}, or -{n} and -2 for drop-offs"),
+            ));
+        }
+        let at = step.unsigned_abs() as usize - 1;
+        // Drop-offs reached the last required step before this one.
+        let before = if step < 0 {
+            let before = (0..at)
+                .rev()
+                .find(|j| !funnel.optional[*j])
+                .ok_or_else(|| {
+                    QueryError::invalid(
+                        "query.source.funnelStep",
+                        "nobody drops off before the first step",
+                    )
+                })?;
+            Some(before)
+        } else {
+            None
+        };
+        let by_value = setup.outcomes(ctx, query, &streams)?;
+        let outcomes: Vec<(u64, Outcome)> = match (&setup.breakdown, cell.funnel_step_breakdown()) {
+            (_, None) => by_value.into_values().flatten().collect(),
+            (None, Some(_)) => {
+                return Err(QueryError::invalid(
+                    "query.source.funnelStepBreakdown",
+                    "the insight has no breakdown",
+                ))
+            }
+            (Some(b), Some(value)) => {
+                let mut text = b.text_of(value, "query.source.funnelStepBreakdown")?;
+                let ranked = rank(by_value, funnel, b.limit, |(_, o)| o);
+                // The response shows "Other" for the values past the limit.
+                if text == "Other" && !ranked.iter().any(|(v, _)| v == "Other") {
+                    text = OTHER_LABEL.to_string();
+                }
+                ranked
+                    .into_iter()
+                    .find(|(v, _)| *v == text)
+                    .map(|(_, outcomes)| outcomes)
+                    .unwrap_or_default()
+            }
+        };
+        for (hash, outcome) in outcomes {
+            let counted = match before {
+                None => outcome.counts_at(at, &funnel.optional),
+                Some(before) => {
+                    outcome.counts_at(before, &funnel.optional)
+                        && !outcome.counts_at(at, &funnel.optional)
+                }
+            };
+            if counted {
+                let seconds = (before.is_none() && at > 0)
+                    .then(|| seconds_between(&outcome, 0, at))
+                    .flatten();
+                chosen.insert(
+                    hash,
+                    Facts {
+                        seconds_to_convert: seconds,
+                        ..Facts::default()
+                    },
+                );
+            }
+        }
+    }
+    let (from, to) = (instant(ctx, setup.range.from), instant(ctx, setup.range.to));
+    Ok(ActorSet {
+        actor: setup.actor,
+        rows: resolve(db, ctx, setup.actor, (from, to), chosen, filter)?,
+        facts: vec![Fact::TimeToConvert],
+    })
+}
+
+/// Seconds from step `from` to step `to` of the attempt, if it took both.
+fn seconds_between(outcome: &Outcome, from: usize, to: usize) -> Option<f64> {
+    Some((outcome.times.get(to).copied()?? - outcome.times.get(from).copied()??) as f64 / 1e6)
 }
 
 fn optional_steps(steps: &[EventsNode], order: FunnelOrder) -> Result<Vec<bool>> {
@@ -243,7 +442,18 @@ fn mask_sql(d: &dyn Dialect, conditions: &[String]) -> String {
     d.integer(&terms.join(" + "))
 }
 
-/// Each actor's rows in time order, and the interned breakdown values.
+/// Every actor's rows in time order, read from the events.
+struct Streams {
+    /// One stream per actor.
+    rows: Vec<Vec<Row>>,
+    /// The actor of each stream.
+    hashes: Vec<u64>,
+    /// The interned breakdown values.
+    values: Vec<String>,
+}
+
+/// Each actor's rows in time order, the actors' hashes, and the interned
+/// breakdown values.
 fn actor_streams(
     db: &dyn EventScanner,
     ctx: &ProjectContext,
@@ -252,7 +462,7 @@ fn actor_streams(
     actor: Actor,
     range: &Range,
     breakdown: Option<&Breakdown>,
-) -> Result<(Vec<Vec<Row>>, Vec<String>)> {
+) -> Result<Streams> {
     let (from, to) = (instant(ctx, range.from), instant(ctx, range.to));
     let d = db.dialect();
     let mut scan = Scan::new(ctx, d, from, to);
@@ -315,6 +525,7 @@ fn actor_streams(
         fw = scan.from_where(),
     );
     let mut streams: Vec<Vec<Row>> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
     let mut values = Interner::default();
     let mut last_actor = None;
     for_each_batch(db, &sql, |batch| {
@@ -328,6 +539,7 @@ fn actor_streams(
             if last_actor != Some(actors.value(i)) {
                 last_actor = Some(actors.value(i));
                 streams.push(Vec::new());
+                hashes.push(actors.value(i));
             }
             let event = Event {
                 t: times.value(i),
@@ -348,7 +560,11 @@ fn actor_streams(
     for stream in &mut streams {
         stream.sort_by_key(|r| (r.event.t, r.event.steps.trailing_zeros()));
     }
-    Ok((streams, values.into_texts()))
+    Ok(Streams {
+        rows: streams,
+        hashes,
+        values: values.into_texts(),
+    })
 }
 
 fn events_of(rows: &[Row]) -> Vec<Event> {
@@ -434,30 +650,30 @@ fn attribute(
 
 /// Breakdown values ranked by their counts at the last step, then the one
 /// before, and so on; those past the limit are merged into "Other".
-fn rank(
-    by_value: HashMap<String, Vec<Outcome>>,
+fn rank<T>(
+    by_value: HashMap<String, Vec<T>>,
     funnel: &Funnel,
     limit: usize,
-) -> Vec<(String, Vec<Outcome>)> {
-    let counts = |outcomes: &[Outcome]| -> Vec<usize> {
+    outcome: impl Fn(&T) -> &Outcome,
+) -> Vec<(String, Vec<T>)> {
+    let counts = |outcomes: &[T]| -> Vec<usize> {
         (0..funnel.steps)
             .rev()
             .map(|s| {
                 outcomes
                     .iter()
-                    .filter(|o| o.counts_at(s, &funnel.optional))
+                    .filter(|o| outcome(o).counts_at(s, &funnel.optional))
                     .count()
             })
             .collect()
     };
-    let mut ranked: Vec<(Vec<usize>, String, Vec<Outcome>)> = by_value
+    let mut ranked: Vec<(Vec<usize>, String, Vec<T>)> = by_value
         .into_iter()
         .map(|(v, o)| (counts(&o), v, o))
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let rest = ranked.split_off(ranked.len().min(limit));
-    let mut kept: Vec<(String, Vec<Outcome>)> =
-        ranked.into_iter().map(|(_, v, o)| (v, o)).collect();
+    let mut kept: Vec<(String, Vec<T>)> = ranked.into_iter().map(|(_, v, o)| (v, o)).collect();
     if !rest.is_empty() {
         kept.push((
             OTHER_LABEL.to_string(),
@@ -606,6 +822,43 @@ fn trends(
     range: &Range,
     streams: &[Vec<Row>],
 ) -> Result<Value> {
+    let (from_step, to_step) = trend_steps(query, funnel)?;
+    let buckets = range.buckets(ctx);
+    dates::check_buckets(&buckets)?;
+    let mut entered = vec![0u64; buckets.len()];
+    let mut converted = vec![0u64; buckets.len()];
+    entrances(ctx, funnel, range, streams, |period, _, outcome| {
+        if outcome.reached >= from_step {
+            entered[period] += 1;
+            converted[period] += u64::from(outcome.reached >= to_step);
+        }
+    })?;
+    let rates: Vec<Value> = entered
+        .iter()
+        .zip(&converted)
+        .map(|(e, c)| {
+            if *e == 0 {
+                json!(0)
+            } else {
+                number((*c as f64 / *e as f64 * 10_000.0).round() / 100.0)
+            }
+        })
+        .collect();
+    Ok(json!({
+        "results": [{
+            "count": buckets.len(),
+            "data": rates,
+            "days": buckets.iter().map(|b| day_string(*b, range.interval)).collect::<Vec<_>>(),
+            "labels": buckets.iter().map(|b| dates::label(*b, range.interval)).collect::<Vec<_>>(),
+            "reached_from_step_count": entered,
+            "reached_to_step_count": converted,
+        }],
+        "is_cached": false,
+    }))
+}
+
+/// The steps conversion trends convert between.
+fn trend_steps(query: &FunnelsQuery, funnel: &Funnel) -> Result<(usize, usize)> {
     let filter = &query.funnels_filter;
     let from_step = filter.from_step.unwrap_or(0);
     let to_step = filter.to_step.unwrap_or(funnel.steps - 1);
@@ -615,6 +868,18 @@ fn trends(
             "must be after funnelFromStep and within the steps",
         ));
     }
+    Ok((from_step, to_step))
+}
+
+/// Calls `each(period, actor index, outcome)` for each entrance period of
+/// each actor: the attempt started by its first-step events in that period.
+fn entrances(
+    ctx: &ProjectContext,
+    funnel: &Funnel,
+    range: &Range,
+    streams: &[Vec<Row>],
+    mut each: impl FnMut(usize, usize, &Outcome),
+) -> Result<()> {
     let buckets = range.buckets(ctx);
     dates::check_buckets(&buckets)?;
     let index: HashMap<i64, usize> = buckets
@@ -635,8 +900,6 @@ fn trends(
             )
             .copied()
     };
-    let mut entered = vec![0u64; buckets.len()];
-    let mut converted = vec![0u64; buckets.len()];
     for (n, rows) in streams.iter().enumerate() {
         if n % 1024 == 0 {
             ctx.budget.check()?;
@@ -660,33 +923,9 @@ fn trends(
                 })
                 .collect();
             if let Some(outcome) = funnel.run(&events) {
-                if outcome.reached >= from_step {
-                    entered[period] += 1;
-                    converted[period] += u64::from(outcome.reached >= to_step);
-                }
+                each(period, n, &outcome);
             }
         }
     }
-    let rates: Vec<Value> = entered
-        .iter()
-        .zip(&converted)
-        .map(|(e, c)| {
-            if *e == 0 {
-                json!(0)
-            } else {
-                number((*c as f64 / *e as f64 * 10_000.0).round() / 100.0)
-            }
-        })
-        .collect();
-    Ok(json!({
-        "results": [{
-            "count": buckets.len(),
-            "data": rates,
-            "days": buckets.iter().map(|b| day_string(*b, range.interval)).collect::<Vec<_>>(),
-            "labels": buckets.iter().map(|b| dates::label(*b, range.interval)).collect::<Vec<_>>(),
-            "reached_from_step_count": entered,
-            "reached_to_step_count": converted,
-        }],
-        "is_cached": false,
-    }))
+    Ok(())
 }

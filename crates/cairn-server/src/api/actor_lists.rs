@@ -100,7 +100,7 @@ pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiRe
 
 /// The group as an `actor` cell: the groups API's object, plus PostHog's
 /// `id` (the key) and `properties`.
-fn group_actor_json(group: &Group) -> Value {
+pub fn group_actor_json(group: &Group) -> Value {
     let mut actor = group_json(group);
     actor["id"] = json!(group.group_key);
     actor["properties"] = json!(group.properties);

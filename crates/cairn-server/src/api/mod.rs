@@ -2,7 +2,9 @@
 //! shapes so its docs and clients apply.
 
 pub mod actor_lists;
+pub mod actors;
 pub mod events;
+pub mod export;
 pub mod feature_flags;
 pub mod groups;
 pub mod persons;

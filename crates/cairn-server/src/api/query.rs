@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::Value;
 
@@ -21,8 +23,10 @@ use crate::state::AppState;
 pub async fn query(
     State(state): State<Arc<AppState>>,
     Extension(project): Extension<ProjectId>,
+    headers: HeaderMap,
+    RawQuery(params): RawQuery,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let mut body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
     let query = match body.get_mut("query").map(Value::take) {
@@ -34,12 +38,38 @@ pub async fn query(
             ))
         }
     };
-    if super::actor_lists::handles(&query) {
-        return Ok(Json(
-            super::actor_lists::answer(&state, project, query).await?,
-        ));
+    let csv = super::export::wants_csv(&headers, params.as_deref());
+    if let Some(node) = super::actors::drill_down(&query) {
+        let request = super::actors::Request::parse(node)?;
+        let (limit, offset) = (request.limit, request.offset);
+        let listing = super::actors::list(&state, project, request).await?;
+        return Ok(if csv {
+            super::export::actors_csv(listing)
+        } else {
+            Json(super::actors::page_json(&listing, limit, offset)?).into_response()
+        });
     }
-    Ok(Json(answer(&state, project, query).await?))
+    if super::actor_lists::handles(&query) {
+        return Ok(Json(super::actor_lists::answer(&state, project, query).await?).into_response());
+    }
+    let kind = insight_kind(&query);
+    let answer = answer(&state, project, query).await?;
+    if csv {
+        return super::export::insight_csv(&kind, &answer);
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// The kind of insight a query node asks for (inside an `InsightVizNode`).
+fn insight_kind(query: &Value) -> String {
+    let node = match query.get("kind").and_then(Value::as_str) {
+        Some("InsightVizNode") => query.get("source").unwrap_or(&Value::Null),
+        _ => query,
+    };
+    node.get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Runs one insight query (shared by the API and the UI) within the

@@ -71,6 +71,8 @@ pub trait Dialect: std::fmt::Debug + Send + Sync {
     fn integer(&self, expr: &str) -> String;
     /// A text NULL.
     fn null_text(&self) -> &'static str;
+    /// `expr` (a uuid or text) as text, uuids in their hyphenated lower-case form.
+    fn text(&self, expr: &str) -> String;
     /// Integer division rounding toward negative infinity.
     fn int_div(&self, a: &str, b: &str) -> String;
     /// Whether `expr` matches the regular expression `pattern` (RE2

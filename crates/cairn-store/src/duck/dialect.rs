@@ -100,6 +100,10 @@ impl Dialect for DuckDialect {
         "NULL::VARCHAR"
     }
 
+    fn text(&self, expr: &str) -> String {
+        format!("CAST({expr} AS VARCHAR)")
+    }
+
     fn int_div(&self, a: &str, b: &str) -> String {
         format!("({a} // {b})")
     }
