@@ -314,6 +314,36 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// `SELECT hash, id` of every stored actor of the project passing
+/// `filter`: its persons, or its groups of one type (keys only seen on
+/// events are not stored). The hash is the one `Scan::actor` hashes to,
+/// merged persons included (an event's current person is a stored one).
+pub fn stored_actors_sql(
+    ctx: &ProjectContext,
+    d: &dyn Dialect,
+    actor: Actor,
+    filter: &Properties,
+    field: &str,
+) -> Result<String> {
+    // The filter's SQL reads the aliases a scan joins the actor's row as.
+    let mut scan = Scan::new(ctx, d, DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH);
+    let condition = scan
+        .predicate(filter, field)?
+        .map_or(String::new(), |sql| format!(" AND {sql}"));
+    let project = ctx.project.0;
+    Ok(match actor {
+        Actor::Person => format!(
+            "SELECT {}, {} FROM persons p WHERE p.project_id = {project}{condition}",
+            d.hash(&["p.id"]),
+            d.text("p.id"),
+        ),
+        Actor::Group(i) => format!(
+            "SELECT {}, g{i}.group_key FROM groups g{i} WHERE g{i}.project_id = {project} AND g{i}.group_type_index = {i}{condition}",
+            d.hash(&[&format!("g{i}.group_key")]),
+        ),
+    })
+}
+
 /// The number of whole `interval`s from the bucket starting at `first` to
 /// the bucket starting at `bucket` (both aligned local readings, so counting
 /// boundaries between them is exact).

@@ -131,7 +131,7 @@ pub fn run(
 /// same on all its events, so ANDing the filter into a scan keeps or drops
 /// whole actors and leaves the insight's answer for the others unchanged.
 #[derive(Debug, Clone, Default)]
-pub struct ActorFilter(Properties);
+pub struct ActorFilter(pub(crate) Properties);
 
 impl ActorFilter {
     pub fn new(properties: &Properties, actor: Actor) -> Result<Self> {

@@ -1,6 +1,8 @@
 //! Actor hashes back to ids: the state machines key actors by the engine's
-//! hash of the person id or group key; one scan of the events they were read
-//! from names them again.
+//! hash of the person id or group key. One scan of the stored persons (or
+//! groups of the type) names them, applying the actors' filter there; the
+//! few actors with no stored row (personless events, group keys never
+//! identified) are named from the events they were counted from.
 
 use std::collections::HashMap;
 
@@ -12,13 +14,13 @@ use cairn_store::EventScanner;
 use super::{ActorFilter, ActorRow, Facts};
 use crate::context::ProjectContext;
 use crate::error::Result;
-use crate::sql::{column, for_each_batch, Actor, Scan};
+use crate::sql::{column, for_each_batch, stored_actors_sql, Actor, Scan};
 
-/// Hashes per statement: a list the engine turns into a hash join.
+/// Hashes per statement of the fallback: a list the engine reads once.
 const CHUNK: usize = 20_000;
 
-/// The actors of `facts` (by hash), named from the events of `[from, to]`
-/// they were counted from, keeping those `filter` passes.
+/// The actors of `facts` (by hash) that `filter` passes, named; those not
+/// stored are named from the events of `[from, to]`.
 pub(crate) fn resolve(
     db: &dyn EventScanner,
     ctx: &ProjectContext,
@@ -28,15 +30,23 @@ pub(crate) fn resolve(
     filter: &ActorFilter,
 ) -> Result<Vec<ActorRow>> {
     let d = db.dialect();
+    let mut rows = Vec::with_capacity(facts.len());
+    if facts.is_empty() {
+        return Ok(rows);
+    }
+    let stored = stored_actors_sql(ctx, d, actor, &filter.0, "query.properties")?;
+    name(db, &stored, &mut facts, &mut rows)?;
+    // An actor without a stored row has no properties to pass a filter.
+    if filter.0 .0.is_some() {
+        return Ok(rows);
+    }
     let mut scan = Scan::new(ctx, d, from, to);
     scan.require_actor(actor);
-    filter.apply(&mut scan)?;
     let a = scan.actor(actor);
     let hash = d.hash(&[&a]);
-    let mut hashes: Vec<u64> = facts.keys().copied().collect();
-    hashes.sort_unstable();
-    let mut rows = Vec::with_capacity(hashes.len());
-    for chunk in hashes.chunks(CHUNK) {
+    let mut unnamed: Vec<u64> = facts.keys().copied().collect();
+    unnamed.sort_unstable();
+    for chunk in unnamed.chunks(CHUNK) {
         ctx.budget.check()?;
         let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
         let sql = format!(
@@ -45,19 +55,29 @@ pub(crate) fn resolve(
             fw = scan.from_where(),
             list = list.join(", "),
         );
-        for_each_batch(db, &sql, |batch| {
-            let hashes = column::<UInt64Array>(batch, 0)?;
-            let ids = column::<StringArray>(batch, 1)?;
-            for i in 0..batch.num_rows() {
-                if let Some(facts) = facts.remove(&hashes.value(i)) {
-                    rows.push(ActorRow {
-                        id: ids.value(i).to_string(),
-                        facts,
-                    });
-                }
-            }
-            Ok(())
-        })?;
+        name(db, &sql, &mut facts, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// Moves the actors `sql` names (`hash, id` rows) from `facts` to `rows`.
+fn name(
+    db: &dyn EventScanner,
+    sql: &str,
+    facts: &mut HashMap<u64, Facts>,
+    rows: &mut Vec<ActorRow>,
+) -> Result<()> {
+    for_each_batch(db, sql, |batch| {
+        let hashes = column::<UInt64Array>(batch, 0)?;
+        let ids = column::<StringArray>(batch, 1)?;
+        for i in 0..batch.num_rows() {
+            if let Some(facts) = facts.remove(&hashes.value(i)) {
+                rows.push(ActorRow {
+                    id: ids.value(i).to_string(),
+                    facts,
+                });
+            }
+        }
+        Ok(())
+    })
 }
