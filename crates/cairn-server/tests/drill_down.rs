@@ -527,3 +527,104 @@ fn a_csv_of_100k_actors_streams_every_row_in_bounded_memory() {
     eprintln!("peak memory grew {grown_mb} MB for a CSV of {persons} actors");
     assert!(grown_mb < 100, "peak memory grew {grown_mb} MB");
 }
+
+#[test]
+fn funnel_drill_downs_follow_order_windows_exclusions_and_attribution() {
+    let server = Server::start();
+    let at = |name: &str, who: &str, t: &str, props: Value| {
+        event_at(name, who, &format!("2024-01-{t}:00Z"), props)
+    };
+    server.capture(json!([
+        // p1: an exclusion between the steps; strict: it breaks the chain.
+        at("a", "p1", "01T10:00", json!({})),
+        at("x", "p1", "01T10:30", json!({})),
+        at("b", "p1", "01T11:00", json!({})),
+        // p2: another event between the steps (strict: broken).
+        at("a", "p2", "01T10:00", json!({"src": "ads"})),
+        at("c", "p2", "01T10:10", json!({})),
+        at("b", "p2", "01T10:20", json!({})),
+        // p3: the steps in the wrong order (unordered: converted).
+        at("b", "p3", "01T09:00", json!({})),
+        at("a", "p3", "01T10:00", json!({"src": "seo"})),
+        // p4: two days between the steps.
+        at("a", "p4", "01T10:00", json!({"src": "seo"})),
+        at("b", "p4", "03T10:00", json!({})),
+    ]));
+    let cell = |filter: Value, step: i64, extra: Value| {
+        let mut source = json!({
+            "kind": "FunnelsQuery",
+            "series": [{"kind": "EventsNode", "event": "a"}, {"kind": "EventsNode", "event": "b"}],
+            "dateRange": date_range(),
+            "funnelsFilter": filter,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            source[k] = v.clone();
+        }
+        let answer = drill(
+            &server,
+            json!({"kind": "FunnelsActorsQuery", "source": source, "funnelStep": step}),
+            json!({}),
+        );
+        names(&answer)
+    };
+    let exclusion = json!({"exclusions": [{"kind": "EventsNode", "event": "x", "funnelFromStep": 0, "funnelToStep": 1}]});
+    assert_eq!(cell(exclusion.clone(), 2, json!({})), set(&["p2", "p4"]));
+    assert_eq!(cell(exclusion.clone(), -2, json!({})), set(&["p3"]));
+    assert_eq!(cell(exclusion, 1, json!({})), set(&["p2", "p3", "p4"]));
+    let strict = json!({"funnelOrderType": "strict"});
+    assert_eq!(cell(strict.clone(), 2, json!({})), set(&["p4"]));
+    assert_eq!(cell(strict, -2, json!({})), set(&["p1", "p2", "p3"]));
+    let unordered = json!({"funnelOrderType": "unordered"});
+    assert_eq!(
+        cell(unordered, 2, json!({})),
+        set(&["p1", "p2", "p3", "p4"])
+    );
+    let one_day = json!({"funnelWindowInterval": 1, "funnelWindowIntervalUnit": "day"});
+    assert_eq!(cell(one_day.clone(), 2, json!({})), set(&["p1", "p2"]));
+    assert_eq!(cell(one_day, -2, json!({})), set(&["p3", "p4"]));
+    // First touch: an actor is listed under the value of its first step.
+    let by_source = json!({"breakdownFilter": {"breakdown": "src"}});
+    let source_cell = |value: Value, step: i64| {
+        let source = json!({
+            "kind": "FunnelsQuery",
+            "series": [{"kind": "EventsNode", "event": "a"}, {"kind": "EventsNode", "event": "b"}],
+            "dateRange": date_range(),
+            "breakdownFilter": by_source["breakdownFilter"],
+        });
+        names(&drill(
+            &server,
+            json!({"kind": "FunnelsActorsQuery", "source": source, "funnelStep": step, "funnelStepBreakdown": value}),
+            json!({}),
+        ))
+    };
+    assert_eq!(source_cell(json!(["seo"]), 1), set(&["p3", "p4"]));
+    assert_eq!(source_cell(json!(["seo"]), 2), set(&["p4"]));
+    assert_eq!(source_cell(json!(["ads"]), 2), set(&["p2"]));
+}
+
+#[test]
+fn retention_rows_are_first_time_or_recurring_cohorts() {
+    let server = Server::start();
+    server.capture(json!([
+        event_at("start", "p1", "2024-01-01T10:00:00Z", json!({})),
+        event_at("start", "p1", "2024-01-03T10:00:00Z", json!({})),
+        event_at("start", "p2", "2024-01-03T10:00:00Z", json!({})),
+    ]));
+    let row = |kind: &str, row: i64| {
+        let source = json!({
+            "kind": "RetentionQuery",
+            "dateRange": date_range(),
+            "retentionFilter": {"period": "Day", "totalIntervals": 7, "retentionType": kind,
+                "targetEntity": {"id": "start", "type": "events"},
+                "returningEntity": {"id": "start", "type": "events"}},
+        });
+        names(&drill(
+            &server,
+            json!({"kind": "InsightActorsQuery", "source": source, "interval": row}),
+            json!({}),
+        ))
+    };
+    assert_eq!(row("retention_recurring", 2), set(&["p1", "p2"]));
+    assert_eq!(row("retention_first_time", 2), set(&["p2"]));
+    assert_eq!(row("retention_first_time", 0), set(&["p1"]));
+}
