@@ -325,10 +325,7 @@ pub fn stored_actors_sql(
     filter: &Properties,
     field: &str,
 ) -> Result<String> {
-    // The filter's SQL reads the aliases a scan joins the actor's row as.
-    let mut scan = Scan::new(ctx, d, DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH);
-    let condition = scan
-        .predicate(filter, field)?
+    let condition = stored_actor_condition(ctx, d, filter, field)?
         .map_or(String::new(), |sql| format!(" AND {sql}"));
     let project = ctx.project.0;
     Ok(match actor {
@@ -342,6 +339,18 @@ pub fn stored_actors_sql(
             d.hash(&[&format!("g{i}.group_key")]),
         ),
     })
+}
+
+/// `filter` (on the actors' own properties) as SQL over a stored person
+/// row `p` or group row `g<index>`, the names a scan joins them as.
+pub fn stored_actor_condition(
+    ctx: &ProjectContext,
+    d: &dyn Dialect,
+    filter: &Properties,
+    field: &str,
+) -> Result<Option<String>> {
+    let mut scan = Scan::new(ctx, d, DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH);
+    scan.predicate(filter, field)
 }
 
 /// The number of whole `interval`s from the bucket starting at `first` to

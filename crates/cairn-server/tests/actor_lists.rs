@@ -301,19 +301,21 @@ fn list_queries_refuse_what_they_cannot_answer_naming_the_field() {
         "not supported",
     );
     refused(
-        groups(json!({"properties": [{"key": "tier", "value": "gold", "type": "group"}]})),
-        "query.properties",
-        "not supported yet",
+        groups(
+            json!({"properties": [{"key": "tier", "value": "gold", "type": "group", "group_type_index": 1}]}),
+        ),
+        "query.properties[0]",
+        "groups of type 0",
     );
     refused(
-        groups(json!({"select": ["group_name"]})),
+        groups(json!({"select": ["group_name", "colour"]})),
         "query.select",
-        "not supported yet",
+        "not a column",
     );
     refused(
-        groups(json!({"orderBy": ["group_name ASC"]})),
-        "query.orderBy",
-        "not supported yet",
+        groups(json!({"orderBy": ["event_count DESC"]})),
+        "query.select",
+        "drill-down",
     );
 
     let trends = json!({"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "e"}]});
@@ -325,24 +327,14 @@ fn list_queries_refuse_what_they_cannot_answer_naming_the_field() {
         "name the point",
     );
     refused(
-        json!({"kind": "ActorsQuery", "properties": [{"key": "email", "value": "x", "type": "person"}]}),
-        "query.properties",
-        "not supported yet",
-    );
-    refused(
-        json!({"kind": "ActorsQuery", "fixedProperties": [{"key": "email", "value": "x", "type": "person"}]}),
-        "query.fixedProperties",
-        "not supported yet",
+        json!({"kind": "ActorsQuery", "properties": [{"key": "tier", "value": "x", "type": "group", "group_type_index": 0}]}),
+        "query.properties[0]",
+        "person properties",
     );
     refused(
         json!({"kind": "ActorsQuery", "select": ["actor", "event_count"]}),
         "query.select",
-        "not supported yet",
-    );
-    refused(
-        json!({"kind": "ActorsQuery", "orderBy": ["person DESC"]}),
-        "query.orderBy",
-        "not supported yet",
+        "drill-down",
     );
     refused(
         json!({"kind": "ActorsQuery", "limit": 50001}),
@@ -368,4 +360,66 @@ fn list_queries_refuse_what_they_cannot_answer_naming_the_field() {
     // The largest page the rule allows is answered.
     let page = server.answer(groups(json!({"limit": 1000, "search": null})));
     assert_eq!(page["limit"], 1000);
+}
+
+#[test]
+fn plain_lists_select_filter_and_order_by_the_actors_properties() {
+    let server = companies();
+    let answer = server.answer(json!({
+        "kind": "GroupsQuery",
+        "group_type_index": 0,
+        "select": ["group_name", "properties.tier", "id"],
+        "properties": [{"key": "tier", "value": "gold", "type": "group", "group_type_index": 0}],
+        "orderBy": ["group_name DESC"],
+    }));
+    assert_eq!(
+        answer["columns"],
+        json!(["display_name", "properties.tier", "id"])
+    );
+    assert_eq!(answer["types"], json!(["String", "String", "String"]));
+    assert_eq!(
+        answer["results"],
+        json!([
+            ["k-unnamed", "gold", "k-unnamed"],
+            ["Acme Inc", "gold", "acme"]
+        ])
+    );
+    // By a property, missing last; then by key.
+    let answer = server.answer(json!({
+        "kind": "GroupsQuery",
+        "group_type_index": 0,
+        "select": ["id"],
+        "orderBy": ["properties.name ASC"],
+        "limit": 4,
+    }));
+    assert_eq!(
+        answer["results"],
+        json!([["acme"], ["globex"], ["initech"], ["umbrella"]])
+    );
+    assert_eq!(answer["hasMore"], true);
+
+    let persons = Server::start();
+    persons.capture(json!([
+        event(
+            "$set",
+            "u1",
+            json!({"$set": {"email": "b@corp.com", "age": 30}})
+        ),
+        event(
+            "$set",
+            "u2",
+            json!({"$set": {"email": "a@corp.com", "age": 25}})
+        ),
+        event("$set", "u3", json!({"$set": {"email": "c@home.net"}})),
+    ]));
+    let answer = persons.answer(json!({
+        "kind": "ActorsQuery",
+        "select": ["person_display_name -- Person", "properties.age"],
+        "properties": [{"key": "email", "value": "corp", "operator": "icontains", "type": "person"}],
+        "orderBy": ["person ASC"],
+    }));
+    assert_eq!(
+        answer["results"],
+        json!([["a@corp.com", 25], ["b@corp.com", 30]])
+    );
 }

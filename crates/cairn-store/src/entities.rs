@@ -12,15 +12,33 @@ use cairn_core::{Group, GroupTypeIndex, IngestionWarning, Person, ProjectId, Pro
 
 use crate::Result;
 
-/// Which persons to list, newest first.
+/// Which persons to list, newest first unless `order` says otherwise.
 #[derive(Debug, Default)]
 pub struct PersonFilter<'a> {
     /// Matches part of a distinct id, the `email` or `name` property, or the uuid.
     pub search: Option<&'a str>,
     pub distinct_id: Option<&'a str>,
     pub id: Option<Uuid>,
+    /// SQL in the store's dialect that the person, as `p`, must pass (a
+    /// property filter written by the query crate).
+    pub condition: Option<&'a str>,
+    pub order: &'a [(ListKey<'a>, bool)],
     pub offset: usize,
     pub limit: usize,
+}
+
+/// What a list is ordered by (`true`: descending), most significant first;
+/// ties are broken by the person's id or the group's key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ListKey<'a> {
+    CreatedAt,
+    /// The person's id or the group's key.
+    Id,
+    /// What lists call the actor (see `Person::display_name`,
+    /// `Group::display_name`), ignoring case.
+    DisplayName,
+    /// A property's text, ignoring case; missing last.
+    Property(&'a str),
 }
 
 /// Which groups to list, newest first.
@@ -34,6 +52,9 @@ pub struct GroupFilter<'a> {
     /// Matches part of the `name` property or of the key (PostHog's
     /// `GroupsQuery` search).
     pub name_or_key_contains: Option<&'a str>,
+    /// SQL in the store's dialect that the group, as `g<index>`, must pass.
+    pub condition: Option<&'a str>,
+    pub order: &'a [(ListKey<'a>, bool)],
     pub offset: usize,
     pub limit: usize,
 }

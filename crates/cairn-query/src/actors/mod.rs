@@ -163,6 +163,16 @@ impl ActorFilter {
         Ok(Self(properties.clone()))
     }
 
+    /// The filter as SQL over the stored actor's row (see
+    /// [`crate::sql::stored_actor_condition`]), for lists of stored actors.
+    pub fn stored_condition(
+        &self,
+        ctx: &ProjectContext,
+        d: &dyn cairn_store::dialect::Dialect,
+    ) -> Result<Option<String>> {
+        crate::sql::stored_actor_condition(ctx, d, &self.0, "query.properties")
+    }
+
     /// ANDs the filter into `scan`.
     pub(crate) fn apply(&self, scan: &mut Scan<'_>) -> Result<()> {
         scan.properties(&self.0, "properties")

@@ -1,22 +1,26 @@
 //! The plain actor lists of `POST query/`: `GroupsQuery` (the groups of one
 //! type) and `ActorsQuery` without a `source` (persons), answered in
 //! PostHog's shape `{columns, results, types, hasMore, limit, offset}` with
-//! one `actor` cell per row.
+//! the columns of `select` (default one `actor` cell per row), filtered by
+//! the actors' own properties, searched, ordered and paged by the store.
 //!
-//! Order: newest first (`created_at DESC`, then the key or person id), the
-//! order the store lists in, so paging by `offset` through an unchanged list
-//! never repeats or skips an actor. (PostHog pages without an order when
-//! the client sends `orderBy: []`.) Whatever part of PostHog's node is not
-//! built yet is refused with a 400 naming it, never ignored.
+//! Order: `orderBy`, else newest first (`created_at DESC`), then the key or
+//! person id, so paging by `offset` through an unchanged list never repeats
+//! or skips an actor. (PostHog pages without an order when the client sends
+//! `orderBy: []`.)
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use cairn_core::{Group, GroupTypeIndex, ProjectId};
-use cairn_query::QueryError;
-use cairn_store::entities::{GroupFilter, PersonFilter};
+use cairn_query::actors::ActorFilter;
+use cairn_query::nodes::Properties;
+use cairn_query::sql::Actor;
+use cairn_store::entities::{GroupFilter, ListKey, PersonFilter};
 
+use super::actors::{cell, column_type, Column, Entity, Request};
 use super::groups::group_json;
-use super::persons::person_json;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::with_storage;
@@ -36,58 +40,117 @@ enum Actors {
     Groups(i64),
 }
 
-#[derive(Debug)]
-struct ListQuery {
-    actors: Actors,
-    search: Option<String>,
-    limit: usize,
-    offset: usize,
-}
-
 /// Answers a `GroupsQuery` or a source-less `ActorsQuery`.
 pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiResult<Value> {
-    let list = parse(query)?;
-    let index = match list.actors {
+    let Value::Object(node) = query else {
+        return Err(ApiError::field("query", "the query must be an object"));
+    };
+    let groups = node.get("kind").and_then(Value::as_str) == Some("GroupsQuery");
+    let known = if groups {
+        GROUPS_QUERY_FIELDS
+    } else {
+        ACTORS_QUERY_FIELDS
+    };
+    let request = Request::parse_fields(&node, known)?;
+    let actors = match node.get("group_type_index") {
+        None | Some(Value::Null) if groups => {
+            return Err(ApiError::field(
+                "query.group_type_index",
+                "a GroupsQuery needs the group_type_index of the groups to list",
+            ))
+        }
+        None | Some(Value::Null) => Actors::Persons,
+        Some(value) => Actors::Groups(value.as_i64().ok_or_else(|| {
+            ApiError::field(
+                "query.group_type_index",
+                format!("must be an integer, not {value}"),
+            )
+        })?),
+    };
+    let index = match actors {
         Actors::Persons => None,
         Actors::Groups(index) => Some(known_group_type(state, project, index).await?),
     };
-    let (limit, offset) = (list.limit, list.offset);
+    let actor = index.map_or(Actor::Person, Actor::Group);
+    let columns = request.select.unwrap_or_else(|| vec![Column::Actor]);
+    let order = request.order.unwrap_or_default();
+    if let Some(fact) = columns
+        .iter()
+        .chain(order.iter().map(|(c, _)| c))
+        .find(|c| matches!(c, Column::Fact(_)))
+    {
+        return Err(ApiError::field(
+            "query.select",
+            format!("`{}` is what an insight knows of its actors: ask for it in a drill-down (an ActorsQuery with a source)", fact.name()),
+        ));
+    }
+    let condition = condition(state, project, actor, request.properties).await?;
+    let (limit, offset, search) = (request.limit, request.offset, request.search);
     let rows = with_storage(&state.storage, move |store| {
-        let search = list.search.as_deref();
+        let keys: Vec<(ListKey<'_>, bool)> = order
+            .iter()
+            .map(|(column, desc)| {
+                let key = match column {
+                    Column::CreatedAt => ListKey::CreatedAt,
+                    Column::Id => ListKey::Id,
+                    Column::Property(key) => ListKey::Property(key),
+                    _ => ListKey::DisplayName,
+                };
+                (key, *desc)
+            })
+            .collect();
+        let (search, condition) = (search.as_deref(), condition.as_deref());
         // One row more than the page says whether there is another page.
         Ok(match index {
             None => {
                 let filter = PersonFilter {
                     search,
+                    condition,
+                    order: &keys,
                     offset,
                     limit: limit + 1,
                     ..Default::default()
                 };
                 let persons = store.entities.list_persons(project, &filter)?;
-                persons.iter().map(person_json).collect::<Vec<_>>()
+                persons
+                    .into_iter()
+                    .map(|p| (p.id.to_string(), Entity::Person(Arc::new(p))))
+                    .collect::<Vec<_>>()
             }
             Some(group_type_index) => {
                 let filter = GroupFilter {
                     group_type_index,
                     name_or_key_contains: search,
+                    condition,
+                    order: &keys,
                     offset,
                     limit: limit + 1,
                     ..Default::default()
                 };
                 let groups = store.entities.list_groups(project, &filter)?;
-                groups.iter().map(group_actor_json).collect()
+                groups
+                    .into_iter()
+                    .map(|g| (g.group_key.clone(), Entity::Group(Arc::new(g))))
+                    .collect()
             }
         })
     })
     .await?;
     let has_more = rows.len() > limit;
-    let results: Vec<Value> = rows.into_iter().take(limit).map(|a| json!([a])).collect();
+    let results: Vec<Value> = rows
+        .iter()
+        .take(limit)
+        .map(|(id, entity)| {
+            columns
+                .iter()
+                .map(|column| cell(column, actor, id, entity, None))
+                .collect()
+        })
+        .collect();
     let mut body = json!({
-        "columns": ["actor"],
+        "columns": columns.iter().map(Column::name).collect::<Vec<_>>(),
         "results": results,
-        // The type of the actor's id, as PostHog reports it before it puts
-        // the actor object in the cell.
-        "types": [if index.is_some() { "String" } else { "UUID" }],
+        "types": columns.iter().map(|c| column_type(c, actor)).collect::<Vec<_>>(),
         "hasMore": has_more,
         "limit": limit,
         "offset": offset,
@@ -96,6 +159,29 @@ pub async fn answer(state: &AppState, project: ProjectId, query: Value) -> ApiRe
         body["kind"] = json!("GroupsQuery");
     }
     Ok(body)
+}
+
+/// A filter on the listed actors' properties as SQL over their stored rows.
+async fn condition(
+    state: &AppState,
+    project: ProjectId,
+    actor: Actor,
+    properties: Properties,
+) -> ApiResult<Option<String>> {
+    if properties.0.is_none() {
+        return Ok(None);
+    }
+    let storage = state.storage.clone();
+    let now = state.clock.now();
+    tokio::task::spawn_blocking(move || -> ApiResult<Option<String>> {
+        let filter = ActorFilter::new(&properties, actor)?;
+        let ctx = super::query::project_context(&storage, project, now)?
+            .ok_or_else(|| ApiError::NotFound(format!("project {project} does not exist")))?;
+        let scanner = storage.events.scanner()?;
+        Ok(filter.stored_condition(&ctx, scanner.dialect())?)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("list task failed: {e}")))?
 }
 
 /// The group as an `actor` cell: the groups API's object, plus PostHog's
@@ -150,81 +236,3 @@ const ACTORS_QUERY_FIELDS: &[&str] = &[
     "properties",
     "fixedProperties",
 ];
-
-fn parse(query: Value) -> ApiResult<ListQuery> {
-    let Value::Object(node) = query else {
-        return Err(ApiError::field("query", "the query must be an object"));
-    };
-    let groups = node.get("kind").and_then(Value::as_str) == Some("GroupsQuery");
-    let known = if groups {
-        GROUPS_QUERY_FIELDS
-    } else {
-        ACTORS_QUERY_FIELDS
-    };
-    let mut list = ListQuery {
-        actors: Actors::Persons,
-        search: None,
-        limit: 0,
-        offset: 0,
-    };
-    // Unknown fields first, whatever their place in the object.
-    if let Some(name) = node.keys().find(|name| !known.contains(&name.as_str())) {
-        return Err(QueryError::unsupported_field(format!("query.{name}"), name).into());
-    }
-    let mut limit = None;
-    for (name, value) in &node {
-        let field = format!("query.{name}");
-        match (name.as_str(), value) {
-            ("kind", _) | (_, Value::Null) => {}
-            ("group_type_index", _) => list.actors = Actors::Groups(integer(&field, value)?),
-            ("search", Value::String(text)) if !text.contains('\0') => {
-                let text = text.trim();
-                list.search = (!text.is_empty()).then(|| text.to_string());
-            }
-            ("search", _) => return Err(ApiError::field(field, "must be text (without NUL)")),
-            ("limit", _) => limit = Some(integer(&field, value)?),
-            ("offset", _) => {
-                list.offset = usize::try_from(integer(&field, value)?)
-                    .map_err(|_| ApiError::field(field, "must not be negative"))?;
-            }
-            ("select", _) if value == &json!(["actor"]) => {}
-            ("select", _) => return Err(not_yet(field, "a `select` other than [\"actor\"]")),
-            ("orderBy", _) if value == &json!([]) || value == &json!(["created_at DESC"]) => {}
-            ("orderBy", _) => {
-                return Err(not_yet(
-                    field,
-                    "an `orderBy` other than [\"created_at DESC\"] (newest first, the default)",
-                ))
-            }
-            ("properties" | "fixedProperties", _) if value == &json!([]) => {}
-            ("properties" | "fixedProperties", _) => {
-                return Err(not_yet(field, "filtering an actor list by properties"))
-            }
-            // `source`, the only field left.
-            _ => {
-                return Err(not_yet(
-                    field,
-                    "listing the actors of an insight (`source`)",
-                ))
-            }
-        }
-    }
-    if groups && list.actors == Actors::Persons {
-        return Err(ApiError::field(
-            "query.group_type_index",
-            "a GroupsQuery needs the group_type_index of the groups to list",
-        ));
-    }
-    list.limit = super::checked_page_size(limit).map_err(|e| ApiError::field("query.limit", e))?;
-    Ok(list)
-}
-
-fn integer(field: &str, value: &Value) -> ApiResult<i64> {
-    value
-        .as_i64()
-        .ok_or_else(|| ApiError::field(field, format!("must be an integer, not {value}")))
-}
-
-fn not_yet(field: String, what: &str) -> ApiError {
-    ApiError::field(field, format!("{what} is not supported yet"))
-}

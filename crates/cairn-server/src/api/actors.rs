@@ -46,7 +46,7 @@ pub enum Column {
 }
 
 impl Column {
-    fn parse(text: &str, field: &str) -> ApiResult<Self> {
+    pub fn parse(text: &str, field: &str) -> ApiResult<Self> {
         // PostHog's modal writes `person_display_name -- Person`.
         let text = text.split(" -- ").next().unwrap_or(text).trim();
         Ok(match text {
@@ -77,7 +77,7 @@ impl Column {
     }
 
     /// The name in `columns` and in the CSV header.
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Column::Actor => "actor".into(),
             Column::Id => "id".into(),
@@ -110,20 +110,29 @@ pub struct Request {
     pub offset: usize,
 }
 
+/// The fields of a drill-down's `ActorsQuery`.
+const DRILL_DOWN_FIELDS: &[&str] = &[
+    "kind",
+    "source",
+    "select",
+    "search",
+    "properties",
+    "fixedProperties",
+    "orderBy",
+    "limit",
+    "offset",
+];
+
 impl Request {
-    /// Reads the node's list options (`source` taken apart by the caller).
+    /// Reads a drill-down's list options.
     pub fn parse(node: &serde_json::Map<String, Value>) -> ApiResult<Self> {
-        let known = [
-            "kind",
-            "source",
-            "select",
-            "search",
-            "properties",
-            "fixedProperties",
-            "orderBy",
-            "limit",
-            "offset",
-        ];
+        Self::parse_fields(node, DRILL_DOWN_FIELDS)
+    }
+
+    /// Reads a node's list options, refusing any field not in `known`
+    /// (those it does not read, like `kind`, are the caller's).
+    pub fn parse_fields(node: &serde_json::Map<String, Value>, known: &[&str]) -> ApiResult<Self> {
+        cairn_query::limits::reject_nul(&Value::Object(node.clone()))?;
         if let Some(name) = node.keys().find(|n| !known.contains(&n.as_str())) {
             return Err(QueryError::unsupported_field(format!("query.{name}"), name).into());
         }
@@ -186,8 +195,15 @@ impl Request {
             .transpose()?;
         let search = match node.get("search") {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) => Some(text.trim().to_lowercase()).filter(|t| !t.is_empty()),
-            Some(_) => return Err(ApiError::field("query.search", "must be text")),
+            Some(Value::String(text)) if !text.contains('\0') => {
+                Some(text.trim().to_lowercase()).filter(|t| !t.is_empty())
+            }
+            Some(_) => {
+                return Err(ApiError::field(
+                    "query.search",
+                    "must be text (without NUL)",
+                ))
+            }
         };
         // `fixedProperties` (PostHog's filters the user cannot remove) are
         // ANDed with `properties`.
@@ -506,18 +522,7 @@ impl Listing {
     pub fn cells(&self, row: &ActorRow, entity: &Entity) -> Vec<Value> {
         self.columns
             .iter()
-            .map(|column| match column {
-                Column::Actor => entity.json(&row.id, self.set.actor),
-                Column::Id => json!(row.id),
-                Column::DisplayName => json!(entity.display_name(&row.id)),
-                Column::CreatedAt => json!(entity.created_at()),
-                Column::Property(key) => entity
-                    .properties()
-                    .and_then(|p| p.get(key))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-                Column::Fact(fact) => fact_json(*fact, row),
-            })
+            .map(|column| cell(column, self.set.actor, &row.id, entity, Some(row)))
             .collect()
     }
 
@@ -525,23 +530,51 @@ impl Listing {
     pub fn types(&self) -> Vec<&'static str> {
         self.columns
             .iter()
-            .map(|column| match column {
-                Column::Actor | Column::Id => match self.set.actor {
-                    Actor::Person => "UUID",
-                    Actor::Group(_) => "String",
-                },
-                Column::DisplayName | Column::Property(_) => "String",
-                Column::CreatedAt => "DateTime64(6, 'UTC')",
-                Column::Fact(Fact::EventCount | Fact::Members) => "UInt64",
-                Column::Fact(Fact::FirstEvent | Fact::LastEvent) => "DateTime64(6, 'UTC')",
-                Column::Fact(Fact::TimeToConvert) => "Float64",
-                Column::Fact(Fact::Appearances) => "Array(Bool)",
-            })
+            .map(|column| column_type(column, self.set.actor))
             .collect()
     }
 
     pub fn column_names(&self) -> Vec<String> {
         self.columns.iter().map(Column::name).collect()
+    }
+}
+
+/// A column's type, as PostHog names it (ClickHouse's names).
+pub fn column_type(column: &Column, actor: Actor) -> &'static str {
+    match column {
+        Column::Actor | Column::Id => match actor {
+            Actor::Person => "UUID",
+            Actor::Group(_) => "String",
+        },
+        Column::DisplayName | Column::Property(_) => "String",
+        Column::CreatedAt => "DateTime64(6, 'UTC')",
+        Column::Fact(Fact::EventCount | Fact::Members) => "UInt64",
+        Column::Fact(Fact::FirstEvent | Fact::LastEvent) => "DateTime64(6, 'UTC')",
+        Column::Fact(Fact::TimeToConvert) => "Float64",
+        Column::Fact(Fact::Appearances) => "Array(Bool)",
+    }
+}
+
+/// One cell: what `column` says of the actor `id` (its facts, if a
+/// drill-down found them).
+pub fn cell(
+    column: &Column,
+    actor: Actor,
+    id: &str,
+    entity: &Entity,
+    row: Option<&ActorRow>,
+) -> Value {
+    match column {
+        Column::Actor => entity.json(id, actor),
+        Column::Id => json!(id),
+        Column::DisplayName => json!(entity.display_name(id)),
+        Column::CreatedAt => json!(entity.created_at()),
+        Column::Property(key) => entity
+            .properties()
+            .and_then(|p| p.get(key))
+            .cloned()
+            .unwrap_or(Value::Null),
+        Column::Fact(fact) => row.map_or(Value::Null, |row| fact_json(*fact, row)),
     }
 }
 

@@ -152,6 +152,7 @@ pub async fn list(
             name_or_key_contains: None,
             offset,
             limit: limit + 1,
+            ..Default::default()
         };
         store.entities.list_groups(project, &filter)
     })

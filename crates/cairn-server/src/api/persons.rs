@@ -58,6 +58,7 @@ pub async fn list(
             id: None,
             offset,
             limit: limit + 1,
+            ..Default::default()
         };
         store.entities.list_persons(project, &filter)
     })

@@ -132,6 +132,7 @@ pub async fn persons(
             id: None,
             offset,
             limit: PAGE + 1,
+            ..Default::default()
         };
         store.entities.list_persons(id, &filter)
     })
@@ -210,6 +211,7 @@ pub async fn person(
             id: Some(person_id),
             offset: 0,
             limit: 1,
+            ..Default::default()
         };
         let person = store.entities.list_persons(id, &filter)?.pop();
         let events = EventFilter {
@@ -267,6 +269,7 @@ pub async fn groups(
             name_or_key_contains: None,
             offset,
             limit: PAGE + 1,
+            ..Default::default()
         };
         store.entities.list_groups(id, &filter)
     })

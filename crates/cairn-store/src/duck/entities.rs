@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use cairn_core::{Group, GroupType, GroupTypeIndex, IngestionWarning, Person, ProjectId};
 
-use super::dialect::json_pointer;
+use super::dialect::{json_pointer, DuckDialect};
 use super::{timestamp_from_micros, timestamp_value};
-use crate::entities::{EventFilter, GroupFilter, PersonFilter, StoredEvent};
+use crate::dialect::Dialect;
+use crate::entities::{EventFilter, GroupFilter, ListKey, PersonFilter, StoredEvent};
 use crate::identity::{CURRENT_PERSON, OVERRIDES_JOIN};
 use crate::schema::group_column;
 use crate::Result;
@@ -88,14 +89,30 @@ pub(crate) fn list_groups(
     project: ProjectId,
     filter: &GroupFilter<'_>,
 ) -> Result<Vec<Group>> {
+    let g = format!("g{}", filter.group_type_index);
+    let order = order_sql(filter.order, |key| match key {
+        ListKey::CreatedAt => format!("{g}.created_at"),
+        ListKey::Id => format!("{g}.group_key"),
+        ListKey::DisplayName => {
+            format!("lower(coalesce(nullif({g}.properties->>'$.name', ''), {g}.group_key))")
+        }
+        ListKey::Property(key) => {
+            format!(
+                "lower({})",
+                DuckDialect.json_text(&format!("{g}.properties"), key)
+            )
+        }
+    });
     let mut statement = conn.prepare(&format!(
-        "SELECT {GROUP_COLUMNS} FROM groups
+        "SELECT {GROUP_COLUMNS} FROM groups {g}
          WHERE project_id = ? AND group_type_index = ?
            AND (?::VARCHAR IS NULL OR contains(lower(properties::VARCHAR), lower(?::VARCHAR)) OR contains(lower(group_key), lower(?::VARCHAR)))
            AND (?::VARCHAR IS NULL OR contains(lower(group_key), lower(?::VARCHAR)))
            AND (?::VARCHAR IS NULL OR contains(lower(properties->>'$.name'), lower(?::VARCHAR)) OR contains(lower(group_key), lower(?::VARCHAR)))
-         ORDER BY created_at DESC, group_key
-         LIMIT ? OFFSET ?"
+           AND {condition}
+         ORDER BY {order}{g}.group_key
+         LIMIT ? OFFSET ?",
+        condition = filter.condition.unwrap_or("TRUE"),
     ))?;
     let rows = statement.query_map(
         params![
@@ -194,7 +211,7 @@ pub(crate) fn list_persons(
     project: ProjectId,
     filter: &PersonFilter<'_>,
 ) -> Result<Vec<Person>> {
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare(&format!(
         "SELECT p.project_id, p.id::VARCHAR, p.properties::VARCHAR, p.is_identified, epoch_us(p.created_at), p.version,
                 (SELECT to_json(list(d.distinct_id ORDER BY d.rowid))::VARCHAR FROM person_distinct_ids d
                  WHERE d.project_id = p.project_id AND d.person_id = p.id)
@@ -209,9 +226,19 @@ pub(crate) fn list_persons(
                 OR p.id::VARCHAR = lower(?::VARCHAR)
                 OR EXISTS (SELECT 1 FROM person_distinct_ids d
                     WHERE d.project_id = p.project_id AND d.person_id = p.id AND contains(lower(d.distinct_id), lower(?::VARCHAR))))
-         ORDER BY p.created_at DESC, p.id
+           AND {condition}
+         ORDER BY {order}p.id
          LIMIT ? OFFSET ?",
-    )?;
+        condition = filter.condition.unwrap_or("TRUE"),
+        order = order_sql(filter.order, |key| match key {
+            ListKey::CreatedAt => "p.created_at".into(),
+            ListKey::Id => "p.id".into(),
+            ListKey::DisplayName => "lower(coalesce(nullif(p.properties->>'$.email', ''), nullif(p.properties->>'$.name', ''),
+                (SELECT d.distinct_id FROM person_distinct_ids d WHERE d.project_id = p.project_id AND d.person_id = p.id ORDER BY d.rowid LIMIT 1),
+                p.id::VARCHAR))".into(),
+            ListKey::Property(key) => format!("lower({})", DuckDialect.json_text("p.properties", key)),
+        }),
+    ))?;
     let id = filter.id.map(|id| id.to_string());
     let s = filter.search;
     let rows = statement.query_map(
@@ -247,6 +274,21 @@ pub(crate) fn list_persons(
         },
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `ORDER BY` terms for `order` (newest first when empty), each followed by
+/// a comma: the caller adds the tie-break.
+fn order_sql(order: &[(ListKey<'_>, bool)], key: impl Fn(ListKey<'_>) -> String) -> String {
+    if order.is_empty() {
+        return key(ListKey::CreatedAt) + " DESC, ";
+    }
+    order
+        .iter()
+        .map(|(k, desc)| {
+            let direction = if *desc { "DESC" } else { "ASC" };
+            format!("{} {direction} NULLS LAST, ", key(*k))
+        })
+        .collect()
 }
 
 /// Newest first. Unless the filter names one person or group (whose
