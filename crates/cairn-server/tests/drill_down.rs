@@ -631,3 +631,46 @@ fn retention_rows_are_first_time_or_recurring_cohorts() {
     assert_eq!(row("retention_first_time", 2), set(&["p2"]));
     assert_eq!(row("retention_first_time", 0), set(&["p1"]));
 }
+
+#[test]
+fn insight_results_download_as_csv() {
+    let server = fixture();
+    let csv = |query: Value| {
+        let response = server
+            .authed(server.client.post(server.api("/query/")))
+            .header("Accept", "text/csv")
+            .json(&json!({"query": query}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    };
+    let dau = trends(
+        json!([{"kind": "EventsNode", "event": "signup", "math": "dau"}]),
+        json!({}),
+    );
+    assert_eq!(
+        csv(dau),
+        "series,breakdown_value,compare_label,2024-01-01,2024-01-02,2024-01-03,2024-01-04,2024-01-05,2024-01-06,2024-01-07\n\
+         signup,,,3,1,1,0,0,0,0\n"
+    );
+    assert_eq!(
+        csv(funnel(json!({}))),
+        "breakdown_value,step,name,count,conversion_rate,average_conversion_time,median_conversion_time\n\
+         ,1,signup,5,100.00,,\n\
+         ,2,pay,2,40.00,174600.0,174600.0\n"
+    );
+    let retention = json!({
+        "kind": "RetentionQuery",
+        "dateRange": {"date_from": "2024-01-01", "date_to": "2024-01-02"},
+        "retentionFilter": {"period": "Day", "totalIntervals": 2,
+            "targetEntity": {"id": "signup", "type": "events"},
+            "returningEntity": {"id": "pay", "type": "events"}},
+    });
+    assert_eq!(
+        csv(retention),
+        "cohort,date,breakdown_value,Day 0,Day 1\n\
+         Day 0,2024-01-01T00:00:00+00:00,,3,1\n\
+         Day 1,2024-01-02T00:00:00+00:00,,1,0\n"
+    );
+}

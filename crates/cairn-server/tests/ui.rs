@@ -1,8 +1,8 @@
 //! The web UI in headless Chromium against the real binary with `cairn
 //! demo` data: first-start account, Persons & Groups, a group's page,
-//! renaming a group type, Insights, Feature flags, Events, script-bearing
-//! names and properties on every page under the Content-Security-Policy,
-//! sign-out and sign-in. Screenshots of each page are kept under the target
+//! renaming a group type, Insights and the actors behind their numbers,
+//! Feature flags, Events, script-bearing names and properties on every page
+//! under the Content-Security-Policy, sign-out and sign-in. Screenshots of each page are kept under the target
 //! directory (`tmp/ui-screenshots`).
 
 mod common;
@@ -16,16 +16,104 @@ use common::{Server, PERSONAL_KEY, PROJECT_KEY};
 use node_compat::run_node;
 use serde_json::{json, Value};
 
+/// The JSON a page showed as text.
+fn shown_json(shown: &Value) -> Value {
+    serde_json::from_str(shown.as_str().unwrap()).unwrap()
+}
+
 /// Runs the query JSON a page showed through the query API.
 fn query(server: &Server, shown: &Value) -> Value {
-    let query: Value = serde_json::from_str(shown.as_str().unwrap()).unwrap();
+    server.answer(shown_json(shown))
+}
+
+/// The query API's CSV answer to `query`.
+fn query_csv(server: &Server, query: Value) -> String {
     let response = server
         .authed(server.client.post(server.api("/query/")))
+        .header("Accept", "text/csv")
         .json(&json!({ "query": query }))
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    response.json().unwrap()
+    response.text().unwrap()
+}
+
+/// Every result kind links its numbers to the actors behind them, and the
+/// first link of each lists them.
+fn check_drill_links(out: &Value) {
+    let kinds = out["drill"].as_object().unwrap();
+    assert_eq!(kinds.len(), 7, "{out}");
+    for (kind, drill) in kinds {
+        assert!(drill["links"].as_u64().unwrap() > 0, "{kind}: {drill}");
+        assert_eq!(drill["errors"], json!([]), "{kind}: {drill}");
+        let title = drill["title"].as_str().unwrap();
+        assert!(
+            title.starts_with("Persons · ") || title.starts_with("Organisations · "),
+            "{kind}: {drill}"
+        );
+    }
+}
+
+/// The organisations that dropped off before step 2 of a company funnel:
+/// the page followed from the count lists what the query API lists for
+/// that cell, as many as the count says, and its CSV is the API's CSV.
+fn check_dropped_off(server: &Server, out: &Value) {
+    let funnel = shown_json(&out["dropped_query"]);
+    assert_eq!(funnel["aggregation_group_type_index"], 0, "{funnel}");
+    let cell = json!({"kind": "FunnelsActorsQuery", "source": funnel, "funnelStep": -2});
+    assert_eq!(shown_json(&out["dropped_cell"]), cell);
+    assert_eq!(
+        out["dropped_title"],
+        "Organisations · dropped off before step 2 (activated)"
+    );
+    assert_eq!(out["dropped_columns"][0], "Organisation", "{out}");
+    let page = server.answer(json!({"kind": "ActorsQuery", "source": cell, "limit": 50}));
+    let listed: Vec<Value> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            json!({"key": row[0]["group_key"], "path": "/project/1/groups/0",
+                "name": row[0]["display_name"]})
+        })
+        .collect();
+    assert!(!listed.is_empty(), "{page}");
+    assert_eq!(out["dropped"], json!(listed));
+    assert_eq!(out["dropped_next"] == 1, page["hasMore"] == true, "{out}");
+    let all = server.answer(json!({"kind": "ActorsQuery", "source": cell, "limit": 1000}));
+    let total = all["results"].as_array().unwrap().len();
+    let step = out["dropped_step"].as_str().unwrap().replace(',', "");
+    assert!(step.contains(&format!("{total} dropped off")), "{step}");
+
+    let download = &out["dropped_csv"];
+    assert_eq!(download["status"], 200);
+    assert!(download["type"].as_str().unwrap().starts_with("text/csv"));
+    let body = download["body"].as_str().unwrap();
+    assert_eq!(
+        body,
+        query_csv(server, json!({"kind": "ActorsQuery", "source": cell}))
+    );
+    let mut rows = csv::Reader::from_reader(body.as_bytes());
+    let header: Vec<&str> = rows.headers().unwrap().iter().take(2).collect();
+    assert_eq!(header, ["id", "name"]);
+    let keys: Vec<String> = rows.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(keys.len(), total);
+    for actor in &listed {
+        assert!(keys.contains(&actor["key"].as_str().unwrap().to_string()));
+    }
+
+    // Searched, with a property column; a cell it cannot answer says why.
+    let first = &listed[0]["name"];
+    assert!(
+        out["dropped_searched"].as_array().unwrap().contains(first),
+        "{out}"
+    );
+    assert!(out["dropped_searched_columns"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("plan")));
+    let refused = out["bad_cell"][0].as_str().unwrap();
+    assert!(refused.contains("between 1 and 2"), "{refused}");
 }
 
 #[test]
@@ -132,6 +220,8 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
     );
     assert!(out["stickiness_bars"].as_u64().unwrap() > 0);
     assert!(out["path_rows"].as_u64().unwrap() > 0, "{out}");
+    check_drill_links(&out);
+    check_dropped_off(&server, &out);
     // A flag matched by the group type, tested from its page.
     assert_eq!(out["match_by_options"], json!(["Persons", "Organisations"]));
     assert_eq!(out["flag_saved"], "Saved.");
@@ -170,6 +260,11 @@ fn the_web_ui_signs_in_and_browses_persons_groups_settings_and_events() {
         ("group", &["group_type", "group_property", "event"]),
         ("events", &["event"]),
         ("insights", &["group_type", "event"]),
+        ("actors", &["person_property", "event"]),
+        (
+            "group_actors",
+            &["group_type", "group_property", "group_name", "event"],
+        ),
         ("flags", &["group_type", "flag_name"]),
         ("flag", &["group_type"]),
         ("settings", &["group_type"]),

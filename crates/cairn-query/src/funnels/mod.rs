@@ -205,6 +205,8 @@ pub(crate) fn actors(
         setup.breakdown.as_ref(),
     )?;
     let mut chosen: HashMap<u64, Facts> = HashMap::new();
+    // Only actors who converted to a later step have a time to convert.
+    let mut converted = true;
     let viz = query.funnels_filter.viz.unwrap_or(FunnelViz::Steps);
     if let Some((start, drop_off)) = cell.funnel_trends()? {
         if viz != FunnelViz::Trends {
@@ -214,6 +216,7 @@ pub(crate) fn actors(
             ));
         }
         let (from_step, to_step) = trend_steps(query, funnel)?;
+        converted = !drop_off;
         let buckets = setup.range.buckets(ctx);
         let period = buckets
             .iter()
@@ -260,6 +263,7 @@ pub(crate) fn actors(
             ));
         }
         let at = step.unsigned_abs() as usize - 1;
+        converted = step > 1;
         // Drop-offs reached the last required step before this one.
         let before = if step < 0 {
             let before = (0..at)
@@ -324,7 +328,11 @@ pub(crate) fn actors(
     Ok(ActorSet {
         actor: setup.actor,
         rows: resolve(db, ctx, setup.actor, (from, to), chosen, filter)?,
-        facts: vec![Fact::TimeToConvert],
+        facts: if converted {
+            vec![Fact::TimeToConvert]
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -1,8 +1,12 @@
 //! Charts drawn on the server as SVG (lines, bars, stacked bars) or HTML
 //! (funnel steps, the retention grid). Each comes with its numbers in a
-//! table, which is also what screen readers read.
+//! table, which is also what screen readers read. A number may link to the
+//! actors behind it (its drill-down): a point, bar, step count or cell is
+//! then a link, in the chart and in its table.
 
 use maud::{html, Markup};
+
+use super::html::linked;
 
 const PALETTE: [&str; 8] = [
     "#2f5bd3", "#e8793a", "#2a9d5b", "#c2417c", "#7c5cd6", "#b59a1c", "#1f8fa8", "#8a6048",
@@ -51,10 +55,18 @@ const LEFT: f64 = 56.0;
 const BOTTOM: f64 = 28.0;
 const TOP: f64 = 12.0;
 
-/// One named series of values, one per label.
+/// One named series of values, one per label, each with the address of
+/// its actors (or no links at all).
 pub struct Series {
     pub name: String,
     pub values: Vec<f64>,
+    pub links: Vec<String>,
+}
+
+impl Series {
+    pub fn link(&self, i: usize) -> Option<&str> {
+        self.links.get(i).map(String::as_str)
+    }
 }
 
 /// A coordinate with one decimal, as SVG attributes take it.
@@ -104,18 +116,31 @@ pub fn series_chart(title: &str, labels: &[String], series: &[Series], bars: boo
                 @let width = (slot * 0.8) / series.len() as f64;
                 @for (i, v) in s.values.iter().enumerate() {
                     @let x = LEFT + slot * i as f64 + slot * 0.1 + width * n as f64;
-                    rect x=(at(x)) y=(at(y(*v))) width=(at(width)) height=(at((TOP + inner - y(*v)).max(0.0))) fill=(color(n)) {
-                        title { (labels[i]) ": " (number(*v)) }
-                    }
+                    (linked(s.link(i), html! {
+                        rect x=(at(x)) y=(at(y(*v))) width=(at(width)) height=(at((TOP + inner - y(*v)).max(0.0))) fill=(color(n)) {
+                            title { (labels[i]) ": " (number(*v)) }
+                        }
+                    }))
                 }
             } @else {
-                @let points: Vec<String> = s
+                @let points: Vec<(f64, f64)> = s
                     .values
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| format!("{:.1},{:.1}", LEFT + slot * (i as f64 + 0.5), y(*v)))
+                    .map(|(i, v)| (LEFT + slot * (i as f64 + 0.5), y(*v)))
                     .collect();
-                polyline points=(points.join(" ")) fill="none" stroke=(color(n)) stroke-width="2.5" {}
+                @let line: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+                polyline points=(line.join(" ")) fill="none" stroke=(color(n)) stroke-width="2.5" {}
+                // A line is one element: its points get dots to click.
+                @for (i, (x, y)) in points.iter().enumerate() {
+                    @if let Some(href) = s.link(i) {
+                        a href=(href) {
+                            circle.point cx=(at(*x)) cy=(at(*y)) r="4" fill=(color(n)) {
+                                title { (labels[i]) ": " (number(s.values[i])) }
+                            }
+                        }
+                    }
+                }
             }
         }
     };
@@ -160,9 +185,11 @@ pub fn stacked_chart(title: &str, labels: &[String], series: &[Series]) -> Marku
     }
     let plot = html! {
         @for (i, n, v, upper, lower) in bars {
-            rect x=(at(LEFT + slot * i as f64 + slot * 0.15)) y=(at(upper)) width=(at(slot * 0.7)) height=(at((lower - upper).max(0.0))) fill=(color(n)) {
-                title { (labels[i]) " " (series[n].name) ": " (number(v)) }
-            }
+            (linked(series[n].link(i), html! {
+                rect x=(at(LEFT + slot * i as f64 + slot * 0.15)) y=(at(upper)) width=(at(slot * 0.7)) height=(at((lower - upper).max(0.0))) fill=(color(n)) {
+                    title { (labels[i]) " " (series[n].name) ": " (number(v)) }
+                }
+            }))
         }
     };
     html! {
@@ -186,29 +213,42 @@ fn legend<'a>(names: impl Iterator<Item = &'a str>) -> Markup {
     }
 }
 
+/// One step of a funnel: its name, how many reached it, and the average
+/// time they took from the first step.
+pub struct Step {
+    pub name: String,
+    pub count: f64,
+    pub seconds: Option<f64>,
+}
+
 /// Funnel steps as bars: each step's share of the first, and the drop-off.
-pub fn funnel(steps: &[(String, f64, Option<f64>)]) -> Markup {
-    let first = steps.first().map_or(0.0, |s| s.1).max(1.0);
+/// `link(n)` is the address of who reached step n (1-based), `link(-n)` of
+/// who dropped off before it.
+pub fn funnel(steps: &[Step], link: impl Fn(i64) -> String) -> Markup {
+    let first = steps.first().map_or(0.0, |s| s.count).max(1.0);
     html! {
         ol.funnel {
-            @for (i, (name, count, seconds)) in steps.iter().enumerate() {
-                @let share = count / first * 100.0;
-                @let previous = if i == 0 { *count } else { steps[i - 1].1 };
-                @let dropped = previous - count;
+            @for (i, step) in steps.iter().enumerate() {
+                @let n = i as i64 + 1;
+                @let share = step.count / first * 100.0;
+                @let previous = if i == 0 { step.count } else { steps[i - 1].count };
+                @let dropped = previous - step.count;
                 li {
                     div.step {
-                        strong { (i + 1) ". " (name) }
+                        strong { (n) ". " (step.name) }
                         span {
-                            (number(*count)) " (" (format!("{share:.1}")) "%)"
-                            @if i > 0 && dropped > 0.0 { " · " (number(dropped)) " dropped off" }
+                            a href=(link(n)) { (number(step.count)) } " (" (format!("{share:.1}")) "%)"
+                            @if i > 0 && dropped > 0.0 {
+                                " · " a href=(link(-n)) { (number(dropped)) " dropped off" }
+                            }
                         }
                     }
                     // A bar as an SVG whose width is an attribute: the CSP blocks `style`.
                     svg.bar viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true" {
                         rect width=(format!("{:.1}", share.clamp(0.0, 100.0))) height="1" {}
                     }
-                    @if let Some(seconds) = seconds {
-                        p.muted { "Average time to convert: " (duration(*seconds)) }
+                    @if let Some(seconds) = step.seconds {
+                        p.muted { "Average time to convert: " (duration(seconds)) }
                     }
                 }
             }
@@ -216,7 +256,8 @@ pub fn funnel(steps: &[(String, f64, Option<f64>)]) -> Markup {
     }
 }
 
-fn duration(seconds: f64) -> String {
+/// A time span in the largest unit that keeps it readable.
+pub fn duration(seconds: f64) -> String {
     match seconds {
         s if s < 120.0 => format!("{s:.0} s"),
         s if s < 7200.0 => format!("{:.0} min", s / 60.0),
@@ -234,8 +275,13 @@ pub fn heat_level(share: f64) -> u32 {
 }
 
 /// The retention grid: one row per cohort, cells shaded by the share of
-/// the cohort that came back.
-pub fn retention(rows: &[(String, Vec<f64>)], period: &str) -> Markup {
+/// the cohort that came back. `link(row, None)` is the address of a
+/// cohort's actors, `link(row, Some(column))` of those who came back then.
+pub fn retention(
+    rows: &[(String, Vec<f64>)],
+    period: &str,
+    link: impl Fn(usize, Option<usize>) -> String,
+) -> Markup {
     let columns = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     html! {
         table.retention {
@@ -247,14 +293,16 @@ pub fn retention(rows: &[(String, Vec<f64>)], period: &str) -> Markup {
                 }
             }
             tbody {
-                @for (label, values) in rows {
+                @for (r, (label, values)) in rows.iter().enumerate() {
                     @let size = values.first().copied().unwrap_or(0.0);
                     tr {
                         th scope="row" { (label) }
-                        td { (number(size)) }
-                        @for v in values {
+                        td { a href=(link(r, None)) { (number(size)) } }
+                        @for (c, v) in values.iter().enumerate() {
                             @let share = if size > 0.0 { v / size * 100.0 } else { 0.0 };
-                            td class={"cell heat-" (heat_level(share))} title=(number(*v)) { (format!("{share:.1}")) "%" }
+                            td class={"cell heat-" (heat_level(share))} title=(number(*v)) {
+                                a href=(link(r, Some(c))) { (format!("{share:.1}")) "%" }
+                            }
                         }
                     }
                 }

@@ -1,7 +1,7 @@
-//! Property filters as forms enter them: the operators offered, and the
-//! typed value a filter gets from the text typed in.
+//! Property filters as forms enter them: the operators offered, the typed
+//! value a filter gets from the text typed in, and the filter itself.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use cairn_flags::operators::ValueKind;
 use cairn_flags::Operator;
@@ -52,11 +52,30 @@ pub fn value(operator: &str, text: &str) -> Option<Value> {
     }
 }
 
+/// The filter a form's fields describe, if a key is given: `kind` is
+/// `event`, `person` or `group:<index>` (whose properties it reads).
+pub fn property(kind: &str, key: &str, operator: &str, text: &str) -> Option<Value> {
+    let key = key.trim();
+    if key.is_empty() {
+        return None;
+    }
+    let mut filter = match kind.strip_prefix("group:") {
+        Some(index) => json!({"key": key, "type": "group",
+            "group_type_index": index.parse::<u8>().unwrap_or(0)}),
+        None => json!({"key": key, "type": kind}),
+    };
+    filter["operator"] = json!(operator);
+    if let Some(value) = value(operator, text.trim()) {
+        filter["value"] = value;
+    }
+    Some(filter)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::{value, OFFERED};
+    use super::{property, value, OFFERED};
 
     #[test]
     fn typed_values_follow_the_operator() {
@@ -64,6 +83,22 @@ mod tests {
         assert_eq!(value("gt", "10"), Some(json!(10.0)));
         assert_eq!(value("is_set", "x"), None);
         assert_eq!(value("icontains", "a,b"), Some(json!("a,b")));
+    }
+
+    #[test]
+    fn filters_read_the_kind_of_property() {
+        assert_eq!(
+            property("group:1", " plan ", "exact", "pro"),
+            Some(
+                json!({"key": "plan", "type": "group", "group_type_index": 1,
+                "operator": "exact", "value": "pro"})
+            )
+        );
+        assert_eq!(
+            property("person", "email", "is_set", ""),
+            Some(json!({"key": "email", "type": "person", "operator": "is_set"}))
+        );
+        assert_eq!(property("person", " ", "exact", "x"), None);
     }
 
     /// Forms build filters for insights and flags alike.

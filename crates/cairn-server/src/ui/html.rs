@@ -12,10 +12,14 @@ use serde_json::Value;
 use cairn_core::ProjectId;
 
 use super::csrf::{self, CsrfToken};
+use crate::error::{ApiError, ApiResult};
 
-/// Percent-encodes a path segment or query value.
+/// Percent-encodes a path segment or query value. A space becomes `%20`,
+/// which both read as a space (a `+` stays a plus in a path).
 pub fn url_part(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    let encoded: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    // byte_serialize writes a plus as `%2B`, so each `+` left is a space.
+    encoded.replace('+', "%20")
 }
 
 /// "companies" → "Companies".
@@ -139,6 +143,27 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
 pub fn notice(kind: &str, text: &str) -> Markup {
     let role = if kind == "error" { "alert" } else { "status" };
     html! { p class={"notice " (kind)} role=(role) { (text) } }
+}
+
+/// An error the user can fix (a field of what they asked for) as a message
+/// on the page; any other error stays an error.
+pub fn fixable(error: ApiError) -> ApiResult<Markup> {
+    match error {
+        ApiError::InvalidField { .. } | ApiError::BadRequest(_) => {
+            Ok(notice("error", &error.to_string()))
+        }
+        error => Err(error),
+    }
+}
+
+/// `content` as a link to `href`, or alone without one.
+pub fn linked(href: Option<&str>, content: Markup) -> Markup {
+    html! {
+        @match href {
+            Some(href) => a href=(href) { (content) },
+            None => (content),
+        }
+    }
 }
 
 pub fn when(at: DateTime<Utc>) -> Markup {

@@ -15,13 +15,14 @@ use serde_json::{json, Value};
 
 use cairn_query::breakdown::{NULL_LABEL, OTHER_LABEL};
 
-use super::charts::{self, number, Series};
+use super::actors::Drill;
+use super::charts::{self, number, Series, Step};
 use super::csrf;
 use super::filters;
-use super::html::{capitalised, notice, table, value_text, when, Section};
+use super::html::{capitalised, fixable, linked, notice, table, value_text, when, Section};
 use super::{Context, SignedIn};
 use crate::api::query::answer;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::with_storage;
 
@@ -111,20 +112,12 @@ impl Builder {
 
     /// The property filter every event must pass, if one is set.
     fn filter(&self) -> Option<Value> {
-        let key = self.filter_key.trim();
-        if key.is_empty() {
-            return None;
-        }
-        let mut filter = match self.filter_type.strip_prefix("group:") {
-            Some(index) => json!({"key": key, "type": "group",
-                "group_type_index": index.parse::<u8>().unwrap_or(0)}),
-            None => json!({"key": key, "type": self.filter_type}),
-        };
-        filter["operator"] = json!(self.filter_op);
-        if let Some(value) = filters::value(&self.filter_op, self.filter_value.trim()) {
-            filter["value"] = value;
-        }
-        Some(filter)
+        filters::property(
+            &self.filter_type,
+            &self.filter_key,
+            &self.filter_op,
+            &self.filter_value,
+        )
     }
 
     /// PostHog's query JSON for this builder.
@@ -203,7 +196,10 @@ impl Builder {
     }
 }
 
-fn options<'a>(items: impl IntoIterator<Item = (&'a str, String)>, current: &str) -> Markup {
+pub(super) fn options<'a>(
+    items: impl IntoIterator<Item = (&'a str, String)>,
+    current: &str,
+) -> Markup {
     html! {
         @for (value, label) in items {
             option value=(value) selected[value == current] { (label) }
@@ -335,7 +331,7 @@ fn series_label(item: &Value) -> String {
 
 /// A breakdown value as a reader sees it: a multi-property value's parts
 /// joined, PostHog's "Other" and null labels in words.
-fn breakdown_text(value: &Value) -> String {
+pub(super) fn breakdown_text(value: &Value) -> String {
     let part = |v: &Value| match v.as_str() {
         Some(OTHER_LABEL) => "Other".to_string(),
         Some(NULL_LABEL) => "None".to_string(),
@@ -347,7 +343,7 @@ fn breakdown_text(value: &Value) -> String {
     }
 }
 
-/// A table of the numbers behind a series chart.
+/// A table of the numbers behind a series chart, each a link to its actors.
 fn numbers_table(labels: &[String], series: &[Series]) -> Markup {
     html! {
         details {
@@ -364,7 +360,9 @@ fn numbers_table(labels: &[String], series: &[Series]) -> Markup {
                         @for s in series {
                             tr {
                                 th scope="row" { (s.name) }
-                                @for v in &s.values { td { (number(*v)) } }
+                                @for (i, v) in s.values.iter().enumerate() {
+                                    td { (linked(s.link(i), html! { (number(*v)) })) }
+                                }
                             }
                         }
                     }
@@ -374,116 +372,158 @@ fn numbers_table(labels: &[String], series: &[Series]) -> Markup {
     }
 }
 
-fn render(builder: &Builder, results: &Value) -> Markup {
-    let empty = html! { p.muted { "No data in this range." } };
-    let Some(items) = results.as_array() else {
-        return empty;
-    };
+/// The answer's `results` as a chart (or numbers), every number linking
+/// to its actors through `drill`.
+fn render(builder: &Builder, results: &Value, drill: &Drill<'_>) -> Markup {
+    let items = results.as_array().map(Vec::as_slice).unwrap_or(&[]);
     if items.is_empty() {
-        return empty;
+        return html! { p.muted { "No data in this range." } };
     }
     match builder.kind.as_str() {
-        "funnels" => {
-            // With a breakdown, one funnel per value.
-            let funnels: Vec<&Value> = if items[0].is_array() {
-                items.iter().take(6).collect()
-            } else {
-                vec![results]
-            };
-            // Per funnel: its breakdown value and its bars (step, count, conversion).
-            type Bars = Vec<(String, f64, Option<f64>)>;
-            let funnels: Vec<(Option<String>, Bars)> = funnels
+        "funnels" => funnels(items, drill),
+        "retention" => retention(items, &capitalised(&builder.interval), drill),
+        "paths" => paths(items, drill),
+        "trends" if builder.display == "number" => total_values(items, drill),
+        _ => series_chart(builder, items, drill),
+    }
+}
+
+/// The series a result item belongs to (`action.order`); formulas have
+/// none, and their values are no counts of actors.
+fn series_index(item: &Value) -> Option<u64> {
+    item["action"]["order"].as_u64()
+}
+
+/// One funnel, or one per breakdown value (the first six).
+fn funnels(items: &[Value], drill: &Drill<'_>) -> Markup {
+    let funnels: Vec<&[Value]> = if items[0].is_array() {
+        items
+            .iter()
+            .take(6)
+            .map(|f| f.as_array().map(Vec::as_slice).unwrap_or(&[]))
+            .collect()
+    } else {
+        vec![items]
+    };
+    html! {
+        @for steps in funnels {
+            @let breakdown = steps.first().map_or(&Value::Null, |s| &s["breakdown_value"]);
+            @if !breakdown.is_null() { h3 { (breakdown_text(breakdown)) } }
+            @let bars: Vec<Step> = steps
                 .iter()
-                .map(|steps| {
-                    let steps = steps.as_array().map(Vec::as_slice).unwrap_or(&[]);
-                    let heading = steps.first().and_then(|s| match &s["breakdown_value"] {
-                        Value::Null => None,
-                        value => Some(breakdown_text(value)),
-                    });
-                    let bars: Vec<(String, f64, Option<f64>)> = steps
-                        .iter()
-                        .map(|s| {
-                            (
-                                s["name"].as_str().unwrap_or("").to_string(),
-                                s["count"].as_f64().unwrap_or(0.0),
-                                s["average_conversion_time"].as_f64(),
-                            )
-                        })
-                        .collect();
-                    (heading, bars)
+                .map(|s| Step {
+                    name: s["name"].as_str().unwrap_or("").to_string(),
+                    count: s["count"].as_f64().unwrap_or(0.0),
+                    seconds: s["average_conversion_time"].as_f64(),
                 })
                 .collect();
-            html! {
-                @for (heading, bars) in &funnels {
-                    @if let Some(heading) = heading { h3 { (heading) } }
-                    (charts::funnel(bars))
-                }
-            }
-        }
-        "retention" => {
-            let rows: Vec<(String, Vec<f64>)> = items
-                .iter()
-                .map(|r| {
-                    let values = r["values"]
-                        .as_array()
-                        .map(|v| {
-                            v.iter()
-                                .map(|c| c["count"].as_f64().unwrap_or(0.0))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (
-                        r["label"]
-                            .as_str()
-                            .or(r["date"].as_str())
-                            .unwrap_or("")
-                            .to_string(),
-                        values,
-                    )
-                })
-                .collect();
-            charts::retention(&rows, &capitalised(&builder.interval))
-        }
-        "paths" => table(
-            ["From", "To", "Count"],
-            html! {
-                @for link in items.iter().take(30) {
-                    tr {
-                        td { (link["source"].as_str().unwrap_or("")) }
-                        td { (link["target"].as_str().unwrap_or("")) }
-                        td { (number(link["value"].as_f64().unwrap_or(0.0))) }
-                    }
-                }
-            },
-        ),
-        _ => {
-            let labels = strings(&items[0]["labels"]);
-            let series: Vec<Series> = items
-                .iter()
-                .map(|item| Series {
-                    name: match builder.kind.as_str() {
-                        "lifecycle" => item["status"].as_str().unwrap_or("").to_string(),
-                        _ => series_label(item),
-                    },
-                    values: floats(&item["data"]),
-                })
-                .collect();
-            if builder.kind == "trends" && builder.display == "number" {
-                return html! {
-                    @for item in items {
-                        @let value = item["aggregated_value"].as_f64().or(item["count"].as_f64()).unwrap_or(0.0);
-                        p.bold-number { strong { (number(value)) } " " (series_label(item)) }
-                    }
-                };
-            }
-            let chart = match builder.kind.as_str() {
-                "lifecycle" => charts::stacked_chart("Lifecycle", &labels, &series),
-                "stickiness" => charts::series_chart("Stickiness", &labels, &series, true),
-                _ => charts::series_chart("Trends", &labels, &series, builder.display == "bar"),
-            };
-            html! { (chart) (numbers_table(&labels, &series)) }
+            (charts::funnel(&bars, |step| drill.funnel(step, breakdown)))
         }
     }
+}
+
+fn retention(items: &[Value], period: &str, drill: &Drill<'_>) -> Markup {
+    let rows: Vec<(String, Vec<f64>)> = items
+        .iter()
+        .map(|r| {
+            let values = r["values"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .map(|c| c["count"].as_f64().unwrap_or(0.0))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let label = r["label"].as_str().or(r["date"].as_str()).unwrap_or("");
+            (label.to_string(), values)
+        })
+        .collect();
+    charts::retention(&rows, period, |row, column| {
+        drill.insight(json!({"interval": row, "column": column,
+            "breakdown": items[row]["breakdown_value"]}))
+    })
+}
+
+/// The busiest links between steps: each node links to who reached it,
+/// each count to who went along the link.
+fn paths(items: &[Value], drill: &Drill<'_>) -> Markup {
+    let node = |key: &str| {
+        html! { a href=(drill.path(&[("pathEndKey", key)])) { (key) } }
+    };
+    table(
+        ["From", "To", "Count"],
+        html! {
+            @for link in items.iter().take(30) {
+                @let (from, to) = (link["source"].as_str().unwrap_or(""), link["target"].as_str().unwrap_or(""));
+                tr {
+                    td { (node(from)) }
+                    td { (node(to)) }
+                    td {
+                        a href=(drill.path(&[("pathStartKey", from), ("pathEndKey", to)])) {
+                            (number(link["value"].as_f64().unwrap_or(0.0)))
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Trends shown as one total per series: each links to its actors over
+/// the whole range.
+fn total_values(items: &[Value], drill: &Drill<'_>) -> Markup {
+    html! {
+        @for item in items {
+            @let value = item["aggregated_value"].as_f64().or(item["count"].as_f64()).unwrap_or(0.0);
+            @let href = series_index(item)
+                .map(|series| drill.insight(json!({"series": series, "breakdown": item["breakdown_value"]})));
+            p.bold-number {
+                (linked(href.as_deref(), html! { strong { (number(value)) } }))
+                " " (series_label(item))
+            }
+        }
+    }
+}
+
+/// Trends, lifecycle and stickiness: series over the insight's `days`,
+/// each point linking to its actors (a lifecycle bar to its status's).
+fn series_chart(builder: &Builder, items: &[Value], drill: &Drill<'_>) -> Markup {
+    let lifecycle = builder.kind == "lifecycle";
+    let series: Vec<Series> = items
+        .iter()
+        .map(|item| {
+            let days = item["days"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let links = match (lifecycle, series_index(item)) {
+                (true, _) => days
+                    .iter()
+                    .map(|day| drill.insight(json!({"day": day, "status": item["status"]})))
+                    .collect(),
+                (false, Some(series)) => days
+                    .iter()
+                    .map(|day| {
+                        drill.insight(json!({"day": day, "series": series,
+                            "breakdown": item["breakdown_value"]}))
+                    })
+                    .collect(),
+                (false, None) => Vec::new(),
+            };
+            Series {
+                name: match lifecycle {
+                    true => item["status"].as_str().unwrap_or("").to_string(),
+                    false => series_label(item),
+                },
+                values: floats(&item["data"]),
+                links,
+            }
+        })
+        .collect();
+    let labels = strings(&items[0]["labels"]);
+    let chart = match builder.kind.as_str() {
+        "lifecycle" => charts::stacked_chart("Lifecycle", &labels, &series),
+        "stickiness" => charts::series_chart("Stickiness", &labels, &series, true),
+        _ => charts::series_chart("Trends", &labels, &series, builder.display == "bar"),
+    };
+    html! { (chart) (numbers_table(&labels, &series)) }
 }
 
 /// The builder, filled in from the query string (a saved insight's link
@@ -520,11 +560,15 @@ pub async fn run(
     }
     let p = ctx.id().0;
     let query = builder.query();
+    let drill = Drill {
+        project: p,
+        query: &query,
+    };
     let result = match answer(&state, ctx.id(), query.clone()).await {
         Ok(result) => html! {
             section.card.result {
                 h2 { "Result" }
-                (render(&builder, &result["results"]))
+                (render(&builder, &result["results"], &drill))
                 details {
                     summary { "Query JSON (for " code { "POST /api/projects/" (p) "/query/" } ")" }
                     pre { code { (serde_json::to_string_pretty(&query).unwrap_or_default()) } }
@@ -538,10 +582,7 @@ pub async fn run(
                 }
             }
         },
-        Err(error @ (ApiError::InvalidField { .. } | ApiError::BadRequest(_))) => {
-            notice("error", &error.to_string())
-        }
-        Err(error) => return Err(error),
+        Err(error) => fixable(error)?,
     };
     show(&state, ctx, &builder, result).await
 }

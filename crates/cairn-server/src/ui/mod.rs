@@ -2,6 +2,7 @@
 //! sign-in. Pages live under `/project/{id}/…`; they read the store through
 //! the same functions as the private API.
 
+mod actors;
 mod auth;
 mod charts;
 mod csrf;
@@ -62,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(insights::page).post(insights::run),
         )
         .route("/project/{project}/insights/saved", get(insights::saved))
+        .route("/project/{project}/insights/actors", get(actors::page))
         .route("/project/{project}/insights/save", post(insights::save))
         .route(
             "/project/{project}/insights/{id}/delete",

@@ -21,7 +21,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::with_storage;
 
-const PAGE: usize = 50;
+/// Rows per page of a list.
+pub(super) const PAGE: usize = 50;
 const RECENT_EVENTS: usize = 50;
 
 #[derive(Deserialize, Default)]

@@ -1,8 +1,8 @@
 // Drives Cairn's web UI in headless Chromium (playwright-core): first-start
 // account, Persons & Groups, a group's page, renaming a group type in
-// Settings, Insights, Feature flags, Events, script-bearing names and
-// properties on every page, sign-out and sign-in. Saves a screenshot of
-// each page.
+// Settings, Insights and their drill-downs (the actors behind a number),
+// Feature flags, Events, script-bearing names and properties on every
+// page, sign-out and sign-in. Saves a screenshot of each page.
 //
 // Usage: node ui.mjs BASE_URL SCREENSHOT_DIR PROJECT_KEY
 // Prints one JSON object with what the pages showed.
@@ -40,6 +40,13 @@ async function timed(name, action) {
   out.timings[name] = Date.now() - started
 }
 const text = (selector) => page.locator(selector).allInnerTexts()
+// The links from a result's numbers to the actors behind them.
+const drillLinks = () => page.locator('.result a[href*="/insights/actors?cell="]')
+// Per insight kind: how many numbers link to their actors, and the first link.
+out.drill = {}
+async function drillable(kind) {
+  out.drill[kind] = { links: await drillLinks().count(), href: await drillLinks().first().getAttribute('href') }
+}
 
 // First start: the UI asks for the admin account.
 await page.goto(base)
@@ -96,6 +103,7 @@ await page.locator('#breakdown').fill('plan')
 await page.locator('#display').selectOption('number')
 await timed('trends', () => page.getByRole('button', { name: 'Calculate' }).click())
 out.trends_numbers = await page.locator('.bold-number').allInnerTexts()
+await drillable('trends_total')
 out.trends_query = await page.locator('details:has(summary:text("Query JSON")) pre').textContent()
 await shot('07-trends-number')
 await page.locator('#name').fill('Sign-ups by plan')
@@ -112,6 +120,7 @@ await page.locator('#event1').fill('$pageview')
 await page.locator('#date_from').selectOption('-30d')
 await page.getByRole('button', { name: 'Calculate' }).click()
 out.line_chart_lines = await page.locator('svg.chart polyline').count()
+await drillable('trends_line')
 await shot('07-trends-line')
 await page.locator('#kind').selectOption('funnels')
 await page.locator('#event1').fill('signed up')
@@ -124,6 +133,7 @@ await page.locator('#filter_value').fill('enterprise, pro')
 await timed('funnel', () => page.getByRole('button', { name: 'Calculate' }).click())
 out.funnel_steps = await page.locator('.funnel .step').allInnerTexts()
 out.funnel_query = await page.locator('details:has(summary:text("Query JSON")) pre').textContent()
+await drillable('funnel')
 await shot('08-funnel')
 await page.locator('#kind').selectOption('retention')
 await page.locator('#event2').fill('')
@@ -132,20 +142,71 @@ await page.locator('#interval').selectOption('week')
 await page.locator('#filter_key').fill('')
 await page.getByRole('button', { name: 'Calculate' }).click()
 out.retention_rows = await page.locator('table.retention tbody tr').count()
+await drillable('retention')
 await shot('09-retention')
 await page.locator('#kind').selectOption('lifecycle')
 await page.locator('#event1').fill('$pageview')
 await page.locator('#date_from').selectOption('-30d')
 await page.getByRole('button', { name: 'Calculate' }).click()
 out.lifecycle_legend = await page.locator('.legend li').allInnerTexts()
+await drillable('lifecycle')
 await shot('09-lifecycle')
 await page.locator('#kind').selectOption('stickiness')
 await page.getByRole('button', { name: 'Calculate' }).click()
 out.stickiness_bars = await page.locator('svg.chart rect').count()
+await drillable('stickiness')
 await page.locator('#kind').selectOption('paths')
 await page.getByRole('button', { name: 'Calculate' }).click()
 out.path_rows = await page.locator('.result table tbody tr').count()
+await drillable('paths')
 await shot('09-paths')
+
+// Each kind's first link lists its actors (or says why not).
+for (const [kind, drill] of Object.entries(out.drill)) {
+  if (!drill.href) continue
+  await page.goto(new URL(drill.href, base).href)
+  drill.title = await page.locator('h1').innerText()
+  drill.rows = await page.locator('main table tbody tr').count()
+  drill.errors = await text('.notice.error')
+  await shot(`09-actors-${kind}`)
+}
+// Which actors dropped off at step 2 of a company funnel: a click on the
+// count, then the list's CSV.
+await page.goto(`${base}/project/1/insights`)
+await page.locator('#kind').selectOption('funnels')
+await page.locator('#event1').fill('signed up')
+await page.locator('#event2').fill('activated')
+await page.locator('#counted_by').selectOption({ label: 'Unique organisations' })
+await page.locator('#date_from').selectOption('all')
+await page.getByRole('button', { name: 'Calculate' }).click()
+out.dropped_query = await page.locator('details:has(summary:text("Query JSON")) pre').textContent()
+out.dropped_step = await page.locator('.funnel .step').nth(1).innerText()
+await timed('actors', () => page.locator('.funnel li').nth(1).getByRole('link', { name: /dropped off/ }).click())
+out.dropped_cell = new URL(page.url()).searchParams.get('cell')
+out.dropped_title = await page.locator('h1').innerText()
+out.dropped_columns = await text('main table thead th')
+out.dropped = await page.locator('main table tbody tr td:first-child a').evaluateAll((links) => links.map((a) => ({
+  key: decodeURIComponent(a.getAttribute('href').split('/').pop()),
+  path: a.getAttribute('href').split('/').slice(0, -1).join('/'),
+  name: a.textContent,
+})))
+out.dropped_next = await page.locator('a[rel="next"]').count()
+await shot('09-actors-dropped-off')
+const csvLink = page.getByRole('link', { name: 'Download CSV' })
+const csv = await page.request.get(new URL(await csvLink.getAttribute('href'), base).href)
+out.dropped_csv = { status: csv.status(), type: csv.headers()['content-type'], body: await csv.text() }
+// Searching for the first one lists it alone; a property column shows.
+if (out.dropped.length > 0) {
+  await page.locator('#search').fill(out.dropped[0].key)
+  await page.locator('#columns').fill('plan')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  out.dropped_searched = await text('main table tbody tr td:first-child')
+  out.dropped_searched_columns = await text('main table thead th')
+}
+// A cell the insight cannot answer is a message on the page.
+await page.goto(`${base}/project/1/insights/actors?cell=${encodeURIComponent(JSON.stringify({
+  kind: 'FunnelsActorsQuery', source: JSON.parse(out.dropped_query), funnelStep: 9 }))}`)
+out.bad_cell = await text('.notice.error')
 
 // A flag matched by the renamed group type, tested on an enterprise
 // organisation and on a starter one.
@@ -212,6 +273,7 @@ const hostile = {
   group_property: `"><script>document.title='xss group property'</script>`,
   event: `"><script>document.title='xss event'</script>`,
   flag_name: `"><script>document.title='xss flag name'</script>`,
+  group_name: '<script>alert(1)</script>',
 }
 await fetch(`${base}/batch/`, {
   method: 'POST',
@@ -222,7 +284,7 @@ await fetch(`${base}/batch/`, {
       $groups: { [hostile.group_type]: 'hostile-group' } } },
     { event: '$groupidentify', distinct_id: 'hostile-person', properties: {
       $group_type: hostile.group_type, $group_key: 'hostile-group',
-      $group_set: { [hostile.group_property]: hostile.group_property } } },
+      $group_set: { [hostile.group_property]: hostile.group_property, name: hostile.group_name } } },
   ] }),
 })
 // Pages read what capture acknowledged, so the new group type is there.
@@ -260,6 +322,20 @@ await page.goto(`${base}/project/1/insights`)
 await page.locator('#event1').fill(hostile.event)
 await page.locator('#date_from').selectOption('all')
 await hostilePage('insights', click(page.getByRole('button', { name: 'Calculate' })))
+// The actors behind the hostile event's numbers, persons and then groups,
+// with the hostile property as a column.
+const hostileActors = async (name, property) => {
+  const href = await drillLinks().first().getAttribute('href')
+  await hostilePage(name, () => page.goto(`${base}${href}&columns=${encodeURIComponent(property)}`))
+}
+await hostileActors('actors', hostile.person_property)
+await page.goto(`${base}/project/1/insights`)
+await page.locator('#event1').fill(hostile.event)
+await page.locator('#date_from').selectOption('all')
+await page.locator('#counted_by').selectOption('1')
+await page.locator('#display').selectOption('number')
+await page.getByRole('button', { name: 'Calculate' }).click()
+await hostileActors('group_actors', hostile.group_property)
 await hostilePage('flags', () => page.goto(`${base}/project/1/feature_flags`))
 await hostilePage('flag', () => page.goto(hostileFlag))
 await hostilePage('settings', () => page.goto(`${base}/project/1/settings`))
