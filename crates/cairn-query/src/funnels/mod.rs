@@ -206,7 +206,7 @@ pub(crate) fn actors(
     )?;
     let mut chosen: HashMap<u64, Facts> = HashMap::new();
     // Only actors who converted to a later step have a time to convert.
-    let mut converted = true;
+    let converted;
     let viz = query.funnels_filter.viz.unwrap_or(FunnelViz::Steps);
     if let Some((start, drop_off)) = cell.funnel_trends()? {
         if viz != FunnelViz::Trends {
