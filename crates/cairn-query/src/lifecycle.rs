@@ -205,20 +205,7 @@ pub(crate) fn actors(
             )
         })?),
     };
-    let period = match cell.day_text()? {
-        None => None,
-        Some(day) => Some(
-            plan.buckets
-                .iter()
-                .position(|b| day_string(*b, plan.interval) == day)
-                .ok_or_else(|| {
-                    QueryError::invalid(
-                        "query.source.day",
-                        format!("`{day}` is not one of the insight's `days`"),
-                    )
-                })?,
-        ),
-    };
+    let period = cell.bucket(&plan.buckets, plan.interval)?;
     let rows = scan(db, &plan)?;
     ctx.budget.check()?;
     let mut chosen = HashMap::new();

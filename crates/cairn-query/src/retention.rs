@@ -77,25 +77,11 @@ pub(crate) fn actors(
     let cohorts = scanned.cohorts();
     let (kept, _) = cohorts.ranked_values(grid.breakdown.as_ref());
     // Which values the row is of: one kept value, or every other one.
-    let wanted: Option<(String, bool)> = match (&grid.breakdown, cell.breakdown()) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(QueryError::invalid(
-                "query.source.breakdown",
-                "the insight has no breakdown",
-            ))
-        }
-        (Some(_), None) => {
-            return Err(QueryError::invalid(
-                "query.source.breakdown",
-                "name the breakdown value (the row's `breakdown_value`)",
-            ))
-        }
-        (Some(b), Some(value)) => {
-            let text = b.text_of(value, "query.source.breakdown")?;
-            Some((text.clone(), text == OTHER_LABEL))
-        }
-    };
+    let wanted: Option<(String, bool)> =
+        cell.breakdown_value(grid.breakdown.as_ref())?.map(|text| {
+            let other = text == OTHER_LABEL;
+            (text, other)
+        });
     let cumulative = query.retention_filter.cumulative.unwrap_or(false);
     let mut chosen = HashMap::new();
     for (cohort, later_periods) in cohorts.each() {

@@ -131,12 +131,7 @@ pub(crate) fn actor_of_series(
     query: &StickinessQuery,
     index: usize,
 ) -> Result<Actor> {
-    let series = query.series.get(index).ok_or_else(|| {
-        QueryError::invalid(
-            "query.source.series",
-            format!("the insight has {} series", query.series.len()),
-        )
-    })?;
+    let series = &query.series[index];
     let field = format!("series[{index}]");
     match (series.math, series.math_group_type_index) {
         (Some(Math::UniqueGroup | Math::Dau) | None, Some(index)) => Ok(Actor::Group(
@@ -217,7 +212,7 @@ pub(crate) fn actors(
     cell: &Cell,
     filter: &ActorFilter,
 ) -> Result<ActorSet> {
-    let index = cell.series()?;
+    let (index, _) = cell.series(&query.series)?;
     let actor = actor_of_series(ctx, query, index)?;
     let interval = query.interval.unwrap_or(Interval::Day);
     let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
@@ -225,13 +220,7 @@ pub(crate) fn actors(
         earliest_event(db, ctx, &events)
     })?;
     let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
-    let (range, _) = if cell.previous()? {
-        periods.get(1).ok_or_else(|| {
-            QueryError::invalid("query.source.compare", "the insight compares no periods")
-        })?
-    } else {
-        &periods[0]
-    };
+    let range = cell.period(&periods)?;
     let buckets = range.buckets(ctx);
     dates::check_buckets(&buckets)?;
     let n = periods_in(buckets.len(), query.interval_count) as i64;

@@ -40,28 +40,19 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> 
             "a trend needs at least one series",
         ));
     }
-    let display = query
-        .trends_filter
-        .display
-        .unwrap_or(Display::ActionsLineGraph);
-    let total_value = display.is_total_value();
-    let interval = if total_value {
-        Interval::Day
-    } else {
-        query.interval.unwrap_or(Interval::Day)
-    };
     limits::check_count("series", "series", query.series.len(), limits::MAX_SERIES)?;
-    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
     let formulas = formulas(query)?;
-    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
-    let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(db, ctx, &events)
-    })?;
+    let Frame {
+        display,
+        total_value,
+        breakdown,
+        range,
+        periods,
+        ..
+    } = Frame::new(db, ctx, query)?;
     let all_buckets = range.buckets(ctx);
     dates::check_buckets(&all_buckets)?;
     let bucket_count = all_buckets.len();
-
-    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
     limits::check_cells(
         "query",
         &[
@@ -142,6 +133,55 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> 
         "is_cached": false,
         "last_refresh": ctx.now,
     }))
+}
+
+/// What every series of a trend shares: how it is shown, its breakdown
+/// and its periods (the range, and the one it is compared to).
+struct Frame {
+    display: Display,
+    total_value: bool,
+    interval: Interval,
+    breakdown: Option<Breakdown>,
+    range: Range,
+    periods: Vec<(Range, Option<&'static str>)>,
+}
+
+impl Frame {
+    fn new(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> Result<Self> {
+        let display = query
+            .trends_filter
+            .display
+            .unwrap_or(Display::ActionsLineGraph);
+        let total_value = display.is_total_value();
+        let interval = if total_value {
+            Interval::Day
+        } else {
+            query.interval.unwrap_or(Interval::Day)
+        };
+        let breakdown = Breakdown::parse(&query.breakdown_filter)?;
+        let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+        let range = Range::resolve(ctx, &query.date_range, interval, || {
+            earliest_event(db, ctx, &events)
+        })?;
+        let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
+        Ok(Self {
+            display,
+            total_value,
+            interval,
+            breakdown,
+            range,
+            periods,
+        })
+    }
+
+    /// The local starts of `range`'s buckets (one for total values).
+    fn buckets(&self, ctx: &ProjectContext, range: &Range) -> Vec<NaiveDateTime> {
+        if self.total_value {
+            vec![range.from]
+        } else {
+            range.buckets(ctx)
+        }
+    }
 }
 
 /// `(formula, its text, custom name)` from `formula`, `formulas` or `formulaNodes`.
@@ -304,18 +344,13 @@ fn series_actor(ctx: &ProjectContext, series: &EventsNode, field: &str) -> Resul
     }
 }
 
-/// Whom series `index` of the drill-down's insight counts.
+/// Whom the drill-down's series counts.
 pub(crate) fn actor_of_series(
     ctx: &ProjectContext,
     query: &TrendsQuery,
-    index: usize,
+    cell: &Cell,
 ) -> Result<Actor> {
-    let series = query.series.get(index).ok_or_else(|| {
-        QueryError::invalid(
-            "query.source.series",
-            format!("the insight has {} series", query.series.len()),
-        )
-    })?;
+    let (index, series) = cell.series(&query.series)?;
     series_actor(ctx, series, &format!("series[{index}]"))
 }
 
@@ -787,46 +822,21 @@ pub(crate) fn actors(
     cell: &Cell,
     filter: &ActorFilter,
 ) -> Result<ActorSet> {
-    let index = cell.series()?;
-    let actor = actor_of_series(ctx, query, index)?;
-    let series = &query.series[index];
+    let actor = actor_of_series(ctx, query, cell)?;
+    let (index, series) = cell.series(&query.series)?;
     if !formulas(query)?.is_empty() {
         return Err(QueryError::invalid(
             "query.source.source.trendsFilter",
             "a formula's values are not counts of actors: drill into one of its series",
         ));
     }
-    let display = query
-        .trends_filter
-        .display
-        .unwrap_or(Display::ActionsLineGraph);
-    let total_value = display.is_total_value();
-    let interval = if total_value {
-        Interval::Day
-    } else {
-        query.interval.unwrap_or(Interval::Day)
-    };
-    let breakdown = Breakdown::parse(&query.breakdown_filter)?;
-    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
-    let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(db, ctx, &events)
-    })?;
-    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
-    let (range, _) = if cell.previous()? {
-        periods.get(1).ok_or_else(|| {
-            QueryError::invalid("query.source.compare", "the insight compares no periods")
-        })?
-    } else {
-        &periods[0]
-    };
-    let buckets = if total_value {
-        vec![range.from]
-    } else {
-        range.buckets(ctx)
-    };
+    let frame = Frame::new(db, ctx, query)?;
+    let (display, breakdown) = (frame.display, frame.breakdown.as_ref());
+    let range = cell.period(&frame.periods)?;
+    let buckets = frame.buckets(ctx, range);
     dates::check_buckets(&buckets)?;
-    let bucket = match (total_value, cell.day_text()?) {
-        (true, None) => None,
+    let bucket = cell.bucket(&buckets, frame.interval)?;
+    match (frame.total_value, bucket) {
         (true, Some(_)) => {
             return Err(QueryError::invalid(
                 "query.source.day",
@@ -839,58 +849,24 @@ pub(crate) fn actors(
                 "name the point: one of the insight's `days`",
             ))
         }
-        (false, Some(day)) => Some(
-            buckets
-                .iter()
-                .position(|b| day_string(*b, interval) == day)
-                .ok_or_else(|| {
-                    QueryError::invalid(
-                        "query.source.day",
-                        format!("`{day}` is not one of the insight's `days`"),
-                    )
-                })?,
-        ),
-    };
-    let values = match (&breakdown, cell.breakdown()) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(QueryError::invalid(
-                "query.source.breakdown",
-                "the insight has no breakdown",
-            ))
+        _ => {}
+    }
+    let values = match cell.breakdown_value(breakdown)? {
+        None => None,
+        // "Other" holds every value the insight did not keep.
+        Some(text) if text == OTHER_LABEL => {
+            let kept = series_values(
+                db, ctx, query, index, series, range, &buckets, breakdown, display,
+            )?;
+            let kept = kept
+                .rows
+                .into_iter()
+                .map(|(v, _)| v)
+                .filter(|v| v != OTHER_LABEL)
+                .collect();
+            Some((kept, true))
         }
-        (Some(_), None) => {
-            return Err(QueryError::invalid(
-                "query.source.breakdown",
-                "name the breakdown value (the result's `breakdown_value`)",
-            ))
-        }
-        (Some(b), Some(value)) => {
-            let text = b.text_of(value, "query.source.breakdown")?;
-            if text == OTHER_LABEL {
-                // "Other" holds every value the insight did not keep.
-                let kept = series_values(
-                    db,
-                    ctx,
-                    query,
-                    index,
-                    series,
-                    range,
-                    &buckets,
-                    Some(b),
-                    display,
-                )?;
-                let kept = kept
-                    .rows
-                    .into_iter()
-                    .map(|(v, _)| v)
-                    .filter(|v| v != OTHER_LABEL)
-                    .collect();
-                Some((kept, true))
-            } else {
-                Some((vec![text], false))
-            }
-        }
+        Some(text) => Some((vec![text], false)),
     };
     let plan = SeriesPlan::new(
         db.dialect(),
@@ -900,7 +876,7 @@ pub(crate) fn actors(
         series,
         range,
         &buckets,
-        breakdown.as_ref(),
+        breakdown,
         display,
     )?;
     let rows = plan.actor_rows(db, bucket, values.as_ref(), filter)?;

@@ -5,8 +5,12 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use chrono::NaiveDateTime;
+
+use crate::breakdown::Breakdown;
+use crate::dates::{day_string, Range};
 use crate::error::{QueryError, Result};
-use crate::nodes::InsightQuery;
+use crate::nodes::{InsightQuery, Interval};
 
 /// The cell's coordinates; which ones apply depends on the insight.
 #[derive(Debug, Default, Deserialize)]
@@ -136,24 +140,70 @@ impl Cell {
         Ok((cell, insight))
     }
 
-    /// The series drilled into (default the first).
-    pub fn series(&self) -> Result<usize> {
-        match self.series {
-            None => Ok(0),
+    /// The series drilled into (default the first) of `series`.
+    pub fn series<'a, T>(&self, series: &'a [T]) -> Result<(usize, &'a T)> {
+        let field = "query.source.series";
+        let index = match self.series {
+            None => 0,
             Some(i) => usize::try_from(i)
-                .map_err(|_| QueryError::invalid("query.source.series", "must not be negative")),
-        }
+                .map_err(|_| QueryError::invalid(field, "must not be negative"))?,
+        };
+        let found = series.get(index).ok_or_else(|| {
+            QueryError::invalid(field, format!("the insight has {} series", series.len()))
+        })?;
+        Ok((index, found))
     }
 
-    /// Whether the previous period of a comparison is drilled into.
-    pub fn previous(&self) -> Result<bool> {
-        match self.compare.as_deref() {
-            None | Some("current") => Ok(false),
-            Some("previous") => Ok(true),
-            Some(other) => Err(QueryError::invalid(
-                "query.source.compare",
-                format!("`{other}` is not current or previous"),
+    /// The period drilled into of the insight's `periods` (the current one,
+    /// or with `compare: previous` the one it is compared to).
+    pub fn period<'a, L>(&self, periods: &'a [(Range, L)]) -> Result<&'a Range> {
+        let field = "query.source.compare";
+        let index = match self.compare.as_deref() {
+            None | Some("current") => 0,
+            Some("previous") => 1,
+            Some(other) => {
+                return Err(QueryError::invalid(
+                    field,
+                    format!("`{other}` is not current or previous"),
+                ))
+            }
+        };
+        periods
+            .get(index)
+            .map(|(range, _)| range)
+            .ok_or_else(|| QueryError::invalid(field, "the insight compares no periods"))
+    }
+
+    /// The index in `buckets` of `day` (one of the insight's `days`), if
+    /// given.
+    pub fn bucket(&self, buckets: &[NaiveDateTime], interval: Interval) -> Result<Option<usize>> {
+        let Some(day) = self.day_text()? else {
+            return Ok(None);
+        };
+        let index = buckets
+            .iter()
+            .position(|b| day_string(*b, interval) == day)
+            .ok_or_else(|| {
+                QueryError::invalid(
+                    "query.source.day",
+                    format!("`{day}` is not one of the insight's `days`"),
+                )
+            })?;
+        Ok(Some(index))
+    }
+
+    /// The breakdown value drilled into, in the form `breakdown` computes
+    /// (required exactly when the insight has a breakdown).
+    pub fn breakdown_value(&self, breakdown: Option<&Breakdown>) -> Result<Option<String>> {
+        let field = "query.source.breakdown";
+        match (breakdown, self.breakdown()) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(QueryError::invalid(field, "the insight has no breakdown")),
+            (Some(_), None) => Err(QueryError::invalid(
+                field,
+                "name the breakdown value (the result's `breakdown_value`)",
             )),
+            (Some(b), Some(value)) => b.text_of(value, field).map(Some),
         }
     }
 

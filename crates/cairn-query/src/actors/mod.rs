@@ -106,9 +106,10 @@ pub fn run(
     crate::limits::reject_nul(&node)?;
     let (cell, insight) = Cell::parse(node)?;
     let actor = match &insight {
-        InsightQuery::TrendsQuery(q) => crate::trends::actor_of_series(ctx, q, cell.series()?)?,
+        InsightQuery::TrendsQuery(q) => crate::trends::actor_of_series(ctx, q, &cell)?,
         InsightQuery::StickinessQuery(q) => {
-            crate::stickiness::actor_of_series(ctx, q, cell.series()?)?
+            let (index, _) = cell.series(&q.series)?;
+            crate::stickiness::actor_of_series(ctx, q, index)?
         }
         InsightQuery::FunnelsQuery(q) => Actor::of(ctx, q.aggregation_group_type_index)?,
         InsightQuery::RetentionQuery(q) => Actor::of(ctx, q.aggregation_group_type_index)?,
