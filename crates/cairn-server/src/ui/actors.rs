@@ -328,7 +328,6 @@ fn controls(ctx: &Context, params: &Params, listing: Option<&Listing>) -> Markup
         None => params.filter_type.clone(),
     };
     let sorts = sort_options(listing, &params.sort);
-    let operators = filters::operator_options();
     html! {
         form.card.builder method="get" action={"/project/" (ctx.id().0) "/insights/actors"} {
             input type="hidden" name="cell" value=(params.cell);
@@ -342,14 +341,7 @@ fn controls(ctx: &Context, params: &Params, listing: Option<&Listing>) -> Markup
                 }
                 label for="columns" { "Property columns" }
                 input #columns name="columns" value=(params.columns) placeholder="e.g. plan, industry";
-                label for="filter_key" { "Filter property" }
-                input #filter_key name="filter_key" value=(params.filter_key) placeholder="e.g. plan";
-                label for="filter_op" { "Filter operator" }
-                select #filter_op name="filter_op" {
-                    (options(operators.iter().map(|(v, l)| (v.as_str(), l.clone())), &params.filter_op))
-                }
-                label for="filter_value" { "Filter value" }
-                input #filter_value name="filter_value" value=(params.filter_value);
+                (filters::fields(&params.filter_key, &params.filter_op, &params.filter_value, "plan"))
             }
             button.primary type="submit" { "Apply" }
         }

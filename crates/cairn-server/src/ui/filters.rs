@@ -1,6 +1,7 @@
 //! Property filters as forms enter them: the operators offered, the typed
 //! value a filter gets from the text typed in, and the filter itself.
 
+use maud::{html, Markup};
 use serde_json::{json, Value};
 
 use cairn_flags::operators::ValueKind;
@@ -30,6 +31,22 @@ pub fn operator_options() -> Vec<(String, String)> {
         .iter()
         .map(|op| (op.rule().name.to_string(), op.rule().label.to_string()))
         .collect()
+}
+
+/// A form's property, operator and value fields (`filter_key`,
+/// `filter_op`, `filter_value`).
+pub fn fields(key: &str, operator: &str, value: &str, example: &str) -> Markup {
+    let operators = operator_options();
+    html! {
+        label for="filter_key" { "Filter property" }
+        input #filter_key name="filter_key" value=(key) placeholder={"e.g. " (example)};
+        label for="filter_op" { "Filter operator" }
+        select #filter_op name="filter_op" {
+            (super::insights::options(operators.iter().map(|(v, l)| (v.as_str(), l.clone())), operator))
+        }
+        label for="filter_value" { "Filter value" }
+        input #filter_value name="filter_value" value=(value);
+    }
 }
 
 /// The filter value for `text` under `operator`: none for set checks,

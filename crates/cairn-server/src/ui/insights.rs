@@ -235,7 +235,6 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> Markup {
             current,
         )
     };
-    let operators = filters::operator_options();
     let event = |n: usize, value: &str, label: &str| {
         let id = format!("event{n}");
         html! {
@@ -275,14 +274,7 @@ fn form(ctx: &Context, builder: &Builder, event_names: &[String]) -> Markup {
                 input #breakdown name="breakdown" value=(builder.breakdown) placeholder="e.g. plan";
                 label for="filter_type" { "Filter on" }
                 select #filter_type name="filter_type" { (property_types(&builder.filter_type)) }
-                label for="filter_key" { "Filter property" }
-                input #filter_key name="filter_key" value=(builder.filter_key) placeholder="e.g. $browser";
-                label for="filter_op" { "Filter operator" }
-                select #filter_op name="filter_op" {
-                    (options(operators.iter().map(|(v, l)| (v.as_str(), l.clone())), &builder.filter_op))
-                }
-                label for="filter_value" { "Filter value" }
-                input #filter_value name="filter_value" value=(builder.filter_value);
+                (filters::fields(&builder.filter_key, &builder.filter_op, &builder.filter_value, "$browser"))
                 label for="display" { "Trends display" }
                 select #display name="display" {
                     (options(
