@@ -380,6 +380,9 @@ struct SeriesPlan<'a> {
     buckets: &'a [NaiveDateTime],
     breakdown: Option<&'a Breakdown>,
     display: Display,
+    /// The breakdown values kept: every other one reads as "Other", so that
+    /// "Other" counts distinct actors once (see [`series_values`]).
+    kept: Option<Vec<String>>,
 }
 
 impl<'a> SeriesPlan<'a> {
@@ -413,6 +416,7 @@ impl<'a> SeriesPlan<'a> {
             buckets,
             breakdown,
             display,
+            kept: None,
         })
     }
 
@@ -451,7 +455,31 @@ impl<'a> SeriesPlan<'a> {
     }
 
     fn breakdown_of(&self, scan: &mut Scan<'_>) -> Result<String> {
-        self.breakdown.map_or(Ok("''".to_string()), |b| b.sql(scan))
+        let Some(breakdown) = self.breakdown else {
+            return Ok("''".to_string());
+        };
+        let value = breakdown.sql(scan)?;
+        Ok(match &self.kept {
+            None => value,
+            Some(kept) => format!(
+                "CASE WHEN {} THEN {value} ELSE {} END",
+                one_of(self.d, &value, kept, false),
+                self.d.string(OTHER_LABEL)
+            ),
+        })
+    }
+
+    /// Whether the series counts distinct actors (or sessions), which a sum
+    /// over breakdown values would count once per value.
+    fn counts_distinct(&self) -> bool {
+        matches!(
+            self.math,
+            Math::Dau
+                | Math::UniqueGroup
+                | Math::WeeklyActive
+                | Math::MonthlyActive
+                | Math::UniqueSession
+        )
     }
 
     /// `SELECT bucket (epoch µs), breakdown value, value` for the series;
@@ -668,12 +696,32 @@ fn series_values(
         breakdown,
         display,
     )?;
-    let mut by_value = scan_points(db, &plan.sql()?, buckets, display.is_total_value())?;
+    let total_value = display.is_total_value();
+    let mut by_value = scan_points(db, &plan.sql()?, buckets, total_value)?;
     if breakdown.is_none() && by_value.is_empty() {
         by_value.insert(String::new(), Vec::new());
     }
     ctx.budget.check()?;
     let mut values = rank(by_value, breakdown, buckets.len());
+    // "Other" of distinct actors: an actor with two folded values is one
+    // actor, not the sum of two counts (PostHog adds them up), so it is
+    // counted again with those values read as one.
+    let has_other = values.rows.last().is_some_and(|(v, _)| v == OTHER_LABEL);
+    if has_other && plan.counts_distinct() {
+        let kept: Vec<String> = values.rows[..values.rows.len() - 1]
+            .iter()
+            .map(|(v, _)| v.clone())
+            .collect();
+        let mut folded = plan;
+        folded.kept = Some(kept);
+        let points = scan_points(db, &folded.sql()?, buckets, total_value)?;
+        if let (Some(sparse), Some((_, data))) = (points.get(OTHER_LABEL), values.rows.last_mut()) {
+            data.iter_mut().for_each(|v| *v = 0.0);
+            for &(k, v) in sparse {
+                data[k] += v;
+            }
+        }
+    }
     if display == Display::ActionsLineGraphCumulative {
         for (_, data) in &mut values.rows {
             let mut sum = 0.0;

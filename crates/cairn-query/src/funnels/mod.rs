@@ -34,6 +34,9 @@ struct Row {
     value: Option<u32>,
 }
 
+/// Actors' outcomes, each with the actor's hash.
+type Outcomes = Vec<(u64, Outcome)>;
+
 /// What a funnel query asks, checked.
 struct Setup {
     funnel: Funnel,
@@ -114,7 +117,7 @@ impl Setup {
         ctx: &ProjectContext,
         query: &FunnelsQuery,
         streams: &Streams,
-    ) -> Result<HashMap<String, Vec<(u64, Outcome)>>> {
+    ) -> Result<HashMap<String, Outcomes>> {
         let mut by_value: HashMap<String, Vec<(u64, Outcome)>> = HashMap::new();
         for (n, rows) in streams.rows.iter().enumerate() {
             // Every 1024 actors, and before each long stream (attribution may
@@ -137,6 +140,59 @@ impl Setup {
         }
         Ok(by_value)
     }
+
+    /// Each actor's outcomes under the breakdown values kept, in rank order,
+    /// then under "Other" (the rest, as one value).
+    fn ranked(
+        &self,
+        ctx: &ProjectContext,
+        query: &FunnelsQuery,
+        streams: &Streams,
+        limit: usize,
+    ) -> Result<Vec<(String, Outcomes)>> {
+        let by_value = self.outcomes(ctx, query, streams)?;
+        let mut ranked = rank(by_value, &self.funnel, limit, |(_, o)| o);
+        if self.attribution != Attribution::AllEvents
+            || ranked.last().is_none_or(|(v, _)| v != OTHER_LABEL)
+        {
+            return Ok(ranked);
+        }
+        // Under all_events an actor has an outcome per value. The values
+        // folded into "Other" are one value there: an actor with several
+        // goes through the funnel once, over their events together.
+        let kept: std::collections::HashSet<String> = ranked[..ranked.len() - 1]
+            .iter()
+            .map(|(v, _)| v.clone())
+            .collect();
+        let Some((_, other)) = ranked.last_mut() else {
+            return Ok(ranked);
+        };
+        let mut seen = std::collections::HashSet::new();
+        let repeated: std::collections::HashSet<u64> = other
+            .iter()
+            .filter(|(hash, _)| !seen.insert(*hash))
+            .map(|(hash, _)| *hash)
+            .collect();
+        if repeated.is_empty() {
+            return Ok(ranked);
+        }
+        other.retain(|(hash, _)| !repeated.contains(hash));
+        let text = |v: Option<u32>| v.map_or("", |v| streams.values[v as usize].as_str());
+        for (n, hash) in streams.hashes.iter().enumerate() {
+            if !repeated.contains(hash) {
+                continue;
+            }
+            let events: Vec<Event> = streams.rows[n]
+                .iter()
+                .filter(|r| !kept.contains(text(r.value)))
+                .map(|r| r.event)
+                .collect();
+            if let Some(outcome) = self.funnel.run(&events) {
+                other.push((*hash, outcome));
+            }
+        }
+        Ok(ranked)
+    }
 }
 
 pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) -> Result<Value> {
@@ -156,28 +212,34 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &FunnelsQuery) ->
     if viz == FunnelViz::Trends {
         return trends(ctx, query, funnel, range, &streams.rows);
     }
-    let by_value: HashMap<String, Vec<Outcome>> = setup
-        .outcomes(ctx, query, &streams)?
-        .into_iter()
-        .map(|(value, outcomes)| (value, outcomes.into_iter().map(|(_, o)| o).collect()))
-        .collect();
+    let strip = |outcomes: Vec<(u64, Outcome)>| -> Vec<Outcome> {
+        outcomes.into_iter().map(|(_, o)| o).collect()
+    };
     if viz == FunnelViz::TimeToConvert {
-        let outcomes: Vec<Outcome> = by_value.into_values().flatten().collect();
+        let by_value = setup.outcomes(ctx, query, &streams)?;
+        let outcomes: Vec<Outcome> = by_value.into_values().flat_map(strip).collect();
         return time_to_convert(query, funnel, &outcomes);
     }
     let names = step_names(steps, funnel.order);
     let Some(breakdown) = breakdown else {
-        let outcomes = by_value.get("").cloned().unwrap_or_default();
+        let mut by_value = setup.outcomes(ctx, query, &streams)?;
+        let outcomes = strip(by_value.remove("").unwrap_or_default());
         return Ok(
             json!({"results": step_results(&names, steps, funnel, &outcomes, None), "is_cached": false}),
         );
     };
-    let ranked = rank(by_value, funnel, breakdown.limit, |o| o);
+    let ranked = setup.ranked(ctx, query, &streams, breakdown.limit)?;
     let results: Vec<Value> = ranked
-        .iter()
+        .into_iter()
         .map(|(value, outcomes)| {
-            let shown = breakdown_json(breakdown, value);
-            Value::Array(step_results(&names, steps, funnel, outcomes, Some(&shown)))
+            let shown = breakdown_json(breakdown, &value);
+            Value::Array(step_results(
+                &names,
+                steps,
+                funnel,
+                &strip(outcomes),
+                Some(&shown),
+            ))
         })
         .collect();
     Ok(json!({"results": results, "is_cached": false}))
@@ -279,9 +341,12 @@ pub(crate) fn actors(
         } else {
             None
         };
-        let by_value = setup.outcomes(ctx, query, &streams)?;
         let outcomes: Vec<(u64, Outcome)> = match (&setup.breakdown, cell.funnel_step_breakdown()) {
-            (_, None) => by_value.into_values().flatten().collect(),
+            (_, None) => setup
+                .outcomes(ctx, query, &streams)?
+                .into_values()
+                .flatten()
+                .collect(),
             (None, Some(_)) => {
                 return Err(QueryError::invalid(
                     "query.source.funnelStepBreakdown",
@@ -290,7 +355,7 @@ pub(crate) fn actors(
             }
             (Some(b), Some(value)) => {
                 let mut text = b.text_of(value, "query.source.funnelStepBreakdown")?;
-                let ranked = rank(by_value, funnel, b.limit, |(_, o)| o);
+                let ranked = setup.ranked(ctx, query, &streams, b.limit)?;
                 // The response shows "Other" for the values past the limit.
                 if text == "Other" && !ranked.iter().any(|(v, _)| v == "Other") {
                     text = OTHER_LABEL.to_string();
