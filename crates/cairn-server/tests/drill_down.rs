@@ -393,6 +393,54 @@ fn lifecycle_stickiness_retention_and_paths_drill_into_their_cells() {
         .map(|r| r[1].as_u64().unwrap())
         .sum();
     assert_eq!(counts, 2);
+
+    // Counted in companies: Acme's members' events are one stream.
+    let acme = set(&["Acme Inc"]);
+    let by_company = |mut query: Value, cell: Value| {
+        query["aggregation_group_type_index"] = json!(0);
+        let mut cell = cell;
+        cell["kind"] = json!("InsightActorsQuery");
+        cell["source"] = query;
+        names(&drill(&server, cell, json!({})))
+    };
+    let lifecycle = json!({
+        "kind": "LifecycleQuery",
+        "series": [{"kind": "EventsNode", "event": "signup"}],
+        "dateRange": date_range(),
+    });
+    let dormant = json!({"day": "2024-01-02", "status": "dormant"});
+    assert_eq!(by_company(lifecycle, dormant), acme);
+    let retention = json!({
+        "kind": "RetentionQuery",
+        "dateRange": date_range(),
+        "retentionFilter": {
+            "period": "Day", "totalIntervals": 7,
+            "targetEntity": {"id": "signup", "type": "events"},
+            "returningEntity": {"id": "pay", "type": "events"},
+        },
+    });
+    assert_eq!(by_company(retention.clone(), json!({"interval": 0})), acme);
+    assert_eq!(
+        by_company(retention.clone(), json!({"interval": 0, "column": 1})),
+        acme
+    );
+    assert_eq!(
+        by_company(retention, json!({"interval": 1})),
+        set(&["Globex"])
+    );
+    let edge = json!({
+        "kind": "PathsQuery",
+        "dateRange": date_range(),
+        "pathsFilter": {"includeEventTypes": ["custom_event"], "pathStartKey": "1_signup", "pathEndKey": "2_view"},
+    });
+    assert_eq!(by_company(edge, json!({})), acme);
+    let stickiness = json!({
+        "kind": "StickinessQuery",
+        "series": [{"kind": "EventsNode", "event": "view", "math": "unique_group", "math_group_type_index": 0}],
+        "dateRange": date_range(),
+    });
+    let cell = json!({"kind": "InsightActorsQuery", "source": stickiness, "day": 2});
+    assert_eq!(names(&drill(&server, cell, json!({}))), acme);
 }
 
 #[test]
