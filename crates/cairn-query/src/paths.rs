@@ -333,9 +333,9 @@ fn scan_steps(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<Batch>> {
     let mut batches = Vec::new();
     for_each_batch(db, &plan.steps, |batch| {
         batches.push((
-            column::<UInt64Array>(batch, 0)?.clone(),
-            column::<Int64Array>(batch, 1)?.clone(),
-            column::<UInt64Array>(batch, 2)?.clone(),
+            column::<UInt64Array>(batch, 0)?.into_owned(),
+            column::<Int64Array>(batch, 1)?.into_owned(),
+            column::<UInt64Array>(batch, 2)?.into_owned(),
         ));
         Ok(())
     })?;

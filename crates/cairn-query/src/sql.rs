@@ -14,7 +14,13 @@ use std::ops::ControlFlow;
 use chrono::{DateTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 
-use arrow_array::{Array, RecordBatch, UInt64Array};
+use std::borrow::Cow;
+
+use arrow_array::{
+    Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    UInt64Array,
+};
+use arrow_schema::DataType;
 use cairn_flags::operators::{self, Fold};
 use cairn_flags::Operator;
 use cairn_store::dialect::{Dialect, TimeUnit};
@@ -626,13 +632,51 @@ pub fn for_each_batch(
 }
 
 /// Column `i` of a batch as a typed Arrow array.
-pub fn column<T: 'static>(batch: &RecordBatch, i: usize) -> Result<&T> {
-    batch.column(i).as_any().downcast_ref::<T>().ok_or_else(|| {
-        QueryError::Internal(format!(
-            "column {i} has type {}",
-            batch.column(i).data_type()
-        ))
-    })
+///
+/// Engines type integers and flags their own way (ClickHouse counts are
+/// `UInt64`, its flags `UInt8`): an integer or boolean column of another
+/// width or signedness is converted to the one asked for; nothing else is.
+pub fn column<T: Column>(batch: &RecordBatch, i: usize) -> Result<Cow<'_, T>> {
+    let array = batch.column(i);
+    if let Some(typed) = array.as_any().downcast_ref::<T>() {
+        return Ok(Cow::Borrowed(typed));
+    }
+    let wrong = || QueryError::Internal(format!("column {i} has type {}", array.data_type()));
+    let convertible = |t: &DataType| t.is_integer() || *t == DataType::Boolean;
+    if !convertible(array.data_type()) || !convertible(&T::TYPE) {
+        return Err(wrong());
+    }
+    let converted = arrow_cast::cast(array, &T::TYPE).map_err(|_| wrong())?;
+    converted
+        .as_any()
+        .downcast_ref::<T>()
+        .cloned()
+        .map(Cow::Owned)
+        .ok_or_else(wrong)
+}
+
+/// An Arrow array type insights read columns as.
+pub trait Column: Array + Clone + 'static {
+    const TYPE: DataType;
+}
+
+impl Column for Int64Array {
+    const TYPE: DataType = DataType::Int64;
+}
+impl Column for UInt64Array {
+    const TYPE: DataType = DataType::UInt64;
+}
+impl Column for Int32Array {
+    const TYPE: DataType = DataType::Int32;
+}
+impl Column for Float64Array {
+    const TYPE: DataType = DataType::Float64;
+}
+impl Column for StringArray {
+    const TYPE: DataType = DataType::Utf8;
+}
+impl Column for BooleanArray {
+    const TYPE: DataType = DataType::Boolean;
 }
 
 /// The earliest event of the project (for `date_from: "all"`).

@@ -1051,9 +1051,9 @@ impl SeriesPlan<'_> {
                     id: ids.value(i).to_string(),
                     facts: Facts {
                         first_event: Some(firsts.value(i)),
-                        event_count: counts.map(|c| c.value(i) as u64),
-                        last_event: lasts.map(|c| c.value(i)),
-                        members: members.map(|c| c.value(i) as u64),
+                        event_count: counts.as_ref().map(|c| c.value(i) as u64),
+                        last_event: lasts.as_ref().map(|c| c.value(i)),
+                        members: members.as_ref().map(|c| c.value(i) as u64),
                         ..Facts::default()
                     },
                 });

@@ -8,6 +8,7 @@
 pub mod barrier;
 pub mod bulk;
 pub mod catalog;
+pub mod clickhouse;
 pub mod commit;
 pub mod dialect;
 pub mod duck;

@@ -1,0 +1,134 @@
+//! Differential suite: the same insights on the same data, answered by
+//! DuckDB and by ClickHouse, must be byte-identical JSON.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use cairn_core::ProjectId;
+use cairn_query::ProjectContext;
+use cairn_server::api::query::project_context;
+use cairn_server::storage::Storage;
+use cairn_store::clickhouse::{copy_from, ClickHouse, ClickHouseConfig};
+use cairn_store::{DuckStore, EventStore};
+
+/// The insights compared, counted by persons and by company.
+fn insights(group: bool) -> Vec<Value> {
+    let agg = if group { json!(0) } else { Value::Null };
+    let unique = if group {
+        json!({"kind": "EventsNode", "event": "$pageview", "math": "unique_group", "math_group_type_index": 0})
+    } else {
+        json!({"kind": "EventsNode", "event": "$pageview", "math": "dau"})
+    };
+    let range = json!({"date_from": "-28d"});
+    vec![
+        json!({"kind": "TrendsQuery", "series": [unique], "dateRange": range}),
+        json!({"kind": "TrendsQuery", "series": [{"kind": "EventsNode", "event": "$pageview"}], "dateRange": range, "interval": "week",
+               "breakdownFilter": {"breakdown": "$browser", "breakdown_limit": 3}}),
+        json!({"kind": "FunnelsQuery", "dateRange": range, "aggregation_group_type_index": agg,
+               "series": [{"kind": "EventsNode", "event": "signed up"}, {"kind": "EventsNode", "event": "activated"}, {"kind": "EventsNode", "event": "invited teammate"}]}),
+        json!({"kind": "RetentionQuery", "dateRange": range, "aggregation_group_type_index": agg,
+               "retentionFilter": {"period": "Week", "totalIntervals": 4, "targetEntity": {"id": "$pageview"}, "returningEntity": {"id": "$pageview"}}}),
+        json!({"kind": "LifecycleQuery", "dateRange": range, "interval": "week", "aggregation_group_type_index": agg,
+               "series": [{"kind": "EventsNode", "event": "$pageview"}]}),
+        json!({"kind": "StickinessQuery", "dateRange": range, "series": [unique]}),
+        json!({"kind": "PathsQuery", "dateRange": range, "aggregation_group_type_index": agg,
+               "pathsFilter": {"includeEventTypes": ["$pageview"]}}),
+    ]
+}
+
+/// Where two answers first differ: the JSON path and both values.
+fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let w = y.get(k).unwrap_or(&Value::Null);
+                if let Some(d) = first_difference(v, w, &format!("{path}.{k}")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len()).then(|| format!("{path}: keys {:?} vs {:?}", x.keys(), y.keys()))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = first_difference(v, w, &format!("{path}[{i}]")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len()).then(|| format!("{path}: {} vs {} items", x.len(), y.len()))
+        }
+        _ => (a != b).then(|| format!("{path}: duckdb {a} vs clickhouse {b}")),
+    }
+}
+
+/// An answer without what differs by nature (when it was computed).
+fn comparable(mut answer: Value) -> Value {
+    if let Some(object) = answer.as_object_mut() {
+        object.remove("last_refresh");
+    }
+    answer
+}
+
+#[test]
+fn every_insight_answers_the_same_on_duckdb_and_clickhouse() {
+    let Ok(url) = std::env::var("CAIRN_TEST_CLICKHOUSE_URL") else {
+        eprintln!("no ClickHouse");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["demo", "--events", "20000", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let duck = DuckStore::open(dir.path(), 5).unwrap();
+    // A database of its own: the server may hold others' tables.
+    let database = format!("cairn_test_{}", uuid::Uuid::new_v4().simple());
+    ClickHouse::new(ClickHouseConfig::new(url.clone()))
+        .execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    let mut config = ClickHouseConfig::new(url);
+    config.database = database;
+    let clickhouse = ClickHouse::open(config).unwrap();
+    let copied = copy_from(&duck, &clickhouse, &mut |_, _| {}).unwrap();
+    assert_eq!(copied.events, 20000, "{copied:?}");
+    let now = chrono::Utc::now();
+    let storage = Storage::over(duck.clone());
+    let base = project_context(&storage, ProjectId(1), now)
+        .unwrap()
+        .unwrap();
+    let mut failures = Vec::new();
+    for (timezone, week_start) in [("UTC", 0), ("America/New_York", 1), ("Asia/Kolkata", 0)] {
+        let mut ctx = ProjectContext::new(ProjectId(1), timezone, week_start, now);
+        ctx.group_types = base.group_types.clone();
+        ctx.person_overrides = duck.has_person_overrides(ProjectId(1)).unwrap();
+        let duck_scanner = duck.scanner().unwrap();
+        let ch_scanner = clickhouse.scanner().unwrap();
+        for group in [false, true] {
+            for query in insights(group) {
+                let on_duck = cairn_query::run(&*duck_scanner, &ctx, query.clone());
+                let on_ch = cairn_query::run(&*ch_scanner, &ctx, query.clone());
+                match (on_duck, on_ch) {
+                    (Ok(a), Ok(b)) if comparable(a.clone()) == comparable(b.clone()) => {}
+                    (Ok(a), Ok(b)) => failures.push(format!(
+                        "{timezone} {query}\n  {}",
+                        first_difference(&comparable(a), &comparable(b), "").unwrap_or_default()
+                    )),
+                    (a, b) => failures.push(format!(
+                        "{timezone} {query}\n  duckdb: {}\n  clickhouse: {}",
+                        a.map_or_else(|e| e.to_string(), |_| "answered".into()),
+                        b.map_or_else(|e| e.to_string(), |_| "answered".into()),
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,119 @@
+//! The HTTP interface of a ClickHouse server: statements go in the body,
+//! settings in the query string, and results come back in the format the
+//! statement names.
+
+use std::io::Read;
+use std::time::Duration;
+
+use crate::{Result, StoreError};
+
+/// Where the server is, and as whom Cairn signs in.
+#[derive(Debug, Clone)]
+pub struct ClickHouseConfig {
+    /// `http://host:8123`.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+}
+
+impl ClickHouseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into().trim_end_matches('/').to_string(),
+            user: "default".into(),
+            password: String::new(),
+            database: "default".into(),
+        }
+    }
+}
+
+/// Settings every statement runs with: a LEFT JOIN's missing side is NULL
+/// (the portable SQL insights write expects it), text is Arrow text, not
+/// binary.
+const SETTINGS: &[(&str, &str)] = &[
+    ("join_use_nulls", "1"),
+    ("output_format_arrow_string_as_string", "1"),
+    ("output_format_arrow_compression_method", "none"),
+    ("allow_experimental_join_condition", "1"),
+    // Mixed types are an error, not a Variant the readers cannot take.
+    ("use_variant_as_common_type", "0"),
+];
+
+/// A connection to one ClickHouse server.
+#[derive(Clone)]
+pub struct ClickHouse {
+    config: ClickHouseConfig,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for ClickHouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouse")
+            .field("url", &self.config.url)
+            .field("database", &self.config.database)
+            .finish()
+    }
+}
+
+impl ClickHouse {
+    pub fn new(config: ClickHouseConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self { config, agent }
+    }
+
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    /// Runs `sql` (with `query_id`, if given) and returns the response body
+    /// as a reader; a statement ClickHouse refuses is an error with its text.
+    pub(crate) fn send(
+        &self,
+        sql: &str,
+        query_id: Option<&str>,
+    ) -> Result<Box<dyn Read + Send + 'static>> {
+        let mut request = self
+            .agent
+            .post(&self.config.url)
+            .header("X-ClickHouse-User", &self.config.user)
+            .header("X-ClickHouse-Key", &self.config.password)
+            .header("X-ClickHouse-Database", &self.config.database)
+            .query_pairs(SETTINGS.iter().copied());
+        if let Some(id) = query_id {
+            request = request.query("query_id", id);
+        }
+        let response = request.send(sql).map_err(|e| {
+            StoreError::Unavailable(format!("ClickHouse at {}: {e}", self.config.url))
+        })?;
+        let status = response.status();
+        let reader = response.into_body().into_reader();
+        if status.is_success() {
+            return Ok(Box::new(reader));
+        }
+        let mut text = String::new();
+        let _ = reader.take(64 * 1024).read_to_string(&mut text);
+        Err(StoreError::Database(
+            format!("ClickHouse refused a statement ({status}): {}", text.trim()).into(),
+        ))
+    }
+
+    /// Runs `sql` and returns its whole answer as text.
+    pub fn execute(&self, sql: &str) -> Result<String> {
+        let mut text = String::new();
+        self.send(sql, None)?
+            .read_to_string(&mut text)
+            .map_err(|e| StoreError::Unavailable(format!("reading ClickHouse's answer: {e}")))?;
+        Ok(text)
+    }
+
+    /// Inserts `rows` (JSON objects, one per line) into `table`.
+    pub fn insert_json_rows(&self, table: &str, rows: &str) -> Result<()> {
+        let sql = format!("INSERT INTO {table} FORMAT JSONEachRow\n{rows}");
+        self.execute(&sql).map(|_| ())
+    }
+}
