@@ -1,6 +1,9 @@
 //! Differential suite: the same insights on the same data, answered by
 //! DuckDB and by ClickHouse, must be byte-identical JSON.
 
+#[path = "../../cairn-store/tests/support/clickhouse.rs"]
+mod clickhouse;
+
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -71,10 +74,8 @@ fn comparable(mut answer: Value) -> Value {
 
 #[test]
 fn every_insight_answers_the_same_on_duckdb_and_clickhouse() {
-    let Ok(url) = std::env::var("CAIRN_TEST_CLICKHOUSE_URL") else {
-        eprintln!("no ClickHouse");
-        return;
-    };
+    let server = clickhouse::ClickHouse::start(1);
+    let url = server.http_url(0);
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["demo", "--events", "20000", "--data-dir"])

@@ -83,7 +83,9 @@ impl ClickHouse {
             .prefix("cairn-clickhouse-")
             .tempdir()
             .expect("a temporary directory for ClickHouse");
-        let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clickhouse/serve.py");
+        // From the workspace's crates, so other crates' tests include this file too.
+        let serve =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../cairn-store/tests/clickhouse/serve.py");
 
         // Every port at once, so that they differ; the servers bind them soon
         // after (and the rare loss of that race is retried).
