@@ -168,7 +168,9 @@ impl Dialect for ClickHouseDialect {
     }
 
     fn hash(&self, parts: &[&str]) -> String {
-        format!("cityHash64({})", parts.join(", "))
+        // cityHash64 of a NULL argument is NULL; of a tuple holding one it is
+        // a value (and a one-part tuple hashes as the part itself).
+        format!("cityHash64(tuple({}))", parts.join(", "))
     }
 
     fn first_by(&self, value: &str, order: &str, condition: Option<&str>) -> String {
