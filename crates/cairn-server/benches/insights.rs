@@ -9,8 +9,15 @@
 //! the top edge) next to the insight, the same way: the query that lists
 //! the actors (ids and facts), without the page's person or group lookups.
 //!
-//!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME]
+//! With `--clickhouse`, it then copies the data set into a ClickHouse 26.9
+//! server started from the `chdb-core` wheel (as the tests do) and times
+//! each insight on ClickHouse next to the same insight on DuckDB, after
+//! checking that both answer the same.
+//!
+//!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME] [--clickhouse]
 
+#[path = "../../cairn-store/tests/support/clickhouse.rs"]
+mod clickhouse;
 mod support;
 
 use std::time::Instant;
@@ -382,4 +389,73 @@ fn main() {
     }
     println!("\nworst ratio {worst:.2} (target ≤ 1.0); slowest insight {slowest:.0} ms (target < 1000 ms)");
     println!("worst drill-down / insight {worst_drill:.2} (target ≤ 1.5)");
+    if args.iter().any(|a| a == "--clickhouse") {
+        on_clickhouse(&store, &ctx, &first, &last, runs, only.as_deref());
+    }
+}
+
+/// Each insight on ClickHouse next to DuckDB (see the module doc).
+fn on_clickhouse(
+    duck: &DuckStore,
+    ctx: &cairn_query::ProjectContext,
+    first: &str,
+    last: &str,
+    runs: usize,
+    only: Option<&str>,
+) {
+    use cairn_store::clickhouse::{copy_from, ClickHouse, ClickHouseConfig};
+    let server = clickhouse::ClickHouse::start(1);
+    let clickhouse = ClickHouse::open(ClickHouseConfig::new(server.http_url(0))).unwrap();
+    let started = Instant::now();
+    let copied = copy_from(duck, &clickhouse, &mut |_, _| {}).unwrap();
+    println!(
+        "\ncopied {} events, {} persons, {} groups into ClickHouse in {:.0} s",
+        copied.events,
+        copied.persons,
+        copied.groups,
+        started.elapsed().as_secs_f64()
+    );
+    // Merge the parts, as a server that has been running would have.
+    clickhouse.execute("OPTIMIZE TABLE events FINAL").unwrap();
+    let on_duck = duck.scanner().unwrap();
+    let on_ch = clickhouse.scanner().unwrap();
+    println!(
+        "{:<28} {:<8} {:>10} {:>10} {:>7}",
+        "insight", "by", "CH ms", "DuckDB ms", "CH/Duck"
+    );
+    let answer = |scanner: &dyn cairn_store::EventScanner, query: &Value| {
+        let mut answer = cairn_query::run(scanner, ctx, query.clone()).unwrap();
+        answer.as_object_mut().map(|a| a.remove("last_refresh"));
+        answer
+    };
+    for group in [false, true] {
+        for case in cases(first, last, group) {
+            if only.is_some_and(|o| !case.name.contains(o)) {
+                continue;
+            }
+            assert_eq!(
+                answer(&*on_ch, &case.query),
+                answer(&*on_duck, &case.query),
+                "{}: ClickHouse and DuckDB answer differently",
+                case.name
+            );
+            let (ch_ms, duck_ms, ratio) = paired_ms(
+                runs,
+                || {
+                    cairn_query::run(&*on_ch, ctx, case.query.clone()).unwrap();
+                },
+                || {
+                    cairn_query::run(&*on_duck, ctx, case.query.clone()).unwrap();
+                },
+            );
+            println!(
+                "{:<28} {:<8} {:>10.1} {:>10.1} {:>7.2}",
+                case.name,
+                if group { "company" } else { "person" },
+                ch_ms,
+                duck_ms,
+                ratio
+            );
+        }
+    }
 }
