@@ -28,9 +28,9 @@ impl ClickHouseConfig {
     }
 }
 
-/// Settings every statement runs with: a LEFT JOIN's missing side is NULL
-/// (the portable SQL insights write expects it), text is Arrow text, not
-/// binary.
+/// Settings every statement runs with, so that the portable SQL insights
+/// write means what it means on DuckDB: a LEFT JOIN's missing side is NULL,
+/// text is Arrow text (not binary) and arrives uncompressed.
 const SETTINGS: &[(&str, &str)] = &[
     ("join_use_nulls", "1"),
     ("output_format_arrow_string_as_string", "1"),
@@ -38,6 +38,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("allow_experimental_join_condition", "1"),
     // Mixed types are an error, not a Variant the readers cannot take.
     ("use_variant_as_common_type", "0"),
+    // min() of no rows is NULL, as in SQL (ClickHouse's default is 0).
+    ("aggregate_functions_null_for_empty", "1"),
 ];
 
 /// A connection to one ClickHouse server.
