@@ -660,24 +660,23 @@ pub trait Column: Array + Clone + 'static {
     const TYPE: DataType;
 }
 
-impl Column for Int64Array {
-    const TYPE: DataType = DataType::Int64;
+/// The Arrow type of each array type.
+macro_rules! columns {
+    ($($array:ty => $kind:ident),*) => {
+        $(impl Column for $array {
+            const TYPE: DataType = DataType::$kind;
+        })*
+    };
 }
-impl Column for UInt64Array {
-    const TYPE: DataType = DataType::UInt64;
-}
-impl Column for Int32Array {
-    const TYPE: DataType = DataType::Int32;
-}
-impl Column for Float64Array {
-    const TYPE: DataType = DataType::Float64;
-}
-impl Column for StringArray {
-    const TYPE: DataType = DataType::Utf8;
-}
-impl Column for BooleanArray {
-    const TYPE: DataType = DataType::Boolean;
-}
+
+columns!(
+    Int64Array => Int64,
+    UInt64Array => UInt64,
+    Int32Array => Int32,
+    Float64Array => Float64,
+    StringArray => Utf8,
+    BooleanArray => Boolean
+);
 
 /// The earliest event of the project (for `date_from: "all"`).
 pub fn earliest_event(
