@@ -32,6 +32,32 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`
+/// (Linux's /proc; elsewhere the answer on the port is believed).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(tcp) = std::fs::read_to_string("/proc/net/tcp") else {
+        return true;
+    };
+    // Sockets listening (state 0A) on the port, by inode.
+    let sockets: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let inode = fields.get(9)?;
+            (local_port == port && *fields.get(3)? == "0A").then(|| format!("socket:[{inode}]"))
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
+}
+
 impl Server {
     /// `POST query/` with `query` as the insight: the status and the body.
     pub fn query(&self, query: Value) -> (u16, Value) {
@@ -94,6 +120,11 @@ impl Server {
 
     /// Starts (again) on the same port and data directory.
     pub fn spawn(&mut self) {
+        self.spawn_child();
+        self.wait_ready();
+    }
+
+    fn spawn_child(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--bind")
@@ -109,19 +140,34 @@ impl Server {
             .spawn()
             .expect("start the cairn binary");
         self.child = Some(child);
-        self.wait_ready();
     }
 
+    /// Waits until this server answers. The port was free when chosen, but
+    /// a concurrent test may take it first: then this server cannot bind
+    /// and another answers on the port, so readiness is only believed of
+    /// the socket this child holds, and a child that exits before it is
+    /// ready is started again on a new port.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut restarts = 0;
         while Instant::now() < deadline {
-            if let Ok(response) = self.client.get(self.url("/_health")).send() {
-                if response.status().is_success() {
-                    return;
+            let pid = self.pid();
+            if listens(pid, self.port) {
+                if let Ok(response) = self.client.get(self.url("/_health")).send() {
+                    if response.status().is_success() {
+                        return;
+                    }
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("cairn exited before it was ready: {status}");
+                if restarts == 3 {
+                    panic!("cairn exited before it was ready: {status}");
+                }
+                restarts += 1;
+                self.port = free_port();
+                self.base = format!("http://127.0.0.1:{}", self.port);
+                self.spawn_child();
+                continue;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
