@@ -694,6 +694,9 @@ pub fn earliest_event(
         let names: Vec<String> = events.iter().flatten().map(|e| d.string(e)).collect();
         let _ = write!(sql, " AND event IN ({})", names.join(", "));
     }
+    // Grouped, so no events means no row: engines disagree on the min() of
+    // no rows (NULL, or ClickHouse's 1970).
+    sql.push_str(" GROUP BY project_id");
     let mut earliest = None;
     for_each_batch(db, &sql, |batch| {
         let micros = column::<arrow_array::Int64Array>(batch, 0)?;

@@ -407,7 +407,7 @@ fn on_clickhouse(
     let server = clickhouse::ClickHouse::start(1);
     let clickhouse = ClickHouse::open(ClickHouseConfig::new(server.http_url(0))).unwrap();
     let started = Instant::now();
-    let copied = copy_from(duck, &clickhouse, &mut |_, _| {}).unwrap();
+    let copied = copy_from(duck, &[&clickhouse], &mut |_, _| {}).unwrap();
     println!(
         "\ncopied {} events, {} persons, {} groups into ClickHouse in {:.0} s",
         copied.events,

@@ -133,8 +133,20 @@ fn comparable(mut answer: Value) -> Value {
 
 #[test]
 fn every_insight_answers_the_same_on_duckdb_and_clickhouse() {
-    let server = clickhouse::ClickHouse::start(1);
-    let url = server.http_url(0);
+    compare_on(1);
+}
+
+/// On two shards the events are split by distinct id, so a merged person's
+/// events sit on both: each shard joins its own copy of the overrides.
+#[test]
+fn every_insight_answers_the_same_on_a_two_shard_cluster() {
+    compare_on(2);
+}
+
+/// Copies a `cairn demo` data set into a ClickHouse of `shards` shards and
+/// compares every insight (and drill-down) with DuckDB's answer.
+fn compare_on(shards: usize) {
+    let server = clickhouse::ClickHouse::start(shards);
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["demo", "--events", "20000", "--data-dir"])
@@ -144,16 +156,35 @@ fn every_insight_answers_the_same_on_duckdb_and_clickhouse() {
         .unwrap();
     assert!(status.success());
     let duck = DuckStore::open(dir.path(), 5).unwrap();
-    // A database of its own: the server may hold others' tables.
+    // A database of its own (the same name on every node, as a Distributed
+    // table expects): the server may hold others' tables.
     let database = format!("cairn_test_{}", uuid::Uuid::new_v4().simple());
-    ClickHouse::new(ClickHouseConfig::new(url.clone()))
-        .execute(&format!("CREATE DATABASE {database}"))
-        .unwrap();
-    let mut config = ClickHouseConfig::new(url);
-    config.database = database;
-    let clickhouse = ClickHouse::open(config).unwrap();
-    let copied = copy_from(&duck, &clickhouse, &mut |_, _| {}).unwrap();
+    let nodes: Vec<ClickHouse> = (0..shards)
+        .map(|shard| {
+            let url = server.http_url(shard);
+            ClickHouse::new(ClickHouseConfig::new(url.clone()))
+                .execute(&format!("CREATE DATABASE {database}"))
+                .unwrap();
+            let mut config = ClickHouseConfig::new(url);
+            config.database = database.clone();
+            config.cluster = (shards > 1).then(|| clickhouse::CLUSTER.to_string());
+            ClickHouse::open(config).unwrap()
+        })
+        .collect();
+    let clickhouse = &nodes[0];
+    let copied = copy_from(&duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _| {}).unwrap();
     assert_eq!(copied.events, 20000, "{copied:?}");
+    if shards > 1 {
+        for node in &nodes {
+            let held: u64 = node
+                .execute("SELECT count() FROM events_local")
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert!(held > 0 && held < 20000, "each shard holds a part: {held}");
+        }
+    }
     let now = chrono::Utc::now();
     let storage = Storage::over(duck.clone());
     let base = project_context(&storage, ProjectId(1), now)

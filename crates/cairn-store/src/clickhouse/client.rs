@@ -15,6 +15,9 @@ pub struct ClickHouseConfig {
     pub user: String,
     pub password: String,
     pub database: String,
+    /// A cluster (from the servers' `remote_servers`) whose shards share
+    /// the events through a `Distributed` table.
+    pub cluster: Option<String>,
 }
 
 impl ClickHouseConfig {
@@ -24,6 +27,7 @@ impl ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             database: "default".into(),
+            cluster: None,
         }
     }
 }
@@ -38,8 +42,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("allow_experimental_join_condition", "1"),
     // Mixed types are an error, not a Variant the readers cannot take.
     ("use_variant_as_common_type", "0"),
-    // min() of no rows is NULL, as in SQL (ClickHouse's default is 0).
-    ("aggregate_functions_null_for_empty", "1"),
+    // An insert into a Distributed table returns once the shards hold it.
+    ("distributed_foreground_insert", "1"),
 ];
 
 /// A connection to one ClickHouse server.

@@ -23,11 +23,13 @@ fn stamp(column: &str) -> String {
     format!("strftime({column}, '%Y-%m-%d %H:%M:%S.%f')")
 }
 
-/// Copies every row of `duck`'s insight tables into `clickhouse` (whose
-/// layout exists), calling `progress` with the rows copied so far.
+/// Copies every row of `duck`'s insight tables into ClickHouse (whose
+/// layout exists), calling `progress` with the rows copied so far. `nodes`
+/// are the servers: the events go in through the first (on a cluster, its
+/// `Distributed` table shards them), persons, groups and overrides into each.
 pub fn copy_from(
     duck: &DuckStore,
-    clickhouse: &ClickHouse,
+    nodes: &[&ClickHouse],
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<Copied> {
     let conn = duck.conn()?;
@@ -107,7 +109,10 @@ pub fn copy_from(
         let (mut lines, mut count, mut total) = (String::new(), 0usize, 0u64);
         let mut flush = |lines: &mut String, count: &mut usize, total: &mut u64| -> Result<()> {
             if *count > 0 {
-                clickhouse.insert_json_rows(to, lines)?;
+                let targets = if to == "events" { &nodes[..1] } else { nodes };
+                for node in targets {
+                    node.insert_json_rows(to, lines)?;
+                }
                 *total += *count as u64;
                 progress(from, *total);
                 lines.clear();

@@ -4,6 +4,12 @@
 //! tables (`*_versions`); views of the same names the DuckDB store uses
 //! keep each row's newest version (`FINAL`), so insights join them as they
 //! join DuckDB's tables. Statements are idempotent: they run at every open.
+//!
+//! On a cluster each node holds its shard of the events (`events_local`)
+//! behind a `Distributed` table named `events`, sharded by distinct id, and
+//! a whole copy of the persons, groups and overrides, so every shard joins
+//! its events to them locally. The statements run on every node (ClickHouse
+//! run from `chdb` has no `ON CLUSTER`).
 
 use super::ClickHouse;
 use crate::schema::{group_column, MATERIALIZED};
@@ -12,7 +18,7 @@ use crate::Result;
 /// Group columns of the events table (PostHog's five group types).
 pub const GROUP_COLUMNS: usize = 5;
 
-fn statements() -> Vec<String> {
+fn statements(cluster: Option<&str>) -> Vec<String> {
     let mut extra = String::new();
     for index in 0..GROUP_COLUMNS {
         extra.push_str(&format!(",\n    {} Nullable(String)", group_column(index)));
@@ -20,9 +26,14 @@ fn statements() -> Vec<String> {
     for (_, column) in MATERIALIZED {
         extra.push_str(&format!(",\n    {column} Nullable(String)"));
     }
-    vec![
+    let events = if cluster.is_some() {
+        "events_local"
+    } else {
+        "events"
+    };
+    let mut statements = vec![
         format!(
-            "CREATE TABLE IF NOT EXISTS events (
+            "CREATE TABLE IF NOT EXISTS {events} (
     project_id Int64,
     uuid UUID,
     event String,
@@ -69,12 +80,19 @@ ORDER BY (project_id, old_person_id)"
             .into(),
         "CREATE VIEW IF NOT EXISTS person_overrides AS SELECT * FROM person_overrides_versions FINAL"
             .into(),
-    ]
+    ];
+    if let Some(cluster) = cluster {
+        statements.push(format!(
+            "CREATE TABLE IF NOT EXISTS events AS events_local
+             ENGINE = Distributed('{cluster}', currentDatabase(), 'events_local', cityHash64(distinct_id))"
+        ));
+    }
+    statements
 }
 
 /// Creates whatever of the layout is missing.
 pub(crate) fn migrate(clickhouse: &ClickHouse) -> Result<()> {
-    for statement in statements() {
+    for statement in statements(clickhouse.config().cluster.as_deref()) {
         clickhouse.execute(&statement)?;
     }
     Ok(())
