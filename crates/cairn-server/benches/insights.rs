@@ -9,8 +9,8 @@
 //! the top edge) next to the insight, the same way: the query that lists
 //! the actors (ids and facts), without the page's person or group lookups.
 //!
-//! With `--clickhouse`, it then copies the data set into a ClickHouse 26.9
-//! server started from the `chdb-core` wheel (as the tests do) and times
+//! With `--clickhouse`, it then copies the data set into a 2-shard ClickHouse
+//! 26.9 cluster started from the `chdb-core` wheel (as the tests do) and times
 //! each insight on ClickHouse next to the same insight on DuckDB, after
 //! checking that both answer the same.
 //!
@@ -404,10 +404,19 @@ fn on_clickhouse(
     only: Option<&str>,
 ) {
     use cairn_store::clickhouse::{copy_from, ClickHouse, ClickHouseConfig};
-    let server = clickhouse::ClickHouse::start(1);
-    let clickhouse = ClickHouse::open(ClickHouseConfig::new(server.http_url(0))).unwrap();
+    // Two local shards, as a small cluster: each a server of its own.
+    let shards = 2;
+    let server = clickhouse::ClickHouse::start(shards);
+    let nodes: Vec<ClickHouse> = (0..shards)
+        .map(|shard| {
+            let mut config = ClickHouseConfig::new(server.http_url(shard));
+            config.cluster = Some(clickhouse::CLUSTER.to_string());
+            ClickHouse::open(config).unwrap()
+        })
+        .collect();
+    let clickhouse = &nodes[0];
     let started = Instant::now();
-    let copied = copy_from(duck, &[&clickhouse], &mut |_, _| {}).unwrap();
+    let copied = copy_from(duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _| {}).unwrap();
     println!(
         "\ncopied {} events, {} persons, {} groups into ClickHouse in {:.0} s",
         copied.events,
@@ -415,8 +424,10 @@ fn on_clickhouse(
         copied.groups,
         started.elapsed().as_secs_f64()
     );
-    // Merge the parts, as a server that has been running would have.
-    clickhouse.execute("OPTIMIZE TABLE events FINAL").unwrap();
+    // Merge the parts, as servers that have been running would have.
+    for node in &nodes {
+        node.execute("OPTIMIZE TABLE events_local FINAL").unwrap();
+    }
     let on_duck = duck.scanner().unwrap();
     let on_ch = clickhouse.scanner().unwrap();
     println!(
