@@ -31,10 +31,7 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         ));
     }
     let interval = query.interval.unwrap_or(Interval::Day);
-    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
-    let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(db, ctx, &events)
-    })?;
+    let periods = periods(db, ctx, query)?;
     let criteria = query.stickiness_filter.criteria;
     if let Some(c) = criteria.filter(|c| c.value == 0 && c.operator != StickinessOperator::Gte) {
         return Err(QueryError::invalid(
@@ -43,7 +40,6 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         ));
     }
     let cumulative = query.stickiness_filter.computed_as == Some(StickinessComputation::Cumulative);
-    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
     let unit = match interval {
         Interval::Minute => "minute",
         Interval::Hour => "hour",
@@ -51,7 +47,7 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         Interval::Week => "week",
         Interval::Month => "month",
     };
-    let bucket_count = periods_in(range.buckets(ctx).len(), query.interval_count);
+    let bucket_count = periods_in(periods[0].0.buckets(ctx).len(), query.interval_count);
     limits::check_cells(
         "query",
         &[
@@ -122,6 +118,21 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery)
         }
     }
     Ok(json!({"results": results, "is_cached": false, "timezone": ctx.timezone.name()}))
+}
+
+/// The periods the query shows: its range, and with a comparison the one
+/// before.
+fn periods(
+    db: &dyn EventScanner,
+    ctx: &ProjectContext,
+    query: &StickinessQuery,
+) -> Result<Vec<(Range, Option<&'static str>)>> {
+    let interval = query.interval.unwrap_or(Interval::Day);
+    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
+    let range = Range::resolve(ctx, &query.date_range, interval, || {
+        earliest_event(db, ctx, &events)
+    })?;
+    dates::compare_periods(ctx, &range, &query.compare_filter)
 }
 
 /// Whom series `index` counts: the groups of its type for unique groups
@@ -214,12 +225,7 @@ pub(crate) fn actors(
 ) -> Result<ActorSet> {
     let (index, _) = cell.series(&query.series)?;
     let actor = actor_of_series(ctx, query, index)?;
-    let interval = query.interval.unwrap_or(Interval::Day);
-    let events: Vec<Option<&str>> = query.series.iter().map(|s| s.event.as_deref()).collect();
-    let range = Range::resolve(ctx, &query.date_range, interval, || {
-        earliest_event(db, ctx, &events)
-    })?;
-    let periods = dates::compare_periods(ctx, &range, &query.compare_filter)?;
+    let periods = periods(db, ctx, query)?;
     let range = cell.period(&periods)?;
     let buckets = range.buckets(ctx);
     dates::check_buckets(&buckets)?;

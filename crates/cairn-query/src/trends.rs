@@ -42,15 +42,10 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> 
     }
     limits::check_count("series", "series", query.series.len(), limits::MAX_SERIES)?;
     let formulas = formulas(query)?;
-    let Frame {
-        display,
-        total_value,
-        breakdown,
-        range,
-        periods,
-        ..
-    } = Frame::new(db, ctx, query)?;
-    let all_buckets = range.buckets(ctx);
+    let frame = Frame::new(db, ctx, query)?;
+    let (display, total_value) = (frame.display, frame.total_value);
+    let (breakdown, periods) = (&frame.breakdown, &frame.periods);
+    let all_buckets = frame.range.buckets(ctx);
     dates::check_buckets(&all_buckets)?;
     let bucket_count = all_buckets.len();
     limits::check_cells(
@@ -69,12 +64,8 @@ pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &TrendsQuery) -> 
 
     let mut results = Vec::new();
     let mut has_more = false;
-    for (range, compare_label) in &periods {
-        let buckets = if total_value {
-            vec![range.from]
-        } else {
-            range.buckets(ctx)
-        };
+    for (range, compare_label) in periods {
+        let buckets = frame.buckets(ctx, range);
         let mut all = Vec::new();
         for (i, series) in query.series.iter().enumerate() {
             let values = series_values(
@@ -469,6 +460,18 @@ impl<'a> SeriesPlan<'a> {
         })
     }
 
+    /// The series' values per breakdown value kept, in rank order, and the
+    /// rest summed as "Other".
+    fn ranked(&self, db: &dyn EventScanner) -> Result<SeriesValues> {
+        let total_value = self.total_value();
+        let mut by_value = scan_points(db, &self.sql()?, self.buckets, total_value)?;
+        if self.breakdown.is_none() && by_value.is_empty() {
+            by_value.insert(String::new(), Vec::new());
+        }
+        self.ctx.budget.check()?;
+        Ok(rank(by_value, self.breakdown, self.buckets.len()))
+    }
+
     /// Whether the series counts distinct actors (or sessions), which a sum
     /// over breakdown values would count once per value.
     fn counts_distinct(&self) -> bool {
@@ -697,12 +700,7 @@ fn series_values(
         display,
     )?;
     let total_value = display.is_total_value();
-    let mut by_value = scan_points(db, &plan.sql()?, buckets, total_value)?;
-    if breakdown.is_none() && by_value.is_empty() {
-        by_value.insert(String::new(), Vec::new());
-    }
-    ctx.budget.check()?;
-    let mut values = rank(by_value, breakdown, buckets.len());
+    let mut values = plan.ranked(db)?;
     // "Other" of distinct actors: an actor with two folded values is one
     // actor, not the sum of two counts (PostHog adds them up), so it is
     // counted again with those values read as one.
@@ -899,23 +897,6 @@ pub(crate) fn actors(
         }
         _ => {}
     }
-    let values = match cell.breakdown_value(breakdown)? {
-        None => None,
-        // "Other" holds every value the insight did not keep.
-        Some(text) if text == OTHER_LABEL => {
-            let kept = series_values(
-                db, ctx, query, index, series, range, &buckets, breakdown, display,
-            )?;
-            let kept = kept
-                .rows
-                .into_iter()
-                .map(|(v, _)| v)
-                .filter(|v| v != OTHER_LABEL)
-                .collect();
-            Some((kept, true))
-        }
-        Some(text) => Some((vec![text], false)),
-    };
     let plan = SeriesPlan::new(
         db.dialect(),
         ctx,
@@ -927,6 +908,21 @@ pub(crate) fn actors(
         breakdown,
         display,
     )?;
+    let values = match cell.breakdown_value(breakdown)? {
+        None => None,
+        // "Other" holds every value the insight did not keep.
+        Some(text) if text == OTHER_LABEL => {
+            let kept = plan
+                .ranked(db)?
+                .rows
+                .into_iter()
+                .map(|(v, _)| v)
+                .filter(|v| v != OTHER_LABEL)
+                .collect();
+            Some((kept, true))
+        }
+        Some(text) => Some((vec![text], false)),
+    };
     let rows = plan.actor_rows(db, bucket, values.as_ref(), filter)?;
     let mut facts = vec![Fact::EventCount, Fact::FirstEvent, Fact::LastEvent];
     if matches!(

@@ -7,7 +7,7 @@ pub mod engine;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
 use arrow_array::{Array, Int32Array, Int64Array, StringArray, UInt64Array};
@@ -280,6 +280,7 @@ pub(crate) fn actors(
         let (from_step, to_step) = trend_steps(query, funnel)?;
         converted = !drop_off;
         let buckets = setup.range.buckets(ctx);
+        dates::check_buckets(&buckets)?;
         let period = buckets
             .iter()
             .position(|b| {
@@ -292,24 +293,31 @@ pub(crate) fn actors(
                     format!("`{start}` is not one of the insight's `days`"),
                 )
             })?;
-        entrances(ctx, funnel, &setup.range, &streams.rows, |p, n, outcome| {
-            // The period's entrants: those who converted, or (drop-offs)
-            // those who entered and did not.
-            if p == period
-                && outcome.reached >= from_step
-                && (outcome.reached >= to_step) != drop_off
-            {
-                chosen.insert(
-                    streams.hashes[n],
-                    Facts {
-                        seconds_to_convert: (!drop_off)
-                            .then(|| seconds_between(outcome, from_step, to_step))
-                            .flatten(),
-                        ..Facts::default()
-                    },
-                );
-            }
-        })?;
+        entrances(
+            ctx,
+            funnel,
+            &setup.range,
+            &buckets,
+            &streams.rows,
+            |p, n, outcome| {
+                // The period's entrants: those who converted, or (drop-offs)
+                // those who entered and did not.
+                if p == period
+                    && outcome.reached >= from_step
+                    && (outcome.reached >= to_step) != drop_off
+                {
+                    chosen.insert(
+                        streams.hashes[n],
+                        Facts {
+                            seconds_to_convert: (!drop_off)
+                                .then(|| seconds_between(outcome, from_step, to_step))
+                                .flatten(),
+                            ..Facts::default()
+                        },
+                    );
+                }
+            },
+        )?;
     } else {
         let Some(step) = cell.funnel_step() else {
             return Err(QueryError::invalid(
@@ -900,12 +908,19 @@ fn trends(
     dates::check_buckets(&buckets)?;
     let mut entered = vec![0u64; buckets.len()];
     let mut converted = vec![0u64; buckets.len()];
-    entrances(ctx, funnel, range, streams, |period, _, outcome| {
-        if outcome.reached >= from_step {
-            entered[period] += 1;
-            converted[period] += u64::from(outcome.reached >= to_step);
-        }
-    })?;
+    entrances(
+        ctx,
+        funnel,
+        range,
+        &buckets,
+        streams,
+        |period, _, outcome| {
+            if outcome.reached >= from_step {
+                entered[period] += 1;
+                converted[period] += u64::from(outcome.reached >= to_step);
+            }
+        },
+    )?;
     let rates: Vec<Value> = entered
         .iter()
         .zip(&converted)
@@ -945,16 +960,16 @@ fn trend_steps(query: &FunnelsQuery, funnel: &Funnel) -> Result<(usize, usize)> 
 }
 
 /// Calls `each(period, actor index, outcome)` for each entrance period of
-/// each actor: the attempt started by its first-step events in that period.
+/// each actor: the attempt started by its first-step events in that period
+/// (`buckets`, `range`'s).
 fn entrances(
     ctx: &ProjectContext,
     funnel: &Funnel,
     range: &Range,
+    buckets: &[NaiveDateTime],
     streams: &[Vec<Row>],
     mut each: impl FnMut(usize, usize, &Outcome),
 ) -> Result<()> {
-    let buckets = range.buckets(ctx);
-    dates::check_buckets(&buckets)?;
     let index: HashMap<i64, usize> = buckets
         .iter()
         .enumerate()

@@ -341,7 +341,7 @@ impl Lookup {
 }
 
 impl Entity {
-    fn display_name(&self, id: &str) -> String {
+    pub fn display_name(&self, id: &str) -> String {
         match self {
             Entity::Person(p) => p.display_name(),
             Entity::Group(g) => g.display_name(),

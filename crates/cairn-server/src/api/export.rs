@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::actors::{Column, Entity, Listing};
+use super::actors::{self, Column, Listing};
 use crate::error::{ApiError, ApiResult};
 
 /// Whether the client asked for CSV: `Accept: text/csv` or `?format=csv`.
@@ -89,7 +89,7 @@ pub fn actors_csv(listing: Listing) -> Response {
         let header = listing.columns.iter().flat_map(|column| match column {
             // The actor object becomes its id and name.
             Column::Actor => vec!["id".to_string(), "name".to_string()],
-            other => vec![csv_name(other, &listing)],
+            other => vec![other.name()],
         });
         if !send(record(header)) {
             return;
@@ -97,18 +97,14 @@ pub fn actors_csv(listing: Listing) -> Response {
         let mut chunk = Vec::new();
         for (n, (row, entity)) in listing.rows(0).enumerate() {
             let line = entity.and_then(|entity| {
-                let cells = listing.cells(row, &entity);
-                let texts = listing
-                    .columns
-                    .iter()
-                    .zip(&cells)
-                    .flat_map(|(column, value)| match column {
-                        Column::Actor => vec![
-                            cell(&Value::String(row.id.clone())),
-                            actor_name(&entity, value, &row.id),
-                        ],
-                        _ => vec![cell(value)],
-                    });
+                let texts = listing.columns.iter().flat_map(|column| match column {
+                    Column::Actor => vec![safe(&row.id), safe(&entity.display_name(&row.id))],
+                    other => {
+                        let value =
+                            actors::cell(other, listing.set.actor, &row.id, &entity, Some(row));
+                        vec![cell(&value)]
+                    }
+                });
                 record(texts)
             });
             match line {
@@ -130,29 +126,6 @@ pub fn actors_csv(listing: Listing) -> Response {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
     attachment("actors.csv", Body::from_stream(stream))
-}
-
-fn csv_name(column: &Column, listing: &Listing) -> String {
-    let names = listing.column_names();
-    listing
-        .columns
-        .iter()
-        .position(|c| c == column)
-        .map(|i| names[i].clone())
-        .unwrap_or_default()
-}
-
-fn actor_name(entity: &Entity, value: &Value, id: &str) -> String {
-    let name = match entity {
-        Entity::Person(p) => p.display_name(),
-        Entity::Group(g) => g.display_name(),
-        Entity::Missing => value
-            .get("display_name")
-            .and_then(Value::as_str)
-            .unwrap_or(id)
-            .to_string(),
-    };
-    safe(&name)
 }
 
 /// An insight's results as CSV: one line per series (trends, lifecycle,
