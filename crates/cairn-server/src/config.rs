@@ -31,6 +31,8 @@ pub const DEFAULT_QUERY_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Tokio's semaphore counts permits in fewer bits than a `usize`.
 pub const MAX_CONNECTIONS: usize = 1 << 20;
+/// Journal on disk, while ClickHouse lags, past which capture answers 503.
+pub const DEFAULT_CLICKHOUSE_BACKLOG: &str = "4GiB";
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -42,7 +44,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit,
     /// entity_cache_size, log, public_url, public_metrics, sign_in_limit, query_timeout,
-    /// max_connections
+    /// max_connections, clickhouse_url, clickhouse_user, clickhouse_password,
+    /// clickhouse_database, clickhouse_cluster, clickhouse_backlog
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Group types allowed per project [default: 5, at most 32]
@@ -92,6 +95,29 @@ pub struct ServeArgs {
     /// closes [default: 1024]
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Run insights on ClickHouse: its HTTP URL, e.g. `http://host:8123`,
+    /// or on a cluster every node's, comma-separated (events go in through
+    /// the first; persons and groups are copied to each) [default: none,
+    /// insights run on the embedded DuckDB]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_URL")]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse user [default: default]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_USER")]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password [default: empty]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+    /// ClickHouse database [default: default]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_DATABASE")]
+    pub clickhouse_database: Option<String>,
+    /// The cluster (from the servers' `remote_servers`) whose shards share
+    /// the events through a `Distributed` table [default: none]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_CLUSTER")]
+    pub clickhouse_cluster: Option<String>,
+    /// Journal kept on disk while ClickHouse is down or behind, past which
+    /// capture answers 503 until it catches up, e.g. `10GB` [default: 4GiB]
+    #[arg(long, env = "CAIRN_CLICKHOUSE_BACKLOG")]
+    pub clickhouse_backlog: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +135,12 @@ struct FileConfig {
     sign_in_limit: Option<u32>,
     query_timeout: Option<u64>,
     max_connections: Option<usize>,
+    clickhouse_url: Option<String>,
+    clickhouse_user: Option<String>,
+    clickhouse_password: Option<String>,
+    clickhouse_database: Option<String>,
+    clickhouse_cluster: Option<String>,
+    clickhouse_backlog: Option<String>,
 }
 
 /// The settings in force.
@@ -136,6 +168,17 @@ pub struct Config {
     pub query_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Where insights run, if not on DuckDB.
+    pub clickhouse: Option<ClickHouseSettings>,
+}
+
+/// ClickHouse as the insights engine.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSettings {
+    /// One server, or every node of the cluster (events go in through the first).
+    pub nodes: Vec<cairn_store::clickhouse::ClickHouseConfig>,
+    /// Journal bytes on disk past which capture is refused while it lags.
+    pub backlog_bytes: u64,
 }
 
 impl Config {
@@ -150,11 +193,12 @@ impl Config {
 }
 
 impl ServeArgs {
-    pub fn resolve(self) -> anyhow::Result<Config> {
-        let file = match &self.config {
+    pub fn resolve(mut self) -> anyhow::Result<Config> {
+        let mut file = match &self.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let clickhouse = self.clickhouse_settings(&mut file)?;
         let group_type_limit = self
             .group_type_limit
             .or(file.group_type_limit)
@@ -232,7 +276,86 @@ impl ServeArgs {
             sign_in_limit,
             query_timeout: Duration::from_secs(query_timeout),
             max_connections,
+            clickhouse,
         })
+    }
+
+    /// The ClickHouse options, given a URL; none of them without one.
+    fn clickhouse_settings(
+        &mut self,
+        file: &mut FileConfig,
+    ) -> anyhow::Result<Option<ClickHouseSettings>> {
+        let url = self.clickhouse_url.take().or(file.clickhouse_url.take());
+        let user = self.clickhouse_user.take().or(file.clickhouse_user.take());
+        let password = self
+            .clickhouse_password
+            .take()
+            .or(file.clickhouse_password.take());
+        let database = self
+            .clickhouse_database
+            .take()
+            .or(file.clickhouse_database.take());
+        let cluster = self
+            .clickhouse_cluster
+            .take()
+            .or(file.clickhouse_cluster.take());
+        let backlog = self
+            .clickhouse_backlog
+            .take()
+            .or(file.clickhouse_backlog.take());
+        let Some(url) = url else {
+            anyhow::ensure!(
+                user.is_none()
+                    && password.is_none()
+                    && database.is_none()
+                    && cluster.is_none()
+                    && backlog.is_none(),
+                "the clickhouse_* options need clickhouse_url"
+            );
+            return Ok(None);
+        };
+        let mut nodes = Vec::new();
+        for node in url.split(',').map(str::trim) {
+            let parsed = url::Url::parse(node).with_context(|| {
+                format!("clickhouse_url: expected http://host:8123, got {node:?}")
+            })?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+                "clickhouse_url: expected an http or https URL such as http://host:8123, got {node:?}"
+            );
+            let mut config = cairn_store::clickhouse::ClickHouseConfig::new(node);
+            if let Some(user) = &user {
+                config.user = user.clone();
+            }
+            if let Some(password) = &password {
+                config.password = password.clone();
+            }
+            if let Some(database) = &database {
+                anyhow::ensure!(
+                    !database.is_empty() && database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "clickhouse_database: expected letters, digits and underscores, got {database:?}"
+                );
+                config.database = database.clone();
+            }
+            if let Some(cluster) = &cluster {
+                anyhow::ensure!(
+                    !cluster.is_empty() && cluster.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)),
+                    "clickhouse_cluster: expected a cluster name from remote_servers, got {cluster:?}"
+                );
+            }
+            config.cluster = cluster.clone();
+            nodes.push(config);
+        }
+        anyhow::ensure!(
+            cluster.is_some() || nodes.len() == 1,
+            "clickhouse_url: several servers need clickhouse_cluster, the cluster they form"
+        );
+        let backlog = backlog.unwrap_or_else(|| DEFAULT_CLICKHOUSE_BACKLOG.into());
+        let backlog_bytes = parse_size(&backlog).context("clickhouse_backlog")?;
+        Ok(Some(ClickHouseSettings {
+            nodes,
+            backlog_bytes,
+        }))
     }
 }
 

@@ -1,18 +1,24 @@
 //! The storage the server runs on, chosen in one place from configuration:
 //! the [`Catalog`] and the [`EntityReader`] as trait objects, and
-//! ingestion's writer. The embedded DuckDB store in the data directory is
-//! the one engine today.
+//! ingestion's writer. The embedded DuckDB store in the data directory
+//! holds everything; with ClickHouse configured, the journal is loaded into
+//! it too and insights run there.
 
 use std::sync::Arc;
 
 use cairn_core::time::Clock;
 use cairn_ingest::Pipeline;
+use cairn_store::clickhouse::{ClickHouse, ClickHouseLoader};
 use cairn_store::{
-    Catalog, DuckStore, DuckWriter, EntityReader, EntityState, EventStore, JournaledWriter,
+    Catalog, DuckStore, DuckWriter, EntityReader, EntityState, EventStore, FollowerSpec,
+    JournaledWriter,
 };
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+
+/// The follower name of the ClickHouse loader.
+const CLICKHOUSE: &str = "clickhouse";
 
 #[derive(Clone)]
 pub struct Storage {
@@ -48,15 +54,38 @@ impl Storage {
             &config.data_dir,
             config.entity_cache_bytes,
         )?);
+        let followers = match &config.clickhouse {
+            Some(clickhouse) => vec![FollowerSpec {
+                engine: CLICKHOUSE,
+                target: Box::new(ClickHouseLoader::new(
+                    clickhouse
+                        .nodes
+                        .iter()
+                        .cloned()
+                        .map(ClickHouse::new)
+                        .collect(),
+                )?),
+                backlog_limit: clickhouse.backlog_bytes,
+            }],
+            None => vec![],
+        };
         let writer = JournaledWriter::open(
             store.writer()?,
             store.writer()?,
             &config.data_dir,
             entities.clone(),
+            followers,
         )?;
-        let store = store.with_read_barrier(writer.barrier());
+        let mut storage = Self::over(store.with_read_barrier(writer.barrier()));
+        if let Some(clickhouse) = &config.clickhouse {
+            let barrier = writer
+                .follower_barrier(CLICKHOUSE)
+                .expect("the ClickHouse loader was started");
+            let first = ClickHouse::new(clickhouse.nodes[0].clone());
+            storage.events = Arc::new(first.with_read_barrier(barrier));
+        }
         Ok(Ingesting {
-            storage: Self::over(store),
+            storage,
             writer,
             entities,
             data_dir: config.data_dir.clone(),

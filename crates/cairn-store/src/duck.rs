@@ -9,7 +9,6 @@
 mod boundary;
 mod dialect;
 mod entities;
-mod event_batch;
 mod flags;
 mod insights;
 mod keys;
@@ -30,8 +29,9 @@ use cairn_core::{Event, Group, IngestionWarning, Person, ProjectId};
 use uuid::Uuid;
 
 use crate::barrier::ReadBarrier;
-use crate::bulk::BulkLoader;
+use crate::bulk::{BulkLoader, LoadTarget};
 use crate::commit::EntityChanges;
+use crate::event_batch::{self, Uuids};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
 
 pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
@@ -147,7 +147,7 @@ impl DuckStore {
 pub struct DuckWriter {
     conn: PooledConnection,
     /// The events table's columns in order.
-    layout: Vec<schema::EventColumn>,
+    layout: Vec<crate::schema::EventColumn>,
 }
 
 pub(crate) fn timestamp_value(ts: DateTime<Utc>) -> Value {
@@ -187,7 +187,7 @@ impl DuckWriter {
         debug_assert_eq!(
             layout
                 .iter()
-                .filter(|c| matches!(c, schema::EventColumn::Group(_)))
+                .filter(|c| matches!(c, crate::schema::EventColumn::Group(_)))
                 .count(),
             group_columns
         );
@@ -223,8 +223,8 @@ impl DuckWriter {
     }
 }
 
-impl BulkLoader for DuckWriter {
-    fn begin(&mut self) -> Result<()> {
+impl LoadTarget for DuckWriter {
+    fn begin(&mut self, _first: u64) -> Result<()> {
         Ok(self.conn.execute_batch("BEGIN TRANSACTION")?)
     }
 
@@ -356,12 +356,14 @@ impl BulkLoader for DuckWriter {
         if count == 0 {
             return Ok(());
         }
-        let batch = event_batch::build(&self.layout, events, count)?;
+        let batch = event_batch::build(&self.layout, events, count, Uuids::Binary)?;
         let mut appender = self.conn.appender("events")?;
         appender.append_record_batch(batch)?;
         Ok(appender.flush()?)
     }
+}
 
+impl BulkLoader for DuckWriter {
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
         stored_uuids(&self.conn, project, uuids)
     }
@@ -393,7 +395,7 @@ impl IngestStore for DuckWriter {
         if commit.is_empty() {
             return Ok(());
         }
-        self.begin()?;
+        self.begin(0)?;
         let written = self.write(&commit).and_then(|()| self.commit_through(None));
         if written.is_err() {
             self.rollback();

@@ -100,6 +100,17 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// they span. Reading stops at the first record that is short or fails its
 /// checksum.
 fn read_segment(path: &Path, after: u64, records: &mut Vec<Record>) -> Result<(u64, bool)> {
+    read_segment_until(path, after, &mut |_| false, records)
+}
+
+/// [`read_segment`], stopping before a record when `full` says the records
+/// read so far are enough.
+fn read_segment_until(
+    path: &Path,
+    after: u64,
+    full: &mut dyn FnMut(&[Record]) -> bool,
+    records: &mut Vec<Record>,
+) -> Result<(u64, bool)> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut file| file.read_to_end(&mut bytes))
@@ -114,6 +125,9 @@ fn read_segment(path: &Path, after: u64, records: &mut Vec<Record>) -> Result<(u
             break;
         }
         let seq = u64::from_le_bytes(header[8..16].try_into().unwrap());
+        if seq > after && full(records) {
+            break;
+        }
         if seq > after {
             let commit = serde_json::from_slice(&bytes[at + HEADER_BYTES..end])?;
             records.push(Record { seq, commit });
@@ -190,6 +204,11 @@ impl Journal {
             )));
         }
         Ok(())
+    }
+
+    /// The last record appended (or found at open).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
     }
 
     pub fn appended_bytes(&self) -> u64 {
@@ -354,6 +373,45 @@ pub fn remove_loaded(dir: &Path, loaded: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The records after `after` up to `through`, in order, stopping once they
+/// hold `max_events` events (at least one record is read): a consumer far
+/// behind reads the journal a bounded piece at a time. Segments wholly
+/// before `after` are not read.
+pub fn read_range(dir: &Path, after: u64, through: u64, max_events: usize) -> Result<Vec<Record>> {
+    let segments = segments(dir)?;
+    let mut records = Vec::new();
+    let (mut counted, mut events) = (0, 0);
+    let mut full = |records: &[Record]| {
+        events += records[counted..]
+            .iter()
+            .map(|r| r.commit.events.len())
+            .sum::<usize>();
+        counted = records.len();
+        events >= max_events || records.last().is_some_and(|r| r.seq >= through)
+    };
+    for (i, (_, path)) in segments.iter().enumerate() {
+        let next_first = segments.get(i + 1).map(|(first, _)| *first);
+        if next_first.is_some_and(|next| next <= after + 1) {
+            continue;
+        }
+        read_segment_until(path, after, &mut full, &mut records)?;
+        if full(&records) {
+            break;
+        }
+    }
+    records.retain(|r| r.seq <= through);
+    Ok(records)
+}
+
+/// Bytes of the journal's segments on disk.
+pub fn disk_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for (_, path) in segments(dir)? {
+        total += std::fs::metadata(&path).map_err(io_error(&path))?.len();
+    }
+    Ok(total)
 }
 
 /// The records of the journal in `dir` with a sequence above `after`, for a

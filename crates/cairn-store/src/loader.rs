@@ -20,16 +20,17 @@ use cairn_core::ProjectId;
 use uuid::Uuid;
 
 use crate::barrier::{Loaded, Progress, ReadBarrier};
-use crate::bulk::BulkLoader;
+use crate::bulk::{BulkLoader, LoadTarget};
 use crate::commit::EntityChanges;
 use crate::entity_state::EntityState;
+use crate::follower::{Follower, FollowerSpec};
 use crate::journal::{self, Appended, EventProperties, Journal, Record};
 use crate::{Commit, IngestStore, Result, StoreError};
 
 /// A load is committed once it holds this many events: past one DuckDB row
 /// group (122,880 rows), full row groups are compressed and written straight
 /// to the database file instead of going through DuckDB's own WAL.
-const LOAD_EVENTS: usize = 128 * 1024;
+pub(crate) const LOAD_EVENTS: usize = 128 * 1024;
 /// ...or once its first commit is this old.
 const LOAD_INTERVAL: Duration = Duration::from_secs(2);
 /// Events are appended to DuckDB in batches of about this many: each
@@ -74,6 +75,8 @@ pub struct JournaledWriter<L: BulkLoader> {
     /// The loader's queue.
     sender: SyncSender<Message>,
     loader: Option<JoinHandle<()>>,
+    /// Engines loaded from the journal besides the main one.
+    followers: Vec<Follower>,
     entities: Arc<EntityState>,
     /// Set when a journaled commit could not be applied to `entities`:
     /// ingestion would read a state without it, so it stops until a restart
@@ -85,15 +88,28 @@ impl<L: BulkLoader> JournaledWriter<L> {
     /// Opens the journal in `data_dir`, loads what the engine is missing of
     /// it (after a crash) through `loader`, brings `entities` up to the
     /// journal, and starts the loader thread. `lookups` answers dedup
-    /// lookups meanwhile.
+    /// lookups meanwhile. Each of `followers` is loaded from the journal
+    /// too, on a thread of its own.
     pub fn open(
-        loader: L,
+        mut loader: L,
         mut lookups: L,
         data_dir: &Path,
         entities: Arc<EntityState>,
+        followers: Vec<FollowerSpec>,
     ) -> Result<Self> {
         let journal_dir = data_dir.join(journal::JOURNAL_DIR);
-        let mut loader = Loader::new(loader, journal_dir.clone(), entities.clone())?;
+        let retention = Arc::new(Retention {
+            journal_dir: journal_dir.clone(),
+            entities: entities.clone(),
+            consumers: Default::default(),
+        });
+        let followers: Vec<_> = followers
+            .into_iter()
+            .map(|spec| Follower::register(spec, &retention))
+            .collect();
+        let loaded = loader.loaded_seq()?;
+        let mut loader = Loader::new("duckdb", loader, loaded, retention.clone());
+        retention.add(loader.progress.clone());
         let (journal, records) = Journal::open(data_dir, loader.loaded)?;
         if !records.is_empty() {
             tracing::info!(
@@ -103,10 +119,13 @@ impl<L: BulkLoader> JournaledWriter<L> {
             loader.replay(records)?;
         }
         catch_up(&entities, &mut lookups, &journal_dir, loader.loaded)?;
-        let progress = Arc::new(Progress::default());
+        let progress = loader.progress.clone();
         progress.durable.store(loader.loaded, Ordering::Release);
         progress.update(|loaded| loaded.seq = loader.loaded);
-        loader.progress = progress.clone();
+        let followers = followers
+            .into_iter()
+            .map(|pending| pending.start(journal.last_seq()))
+            .collect::<Result<_>>()?;
         let (sender, receiver) = mpsc::sync_channel(LOADER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("cairn-load".into())
@@ -122,6 +141,7 @@ impl<L: BulkLoader> JournaledWriter<L> {
             progress,
             sender,
             loader: Some(thread),
+            followers,
             entities,
             entities_failed: None,
         })
@@ -132,6 +152,35 @@ impl<L: BulkLoader> JournaledWriter<L> {
         let sender = self.sender.clone();
         let nudge = Arc::new(move || sender.send(Message::Sync).is_ok());
         ReadBarrier::new(self.progress.clone(), nudge)
+    }
+
+    /// For the readers of follower `engine`, which must see every
+    /// acknowledged commit.
+    pub fn follower_barrier(&self, engine: &str) -> Option<ReadBarrier> {
+        self.followers
+            .iter()
+            .find(|f| f.engine == engine)
+            .map(Follower::barrier)
+    }
+
+    /// Refuses a commit while a follower lags and the journal on disk
+    /// holds more than its backlog limit.
+    fn check_backlog(&self) -> Result<()> {
+        let lagging: Vec<&Follower> = self.followers.iter().filter(|f| f.lag() > 0).collect();
+        if lagging.is_empty() {
+            return Ok(());
+        }
+        let bytes = journal::disk_bytes(self.journal.dir())?;
+        metrics::gauge!("cairn_journal_disk_bytes").set(bytes as f64);
+        match lagging.iter().find(|f| bytes > f.backlog_limit) {
+            Some(follower) => Err(StoreError::Unavailable(format!(
+                "{} is {} journal records behind and the journal holds {bytes} bytes, past the backlog limit of {}; ingestion resumes as it catches up",
+                follower.engine,
+                follower.lag(),
+                follower.backlog_limit
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Holds ingestion back while the loader's queue holds [`QUEUED_BYTES`].
@@ -245,6 +294,7 @@ impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
             self.journal.rotate_past(CAUGHT_UP_SEGMENT_BYTES)?;
         }
         self.journal.ensure_room(unloaded)?;
+        self.check_backlog()?;
         let Appended {
             seq,
             bytes,
@@ -277,6 +327,9 @@ impl<L: BulkLoader> IngestStore for JournaledWriter<L> {
             );
         }
         self.progress.durable.store(seq, Ordering::Release);
+        for follower in &self.followers {
+            follower.note_durable(seq);
+        }
         if let Err(error) = applied {
             tracing::error!(%error, "applying a journaled commit to the entity state failed; ingestion stops until a restart");
             self.entities_failed = Some(error.to_string());
@@ -317,17 +370,56 @@ impl<L: BulkLoader> Drop for JournaledWriter<L> {
     }
 }
 
-/// The loader thread's state: an open transaction and what it holds.
-struct Loader<L> {
-    writer: L,
+/// Who still needs the journal: a segment is deleted once the entity state
+/// and every engine loaded from the journal hold its records on disk.
+pub(crate) struct Retention {
     journal_dir: PathBuf,
-    /// Bounds which journal segments may go.
     entities: Arc<EntityState>,
-    progress: Arc<Progress>,
+    /// Each engine's progress.
+    consumers: std::sync::Mutex<Vec<Arc<Progress>>>,
+}
+
+impl Retention {
+    pub(crate) fn add(&self, consumer: Arc<Progress>) {
+        self.consumers
+            .lock()
+            .expect("journal consumers lock")
+            .push(consumer);
+    }
+
+    /// Deletes the journal segments everyone holds.
+    pub(crate) fn remove(&self) {
+        let persisted = match self.entities.persist() {
+            Ok(persisted) => persisted,
+            Err(error) => {
+                tracing::warn!(%error, "cannot sync the entity state; the journal is kept");
+                return;
+            }
+        };
+        let consumers = self.consumers.lock().expect("journal consumers lock");
+        let loaded = consumers.iter().map(|c| c.loaded_seq()).min();
+        let removable = persisted.min(loaded.unwrap_or(0));
+        if let Err(error) = journal::remove_loaded(&self.journal_dir, removable) {
+            tracing::warn!(%error, "cannot delete loaded journal segments");
+        }
+    }
+
+    pub(crate) fn journal_dir(&self) -> &Path {
+        &self.journal_dir
+    }
+}
+
+/// The loader thread's state: an open transaction and what it holds.
+pub(crate) struct Loader<L> {
+    /// The engine's name, for logs and metrics.
+    pub(crate) engine: &'static str,
+    pub(crate) writer: L,
+    pub(crate) retention: Arc<Retention>,
+    pub(crate) progress: Arc<Progress>,
     /// The last record committed to the engine.
-    loaded: u64,
+    pub(crate) loaded: u64,
     /// The last record written into the open transaction.
-    taken: u64,
+    pub(crate) taken: u64,
     /// Journal bytes of the commits received.
     taken_bytes: u64,
     open: Option<OpenLoad>,
@@ -342,19 +434,24 @@ struct OpenLoad {
     unappended_events: usize,
 }
 
-impl<L: BulkLoader> Loader<L> {
-    fn new(mut writer: L, journal_dir: PathBuf, entities: Arc<EntityState>) -> Result<Self> {
-        let loaded = writer.loaded_seq()?;
-        Ok(Self {
+impl<L: LoadTarget> Loader<L> {
+    /// A loader of `writer`, which holds the journal through `loaded`.
+    pub(crate) fn new(
+        engine: &'static str,
+        writer: L,
+        loaded: u64,
+        retention: Arc<Retention>,
+    ) -> Self {
+        Self {
+            engine,
             writer,
-            journal_dir,
-            entities,
+            retention,
             progress: Arc::default(),
             loaded,
             taken: loaded,
             taken_bytes: 0,
             open: None,
-        })
+        }
     }
 
     fn run(mut self, receiver: mpsc::Receiver<Message>) {
@@ -411,7 +508,7 @@ impl<L: BulkLoader> Loader<L> {
             return Ok(()); // Already loaded by a replay of the journal.
         }
         if self.open.is_none() {
-            self.writer.begin()?;
+            self.writer.begin(seq)?;
             self.open = Some(OpenLoad {
                 started: Instant::now(),
                 events: 0,
@@ -457,8 +554,11 @@ impl<L: BulkLoader> Loader<L> {
         Self::append(&mut self.writer, &mut open)?;
         self.writer.write_changes(&open.changes)?;
         self.writer.commit_through(Some(self.taken))?;
-        metrics::histogram!("cairn_store_load_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("cairn_events_loaded_total").increment(open.events as u64);
+        let engine = self.engine;
+        metrics::histogram!("cairn_store_load_seconds", "engine" => engine)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("cairn_events_loaded_total", "engine" => engine)
+            .increment(open.events as u64);
         self.loaded = self.taken;
         let seq = self.loaded;
         self.progress
@@ -466,23 +566,16 @@ impl<L: BulkLoader> Loader<L> {
         self.progress
             .loaded_bytes
             .store(self.taken_bytes, Ordering::Release);
-        self.remove_journal();
+        self.retention.remove();
         Ok(())
     }
 
-    /// Deletes the journal segments both the engine and the entity state
-    /// hold on disk.
-    fn remove_journal(&self) {
-        let removable = match self.entities.persist() {
-            Ok(persisted) => persisted.min(self.loaded),
-            Err(error) => {
-                tracing::warn!(%error, "cannot sync the entity state; the journal is kept");
-                return;
-            }
-        };
-        if let Err(error) = journal::remove_loaded(&self.journal_dir, removable) {
-            tracing::warn!(%error, "cannot delete loaded journal segments");
+    /// Loads `records` in one load.
+    pub(crate) fn load_all(&mut self, records: Vec<Record>) -> Result<()> {
+        for record in records {
+            self.take(record.seq, Arc::new(record.commit), None)?;
         }
+        self.finish()
     }
 
     /// Loads journal records in transactions of about [`LOAD_EVENTS`].
@@ -515,7 +608,7 @@ impl<L: BulkLoader> Loader<L> {
             self.writer.rollback();
             self.taken = self.loaded;
             std::thread::sleep(RETRY_PAUSE);
-            let replayed = journal::read_after(&self.journal_dir, self.loaded)
+            let replayed = journal::read_after(self.retention.journal_dir(), self.loaded)
                 .and_then(|records| self.replay(records));
             match replayed {
                 Ok(()) => return,
@@ -557,11 +650,11 @@ mod tests {
         }
     }
 
-    impl BulkLoader for Memory {
+    impl LoadTarget for Memory {
         fn loaded_seq(&mut self) -> Result<u64> {
             Ok(self.0.lock().unwrap().loaded)
         }
-        fn begin(&mut self) -> Result<()> {
+        fn begin(&mut self, _: u64) -> Result<()> {
             self.0.lock().unwrap().open = Some(Vec::new());
             Ok(())
         }
@@ -599,6 +692,9 @@ mod tests {
         fn rollback(&mut self) {
             self.0.lock().unwrap().open = None;
         }
+    }
+
+    impl BulkLoader for Memory {
         fn stored_uuids(&mut self, _: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
             let engine = self.0.lock().unwrap();
             Ok(uuids
@@ -646,8 +742,14 @@ mod tests {
     /// The writer and its entity state.
     fn open_with(engine: &Memory, dir: &Path) -> (JournaledWriter<Memory>, Arc<EntityState>) {
         let entities = Arc::new(EntityState::open(dir, 1 << 20).unwrap());
-        let writer =
-            JournaledWriter::open(engine.clone(), engine.clone(), dir, entities.clone()).unwrap();
+        let writer = JournaledWriter::open(
+            engine.clone(),
+            engine.clone(),
+            dir,
+            entities.clone(),
+            vec![],
+        )
+        .unwrap();
         (writer, entities)
     }
 

@@ -25,3 +25,38 @@ pub fn materialized_column(key: &str) -> Option<&'static str> {
 pub fn group_column(index: usize) -> String {
     format!("group_{index}")
 }
+
+/// One column of the events table, in table order (DuckDB's appender is
+/// positional; ClickHouse's Arrow input matches by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventColumn {
+    /// An index into [`FIXED_COLUMNS`].
+    Fixed(usize),
+    Group(usize),
+    /// A materialised property, by key.
+    Materialized(&'static str),
+}
+
+/// The columns every events table starts with.
+pub(crate) const FIXED_COLUMNS: &[&str] = &[
+    "project_id",
+    "uuid",
+    "event",
+    "distinct_id",
+    "person_id",
+    "timestamp",
+    "inserted_at",
+    "properties",
+];
+
+impl EventColumn {
+    pub fn name(&self) -> String {
+        match self {
+            Self::Fixed(i) => FIXED_COLUMNS[*i].to_string(),
+            Self::Group(i) => group_column(*i),
+            Self::Materialized(key) => materialized_column(key)
+                .expect("a materialised key")
+                .to_string(),
+        }
+    }
+}

@@ -75,6 +75,7 @@ fn a_merged_persons_events_list_under_the_person_it_became() {
         store.writer().unwrap(),
         dir.path(),
         entities,
+        vec![],
     )
     .unwrap();
     let store = store.with_read_barrier(writer.barrier());

@@ -118,6 +118,12 @@ impl Server {
         server
     }
 
+    /// Starts again on the same data directory with `extra_args` instead.
+    pub fn respawn_with(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+        self.spawn();
+    }
+
     /// Starts (again) on the same port and data directory.
     pub fn spawn(&mut self) {
         self.spawn_child();

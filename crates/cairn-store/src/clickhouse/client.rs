@@ -51,6 +51,8 @@ const SETTINGS: &[(&str, &str)] = &[
 pub struct ClickHouse {
     config: ClickHouseConfig,
     agent: ureq::Agent,
+    /// Where scans wait until ClickHouse holds every acknowledged event.
+    pub(crate) barrier: Option<crate::ReadBarrier>,
 }
 
 impl std::fmt::Debug for ClickHouse {
@@ -69,7 +71,24 @@ impl ClickHouse {
             .http_status_as_error(false)
             .build()
             .into();
-        Self { config, agent }
+        Self {
+            config,
+            agent,
+            barrier: None,
+        }
+    }
+
+    /// The same server, whose scans first wait at `barrier`.
+    pub fn with_read_barrier(mut self, barrier: crate::ReadBarrier) -> Self {
+        self.barrier = Some(barrier);
+        self
+    }
+
+    /// Waits at the read barrier, if any.
+    pub(crate) fn wait_for_loads(&self) -> Result<()> {
+        self.barrier
+            .as_ref()
+            .map_or(Ok(()), crate::ReadBarrier::wait)
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -83,17 +102,23 @@ impl ClickHouse {
         sql: &str,
         query_id: Option<&str>,
     ) -> Result<Box<dyn Read + Send + 'static>> {
-        let mut request = self
+        let params: &[(&str, &str)] = match query_id {
+            Some(id) => &[("query_id", id)],
+            None => &[],
+        };
+        self.post(params, sql.as_bytes())
+    }
+
+    /// Posts `body` with `params` (and the session [`SETTINGS`]).
+    fn post(&self, params: &[(&str, &str)], body: &[u8]) -> Result<Box<dyn Read + Send + 'static>> {
+        let request = self
             .agent
             .post(&self.config.url)
             .header("X-ClickHouse-User", &self.config.user)
             .header("X-ClickHouse-Key", &self.config.password)
             .header("X-ClickHouse-Database", &self.config.database)
-            .query_pairs(SETTINGS.iter().copied());
-        if let Some(id) = query_id {
-            request = request.query("query_id", id);
-        }
-        let response = request.send(sql).map_err(|e| {
+            .query_pairs(SETTINGS.iter().chain(params).copied());
+        let response = request.send(body).map_err(|e| {
             StoreError::Unavailable(format!("ClickHouse at {}: {e}", self.config.url))
         })?;
         let status = response.status();
@@ -106,6 +131,21 @@ impl ClickHouse {
         Err(StoreError::Database(
             format!("ClickHouse refused a statement ({status}): {}", text.trim()).into(),
         ))
+    }
+
+    /// Inserts `data`, in `format`, into `table`. `token` names the insert:
+    /// ClickHouse stores a block it has seen under the same token once, so
+    /// an insert retried after a failure or a crash is not doubled.
+    pub(crate) fn insert(&self, table: &str, format: &str, data: &[u8], token: &str) -> Result<()> {
+        let query = format!("INSERT INTO {table} FORMAT {format}");
+        let params = [
+            ("query", query.as_str()),
+            ("insert_deduplication_token", token),
+        ];
+        let mut answer = self.post(&params, data)?;
+        std::io::copy(&mut answer, &mut std::io::sink())
+            .map_err(|e| StoreError::Unavailable(format!("reading ClickHouse's answer: {e}")))?;
+        Ok(())
     }
 
     /// Runs `sql` and returns its whole answer as text.

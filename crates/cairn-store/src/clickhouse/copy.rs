@@ -27,12 +27,18 @@ fn stamp(column: &str) -> String {
 /// layout exists), calling `progress` with the rows copied so far. `nodes`
 /// are the servers: the events go in through the first (on a cluster, its
 /// `Distributed` table shards them), persons, groups and overrides into each.
+/// The copy records the last journal record DuckDB holds as loaded, so the
+/// journal's ClickHouse loader goes on from there; the rows copied take it
+/// as their version, below every later load's.
 pub fn copy_from(
     duck: &DuckStore,
     nodes: &[&ClickHouse],
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<Copied> {
     let conn = duck.conn()?;
+    let loaded: u64 =
+        conn.query_row("SELECT max(seq) FROM journal_loaded", [], |row| row.get(0))?;
+    let version = loaded.to_string();
     let groups: Vec<String> = {
         let mut statement = conn.prepare(
             "SELECT column_name FROM information_schema.columns
@@ -68,7 +74,7 @@ pub fn copy_from(
                 field("properties", "properties::VARCHAR"),
                 same("is_identified"),
                 field("created_at", &stamp("created_at")),
-                same("version"),
+                field("version", &version),
             ],
         ),
         (
@@ -80,7 +86,7 @@ pub fn copy_from(
                 same("group_key"),
                 field("properties", "properties::VARCHAR"),
                 field("created_at", &stamp("created_at")),
-                same("version"),
+                field("version", &version),
             ],
         ),
         (
@@ -90,7 +96,7 @@ pub fn copy_from(
                 same("project_id"),
                 field("old_person_id", "old_person_id::VARCHAR"),
                 field("person_id", "person_id::VARCHAR"),
-                field("version", "0"),
+                field("version", &version),
             ],
         ),
     ];
@@ -137,5 +143,6 @@ pub fn copy_from(
             _ => copied.person_overrides = total,
         }
     }
+    nodes[0].execute(&format!("INSERT INTO cairn_loads (seq) VALUES ({loaded})"))?;
     Ok(copied)
 }

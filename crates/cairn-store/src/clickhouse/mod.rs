@@ -6,9 +6,11 @@
 mod client;
 mod copy;
 mod dialect;
+mod load;
 mod scan;
 mod schema;
 
 pub use client::{ClickHouse, ClickHouseConfig};
 pub use copy::{copy_from, Copied};
 pub use dialect::ClickHouseDialect;
+pub use load::ClickHouseLoader;

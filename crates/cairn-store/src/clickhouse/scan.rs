@@ -22,6 +22,7 @@ impl ClickHouse {
 
 impl EventStore for ClickHouse {
     fn scanner(&self) -> Result<Box<dyn EventScanner>> {
+        self.wait_for_loads()?;
         Ok(Box::new(ClickHouseScanner {
             clickhouse: self.clone(),
             query_id: Arc::new(std::sync::Mutex::new(None)),
@@ -29,6 +30,7 @@ impl EventStore for ClickHouse {
     }
 
     fn has_person_overrides(&self, project: cairn_core::ProjectId) -> Result<bool> {
+        self.wait_for_loads()?;
         let found = self.execute(&format!(
             "SELECT count() > 0 FROM person_overrides WHERE project_id = {}",
             project.0

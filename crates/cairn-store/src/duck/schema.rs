@@ -3,7 +3,7 @@
 
 use duckdb::Connection;
 
-use crate::schema::{group_column, MATERIALIZED};
+use crate::schema::{group_column, EventColumn, FIXED_COLUMNS, MATERIALIZED};
 use crate::Result;
 
 const TABLES: &str = r#"
@@ -116,27 +116,6 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
 CREATE TABLE IF NOT EXISTS journal_loaded (seq UBIGINT NOT NULL);
 INSERT INTO journal_loaded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM journal_loaded);
 "#;
-
-/// One column of the events table, in table order (the appender is positional).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventColumn {
-    /// project_id, uuid, event, distinct_id, person_id, timestamp, inserted_at, properties.
-    Fixed(usize),
-    Group(usize),
-    /// A materialised property, by key.
-    Materialized(&'static str),
-}
-
-const FIXED_COLUMNS: &[&str] = &[
-    "project_id",
-    "uuid",
-    "event",
-    "distinct_id",
-    "person_id",
-    "timestamp",
-    "inserted_at",
-    "properties",
-];
 
 /// The events table's columns in order.
 pub(crate) fn event_layout(conn: &Connection) -> Result<Vec<EventColumn>> {

@@ -1,5 +1,5 @@
-//! Events as an Arrow record batch in the events table's column order, for
-//! DuckDB's appender.
+//! Events as an Arrow record batch in the events table's column order:
+//! DuckDB's appender and ClickHouse's `ArrowStream` input take it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,15 +12,25 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use cairn_core::Event;
 
-use super::schema::EventColumn;
+use crate::schema::EventColumn;
 use crate::{Result, StoreError};
 
 /// The Arrow extension DuckDB reads a 16-byte binary column as UUID by.
 const UUID_EXTENSION: (&str, &str) = ("ARROW:extension:name", "arrow.uuid");
 
+/// How an engine takes UUIDs from Arrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uuids {
+    /// 16 bytes, tagged with [`UUID_EXTENSION`] (DuckDB).
+    Binary,
+    /// Hyphenated text (ClickHouse casts it to its `UUID`).
+    Text,
+}
+
 enum Column {
     Integer(Int64Builder),
     Uuid(FixedSizeBinaryBuilder),
+    UuidText(StringBuilder),
     Text(StringBuilder),
     Timestamp(TimestampMicrosecondBuilder),
 }
@@ -40,14 +50,16 @@ pub(crate) fn build<'a>(
     layout: &[EventColumn],
     events: impl IntoIterator<Item = (&'a Event, Option<&'a str>)>,
     count: usize,
+    uuids: Uuids,
 ) -> Result<RecordBatch> {
     let mut columns: Vec<Column> = layout
         .iter()
         .map(|column| match column {
             EventColumn::Fixed(0) => Column::Integer(Int64Builder::with_capacity(count)),
-            EventColumn::Fixed(1 | 4) => {
-                Column::Uuid(FixedSizeBinaryBuilder::with_capacity(count, 16))
-            }
+            EventColumn::Fixed(1 | 4) => match uuids {
+                Uuids::Binary => Column::Uuid(FixedSizeBinaryBuilder::with_capacity(count, 16)),
+                Uuids::Text => Column::UuidText(StringBuilder::with_capacity(count, count * 36)),
+            },
             EventColumn::Fixed(5 | 6) => {
                 Column::Timestamp(TimestampMicrosecondBuilder::with_capacity(count))
             }
@@ -55,6 +67,7 @@ pub(crate) fn build<'a>(
         })
         .collect();
     let mut json = Vec::new();
+    let mut uuid_text = uuid::Uuid::encode_buffer();
     for (event, properties) in events {
         for (column, builder) in layout.iter().zip(&mut columns) {
             match (column, builder) {
@@ -64,10 +77,18 @@ pub(crate) fn build<'a>(
                 }
                 (EventColumn::Fixed(2), Column::Text(b)) => b.append_value(&event.event),
                 (EventColumn::Fixed(3), Column::Text(b)) => b.append_value(&event.distinct_id),
+                (EventColumn::Fixed(1), Column::UuidText(b)) => {
+                    b.append_value(event.uuid.hyphenated().encode_lower(&mut uuid_text))
+                }
                 (EventColumn::Fixed(4), Column::Uuid(b)) => match event.person_id {
                     Some(id) => b.append_value(id.as_bytes())?,
                     None => b.append_null(),
                 },
+                (EventColumn::Fixed(4), Column::UuidText(b)) => b.append_option(
+                    event
+                        .person_id
+                        .map(|id| &*id.hyphenated().encode_lower(&mut uuid_text)),
+                ),
                 (EventColumn::Fixed(5), Column::Timestamp(b)) => {
                     b.append_value(event.timestamp.timestamp_micros())
                 }
@@ -99,9 +120,8 @@ pub(crate) fn build<'a>(
     let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = layout
         .iter()
         .zip(columns)
-        .enumerate()
-        .map(|(i, (column, builder))| {
-            let name = format!("c{i}");
+        .map(|(column, builder)| {
+            let name = column.name();
             let nullable = !matches!(column, EventColumn::Fixed(0..=3 | 5..=7));
             match builder {
                 Column::Integer(mut b) => (
@@ -114,7 +134,7 @@ pub(crate) fn build<'a>(
                     ),
                     Arc::new(b.finish()) as ArrayRef,
                 ),
-                Column::Text(mut b) => (
+                Column::Text(mut b) | Column::UuidText(mut b) => (
                     Field::new(name, DataType::Utf8, nullable),
                     Arc::new(b.finish()) as ArrayRef,
                 ),
