@@ -416,7 +416,7 @@ fn on_clickhouse(
         .collect();
     let clickhouse = &nodes[0];
     let started = Instant::now();
-    let copied = copy_from(duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _| {}).unwrap();
+    let copied = copy_from(duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _, _| {}).unwrap();
     println!(
         "\ncopied {} events, {} persons, {} groups into ClickHouse in {:.0} s",
         copied.events,

@@ -11,7 +11,9 @@ pub mod connections;
 pub mod decoding;
 pub mod demo;
 pub mod error;
+
 pub mod flags;
+pub mod migrate;
 pub mod origin;
 pub mod passwords;
 pub mod security_headers;

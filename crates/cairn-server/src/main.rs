@@ -3,6 +3,7 @@ use tracing_subscriber::EnvFilter;
 
 use cairn_server::config::ServeArgs;
 use cairn_server::demo::DemoArgs;
+use cairn_server::migrate::MigrateArgs;
 use cairn_server::users::UsersArgs;
 
 /// glibc's malloc serialises the runtime's worker threads on its arena locks
@@ -28,6 +29,9 @@ enum Command {
     Demo(DemoArgs),
     /// Manage web UI accounts.
     Users(UsersArgs),
+    /// Copy the data directory's events, persons and groups into ClickHouse
+    /// (given by --clickhouse-url), before serving with it.
+    MigrateStore(MigrateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +50,10 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(cairn_server::demo::demo(args))
         }
         Command::Users(args) => cairn_server::users::run(args),
+        Command::MigrateStore(args) => {
+            init_logs("warn");
+            cairn_server::migrate::run(args)
+        }
     }
 }
 

@@ -172,7 +172,7 @@ fn compare_on(shards: usize) {
         })
         .collect();
     let clickhouse = &nodes[0];
-    let copied = copy_from(&duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _| {}).unwrap();
+    let copied = copy_from(&duck, &nodes.iter().collect::<Vec<_>>(), &mut |_, _, _| {}).unwrap();
     assert_eq!(copied.events, 20000, "{copied:?}");
     if shards > 1 {
         for node in &nodes {

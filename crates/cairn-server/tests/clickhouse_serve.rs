@@ -3,15 +3,13 @@
 //! across a crash, and after an outage), and every insight answers as the
 //! same server on DuckDB alone answers the same events.
 
-#[path = "../../cairn-store/tests/support/clickhouse.rs"]
-mod clickhouse;
 mod common;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use clickhouse::{ClickHouse, CLUSTER};
+use common::clickhouse::{ClickHouse, CLUSTER};
 use common::{event_at, Server};
 
 /// Events of a small B2B product: two companies, a person merged across
@@ -201,6 +199,55 @@ fn while_clickhouse_is_down_capture_is_journaled_up_to_the_backlog_limit_then_re
     let (count, unique) = stored(&ch);
     assert_eq!(count, unique);
     server.capture(batch(5));
+}
+
+#[test]
+fn migrate_store_copies_a_data_directory_and_serving_goes_on_from_it() {
+    let ch = ClickHouse::start(2);
+    let ch_args = clickhouse_args(&ch);
+    let mut server = Server::start();
+    let duck = Server::start();
+    server.capture(batch(0));
+    duck.capture(batch(0));
+    server.stop();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("migrate-store")
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .args(&ch_args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (copied, _) = stored(&ch);
+    assert!(
+        stdout.contains(&format!("copied into ClickHouse: {copied} events")),
+        "{stdout}"
+    );
+
+    server.respawn_with(&args(&ch_args));
+    server.capture(batch(1));
+    duck.capture(batch(1));
+    assert_eq!(results(&server), results(&duck));
+    let (count, unique) = stored(&ch);
+    assert_eq!(count, unique);
+    assert!(count > copied);
+
+    // A second copy would double everything: it is refused.
+    server.stop();
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("migrate-store")
+        .arg("--data-dir")
+        .arg(server.data_dir())
+        .args(&ch_args)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
 }
 
 fn free_port() -> u16 {

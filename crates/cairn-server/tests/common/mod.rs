@@ -11,11 +11,24 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
+#[path = "../../../cairn-store/tests/support/clickhouse.rs"]
+pub mod clickhouse;
+
+/// The tests `clickhouse_suite` includes run each server with a 2-shard
+/// ClickHouse cluster behind it: the same black-box assertions, on the
+/// other engine.
+fn on_clickhouse() -> bool {
+    module_path!().starts_with("clickhouse_suite::")
+}
+
 pub const PROJECT_KEY: &str = "phc_test_project_key_0123456789";
 pub const PERSONAL_KEY: &str = "phx_test_personal_key_0123456789";
 
 pub struct Server {
     child: Option<Child>,
+    /// The ClickHouse cluster the server runs insights on, in the suite
+    /// that runs the black-box tests on ClickHouse.
+    clickhouse: Option<clickhouse::ClickHouse>,
     pub base: String,
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -98,13 +111,26 @@ impl Server {
         extra_args: &[&str],
     ) -> Self {
         let port = free_port();
+        let mut extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let clickhouse = on_clickhouse().then(|| {
+            let cluster = clickhouse::ClickHouse::start(2);
+            let urls: Vec<String> = (0..2).map(|s| cluster.http_url(s)).collect();
+            extra_args.extend([
+                "--clickhouse-url".into(),
+                urls.join(","),
+                "--clickhouse-cluster".into(),
+                clickhouse::CLUSTER.into(),
+            ]);
+            cluster
+        });
         let mut server = Server {
             child: None,
+            clickhouse,
             base: format!("http://127.0.0.1:{port}"),
             data_dir,
             _temp: temp,
             port,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_args,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 // Below the shortest keep-alive a test gives the server

@@ -44,6 +44,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("use_variant_as_common_type", "0"),
     // An insert into a Distributed table returns once the shards hold it.
     ("distributed_foreground_insert", "1"),
+    // A subquery over the events inside a query over the events (a
+    // person's first-ever event) is computed over the whole cluster once
+    // and sent to every shard: a person's events may sit on several.
+    ("distributed_product_mode", "global"),
 ];
 
 /// A connection to one ClickHouse server.

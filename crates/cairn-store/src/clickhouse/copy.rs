@@ -24,7 +24,8 @@ fn stamp(column: &str) -> String {
 }
 
 /// Copies every row of `duck`'s insight tables into ClickHouse (whose
-/// layout exists), calling `progress` with the rows copied so far. `nodes`
+/// layout exists), calling `progress` with each table, the rows copied of
+/// it so far and its rows in all. `nodes`
 /// are the servers: the events go in through the first (on a cluster, its
 /// `Distributed` table shards them), persons, groups and overrides into each.
 /// The copy records the last journal record DuckDB holds as loaded, so the
@@ -33,7 +34,7 @@ fn stamp(column: &str) -> String {
 pub fn copy_from(
     duck: &DuckStore,
     nodes: &[&ClickHouse],
-    progress: &mut dyn FnMut(&str, u64),
+    progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Copied> {
     let conn = duck.conn()?;
     let loaded: u64 =
@@ -110,6 +111,11 @@ pub fn copy_from(
             "SELECT to_json(struct_pack({}))::VARCHAR FROM {from}",
             fields.join(", ")
         );
+        let rows_in_all: u64 =
+            conn.query_row(&format!("SELECT count(*) FROM {from}"), [], |row| {
+                row.get(0)
+            })?;
+        progress(from, 0, rows_in_all);
         let mut statement = conn.prepare(&sql)?;
         let mut rows = statement.query([])?;
         let (mut lines, mut count, mut total) = (String::new(), 0usize, 0u64);
@@ -120,7 +126,7 @@ pub fn copy_from(
                     node.insert_json_rows(to, lines)?;
                 }
                 *total += *count as u64;
-                progress(from, *total);
+                progress(from, *total, rows_in_all);
                 lines.clear();
                 *count = 0;
             }
