@@ -72,11 +72,65 @@ fn paired_ms(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64
     )
 }
 
-/// One question, asked both ways.
+/// An answer as rows of text cells, to compare answers cell by cell.
+type Rows = Vec<Vec<String>>;
+/// Cairn's answer as the rows a hand-written statement returns.
+type AsRows = fn(&Value) -> Rows;
+
+/// One question, asked of Cairn and written by hand.
 struct Case {
     name: &'static str,
     query: Value,
+    /// By hand for DuckDB.
     sql: String,
+    /// By hand for ClickHouse, and Cairn's answer as the rows it returns.
+    clickhouse: Option<(String, AsRows)>,
+}
+
+/// A JSON number as an integer cell.
+fn count(value: &Value) -> String {
+    (value.as_f64().expect("a number").round() as i64).to_string()
+}
+
+/// A trend's (day, value) rows, days without a value left out.
+fn trend_rows(answer: &Value) -> Rows {
+    let series = &answer["results"][0];
+    let days = series["days"].as_array().unwrap();
+    let data = series["data"].as_array().unwrap();
+    days.iter()
+        .zip(data)
+        .filter(|(_, v)| v.as_f64() != Some(0.0))
+        .map(|(d, v)| vec![d.as_str().unwrap()[..10].to_string(), count(v)])
+        .collect()
+}
+
+/// A funnel's step counts, as one row.
+fn funnel_rows(answer: &Value) -> Rows {
+    let steps = answer["results"].as_array().unwrap();
+    vec![steps.iter().map(|s| count(&s["count"])).collect()]
+}
+
+/// Stickiness's (days active, actors) rows, empty ones left out.
+fn stickiness_rows(answer: &Value) -> Rows {
+    let data = answer["results"][0]["data"].as_array().unwrap();
+    data.iter()
+        .enumerate()
+        .filter(|(_, v)| v.as_f64() != Some(0.0))
+        .map(|(i, v)| vec![(i + 1).to_string(), count(v)])
+        .collect()
+}
+
+/// The actor, its join and its condition in ClickHouse SQL.
+fn clickhouse_actor(group: bool) -> (&'static str, &'static str, &'static str) {
+    if group {
+        ("e.group_0", "", "AND e.group_0 != ''")
+    } else {
+        (
+            "coalesce(o.person_id, e.person_id)",
+            "LEFT JOIN person_overrides o ON o.project_id = e.project_id AND o.old_person_id = e.person_id",
+            "AND e.person_id IS NOT NULL",
+        )
+    }
 }
 
 /// The actor column and join a hand-written query needs.
@@ -94,6 +148,11 @@ fn actor_sql(group: bool) -> (&'static str, &'static str, &'static str) {
 
 fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
     let (actor, join, has_actor) = actor_sql(group);
+    let (ch_actor, ch_join, ch_has_actor) = clickhouse_actor(group);
+    let ch_range = format!(
+        "e.project_id = 1 AND e.timestamp >= toDateTime64('{from} 00:00:00', 6, 'UTC')
+         AND e.timestamp < toDateTime64('{to} 00:00:00', 6, 'UTC') + INTERVAL 1 DAY {ch_has_actor}"
+    );
     let range = format!("e.project_id = 1 AND e.timestamp >= TIMESTAMP '{from} 00:00:00' AND e.timestamp <= TIMESTAMP '{to} 23:59:59.999999' {has_actor}");
     // Lifecycle looks one week either side (returning vs resurrecting, and
     // dormancy after the last week), and counts persons with a profile.
@@ -127,6 +186,14 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                 "SELECT date_trunc('day', e.timestamp) AS d, count(DISTINCT {actor})
                  FROM events e {join} WHERE {range} AND e.event = '$pageview' GROUP BY 1 ORDER BY 1"
             ),
+            clickhouse: Some((
+                format!(
+                    "SELECT toDate(e.timestamp) AS d, uniqExact({ch_actor}) AS c
+                     FROM events e {ch_join} WHERE {ch_range} AND e.event = '$pageview'
+                     GROUP BY d ORDER BY d"
+                ),
+                trend_rows,
+            )),
         },
         Case {
             name: "funnel: 3 steps, 14 days",
@@ -142,6 +209,20 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                         AND s.t >= s2.t2 AND s.t <= s2.t1 + INTERVAL 14 DAY)
                  SELECT (SELECT count(DISTINCT a) FROM s1), (SELECT count(DISTINCT a) FROM s2), (SELECT count(DISTINCT a) FROM s3)"
             ),
+            // The longest chain of the steps in order, each at or after the
+            // one before, all within 14 days of the first (microseconds).
+            clickhouse: Some((
+                format!(
+                    "SELECT countIf(level >= 1), countIf(level >= 2), countIf(level >= 3)
+                     FROM (SELECT {ch_actor} AS a,
+                                  windowFunnel(1209600000000)(toUInt64(toUnixTimestamp64Micro(e.timestamp)),
+                                      e.event = 'signed up', e.event = 'activated', e.event = 'invited teammate') AS level
+                           FROM events e {ch_join}
+                           WHERE {ch_range} AND e.event IN ('signed up', 'activated', 'invited teammate')
+                           GROUP BY a)"
+                ),
+                funnel_rows,
+            )),
         },
         Case {
             name: "retention: weekly, 8 weeks",
@@ -154,6 +235,7 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                  SELECT c.w, r.w, count(*) FROM w c JOIN w r ON r.a = c.a AND r.w >= c.w AND r.w < c.w + INTERVAL 56 DAY
                  GROUP BY 1, 2 ORDER BY 1, 2"
             ),
+            clickhouse: None,
         },
         Case {
             name: "lifecycle: weekly",
@@ -172,6 +254,7 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                  SELECT w + INTERVAL 7 DAY, 'dormant', -count(*) FROM l
                  WHERE next IS NULL OR next > w + INTERVAL 7 DAY GROUP BY 1"
             ),
+            clickhouse: None,
         },
         Case {
             name: "stickiness: days active",
@@ -180,6 +263,14 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                 "SELECT k, count(*) FROM (SELECT {actor} AS a, count(DISTINCT date_trunc('day', e.timestamp)) AS k
                  FROM events e {join} WHERE {range} AND e.event = '$pageview' GROUP BY 1) GROUP BY 1 ORDER BY 1"
             ),
+            clickhouse: Some((
+                format!(
+                    "SELECT k, count() FROM (SELECT {ch_actor} AS a, uniqExact(toDate(e.timestamp)) AS k
+                     FROM events e {ch_join} WHERE {ch_range} AND e.event = '$pageview' GROUP BY a)
+                     GROUP BY k ORDER BY k"
+                ),
+                stickiness_rows,
+            )),
         },
         Case {
             name: "paths: pageviews, 5 steps",
@@ -198,6 +289,7 @@ fn cases(from: &str, to: &str, group: bool) -> Vec<Case> {
                  SELECT step, u, nu, count(*) AS c FROM n WHERE step < 5 AND nu IS NOT NULL
                  GROUP BY ALL ORDER BY c DESC LIMIT 50"
             ),
+            clickhouse: None,
         },
     ]
 }
@@ -431,25 +523,50 @@ fn on_clickhouse(
     let on_duck = duck.scanner().unwrap();
     let on_ch = clickhouse.scanner().unwrap();
     println!(
-        "{:<28} {:<8} {:>10} {:>10} {:>7}",
-        "insight", "by", "CH ms", "DuckDB ms", "CH/Duck"
+        "{:<28} {:<8} {:>10} {:>10} {:>7} {:>10} {:>7}",
+        "insight", "by", "CH ms", "hand ms", "CH/hand", "DuckDB ms", "CH/Duck"
     );
     let answer = |scanner: &dyn cairn_store::EventScanner, query: &Value| {
         let mut answer = cairn_query::run(scanner, ctx, query.clone()).unwrap();
         answer.as_object_mut().map(|a| a.remove("last_refresh"));
         answer
     };
+    let hand = |sql: &str| -> Rows {
+        let text = clickhouse.execute(&format!("{sql}\nFORMAT TSV")).unwrap();
+        text.lines()
+            .map(|line| line.split('\t').map(String::from).collect())
+            .collect()
+    };
+    let (mut worst, mut worst_hand) = (0f64, 0f64);
     for group in [false, true] {
         for case in cases(first, last, group) {
             if only.is_some_and(|o| !case.name.contains(o)) {
                 continue;
             }
+            let on_clickhouse = answer(&*on_ch, &case.query);
             assert_eq!(
-                answer(&*on_ch, &case.query),
+                on_clickhouse,
                 answer(&*on_duck, &case.query),
                 "{}: ClickHouse and DuckDB answer differently",
                 case.name
             );
+            let by_hand = case.clickhouse.as_ref().map(|(sql, rows)| {
+                assert_eq!(
+                    hand(sql),
+                    rows(&on_clickhouse),
+                    "{}: the hand-written ClickHouse SQL answers differently from Cairn",
+                    case.name
+                );
+                paired_ms(
+                    runs,
+                    || {
+                        cairn_query::run(&*on_ch, ctx, case.query.clone()).unwrap();
+                    },
+                    || {
+                        hand(sql);
+                    },
+                )
+            });
             let (ch_ms, duck_ms, ratio) = paired_ms(
                 runs,
                 || {
@@ -459,14 +576,26 @@ fn on_clickhouse(
                     cairn_query::run(&*on_duck, ctx, case.query.clone()).unwrap();
                 },
             );
+            worst = worst.max(ratio);
+            let (hand_ms, hand_ratio) = match by_hand {
+                Some((_, hand_ms, hand_ratio)) => {
+                    worst_hand = worst_hand.max(hand_ratio);
+                    (format!("{hand_ms:.1}"), format!("{hand_ratio:.2}"))
+                }
+                None => ("–".into(), "–".into()),
+            };
             println!(
-                "{:<28} {:<8} {:>10.1} {:>10.1} {:>7.2}",
+                "{:<28} {:<8} {:>10.1} {:>10} {:>7} {:>10.1} {:>7.2}",
                 case.name,
                 if group { "company" } else { "person" },
                 ch_ms,
+                hand_ms,
+                hand_ratio,
                 duck_ms,
                 ratio
             );
         }
     }
+    println!("\nworst ClickHouse / hand-written ClickHouse SQL {worst_hand:.2} (target ≤ 1.0; – : no hand-written SQL with the same answer yet)");
+    println!("worst ClickHouse / DuckDB {worst:.2}");
 }

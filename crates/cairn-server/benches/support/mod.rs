@@ -31,30 +31,42 @@ pub struct BenchServer {
     pub base: String,
     child: Child,
     dir: PathBuf,
+    /// Options of `cairn serve` besides the address and data directory.
+    args: Vec<String>,
     _data: tempfile::TempDir,
 }
 
 impl BenchServer {
     pub fn start() -> Self {
+        Self::start_with(Vec::new())
+    }
+
+    /// Starts on a fresh data directory with `args` as well.
+    pub fn start_with(args: Vec<String>) -> Self {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().to_path_buf();
-        Self::start_in(data, &dir)
+        Self::start_in_with(data, &dir, args)
     }
 
     /// Starts on `dir`, whose lifetime `data` holds.
     pub fn start_in(data: tempfile::TempDir, dir: &Path) -> Self {
+        Self::start_in_with(data, dir, Vec::new())
+    }
+
+    fn start_in_with(data: tempfile::TempDir, dir: &Path, args: Vec<String>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let child = spawn(&base, dir);
+        let child = spawn(&base, dir, &args);
         wait_healthy(&base);
         Self {
             base,
             child,
             dir: dir.to_path_buf(),
+            args,
             _data: data,
         }
     }
@@ -71,7 +83,7 @@ impl BenchServer {
         assert!(status.success(), "cairn stopped with {status}");
         let stopped = stopping.elapsed();
         let starting = Instant::now();
-        self.child = spawn(&self.base, &self.dir);
+        self.child = spawn(&self.base, &self.dir, &self.args);
         wait_healthy(&self.base);
         (stopped, starting.elapsed())
     }
@@ -122,7 +134,7 @@ impl Drop for BenchServer {
     }
 }
 
-fn spawn(base: &str, dir: &Path) -> Child {
+fn spawn(base: &str, dir: &Path, args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args([
             "serve",
@@ -131,12 +143,28 @@ fn spawn(base: &str, dir: &Path) -> Child {
             "--data-dir",
         ])
         .arg(dir)
+        .args(args)
         .env("CAIRN_PROJECT_API_KEY", PROJECT_KEY)
         .env("CAIRN_PERSONAL_API_KEY", PERSONAL_KEY)
         .env("CAIRN_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("start cairn")
+}
+
+/// A metric's value from the `/metrics` of the server at `base` (the first
+/// series named so).
+pub fn metric(base: &str, name: &str) -> Option<f64> {
+    let text = reqwest::blocking::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(PERSONAL_KEY)
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    text.lines()
+        .find(|line| line.starts_with(name))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 /// Waits until `/_health` answers 200.
