@@ -210,13 +210,7 @@ fn migrate_store_copies_a_data_directory_and_serving_goes_on_from_it() {
     server.capture(batch(0));
     duck.capture(batch(0));
     server.stop();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("migrate-store")
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(&ch_args)
-        .output()
-        .unwrap();
+    let output = migrate_store(&server, &ch_args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -239,15 +233,20 @@ fn migrate_store_copies_a_data_directory_and_serving_goes_on_from_it() {
 
     // A second copy would double everything: it is refused.
     server.stop();
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+    let again = migrate_store(&server, &ch_args);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+}
+
+/// `cairn migrate-store` of `server`'s data directory into ClickHouse.
+fn migrate_store(server: &Server, clickhouse: &[String]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("migrate-store")
         .arg("--data-dir")
         .arg(server.data_dir())
-        .args(&ch_args)
+        .args(clickhouse)
         .output()
-        .unwrap();
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+        .unwrap()
 }
 
 fn free_port() -> u16 {

@@ -369,7 +369,13 @@ pub fn remove_loaded(dir: &Path, loaded: u64) -> Result<()> {
         let (_, path) = &pair[0];
         let (next_first, _) = pair[1];
         if next_first <= loaded + 1 {
-            std::fs::remove_file(path).map_err(io_error(path))?;
+            // Two loader threads may delete the same segment at once.
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error(path)(e));
+                }
+                _ => {}
+            }
         }
     }
     Ok(())

@@ -208,6 +208,10 @@ impl Dialect for ClickHouseDialect {
         format!("toInt64(bitCount(groupBitOr(bitShiftLeft(toUInt64(1), toUInt8({index})))))")
     }
 
+    fn distinct_small_for_long_runs(&self) -> bool {
+        true
+    }
+
     fn group_by_all(&self) -> &'static str {
         "GROUP BY ALL"
     }

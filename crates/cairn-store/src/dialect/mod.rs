@@ -123,6 +123,10 @@ pub trait Dialect: std::fmt::Debug + Send + Sync {
     /// The number of distinct values of `index` (an integer in 0..64) as a
     /// 64-bit integer; cheaper than a distinct count.
     fn distinct_small(&self, index: &str) -> String;
+    /// Whether [`Self::distinct_small`] also beats a distinct count for
+    /// actors with long runs of events (groups): DuckDB's distinct count is
+    /// cheaper there, ClickHouse ORs bits faster either way.
+    fn distinct_small_for_long_runs(&self) -> bool;
     /// Grouping by every non-aggregate column of the select list.
     fn group_by_all(&self) -> &'static str;
 }

@@ -188,6 +188,10 @@ impl Dialect for DuckDialect {
         format!("bit_count(bit_or(1::UBIGINT << ({index})::INTEGER))::BIGINT")
     }
 
+    fn distinct_small_for_long_runs(&self) -> bool {
+        false
+    }
+
     fn group_by_all(&self) -> &'static str {
         "GROUP BY ALL"
     }
