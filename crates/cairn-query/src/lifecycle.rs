@@ -17,7 +17,8 @@ use crate::dates::{self, day_string, instant, shift, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, LifecycleQuery};
 use crate::sql::{
-    bucket_sql, column, earliest_event, for_each_batch, local_time_sql, timestamp, Actor, Scan,
+    bucket_index_sql, bucket_sql, column, earliest_event, for_each_batch, local_time_sql,
+    timestamp, Actor, Scan,
 };
 
 const STATUSES: [&str; 4] = ["new", "returning", "resurrecting", "dormant"];
@@ -40,6 +41,9 @@ struct Plan {
     index: HashMap<i64, i64>,
     /// The start of period 0 (epoch µs).
     before: i64,
+    /// Whether each row holds an actor's active periods as bits of one
+    /// mask, instead of one row per actor and period.
+    masks: bool,
     /// The instants scanned.
     scanned: (DateTime<Utc>, DateTime<Utc>),
 }
@@ -70,19 +74,33 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
     scan.properties(&query.properties, "properties")?;
     scan.properties(&series.properties, "series[0].properties")?;
     scan.require_actor(actor);
-    let a = scan.actor(actor);
+    let mut extended = vec![shift(first, interval, -1)];
+    extended.extend(buckets.iter().copied());
+    extended.push(shift(last, interval, 1));
+    // Up to 64 periods, an actor's active ones are the bits of one number:
+    // one row per actor instead of one per actor and period.
+    let masks = extended.len() <= 64;
+    // Then a merged person's masks simply OR together: events are grouped
+    // by the person they were stored with, and merges followed after
+    // grouping, instead of joining every event to person_overrides.
+    let fold_merges = masks && actor == Actor::Person && ctx.person_overrides;
+    let a = if fold_merges {
+        "e.person_id".to_string()
+    } else {
+        scan.actor(actor)
+    };
+    let p = ctx.project.0;
     // The actor's created-at is joined after grouping: one lookup per actor
     // and period instead of one per event.
     let (join, having) = match actor {
         Actor::Person => (
-            format!("LEFT JOIN persons c ON c.project_id = {p} AND c.id = x.a", p = ctx.project.0),
+            format!("LEFT JOIN persons c ON c.project_id = {p} AND c.id = x.a"),
             // Only persons with a profile (personless events have none).
             "WHERE c.id IS NOT NULL",
         ),
         Actor::Group(index) => (
             format!(
-                "LEFT JOIN groups c ON c.project_id = {p} AND c.group_type_index = {index} AND c.group_key = x.a",
-                p = ctx.project.0
+                "LEFT JOIN groups c ON c.project_id = {p} AND c.group_type_index = {index} AND c.group_key = x.a"
             ),
             "",
         ),
@@ -93,19 +111,33 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
         interval,
         ctx.week_start,
     );
-    let sql = format!(
-        "SELECT {hash}, {b}, {created} FROM (
-           SELECT {a} AS a, {bucket} AS b, min(e.timestamp) AS first {fw} GROUP BY 1, 2) x
-         {join} {having}",
-        hash = d.hash(&["x.a"]),
-        b = d.epoch_micros("x.b"),
-        created = d.epoch_micros(&created_bucket),
-        bucket = scan.bucket(interval),
+    let bucket = scan.bucket(interval);
+    let (periods, by) = if masks {
+        let index = bucket_index_sql(d, interval, extended[0], &bucket);
+        (d.bit_mask(&index, "true"), "1")
+    } else {
+        (bucket, "1, 2")
+    };
+    let mut grouped = format!(
+        "SELECT {a} AS a, {periods} AS b, min(e.timestamp) AS first {fw} GROUP BY {by}",
         fw = scan.from_where(),
     );
-    let mut extended = vec![shift(first, interval, -1)];
-    extended.extend(buckets.iter().copied());
-    extended.push(shift(last, interval, 1));
+    if fold_merges {
+        grouped = format!(
+            "SELECT coalesce(po.person_id, y.a) AS a, y.b AS b, y.first AS first FROM ({grouped}) y
+             LEFT JOIN person_overrides po ON po.project_id = {p} AND po.old_person_id = y.a"
+        );
+    }
+    let sql = format!(
+        "SELECT {hash}, {b}, {created} FROM ({grouped}) x {join} {having}",
+        hash = d.hash(&["x.a"]),
+        b = if masks {
+            "x.b".to_string()
+        } else {
+            d.epoch_micros("x.b")
+        },
+        created = d.epoch_micros(&created_bucket),
+    );
     let index = extended
         .iter()
         .enumerate()
@@ -115,6 +147,7 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
         sql,
         interval,
         before: extended[0].and_utc().timestamp_micros(),
+        masks,
         scanned: (from, to),
         buckets,
         index,
@@ -126,23 +159,35 @@ fn scan(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<(u64, i64, i64)>> {
     let mut rows: Vec<(u64, i64, i64)> = Vec::new();
     for_each_batch(db, &plan.sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
-        let periods = column::<Int64Array>(batch, 1)?;
         let created = column::<Int64Array>(batch, 2)?;
+        let masks = plan
+            .masks
+            .then(|| column::<UInt64Array>(batch, 1))
+            .transpose()?;
+        let starts = (!plan.masks)
+            .then(|| column::<Int64Array>(batch, 1))
+            .transpose()?;
         for i in 0..batch.num_rows() {
-            let Some(&period) = plan.index.get(&periods.value(i)) else {
-                continue;
-            };
             // Created before the window: never "new" here.
             let created = match plan.index.get(&created.value(i)) {
                 Some(&c) => c,
                 None if created.value(i) < plan.before => i64::MIN,
                 None => i64::MAX,
             };
-            rows.push((ids.value(i), period, created));
+            if let Some(masks) = &masks {
+                let mask = masks.value(i);
+                let periods = (0..64).filter(|p| mask & (1 << p) != 0);
+                rows.extend(periods.map(|p| (ids.value(i), p, created)));
+            } else if let Some(&period) = starts.as_ref().and_then(|s| plan.index.get(&s.value(i)))
+            {
+                rows.push((ids.value(i), period, created));
+            }
         }
         Ok(())
     })?;
     rows.sort_unstable();
+    // Ids merged into one person are active in the same periods.
+    rows.dedup_by_key(|(actor, period, _)| (*actor, *period));
     Ok(rows)
 }
 

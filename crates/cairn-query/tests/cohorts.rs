@@ -151,6 +151,22 @@ backend_suite! {
         assert_eq!(companies["returning"], json!([1, 1, 1]));
         assert_eq!(companies["resurrecting"], json!([0, 0, 1]));
         assert_eq!(companies["dormant"], json!([0, -1, 0]));
+        // Over 64 days each actor's periods no longer fit one bit mask: the
+        // rows come one per period instead, and tell the same story.
+        for agg in [json!(null), json!(0)] {
+            let long = |short: &Value| {
+                let answer = f.query(q(json!({"aggregation_group_type_index": agg,
+                    "dateRange": {"date_from": "2024-01-01", "date_to": "2024-03-13"}})));
+                let long = statuses(&answer);
+                assert_eq!(long["new"].as_array().unwrap().len(), 73);
+                for (status, data) in statuses(short) {
+                    let data = data.as_array().unwrap();
+                    let tail = &long[&status].as_array().unwrap()[73 - data.len()..];
+                    assert_eq!(tail, data.as_slice(), "{status}");
+                }
+            };
+            long(&f.query(q(json!({"aggregation_group_type_index": agg}))));
+        }
     }
 
     #[test]

@@ -293,6 +293,28 @@ fn persons_merged_after_their_events_count_once() {
 }
 
 #[test]
+fn lifecycle_follows_a_merge() {
+    let server = Server::start();
+    server.capture(json!([
+        at("opened app", "anon-4", "2024-03-08T10:00:00Z", json!({})),
+        at("opened app", "erin", "2024-03-09T10:00:00Z", json!({})),
+    ]));
+    identify_merging(&server, "erin", "anon-4", "2024-03-09T12:00:00Z");
+    let lifecycle = server.answer(json!({"kind": "LifecycleQuery",
+        "dateRange": {"date_from": "2024-03-08", "date_to": "2024-03-10"},
+        "series": [{"event": "opened app"}]}));
+    let data = |status: &str| {
+        let results = lifecycle["results"].as_array().unwrap();
+        results.iter().find(|r| r["status"] == status).unwrap()["data"].clone()
+    };
+    // One person, active two days running, then gone.
+    assert_eq!(data("returning"), json!([0, 1, 0]));
+    assert_eq!(data("dormant"), json!([0, 0, -1]));
+    let first_day = data("new")[0].as_i64().unwrap() + data("resurrecting")[0].as_i64().unwrap();
+    assert_eq!(first_day, 1);
+}
+
+#[test]
 fn a_path_continues_across_a_merge() {
     let server = Server::start();
     let page = |who: &str, at_time: &str, url: &str| {
