@@ -149,7 +149,7 @@ impl Scanned {
         };
         let mut values = Interner::default();
         let activity = if plan.by_masks {
-            period_masks(db, &plan.grouped, &grid, plan.minimum, &merges)?
+            period_masks(db, &plan, &grid, &merges)?
         } else {
             period_rows(db, &plan.grouped, &grid, &mut values)?
         };
@@ -313,6 +313,9 @@ impl Grid {
 /// it return.
 struct ActivityPlan {
     grouped: String,
+    /// Each actor's periods as one mask, straight from the events (every
+    /// row both starts and returns, once is enough).
+    masks: Option<String>,
     /// Read as per-actor bit masks of periods (no breakdown needs values
     /// and the grid fits in 64 bits).
     by_masks: bool,
@@ -374,14 +377,26 @@ fn activity_sql(
             format!("(({is_target}) OR ({is_return}))"),
         )
     };
+    let same_event = is_target == is_return;
     scan.condition(wanted);
+    let hash = d.hash(&[&a]);
     let grouped = format!(
         "SELECT {hash} AS a, {bucket} AS b, {started} AS started, {returns} AS returns, {value} AS value {fw} GROUP BY 1, 2",
-        hash = d.hash(&[&a]),
         fw = scan.from_where(),
     );
+    // When every row both starts and returns once, an actor's periods are
+    // one mask read straight off its events, in one grouping.
+    let masks = (by_masks && same_event && minimum == 1).then(|| {
+        let index = d.integer(&bucket_index_sql(d, grid.interval, grid.start, &bucket));
+        format!(
+            "SELECT {hash} AS a, {mask} AS m {fw} GROUP BY 1",
+            mask = d.bit_mask(&index, "TRUE"),
+            fw = scan.from_where(),
+        )
+    });
     Ok(ActivityPlan {
         grouped,
+        masks,
         by_masks,
         minimum,
         follows_merges,
@@ -670,27 +685,31 @@ fn period_rows(
 /// when no breakdown needs per-period values and the grid fits in 64 bits.
 fn period_masks(
     db: &dyn EventScanner,
-    grouped: &str,
+    plan: &ActivityPlan,
     grid: &Grid,
-    minimum: u64,
     merges: &Merges,
 ) -> Result<Vec<Activity>> {
     let d = db.dialect();
+    let minimum = plan.minimum;
     let index = d.integer(&bucket_index_sql(d, grid.interval, grid.start, "b"));
-    let sql = format!(
-        "SELECT a, {started},
-                {returned}
-         FROM (SELECT a, {index} AS i, started, returns FROM ({grouped}))
-         WHERE i BETWEEN 0 AND {last} GROUP BY a",
-        started = d.bit_mask("i", "started"),
-        returned = d.bit_mask("i", &format!("returns >= {minimum}")),
-        last = grid.periods.len() - 1,
-    );
+    let sql = plan.masks.clone().unwrap_or_else(|| {
+        format!(
+            "SELECT a, {started},
+                    {returned}
+             FROM (SELECT a, {index} AS i, started, returns FROM ({grouped}))
+             WHERE i BETWEEN 0 AND {last} GROUP BY a",
+            grouped = plan.grouped,
+            started = d.bit_mask("i", "started"),
+            returned = d.bit_mask("i", &format!("returns >= {minimum}")),
+            last = grid.periods.len() - 1,
+        )
+    });
     let mut masks: Vec<(u64, u64, u64)> = Vec::new();
     for_each_batch(db, &sql, |batch| {
         let ids = column::<UInt64Array>(batch, 0)?;
         let started = column::<UInt64Array>(batch, 1)?;
-        let returned = column::<UInt64Array>(batch, 2)?;
+        // One mask: the periods both started and returned in.
+        let returned = column::<UInt64Array>(batch, batch.num_columns() - 1)?;
         masks.extend(
             (0..batch.num_rows()).map(|i| (ids.value(i), started.value(i), returned.value(i))),
         );
