@@ -6,10 +6,7 @@
 //! (the query's dates) and, for the weekly grids, `{first}`, `{before}`,
 //! `{after}` and `{n}` (see [`render`]).
 
-use chrono::{Datelike, Days, NaiveDate};
-use serde_json::Value;
-
-use super::{count, Rows};
+use super::answers::fill;
 
 /// Retention, recurring: cell (cohort week, k) counts the actors active in
 /// both weeks; `{masks}` is each actor's bit mask of active weeks.
@@ -224,68 +221,5 @@ pub fn render(kind: &str, group: bool, from: &str, to: &str) -> String {
         "paths" => PATHS.replace("{events}", pick(PATH_EVENTS_PERSON, PATH_EVENTS_COMPANY)),
         _ => panic!("no hand-written ClickHouse SQL for {kind}"),
     };
-    // The weekly grid (the demo project's weeks start on Sunday): the week
-    // of `from`, the week before it, the week after `to`'s, and the count.
-    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a date");
-    let sunday = |d: NaiveDate| d - Days::new(d.weekday().num_days_from_sunday().into());
-    let (first, last) = (sunday(day(from)), sunday(day(to)));
-    let n = (last - first).num_days() / 7 + 1;
-    template
-        .replace("{from}", from)
-        .replace("{to}", to)
-        .replace("{first}", &first.to_string())
-        .replace("{before}", &(first - Days::new(7)).to_string())
-        .replace("{after}", &(last + Days::new(7)).to_string())
-        .replace("{n}", &n.to_string())
-}
-
-/// Retention's (cohort day, interval, actors) cells, empty ones left out.
-pub fn retention_rows(answer: &Value) -> Rows {
-    let mut rows = Vec::new();
-    for cohort in answer["results"].as_array().unwrap() {
-        let day = &cohort["date"].as_str().unwrap()[..10];
-        for (k, cell) in cohort["values"].as_array().unwrap().iter().enumerate() {
-            if cell["count"].as_f64() != Some(0.0) {
-                rows.push(vec![day.to_string(), k.to_string(), count(&cell["count"])]);
-            }
-        }
-    }
-    rows
-}
-
-/// Lifecycle's (week, status, value) rows, zero ones left out, ordered as
-/// the statement orders them.
-pub fn lifecycle_rows(answer: &Value) -> Rows {
-    let mut rows = Vec::new();
-    for series in answer["results"].as_array().unwrap() {
-        let status = series["status"].as_str().unwrap();
-        let days = series["days"].as_array().unwrap();
-        for (day, value) in days.iter().zip(series["data"].as_array().unwrap()) {
-            if value.as_f64() != Some(0.0) {
-                rows.push(vec![
-                    day.as_str().unwrap()[..10].to_string(),
-                    status.to_string(),
-                    count(value),
-                ]);
-            }
-        }
-    }
-    rows.sort();
-    rows
-}
-
-/// The paths' (source, target, value) edges, in Cairn's order.
-pub fn paths_rows(answer: &Value) -> Rows {
-    answer["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|edge| {
-            vec![
-                edge["source"].as_str().unwrap().to_string(),
-                edge["target"].as_str().unwrap().to_string(),
-                count(&edge["value"]),
-            ]
-        })
-        .collect()
+    fill(&template, from, to)
 }
