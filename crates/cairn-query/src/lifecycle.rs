@@ -17,8 +17,7 @@ use crate::dates::{self, day_string, instant, shift, Range};
 use crate::error::{QueryError, Result};
 use crate::nodes::{Interval, LifecycleQuery};
 use crate::sql::{
-    bucket_index_sql, bucket_sql, column, earliest_event, for_each_batch, local_time_sql,
-    timestamp, Actor, Scan,
+    bucket_sql, column, earliest_event, for_each_batch, local_time_sql, timestamp, Actor, Scan,
 };
 
 const STATUSES: [&str; 4] = ["new", "returning", "resurrecting", "dormant"];
@@ -113,7 +112,7 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
     );
     let bucket = scan.bucket(interval);
     let (periods, by) = if masks {
-        let index = bucket_index_sql(d, interval, extended[0], &bucket);
+        let index = scan.bucket_index(interval, extended[0]);
         (d.bit_mask(&index, "true"), "1")
     } else {
         (bucket, "1, 2")

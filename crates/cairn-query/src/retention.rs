@@ -387,7 +387,7 @@ fn activity_sql(
     // When every row both starts and returns once, an actor's periods are
     // one mask read straight off its events, in one grouping.
     let masks = (by_masks && same_event && minimum == 1).then(|| {
-        let index = d.integer(&bucket_index_sql(d, grid.interval, grid.start, &bucket));
+        let index = d.integer(&scan.bucket_index(grid.interval, grid.start));
         format!(
             "SELECT {hash} AS a, {mask} AS m {fw} GROUP BY 1",
             mask = d.bit_mask(&index, "TRUE"),

@@ -294,6 +294,13 @@ impl<'a> Scan<'a> {
         local_time_sql(self.ctx, self.d, "e.timestamp", self.from, self.to)
     }
 
+    /// The index of each event's bucket, counted from the bucket starting
+    /// at `first` (the events are at or after it): straight from the local
+    /// reading, without the bucket start of each event.
+    pub fn bucket_index(&self, interval: Interval, first: NaiveDateTime) -> String {
+        bucket_index_sql(self.d, interval, first, &self.local_time())
+    }
+
     /// The local start of the bucket of each event.
     pub fn bucket(&self, interval: Interval) -> String {
         bucket_sql(self.d, &self.local_time(), interval, self.ctx.week_start)
@@ -360,15 +367,16 @@ pub fn stored_actor_condition(
 }
 
 /// The number of whole `interval`s from the bucket starting at `first` to
-/// the bucket starting at `bucket` (both aligned local readings, so counting
-/// boundaries between them is exact).
+/// the bucket of `local`: a bucket start, or any local reading at or after
+/// `first` (as `first` starts a bucket, each boundary crossed starts the
+/// next one, so counting boundaries is exact either way).
 pub fn bucket_index_sql(
     d: &dyn Dialect,
     interval: Interval,
     first: NaiveDateTime,
-    bucket: &str,
+    local: &str,
 ) -> String {
-    d.boundaries_between(interval.into(), &d.timestamp(first), bucket)
+    d.boundaries_between(interval.into(), &d.timestamp(first), local)
 }
 
 /// The bucket start of a local reading, as a naive timestamp.

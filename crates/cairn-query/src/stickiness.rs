@@ -14,7 +14,7 @@ use crate::dates::{self, Range};
 use crate::error::{QueryError, Result};
 use crate::limits;
 use crate::nodes::{Interval, Math, StickinessComputation, StickinessOperator, StickinessQuery};
-use crate::sql::{bucket_index_sql, column, earliest_event, for_each_batch, Actor, Scan};
+use crate::sql::{column, earliest_event, for_each_batch, Actor, Scan};
 
 pub fn run(db: &dyn EventScanner, ctx: &ProjectContext, query: &StickinessQuery) -> Result<Value> {
     if query.series.is_empty() {
@@ -192,7 +192,7 @@ fn per_actor_sql(
     let active = if n <= 64 && bits {
         let index = match query.interval_count {
             Some(_) => bucket.clone(),
-            None => bucket_index_sql(d, interval, buckets[0], &bucket),
+            None => scan.bucket_index(interval, buckets[0]),
         };
         d.distinct_small(&index)
     } else {
