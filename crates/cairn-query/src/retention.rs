@@ -471,15 +471,16 @@ impl<'a> Cohorts<'a> {
             .map(|(i, v)| (v.as_str(), i))
             .collect();
         let other = kept.len();
+        let slot_of_text = |text: &str| slot_of.get(text).copied().unwrap_or(other);
+        // Each interned value's slot, looked up once rather than per cohort.
+        let slots: Vec<usize> = self.values.iter().map(|v| slot_of_text(v)).collect();
+        let unnamed = slot_of_text(self.text(NO_VALUE));
         let mut tables: Vec<Vec<Vec<u64>>> = vec![Vec::new(); kept.len() + 1];
         for (n, (cohort, later_periods)) in self.each().enumerate() {
             if n % 4096 == 0 {
                 ctx.budget.check()?;
             }
-            let slot = slot_of
-                .get(self.text(cohort.value))
-                .copied()
-                .unwrap_or(other);
+            let slot = slots.get(cohort.value as usize).copied().unwrap_or(unnamed);
             let counts = &mut tables[slot];
             if counts.is_empty() {
                 *counts = vec![vec![0; total]; grid.periods.len()];
