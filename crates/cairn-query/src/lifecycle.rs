@@ -91,22 +91,28 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
     let p = ctx.project.0;
     // The actor's created-at is joined after grouping: one lookup per actor
     // and period instead of one per event.
-    let (join, having) = match actor {
+    // A group without a profile counts as created at its first event here;
+    // persons count only with a profile, so theirs is not needed.
+    let (join, having, created, first) = match actor {
         Actor::Person => (
             format!("LEFT JOIN persons c ON c.project_id = {p} AND c.id = x.a"),
             // Only persons with a profile (personless events have none).
             "WHERE c.id IS NOT NULL",
+            "c.created_at",
+            "",
         ),
         Actor::Group(index) => (
             format!(
                 "LEFT JOIN groups c ON c.project_id = {p} AND c.group_type_index = {index} AND c.group_key = x.a"
             ),
             "",
+            "coalesce(c.created_at, x.first)",
+            ", min(e.timestamp) AS first",
         ),
     };
     let created_bucket = bucket_sql(
         d,
-        &local_time_sql(ctx, d, "coalesce(c.created_at, x.first)", from, to),
+        &local_time_sql(ctx, d, created, from, to),
         interval,
         ctx.week_start,
     );
@@ -118,12 +124,12 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
         (bucket, "1, 2")
     };
     let mut grouped = format!(
-        "SELECT {a} AS a, {periods} AS b, min(e.timestamp) AS first {fw} GROUP BY {by}",
+        "SELECT {a} AS a, {periods} AS b{first} {fw} GROUP BY {by}",
         fw = scan.from_where(),
     );
     if fold_merges {
         grouped = format!(
-            "SELECT coalesce(po.person_id, y.a) AS a, y.b AS b, y.first AS first FROM ({grouped}) y
+            "SELECT coalesce(po.person_id, y.a) AS a, y.b AS b FROM ({grouped}) y
              LEFT JOIN person_overrides po ON po.project_id = {p} AND po.old_person_id = y.a"
         );
     }
