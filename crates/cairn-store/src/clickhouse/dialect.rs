@@ -115,8 +115,12 @@ impl Dialect for ClickHouseDialect {
     }
 
     fn int_div(&self, a: &str, b: &str) -> String {
-        // intDiv rounds toward zero; insights need the floor.
-        format!("toInt64(floor(({a}) / ({b})))")
+        // intDiv rounds toward zero; insights need the floor: one less when
+        // there is a remainder and the signs differ. In integers throughout
+        // (a float division costs more per row).
+        format!(
+            "toInt64(intDiv({a}, {b}) - (modulo({a}, {b}) != 0 AND (({a}) < 0) != (({b}) < 0)))"
+        )
     }
 
     fn regex_matches(&self, expr: &str, pattern: &str) -> String {
