@@ -166,13 +166,13 @@ impl<L: BulkLoader> JournaledWriter<L> {
     /// Refuses a commit while a follower lags and the journal on disk
     /// holds more than its backlog limit.
     fn check_backlog(&self) -> Result<()> {
-        let lagging: Vec<&Follower> = self.followers.iter().filter(|f| f.lag() > 0).collect();
-        if lagging.is_empty() {
+        let lagging = || self.followers.iter().filter(|f| f.lag() > 0);
+        if lagging().next().is_none() {
             return Ok(());
         }
         let bytes = journal::disk_bytes(self.journal.dir())?;
         metrics::gauge!("cairn_journal_disk_bytes").set(bytes as f64);
-        match lagging.iter().find(|f| bytes > f.backlog_limit) {
+        match lagging().find(|f| bytes > f.backlog_limit) {
             Some(follower) => Err(StoreError::Unavailable(format!(
                 "{} is {} journal records behind and the journal holds {bytes} bytes, past the backlog limit of {}; ingestion resumes as it catches up",
                 follower.engine,
