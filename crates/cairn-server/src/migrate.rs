@@ -44,10 +44,12 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<()> {
             ClickHouse::open(node.clone()).with_context(|| format!("ClickHouse at {}", node.url))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let loads = nodes[0].execute("SELECT count() FROM cairn_loads")?;
+    // A copy cut short records no load but leaves events: either refuses.
+    let held = nodes[0]
+        .execute("SELECT (SELECT count() FROM cairn_loads) + (SELECT count() FROM events)")?;
     anyhow::ensure!(
-        loads.trim() == "0",
-        "ClickHouse at {} already holds data loaded by Cairn; migrate into an empty database",
+        held.trim() == "0",
+        "ClickHouse at {} already holds events or data loaded by Cairn; migrate into an empty database (drop the tables of a copy cut short first)",
         clickhouse.nodes[0].url
     );
     let bar = ProgressBar::new(0);
