@@ -179,23 +179,26 @@ impl EntityState {
         })
     }
 
+    /// A person, decoded from the cache or else from the store.
     pub fn person(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<Person>>> {
         let key = Key::Person(project, id);
-        if let Some(Entry::Person(person)) = self.cache.get(&key) {
-            return Ok(Some(person));
-        }
-        self.read_through(key, || {
-            let Some(bytes) = self.persons.get(keys::person(project, id))? else {
-                return Ok(None);
-            };
-            Ok(Some(Entry::Person(Arc::new(serde_json::from_slice(
-                &bytes,
-            )?))))
-        })
-        .map(|entry| match entry {
-            Some(Entry::Person(person)) => Some(person),
-            _ => None,
-        })
+        let bytes = match self.cache.get(&key) {
+            Some(Entry::Encoded(bytes)) => Some(bytes),
+            _ => self
+                .read_through(key, || {
+                    Ok(self
+                        .persons
+                        .get(keys::person(project, id))?
+                        .map(|bytes| Entry::Encoded(Arc::from(&bytes[..]))))
+                })?
+                .and_then(|entry| match entry {
+                    Entry::Encoded(bytes) => Some(bytes),
+                    _ => None,
+                }),
+        };
+        bytes
+            .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
+            .transpose()
     }
 
     pub fn group(
@@ -257,20 +260,35 @@ impl EntityState {
     /// the journal holds the commit until [`EntityState::persist`] has run.
     pub fn apply(&self, commit: &Commit, seq: u64) -> Result<()> {
         let mut batch = self.db.batch();
+        // What the commit writes, to be cached as written once it is.
+        let mut cached = Vec::new();
         for (project, id) in &commit.deleted_persons {
             batch.remove(&self.persons, keys::person(*project, *id));
         }
         for person in &commit.persons {
-            let key = keys::person(person.project_id, person.id);
-            batch.insert(&self.persons, key, serde_json::to_vec(person)?);
+            let bytes: Arc<[u8]> = serde_json::to_vec(person)?.into();
+            batch.insert(
+                &self.persons,
+                keys::person(person.project_id, person.id),
+                &*bytes,
+            );
+            cached.push((
+                Key::Person(person.project_id, person.id),
+                Entry::Encoded(bytes),
+            ));
         }
         for (project, distinct_id, person) in &commit.distinct_ids {
             let key = keys::distinct_id(*project, distinct_id);
             batch.insert(&self.distinct_ids, key, person.as_bytes().to_vec());
+            let key = Key::DistinctId(*project, distinct_id.as_str().into());
+            cached.push((key, Entry::PersonId(*person)));
         }
         for group in &commit.groups {
-            let key = keys::group(group.project_id, group.group_type_index, &group.group_key);
+            let (project, index) = (group.project_id, group.group_type_index);
+            let key = keys::group(project, index, &group.group_key);
             batch.insert(&self.groups, key, serde_json::to_vec(group)?);
+            let key = Key::Group(project, index, group.group_key.as_str().into());
+            cached.push((key, Entry::Group(Arc::new(group.clone()))));
         }
         // Most commits create no group type: the map is copied only for those that do.
         let group_types = self.with_group_types(&commit.group_types);
@@ -288,7 +306,14 @@ impl EntityState {
         self.writing.fetch_add(1, Ordering::AcqRel);
         let written = batch.commit();
         if written.is_ok() {
-            self.update_cache(commit);
+            // Write-through: what was just written is what `/flags` and the
+            // next events most likely read.
+            for (project, id) in &commit.deleted_persons {
+                self.cache.remove(&Key::Person(*project, *id));
+            }
+            for (key, entry) in cached {
+                self.cache.insert(key, entry);
+            }
             if let Some(group_types) = group_types {
                 *self.group_types.write().expect("group types lock") = group_types;
             }
@@ -318,32 +343,6 @@ impl EntityState {
             }
         }
         Some(group_types)
-    }
-
-    /// Write-through: what was just written is what `/flags` and the next
-    /// events most likely read.
-    fn update_cache(&self, commit: &Commit) {
-        for (project, id) in &commit.deleted_persons {
-            self.cache.remove(&Key::Person(*project, *id));
-        }
-        for person in &commit.persons {
-            let key = Key::Person(person.project_id, person.id);
-            self.cache
-                .insert(key, Entry::Person(Arc::new(person.clone())));
-        }
-        for (project, distinct_id, person) in &commit.distinct_ids {
-            let key = Key::DistinctId(*project, distinct_id.as_str().into());
-            self.cache.insert(key, Entry::PersonId(*person));
-        }
-        for group in &commit.groups {
-            let key = Key::Group(
-                group.project_id,
-                group.group_type_index,
-                group.group_key.as_str().into(),
-            );
-            self.cache
-                .insert(key, Entry::Group(Arc::new(group.clone())));
-        }
     }
 
     /// Syncs everything applied to disk; returns the journal record it
