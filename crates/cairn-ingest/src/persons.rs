@@ -133,12 +133,18 @@ const CAMPAIGN_PROPERTIES: &[&str] = &[
 /// Whether an event with these properties may change its person (before
 /// [`add_initial_and_campaign_properties`] lifts some of them into `$set`).
 pub(crate) fn may_change_person(properties: &Properties) -> bool {
+    let is_server = is_server(properties);
     properties.keys().any(|key| {
         matches!(
             key.as_str(),
             property::SET | property::SET_ONCE | property::UNSET
-        ) || is_lifted_to_person(key, false)
+        ) || is_lifted_to_person(key, is_server)
     })
+}
+
+/// Sent by a server SDK, whose `$os` is the server's.
+fn is_server(properties: &Properties) -> bool {
+    properties.get(property::IS_SERVER) == Some(&Value::Bool(true))
 }
 
 fn is_lifted_to_person(key: &str, is_server: bool) -> bool {
@@ -179,7 +185,7 @@ fn initial_key(key: &str) -> String {
 /// Adds `$set[key]` (unless the caller set it) and `$set_once[$initial_key]`
 /// for every lifted property, into the event's own `$set` / `$set_once`.
 pub fn add_initial_and_campaign_properties(properties: &mut Properties) {
-    let is_server = properties.get(property::IS_SERVER) == Some(&Value::Bool(true));
+    let is_server = is_server(properties);
     let lifted: Vec<(String, Value)> = properties
         .iter()
         .filter(|(key, value)| !value.is_null() && is_lifted_to_person(key, is_server))
@@ -261,5 +267,30 @@ mod tests {
         let mut server = props(json!({"$os": "Linux", "$is_server": true}));
         add_initial_and_campaign_properties(&mut server);
         assert!(!server.contains_key("$set"));
+    }
+
+    /// Processing reads a person's record only for events that may change
+    /// it: exactly those that get a `$set` of lifted properties, and no
+    /// server SDK's event for its `$os` (posthog-python sends one on every
+    /// event).
+    #[test]
+    fn only_events_that_lift_properties_may_change_their_person() {
+        for (event, changes) in [
+            (
+                json!({"$os": "Linux", "$is_server": true, "$lib": "posthog-python"}),
+                false,
+            ),
+            (json!({"$os": "Mac OS X", "$browser": "Firefox"}), true),
+            (
+                json!({"$os": "Linux", "$is_server": true, "utm_source": "ads"}),
+                true,
+            ),
+            (json!({"$is_server": true, "$set": {"plan": "team"}}), true),
+        ] {
+            let mut lifted = props(event.clone());
+            add_initial_and_campaign_properties(&mut lifted);
+            assert_eq!(lifted.contains_key("$set"), changes, "{event}");
+            assert_eq!(may_change_person(&props(event.clone())), changes, "{event}");
+        }
     }
 }
