@@ -55,6 +55,9 @@ struct ProjectState {
     persons: HashMap<Uuid, Arc<Person>>,
     person_of: HashMap<String, Uuid>,
     groups: HashMap<(GroupTypeIndex, String), Arc<Group>>,
+    /// Stored groups whose record was not read, with their `created_at`:
+    /// the events naming them are no older.
+    groups_created: HashMap<(GroupTypeIndex, String), DateTime<Utc>>,
     /// Committed group types and this round's new ones.
     group_types: Vec<GroupType>,
     /// Uuids of committed events, and of this round's.
@@ -67,6 +70,7 @@ impl ProjectState {
         self.persons.clear();
         self.person_of.clear();
         self.groups.clear();
+        self.groups_created.clear();
     }
 }
 
@@ -767,6 +771,14 @@ impl Run<'_> {
                 }
             }
             None => {
+                // `prepare` reads the record of a stored group an event may change.
+                assert!(
+                    !self
+                        .state
+                        .groups_created
+                        .contains_key(&(index, key.clone())),
+                    "group {key:?} is stored, but its record was not read"
+                );
                 if let Some(size) = properties_cap::oversize(&set) {
                     self.warn_group_too_large(event_uuid, index, &key, size);
                     return;
@@ -839,7 +851,10 @@ impl Run<'_> {
                 continue;
             };
             let lookup = (index, key);
-            let known_since = self.state.groups.get(&lookup).map(|g| g.created_at);
+            let known_since = match self.state.groups.get(&lookup) {
+                Some(group) => Some(group.created_at),
+                None => self.state.groups_created.get(&lookup).copied(),
+            };
             let key = lookup.1;
             if known_since.is_none_or(|created_at| created_at > timestamp) {
                 self.upsert_group(index, key.clone(), Properties::new(), timestamp, event_uuid);

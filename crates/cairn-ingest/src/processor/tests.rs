@@ -320,6 +320,42 @@ fn group_identify_merges_shallowly_and_keeps_earliest_created_at() {
     );
 }
 
+/// A later round reads only when a named company was created, not its
+/// record: an event no older changes nothing, an older one still moves
+/// its creation back and keeps its properties.
+#[test]
+fn groups_named_in_later_rounds_keep_their_record() {
+    let mut p = processor();
+    let acme = || json!({"$groups": {"company": "acme"}});
+    run(
+        &mut p,
+        vec![event(
+            "$groupidentify",
+            "x",
+            json!({"$group_type": "company", "$group_key": "acme",
+                "$group_set": {"name": "Acme"}}),
+            10,
+        )],
+    );
+    let commit = run(&mut p, vec![event("used", "u1", acme(), 20)]);
+    assert!(commit.groups.is_empty(), "a newer event changes nothing");
+
+    let commit = run(
+        &mut p,
+        vec![
+            event("used", "u1", acme(), 30),
+            event("used", "u2", acme(), 5),
+        ],
+    );
+    assert_eq!(commit.groups.len(), 1);
+    assert_eq!(commit.groups[0].created_at, at(5));
+    assert_eq!(
+        Value::Object(commit.groups[0].properties.clone()),
+        json!({"name": "Acme"})
+    );
+    assert_eq!(commit.events[1].groups, [Some("acme".to_string())]);
+}
+
 #[test]
 fn group_properties_are_capped_as_persons_are() {
     let mut p = processor();

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -58,13 +59,13 @@ impl Processor {
             }
             if let Some(Value::Object(groups)) = event.properties.get(property::GROUPS) {
                 for (group_type, key) in groups {
-                    fetch.group(group_type, key)?;
+                    fetch.group(group_type, key, Some(event.timestamp))?;
                 }
             }
             let identified = event.properties.get(property::GROUP_TYPE);
             if let Some(Value::String(group_type)) = identified {
                 let key = event.properties.get(property::GROUP_KEY);
-                fetch.group(group_type, key.unwrap_or(&Value::Null))?;
+                fetch.group(group_type, key.unwrap_or(&Value::Null), None)?;
             }
         }
         Ok(())
@@ -124,8 +125,16 @@ impl Fetch<'_> {
         Ok(true)
     }
 
-    /// A group of a type the project does not have yet cannot exist.
-    fn group(&mut self, group_type: &str, key: &Value) -> cairn_store::Result<()> {
+    /// A group of a type the project does not have yet cannot exist. An
+    /// event that only names the group (`named_at` its time) changes it
+    /// only if it is new or the event older than it: otherwise its creation
+    /// time is all processing needs.
+    fn group(
+        &mut self,
+        group_type: &str,
+        key: &Value,
+        named_at: Option<DateTime<Utc>>,
+    ) -> cairn_store::Result<()> {
         let Ok(Some(key)) = group_key(key) else {
             return Ok(());
         };
@@ -136,6 +145,22 @@ impl Fetch<'_> {
         let lookup = (index.group_type_index, key.into_string());
         if self.state.groups.contains_key(&lookup) {
             return Ok(());
+        }
+        if let Some(named_at) = named_at {
+            let created_at = match self.state.groups_created.get(&lookup) {
+                Some(created_at) => Some(*created_at),
+                None => self
+                    .entities
+                    .group_created_at(self.project, lookup.0, &lookup.1)?,
+            };
+            match created_at {
+                None => return Ok(()),
+                Some(created_at) if created_at <= named_at => {
+                    self.state.groups_created.insert(lookup, created_at);
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
         }
         if let Some(group) = self.entities.group(self.project, lookup.0, &lookup.1)? {
             self.state.groups.insert(lookup, Arc::clone(&group));

@@ -3,11 +3,14 @@
 //! cached as stored (their JSON) and decoded on each hit: decoded, one
 //! takes about three times the bytes, so the bound would hold a third as
 //! many, and most events never need a person's record. Groups are cached
-//! decoded: every event naming a group reads it, and there are far fewer.
+//! decoded for `$groupidentify` and `/flags`, and as their creation time
+//! alone for the events that only name them (a company is named by every
+//! event of its members, and that entry takes a sixth of the bytes).
 
 use std::sync::Arc;
 
 use cairn_core::{Group, GroupTypeIndex, ProjectId};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -16,6 +19,8 @@ pub(super) enum Key {
     Person(ProjectId, Uuid),
     DistinctId(ProjectId, Box<str>),
     Group(ProjectId, GroupTypeIndex, Box<str>),
+    /// When a group was created, for the events that only name it.
+    GroupCreated(ProjectId, GroupTypeIndex, Box<str>),
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +30,8 @@ pub(super) enum Entry {
     Group(Arc<Group>),
     /// The person a distinct id belongs to.
     PersonId(Uuid),
+    /// A group's `created_at`.
+    Created(DateTime<Utc>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,13 +98,15 @@ impl quick_cache::Weighter<Key, Entry> for Weigher {
         let key = match key {
             Key::Person(..) => 0,
             Key::DistinctId(_, id) => heap_block(id.len()),
-            Key::Group(_, _, group_key) => heap_block(group_key.len()),
+            Key::Group(_, _, group_key) | Key::GroupCreated(_, _, group_key) => {
+                heap_block(group_key.len())
+            }
         };
         let entry = match entry {
             // An `Arc`'s two counters sit before the bytes.
             Entry::Encoded(bytes) => heap_block(16 + bytes.len()),
             Entry::Group(group) => group_bytes(group),
-            Entry::PersonId(_) => 0,
+            Entry::PersonId(_) | Entry::Created(_) => 0,
         };
         SLOT_BYTES + key + entry
     }

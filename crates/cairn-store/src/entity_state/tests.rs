@@ -73,6 +73,12 @@ fn applied_entities_read_back_after_a_restart() {
         "ACME"
     );
     assert_eq!(state.group_types(P).unwrap(), [(0, "company".to_string())]);
+    let created_at = state.group(P, 0, "acme").unwrap().unwrap().created_at;
+    assert_eq!(
+        state.group_created_at(P, 0, "acme").unwrap(),
+        Some(created_at)
+    );
+    assert_eq!(state.group_created_at(P, 0, "globex").unwrap(), None);
 }
 
 #[test]
