@@ -162,44 +162,31 @@ impl EntityState {
     /// The person `distinct_id` belongs to.
     pub fn person_id(&self, project: ProjectId, distinct_id: &str) -> Result<Option<Uuid>> {
         let key = Key::DistinctId(project, distinct_id.into());
-        if let Some(Entry::PersonId(id)) = self.cache.get(&key) {
-            return Ok(Some(id));
-        }
-        self.read_through(key, || {
-            let Some(bytes) = self
-                .distinct_ids
-                .get(keys::distinct_id(project, distinct_id))?
-            else {
+        let person_id = |entry| match entry {
+            Entry::PersonId(id) => Some(id),
+            _ => None,
+        };
+        self.cached(key, person_id, || {
+            let key = keys::distinct_id(project, distinct_id);
+            let Some(bytes) = self.distinct_ids.get(key)? else {
                 return Ok(None);
             };
             Ok(Some(Entry::PersonId(Uuid::from_slice(&bytes)?)))
-        })
-        .map(|entry| match entry {
-            Some(Entry::PersonId(id)) => Some(id),
-            _ => None,
         })
     }
 
     /// A person, decoded from the cache or else from the store.
     pub fn person(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<Person>>> {
-        let key = Key::Person(project, id);
-        let bytes = match self.cache.get(&key) {
-            Some(Entry::Encoded(bytes)) => Some(bytes),
-            _ => self
-                .read_through(key, || {
-                    Ok(self
-                        .persons
-                        .get(keys::person(project, id))?
-                        .map(|bytes| Entry::Encoded(Arc::from(&bytes[..]))))
-                })?
-                .and_then(|entry| match entry {
-                    Entry::Encoded(bytes) => Some(bytes),
-                    _ => None,
-                }),
+        let encoded = |entry| match entry {
+            Entry::Encoded(bytes) => Some(bytes),
+            _ => None,
         };
-        bytes
-            .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
-            .transpose()
+        self.cached(Key::Person(project, id), encoded, || {
+            let bytes = self.persons.get(keys::person(project, id))?;
+            Ok(bytes.map(|bytes| Entry::Encoded(Arc::from(&bytes[..]))))
+        })?
+        .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
+        .transpose()
     }
 
     pub fn group(
@@ -209,20 +196,17 @@ impl EntityState {
         group_key: &str,
     ) -> Result<Option<Arc<Group>>> {
         let key = Key::Group(project, index, group_key.into());
-        if let Some(Entry::Group(group)) = self.cache.get(&key) {
-            return Ok(Some(group));
-        }
-        self.read_through(key, || {
+        let group = |entry| match entry {
+            Entry::Group(group) => Some(group),
+            _ => None,
+        };
+        self.cached(key, group, || {
             let Some(bytes) = self.groups.get(keys::group(project, index, group_key))? else {
                 return Ok(None);
             };
             Ok(Some(Entry::Group(Arc::new(serde_json::from_slice(
                 &bytes,
             )?))))
-        })
-        .map(|entry| match entry {
-            Some(Entry::Group(group)) => Some(group),
-            _ => None,
         })
     }
 
@@ -235,26 +219,37 @@ impl EntityState {
         index: GroupTypeIndex,
         group_key: &str,
     ) -> Result<Option<DateTime<Utc>>> {
-        let key = Key::GroupCreated(project, index, group_key.into());
-        if let Some(Entry::Created(created_at)) = self.cache.get(&key) {
-            return Ok(Some(created_at));
-        }
         /// The one field read of a stored group.
         #[derive(serde::Deserialize)]
         struct Created {
             created_at: DateTime<Utc>,
         }
-        self.read_through(key, || {
+        let key = Key::GroupCreated(project, index, group_key.into());
+        let created_at = |entry| match entry {
+            Entry::Created(created_at) => Some(created_at),
+            _ => None,
+        };
+        self.cached(key, created_at, || {
             let Some(bytes) = self.groups.get(keys::group(project, index, group_key))? else {
                 return Ok(None);
             };
             let group: Created = serde_json::from_slice(&bytes)?;
             Ok(Some(Entry::Created(group.created_at)))
         })
-        .map(|entry| match entry {
-            Some(Entry::Created(created_at)) => Some(created_at),
-            _ => None,
-        })
+    }
+
+    /// What `pick` takes of `key`'s entry: from the cache, or else read from
+    /// the store by `read` (and cached, see [`EntityState::read_through`]).
+    fn cached<T>(
+        &self,
+        key: Key,
+        pick: impl Fn(Entry) -> Option<T>,
+        read: impl FnOnce() -> Result<Option<Entry>>,
+    ) -> Result<Option<T>> {
+        if let Some(found) = self.cache.get(&key).and_then(&pick) {
+            return Ok(Some(found));
+        }
+        Ok(self.read_through(key, read)?.and_then(pick))
     }
 
     /// The project's group types, by index.
