@@ -294,17 +294,28 @@ fn right_flags(server: &BenchServer, persons: &[usize]) -> usize {
 }
 
 /// A gauge of the server's `/metrics`, in MiB.
-fn metric_mib(server: &BenchServer, name: &str) -> f64 {
+/// The sum of a metric's series (`name`, or `name{labels}` whose labels
+/// contain `labels`), in MiB.
+fn metric_mib(server: &BenchServer, name: &str, labels: &str) -> f64 {
     let text = reqwest::blocking::Client::new()
         .get(format!("{}/metrics", server.base))
         .bearer_auth(PERSONAL_KEY)
         .send()
         .and_then(|r| r.text())
         .unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.parse::<f64>().ok())
-        .map_or(f64::NAN, |bytes| bytes / MIB)
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let rest = series.strip_prefix(name)?;
+            let matches = rest.is_empty() || (rest.starts_with('{') && rest.contains(labels));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .collect();
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().sum::<f64>() / MIB
 }
 
 fn main() {
@@ -329,7 +340,7 @@ fn main() {
     let mut server = BenchServer::start();
     let mut workload = Workload::new(persons, revisits, 7);
     println!(
-        "  {:>9} {:>14} {:>9} {:>14} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8}",
+        "  {:>9} {:>14} {:>9} {:>14} {:>9} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "persons",
         "create ev/s",
         "ack p99",
@@ -338,6 +349,7 @@ fn main() {
         "failed",
         "RSS MiB",
         "DuckDB",
+        "indexes",
         "cache",
         "data MiB"
     );
@@ -350,14 +362,15 @@ fn main() {
         let random = random_access(&server, &mut workload, to, random_events, clients);
         let rss = server.rss_mib();
         println!(
-            "  {to:>9} {:>14.0} {:>6.1} ms {:>14.0} {:>6.1} ms {:>6} {rss:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+            "  {to:>9} {:>14.0} {:>6.1} ms {:>14.0} {:>6.1} ms {:>6} {rss:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
             creating.events_per_s,
             creating.ack_p99_ms,
             random.events_per_s,
             random.ack_p99_ms,
             creating.failures + random.failures,
-            metric_mib(&server, "cairn_database_memory_bytes"),
-            metric_mib(&server, "cairn_entity_cache_bytes"),
+            metric_mib(&server, "cairn_database_memory_bytes", ""),
+            metric_mib(&server, "cairn_database_memory_bytes", "ART_INDEX"),
+            metric_mib(&server, "cairn_entity_cache_bytes", ""),
             server.data_bytes() as f64 / MIB,
         );
         from = to;

@@ -137,8 +137,10 @@ async fn health(
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
     let memory = with_storage(&state.storage, |store| store.events.memory_used());
-    if let Ok(bytes) = memory.await {
-        metrics::gauge!("cairn_database_memory_bytes").set(bytes as f64);
+    if let Ok(tags) = memory.await {
+        for (tag, bytes) in tags {
+            metrics::gauge!("cairn_database_memory_bytes", "tag" => tag).set(bytes as f64);
+        }
     }
     let entities = state.entities.clone();
     if let Ok(stats) = tokio::task::spawn_blocking(move || entities.stats()).await {

@@ -450,9 +450,15 @@ fn metrics_and_health() {
         metrics.contains("cairn_journal_unloaded_bytes"),
         "{metrics}"
     );
-    let database_bytes = metrics
+    // DuckDB's memory, by what holds it: table data once events are stored.
+    let database_bytes: f64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("cairn_database_memory_bytes "))
-        .and_then(|v| v.parse::<f64>().ok());
-    assert!(database_bytes.is_some_and(|b| b > 0.0), "{metrics}");
+        .filter(|l| l.starts_with("cairn_database_memory_bytes{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(database_bytes > 0.0, "{metrics}");
+    assert!(
+        metrics.contains("cairn_database_memory_bytes{tag=\"BASE_TABLE\"}"),
+        "{metrics}"
+    );
 }

@@ -162,15 +162,13 @@ pub trait Catalog: Send + Sync {
     /// Replaces a flag's definition; the version goes up by one.
     fn update_flag(&self, flag: &StoredFlag) -> Result<StoredFlag>;
     /// Experience continuity (spec/flags.md §3.8): the hash key each of
-    /// `flag_keys` uses for the person of `distinct_id`. With
-    /// `anon_distinct_id`, flags without a stored key first get that one, so
-    /// the variant seen before identification stays. Empty when the distinct
-    /// id has no person yet. Waits for ingestion: it reads the distinct id's
-    /// person.
+    /// `flag_keys` uses for `person`. With `anon_distinct_id`, flags without
+    /// a stored key first get that one, so the variant seen before
+    /// identification stays.
     fn continuity_overrides(
         &self,
         project: ProjectId,
-        distinct_id: &str,
+        person: Uuid,
         anon_distinct_id: Option<&str>,
         flag_keys: &[String],
     ) -> Result<HashMap<String, String>>;

@@ -97,13 +97,14 @@ impl DuckStore {
         Ok(())
     }
 
-    /// Bytes DuckDB holds in its buffer pool and query memory.
-    pub fn memory_used(&self) -> Result<u64> {
-        Ok(self.conn()?.query_row(
-            "SELECT coalesce(sum(memory_usage_bytes), 0)::UBIGINT FROM duckdb_memory()",
-            [],
-            |row| row.get(0),
-        )?)
+    /// Bytes DuckDB holds in its buffer pool and query memory, by what
+    /// holds them (`BASE_TABLE`, `ART_INDEX`, …).
+    pub fn memory_used(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn()?;
+        let mut statement =
+            conn.prepare("SELECT tag, memory_usage_bytes::UBIGINT FROM duckdb_memory()")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// A connection for administrative reads and writes, which need not see
@@ -170,19 +171,18 @@ impl From<duckdb::arrow::error::ArrowError> for StoreError {
     }
 }
 
-/// Tables the writer upserts in bulk: rows are appended to a temporary
-/// copy, then replace their originals in one statement. Row-at-a-time
-/// `INSERT OR REPLACE` costs milliseconds per row against the key index.
-const STAGED_TABLES: &[&str] = &["persons", "person_distinct_ids", "groups"];
-
 impl DuckWriter {
     fn new(conn: PooledConnection, group_columns: usize) -> Result<Self> {
-        for table in STAGED_TABLES {
+        for table in &schema::ENTITY_TABLES {
+            let name = table.name;
             conn.execute_batch(&format!(
-                "CREATE TEMP TABLE IF NOT EXISTS staged_{table} AS SELECT * FROM {table} LIMIT 0"
+                "CREATE TEMP TABLE IF NOT EXISTS staged_{name} AS SELECT * FROM {name} LIMIT 0"
             ))?;
         }
-        conn.execute_batch("CREATE TEMP TABLE IF NOT EXISTS unsure_uuids (uuid UUID)")?;
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS removed_persons (project_id BIGINT, id UUID);
+             CREATE TEMP TABLE IF NOT EXISTS unsure_uuids (uuid UUID)",
+        )?;
         let layout = schema::event_layout(&conn)?;
         debug_assert_eq!(
             layout
@@ -194,12 +194,18 @@ impl DuckWriter {
         Ok(Self { conn, layout })
     }
 
+    /// Writes rows of an entity table in bulk: `rows` appends them to a
+    /// temporary copy, then the stored rows with the same keys are deleted
+    /// (one hash join, the table has no key index) and the new ones
+    /// inserted.
     fn upsert_staged(
         &self,
-        table: &str,
+        table: usize,
         rows: impl FnOnce(&mut duckdb::Appender<'_>) -> Result<()>,
     ) -> Result<()> {
-        let staged = format!("staged_{table}");
+        let table = &schema::ENTITY_TABLES[table];
+        let name = table.name;
+        let staged = format!("staged_{name}");
         let mut appender = self
             .conn
             .appender_to_catalog_and_db(&staged, "temp", "main")?;
@@ -207,7 +213,10 @@ impl DuckWriter {
         appender.flush()?;
         drop(appender);
         self.conn.execute_batch(&format!(
-            "INSERT OR REPLACE INTO {table} SELECT * FROM temp.main.{staged}; DELETE FROM temp.main.{staged};"
+            "DELETE FROM {name} USING temp.main.{staged} s WHERE {};
+             INSERT INTO {name} SELECT * FROM temp.main.{staged};
+             DELETE FROM temp.main.{staged};",
+            same_key(name, table.key)
         ))?;
         Ok(())
     }
@@ -268,7 +277,7 @@ impl LoadTarget for DuckWriter {
             }
         }
         if changes.persons.values().any(Option::is_some) {
-            self.upsert_staged("persons", |appender| {
+            self.upsert_staged(schema::PERSONS, |appender| {
                 for person in changes.persons.values().flatten() {
                     appender.append_row(params![
                         person.project_id.0,
@@ -282,13 +291,24 @@ impl LoadTarget for DuckWriter {
                 Ok(())
             })?;
         }
-        let deleted = changes
+        let mut deleted = changes
             .persons
             .iter()
-            .filter(|(_, person)| person.is_none());
-        for ((project, id), _) in deleted {
-            conn.prepare_cached("DELETE FROM persons WHERE project_id = ? AND id = ?")?
-                .execute(params![project.0, id.to_string()])?;
+            .filter(|(_, person)| person.is_none())
+            .peekable();
+        if deleted.peek().is_some() {
+            let mut appender =
+                conn.appender_to_catalog_and_db("removed_persons", "temp", "main")?;
+            for ((project, id), _) in deleted {
+                appender.append_row(params![project.0, id.to_string()])?;
+            }
+            appender.flush()?;
+            drop(appender);
+            conn.execute_batch(&format!(
+                "DELETE FROM persons USING temp.main.removed_persons s WHERE {};
+                 DELETE FROM temp.main.removed_persons;",
+                same_key("persons", schema::ENTITY_TABLES[schema::PERSONS].key)
+            ))?;
         }
         // The flattened-override invariant (see `crate::identity`): every
         // override leads straight to a person not merged away, so one
@@ -305,7 +325,7 @@ impl LoadTarget for DuckWriter {
             .execute(params![project.0, merged.to_string(), person.to_string()])?;
         }
         if !changes.distinct_ids.is_empty() {
-            self.upsert_staged("person_distinct_ids", |appender| {
+            self.upsert_staged(schema::DISTINCT_IDS, |appender| {
                 for ((project, distinct_id), person_id) in &changes.distinct_ids {
                     appender.append_row(params![project.0, distinct_id, person_id.to_string()])?;
                 }
@@ -313,7 +333,7 @@ impl LoadTarget for DuckWriter {
             })?;
         }
         if !changes.groups.is_empty() {
-            self.upsert_staged("groups", |appender| {
+            self.upsert_staged(schema::GROUPS, |appender| {
                 for group in changes.groups.values() {
                     appender.append_row(params![
                         group.project_id.0,
@@ -406,6 +426,14 @@ impl IngestStore for DuckWriter {
     fn stored_uuids(&mut self, project: ProjectId, uuids: &[Uuid]) -> Result<HashSet<Uuid>> {
         BulkLoader::stored_uuids(self, project, uuids)
     }
+}
+
+/// `table`'s row and the staged row `s` have the same `key`.
+fn same_key(table: &str, key: &[&str]) -> String {
+    key.iter()
+        .map(|column| format!("{table}.{column} = s.{column}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// Those of `uuids` that `project` has stored events for. `conn` must have

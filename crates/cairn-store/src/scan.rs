@@ -18,8 +18,9 @@ pub trait EventStore: Send + Sync {
     /// Whether any person of `project` was merged into another (without
     /// merges an event's stored person is its person).
     fn has_person_overrides(&self, project: cairn_core::ProjectId) -> Result<bool>;
-    /// Bytes the engine holds in its caches and query memory.
-    fn memory_used(&self) -> Result<u64>;
+    /// Bytes the engine holds in its caches and query memory, by what
+    /// holds them.
+    fn memory_used(&self) -> Result<Vec<(String, u64)>>;
 }
 
 /// One scanning session: statements run one at a time.

@@ -204,12 +204,15 @@ async fn continuity_overrides(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let distinct_id = request.distinct_id.clone();
+    // The person as ingestion left it: what the acknowledged events made.
+    let Some(person) = state.entities.person_id(project, &request.distinct_id)? else {
+        return Ok(HashMap::new());
+    };
     let anon = request.anon_distinct_id.clone().filter(|a| !a.is_empty());
     with_storage(&state.storage, move |store| {
         store
             .catalog
-            .continuity_overrides(project, &distinct_id, anon.as_deref(), &keys)
+            .continuity_overrides(project, person, anon.as_deref(), &keys)
     })
     .await
 }

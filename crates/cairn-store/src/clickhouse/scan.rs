@@ -38,9 +38,9 @@ impl EventStore for ClickHouse {
         Ok(found.trim() == "1" || found.trim() == "true")
     }
 
-    fn memory_used(&self) -> Result<u64> {
+    fn memory_used(&self) -> Result<Vec<(String, u64)>> {
         // The server's memory is its own (and its operator's) to watch.
-        Ok(0)
+        Ok(Vec::new())
     }
 }
 

@@ -123,12 +123,12 @@ impl Catalog for DuckStore {
     fn continuity_overrides(
         &self,
         project: ProjectId,
-        distinct_id: &str,
+        person: Uuid,
         anon_distinct_id: Option<&str>,
         flag_keys: &[String],
     ) -> Result<HashMap<String, String>> {
-        let conn = self.reader()?;
-        flags::continuity_overrides(&conn, project, distinct_id, anon_distinct_id, flag_keys)
+        let conn = self.conn()?;
+        flags::continuity_overrides(&conn, project, person, anon_distinct_id, flag_keys)
     }
 
     fn save_insight(&self, project: ProjectId, name: &str, params: &str) -> Result<SavedInsight> {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use duckdb::{params, Connection, OptionalExt};
 use serde_json::Value;
+use uuid::Uuid;
 
 use cairn_core::ProjectId;
 
@@ -147,26 +148,17 @@ pub(crate) fn update_flag(conn: &Connection, flag: &StoredFlag) -> Result<Stored
 }
 
 /// Experience continuity (spec/flags.md §3.8): the hash key each of
-/// `flag_keys` uses for the person of `distinct_id`. With `anon_distinct_id`,
-/// flags without a stored key first get that one, so the variant seen before
-/// identification stays. Empty when the distinct id has no person yet.
+/// `flag_keys` uses for `person`. With `anon_distinct_id`, flags without a
+/// stored key first get that one, so the variant seen before identification
+/// stays.
 pub(crate) fn continuity_overrides(
     conn: &Connection,
     project: ProjectId,
-    distinct_id: &str,
+    person: Uuid,
     anon_distinct_id: Option<&str>,
     flag_keys: &[String],
 ) -> Result<HashMap<String, String>> {
-    let person: Option<String> = conn
-        .query_row(
-            "SELECT person_id::VARCHAR FROM person_distinct_ids WHERE project_id = ? AND distinct_id = ?",
-            params![project.0, distinct_id],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let Some(person) = person else {
-        return Ok(HashMap::new());
-    };
+    let person = person.to_string();
     if let Some(anon) = anon_distinct_id {
         let mut insert = conn.prepare_cached(
             "INSERT OR IGNORE INTO flag_hash_key_overrides VALUES (?, ?::UUID, ?, ?)",

@@ -15,7 +15,7 @@ impl EventStore for DuckStore {
         Ok(Box::new(DuckScanner(self.reader()?)))
     }
 
-    fn memory_used(&self) -> Result<u64> {
+    fn memory_used(&self) -> Result<Vec<(String, u64)>> {
         DuckStore::memory_used(self)
     }
 

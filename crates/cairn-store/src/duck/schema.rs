@@ -33,21 +33,6 @@ CREATE TABLE IF NOT EXISTS events (
     inserted_at TIMESTAMP NOT NULL,
     properties JSON NOT NULL
 );
-CREATE TABLE IF NOT EXISTS persons (
-    project_id BIGINT NOT NULL,
-    id UUID NOT NULL,
-    properties JSON NOT NULL,
-    is_identified BOOLEAN NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    version BIGINT NOT NULL,
-    PRIMARY KEY (project_id, id)
-);
-CREATE TABLE IF NOT EXISTS person_distinct_ids (
-    project_id BIGINT NOT NULL,
-    distinct_id VARCHAR NOT NULL,
-    person_id UUID NOT NULL,
-    PRIMARY KEY (project_id, distinct_id)
-);
 CREATE TABLE IF NOT EXISTS group_types (
     project_id BIGINT NOT NULL,
     group_type_index SMALLINT NOT NULL,
@@ -56,15 +41,6 @@ CREATE TABLE IF NOT EXISTS group_types (
     name_plural VARCHAR,
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (project_id, group_type_index)
-);
-CREATE TABLE IF NOT EXISTS groups (
-    project_id BIGINT NOT NULL,
-    group_type_index SMALLINT NOT NULL,
-    group_key VARCHAR NOT NULL,
-    properties JSON NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    version BIGINT NOT NULL,
-    PRIMARY KEY (project_id, group_type_index, group_key)
 );
 CREATE TABLE IF NOT EXISTS feature_flags (
     id BIGINT PRIMARY KEY,
@@ -116,6 +92,72 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
 CREATE TABLE IF NOT EXISTS journal_loaded (seq UBIGINT NOT NULL);
 INSERT INTO journal_loaded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM journal_loaded);
 "#;
+
+/// A table of persons, distinct ids or groups: its columns, and those that
+/// name a row, which loads write as delete-then-insert (see
+/// `DuckWriter::upsert_staged`).
+pub(crate) struct EntityTable {
+    pub name: &'static str,
+    columns: &'static str,
+    pub key: &'static [&'static str],
+}
+
+/// Persons, distinct ids and groups. They have no PRIMARY KEY: DuckDB keeps
+/// one as an index of every key, held in memory and updated at a random
+/// place by each insert. With ten million persons that index outgrew the
+/// memory limit (88 MiB at one million persons) and an upsert of a
+/// thousand rows took seconds; a load's delete is instead one hash join
+/// against the rows it writes (tens of milliseconds at ten million).
+pub(crate) const ENTITY_TABLES: [EntityTable; 3] = [
+    EntityTable {
+        name: "persons",
+        columns: "project_id BIGINT NOT NULL, id UUID NOT NULL, properties JSON NOT NULL,
+                  is_identified BOOLEAN NOT NULL, created_at TIMESTAMP NOT NULL, version BIGINT NOT NULL",
+        key: &["project_id", "id"],
+    },
+    EntityTable {
+        name: "person_distinct_ids",
+        columns: "project_id BIGINT NOT NULL, distinct_id VARCHAR NOT NULL, person_id UUID NOT NULL",
+        key: &["project_id", "distinct_id"],
+    },
+    EntityTable {
+        name: "groups",
+        columns: "project_id BIGINT NOT NULL, group_type_index SMALLINT NOT NULL, group_key VARCHAR NOT NULL,
+                  properties JSON NOT NULL, created_at TIMESTAMP NOT NULL, version BIGINT NOT NULL",
+        key: &["project_id", "group_type_index", "group_key"],
+    },
+];
+
+/// Indexes into [`ENTITY_TABLES`].
+pub(crate) const PERSONS: usize = 0;
+pub(crate) const DISTINCT_IDS: usize = 1;
+pub(crate) const GROUPS: usize = 2;
+
+/// Creates the entity tables; a store from before drops their primary keys
+/// (DuckDB cannot drop a constraint: the table is copied, in order).
+fn migrate_entity_tables(conn: &Connection) -> Result<()> {
+    for table in &ENTITY_TABLES {
+        let EntityTable { name, columns, .. } = table;
+        conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {name} ({columns})"))?;
+        let keyed: i64 = conn.query_row(
+            "SELECT count(*) FROM duckdb_constraints()
+             WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+            [name],
+            |row| row.get(0),
+        )?;
+        if keyed > 0 {
+            conn.execute_batch(&format!(
+                "BEGIN TRANSACTION;
+                 CREATE TABLE {name}_unkeyed ({columns});
+                 INSERT INTO {name}_unkeyed SELECT * FROM {name} ORDER BY rowid;
+                 DROP TABLE {name};
+                 ALTER TABLE {name}_unkeyed RENAME TO {name};
+                 COMMIT;"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// The events table's columns in order.
 pub(crate) fn event_layout(conn: &Connection) -> Result<Vec<EventColumn>> {
@@ -178,6 +220,7 @@ CREATE TABLE IF NOT EXISTS project_members (
 
 pub(crate) fn migrate(conn: &Connection, group_columns: usize) -> Result<()> {
     conn.execute_batch(TABLES)?;
+    migrate_entity_tables(conn)?;
     conn.execute_batch(ACCESS)?;
     let has_overrides: i64 = conn.query_row(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_overrides'",
@@ -254,6 +297,56 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(overrides, vec![(old.to_string(), new.to_string())]);
+    }
+
+    #[test]
+    fn a_store_from_before_drops_the_primary_keys_of_its_entity_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old =
+                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
+            old.execute_batch(
+                "CREATE TABLE person_distinct_ids (project_id BIGINT NOT NULL,
+                     distinct_id VARCHAR NOT NULL, person_id UUID NOT NULL,
+                     PRIMARY KEY (project_id, distinct_id));
+                 INSERT INTO person_distinct_ids VALUES
+                     (1, 'b', '00000000-0000-0000-0000-00000000000b'),
+                     (1, 'a', '00000000-0000-0000-0000-00000000000a');",
+            )
+            .unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let conn = store.conn().unwrap();
+        let keys: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'
+                 AND table_name IN ('persons', 'person_distinct_ids', 'groups')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keys, 0);
+        let ids: Vec<String> = conn
+            .prepare("SELECT distinct_id FROM person_distinct_ids ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            ["b", "a"],
+            "rows keep their order (a person's first id)"
+        );
+        let not_null: bool = conn
+            .query_row(
+                "SELECT bool_and(is_nullable = 'NO') FROM information_schema.columns
+                 WHERE table_name = 'person_distinct_ids'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(not_null);
     }
 
     #[test]
