@@ -550,3 +550,41 @@ fn a_request_that_changes_a_person_after_one_that_did_not() {
     assert_eq!(commit.events[0].person_id, commit.events[1].person_id);
     assert_eq!(props(&p, "u"), json!({"plan": "team"}));
 }
+
+#[test]
+fn a_warmed_request_is_prepared_from_the_cache_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = json!({"$groups": {"company": "acme"}, "$set": {"plan": "pro"}});
+    {
+        let mut p = Processor::new(Arc::new(EntityState::open(dir.path(), 8 << 20).unwrap()), 5);
+        run(
+            &mut p,
+            vec![
+                event("used", "u1", acme, 10),
+                event("used", "u2", json!({"$groups": {"company": "acme"}}), 10),
+            ],
+        );
+    }
+    // A restart: nothing is cached.
+    let entities = Arc::new(EntityState::open(dir.path(), 8 << 20).unwrap());
+    let mut p = Processor::new(entities.clone(), 5);
+    let team = json!({"$groups": {"company": "acme"}, "$set": {"plan": "team"}});
+    let events = vec![
+        event("used", "u1", team, 20),
+        event("used", "u2", json!({"$groups": {"company": "acme"}}), 20),
+    ];
+    warm(&entities, P, &events);
+    let warmed = entities.stats().cache_misses;
+    assert!(
+        warmed >= 4,
+        "ids, u1's record and the group were read: {warmed}"
+    );
+    let commit = run(&mut p, events);
+    assert_eq!(
+        entities.stats().cache_misses,
+        warmed,
+        "no read reached the store"
+    );
+    assert_eq!(commit.persons.len(), 1);
+    assert_eq!(commit.persons[0].properties["plan"], json!("team"));
+}

@@ -177,6 +177,19 @@ impl EntityState {
 
     /// A person, decoded from the cache or else from the store.
     pub fn person(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<Person>>> {
+        self.person_encoded(project, id)?
+            .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
+            .transpose()
+    }
+
+    /// Whether person `id` exists, leaving its record in the cache (for a
+    /// reader that will soon need it decoded).
+    pub fn has_person(&self, project: ProjectId, id: Uuid) -> Result<bool> {
+        Ok(self.person_encoded(project, id)?.is_some())
+    }
+
+    /// A person's stored JSON, from the cache or else from the store.
+    fn person_encoded(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<[u8]>>> {
         let encoded = |entry| match entry {
             Entry::Encoded(bytes) => Some(bytes),
             _ => None,
@@ -184,9 +197,7 @@ impl EntityState {
         self.cached(Key::Person(project, id), encoded, || {
             let bytes = self.persons.get(keys::person(project, id))?;
             Ok(bytes.map(|bytes| Entry::Encoded(Arc::from(&bytes[..]))))
-        })?
-        .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
-        .transpose()
+        })
     }
 
     pub fn group(
