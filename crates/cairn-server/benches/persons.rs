@@ -13,7 +13,7 @@
 //! property and one on a company property: cold (the first request for each
 //! since the restart), then warm (the same persons again). The baseline of
 //! the throughput target is the random-access rate among 10,000 persons on
-//! a fresh server, measured first.
+//! a fresh server, measured first and again at the end.
 //!
 //!     cargo bench --profile dev --workspace --bench persons --no-run
 //!     <printed executable> [--persons N] [--revisits R] [--clients C]
@@ -422,6 +422,16 @@ fn main() {
         server.rss_mib()
     );
 
+    // The machine's speed drifts over a long run: the baseline is measured
+    // again at the end, and the ratio is taken against the faster of the two.
+    drop(server);
+    let base_again = baseline(random_events, revisits, clients);
+    println!(
+        "  baseline again: {:.0} events/s (ack p99 {:.1} ms), fresh server",
+        base_again.events_per_s, base_again.ack_p99_ms
+    );
+    let base_rate = base.events_per_s.max(base_again.events_per_s);
+
     println!("targets (issue 20, at 10M persons; measured here at {persons}):");
     println!(
         "  RSS < 1024 MiB with the default cache:   {last_rss:.0} MiB after ingest, {rss_restarted:.0} MiB after restart"
@@ -431,10 +441,9 @@ fn main() {
         healthy.as_secs_f64()
     );
     println!(
-        "  random ev/s >= 50% of the 10k baseline:  {:.0} of {:.0} events/s = {:.0}%",
+        "  random ev/s >= 50% of the 10k baseline:  {:.0} of {base_rate:.0} events/s = {:.0}%",
         last_random.events_per_s,
-        base.events_per_s,
-        100.0 * last_random.events_per_s / base.events_per_s
+        100.0 * last_random.events_per_s / base_rate
     );
     println!("  /flags p99 cold < 10 ms:                 {cold_p99:.2} ms");
 }

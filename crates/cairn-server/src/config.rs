@@ -20,7 +20,7 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// DuckDB's own default is 80% of RAM, which it fills with cached blocks
 /// over time; a bound keeps the server's memory predictable. Queries that
 /// need more spill to the data directory.
-pub const DEFAULT_MEMORY_LIMIT: &str = "512MB";
+pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
 pub const DEFAULT_ENTITY_CACHE_SIZE: &str = "256MiB";
 /// A person mistyping a password never gets near this; a password guesser
 /// (or a flood of first-account posts) does at once.
@@ -57,7 +57,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_REQUEST_TIMEOUT")]
     pub request_timeout: Option<u64>,
     /// Memory the database may use for caching and queries, e.g. `512MB`
-    /// or `4GB` [default: 512MB]
+    /// or `4GB` [default: 1GB]
     #[arg(long, env = "CAIRN_MEMORY_LIMIT")]
     pub memory_limit: Option<String>,
     /// Memory for persons and groups kept decoded and for the blocks of

@@ -257,8 +257,14 @@ impl EntityState {
         pick: impl Fn(Entry) -> Option<T>,
         read: impl FnOnce() -> Result<Option<Entry>>,
     ) -> Result<Option<T>> {
-        if let Some(found) = self.cache.get(&key).and_then(&pick) {
-            return Ok(Some(found));
+        match self.cache.get(&key) {
+            Some(Entry::Absent) => return Ok(None),
+            Some(entry) => {
+                if let Some(found) = pick(entry) {
+                    return Ok(Some(found));
+                }
+            }
+            None => {}
         }
         Ok(self.read_through(key, read)?.and_then(pick))
     }
@@ -273,8 +279,8 @@ impl EntityState {
             .unwrap_or_default()
     }
 
-    /// Reads a cache miss from the store and caches it, unless a write ran
-    /// meanwhile (see `writing`).
+    /// Reads a cache miss from the store and caches it (its absence too),
+    /// unless a write ran meanwhile (see `writing`).
     fn read_through(
         &self,
         key: Key,
@@ -282,12 +288,11 @@ impl EntityState {
     ) -> Result<Option<Entry>> {
         let before = self.writing.load(Ordering::Acquire);
         let entry = read()?;
-        if let Some(entry) = &entry {
-            if before.is_multiple_of(2) {
-                self.cache.insert(key.clone(), entry.clone());
-                if self.writing.load(Ordering::Acquire) != before {
-                    self.cache.remove(&key);
-                }
+        if before.is_multiple_of(2) {
+            let cached = entry.clone().unwrap_or(Entry::Absent);
+            self.cache.insert(key.clone(), cached);
+            if self.writing.load(Ordering::Acquire) != before {
+                self.cache.remove(&key);
             }
         }
         Ok(entry)
