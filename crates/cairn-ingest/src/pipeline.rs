@@ -27,7 +27,7 @@ use cairn_core::time::Clock;
 use cairn_core::ProjectId;
 use cairn_store::{EntityState, IngestStore, StoreError};
 
-use crate::processor::{warm, Processor};
+use crate::processor::Processor;
 use crate::seen::{self, SeenUuids};
 use crate::{IncomingEvent, NormalizedBatch};
 
@@ -66,7 +66,6 @@ struct Job {
 
 pub struct Pipeline {
     sender: mpsc::Sender<Job>,
-    entities: Arc<EntityState>,
     queued: Arc<AtomicI64>,
     worker: Option<JoinHandle<()>>,
 }
@@ -85,7 +84,7 @@ impl Pipeline {
     ) -> Result<Self, StoreError> {
         let filters = data_dir.join(seen::SAVED_FILE);
         let uuids = load_uuids(&mut store, &filters)?;
-        let processor = Processor::new(entities.clone(), group_type_limit).with_seen_uuids(uuids);
+        let processor = Processor::new(entities, group_type_limit).with_seen_uuids(uuids);
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let queued = Arc::new(AtomicI64::new(0));
         let worker = std::thread::Builder::new()
@@ -107,7 +106,6 @@ impl Pipeline {
             .expect("spawn the ingestion thread");
         Ok(Self {
             sender,
-            entities,
             queued,
             worker: Some(worker),
         })
@@ -121,16 +119,6 @@ impl Pipeline {
         batch: NormalizedBatch,
     ) -> Result<Accepted, PipelineError> {
         let NormalizedBatch { events, refused } = batch;
-        // The entity reads the events need are made here, by many requests
-        // at once, rather than one request after another on the ingestion
-        // thread, which then finds them cached.
-        let entities = self.entities.clone();
-        let events = tokio::task::spawn_blocking(move || {
-            warm(&entities, project, &events);
-            events
-        })
-        .await
-        .map_err(|e| PipelineError::Failed(format!("reading the events' persons failed: {e}")))?;
         let (reply, answer) = oneshot::channel();
         let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);

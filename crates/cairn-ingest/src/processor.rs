@@ -48,7 +48,6 @@ const WARNING_DEBOUNCE: Duration = Duration::hours(1);
 pub(crate) const PANIC_EVENT: &str = "$cairn_test_panic";
 
 mod working_set;
-pub(crate) use working_set::warm;
 
 #[derive(Debug, Default)]
 struct ProjectState {

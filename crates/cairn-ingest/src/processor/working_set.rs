@@ -39,90 +39,37 @@ impl Processor {
             pending: &self.pending,
         };
         for event in events {
-            reads(event, |read| match read {
-                Read::DistinctId(id, with_person) => fetch.distinct_id(id, with_person),
-                Read::Group(group_type, key, named_at) => fetch.group(group_type, key, named_at),
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads into the entity cache, on the caller's thread, what preparing
-/// `events` will read from the store: the ingestion thread, which
-/// processes one request at a time, then finds it cached instead of
-/// waiting on the store for each event. Only the cache changes, and only
-/// with what the store holds; a failed read is left for preparing to meet.
-pub fn warm(entities: &EntityState, project: ProjectId, events: &[IncomingEvent]) {
-    let types = entities.project_group_types(project);
-    for event in events {
-        let _ = reads(event, |read| {
-            match read {
-                Read::DistinctId(id, with_person) => match entities.person_id(project, id)? {
-                    Some(person) if with_person => drop(entities.has_person(project, person)?),
-                    Some(_) => {}
-                    None => drop(entities.has_person(project, Person::uuid_for(project, id))?),
-                },
-                Read::Group(group_type, key, named_at) => {
-                    let Ok(Some(key)) = group_key(key) else {
-                        return Ok(());
-                    };
-                    let Some(t) = types.iter().find(|t| t.group_type == group_type) else {
-                        return Ok(());
-                    };
-                    let index = t.group_type_index;
-                    match named_at {
-                        Some(_) => drop(entities.group_created_at(project, index, key.as_str())?),
-                        None => drop(entities.group(project, index, key.as_str())?),
+            let merges = matches!(
+                event.event.as_str(),
+                names::IDENTIFY | names::CREATE_ALIAS | names::MERGE_DANGEROUSLY
+            );
+            // A personless event's person is read for its age (force upgrade).
+            let personless = !matches!(
+                event.properties.get(property::PROCESS_PERSON_PROFILE),
+                None | Some(Value::Bool(true))
+            );
+            let with_person = merges || personless || may_change_person(&event.properties);
+            fetch.distinct_id(event.distinct_id.as_str(), with_person)?;
+            if merges {
+                for key in [property::ANON_DISTINCT_ID, "alias"] {
+                    if let Some(id) = DistinctId::reference(event.properties.get(key)) {
+                        fetch.distinct_id(id.as_str(), true)?;
                     }
                 }
             }
-            Ok(())
-        });
-    }
-}
-
-/// One read of the entity state that processing an event needs.
-enum Read<'a> {
-    /// A distinct id's person id, and with `true` the person's record.
-    DistinctId(&'a str, bool),
-    /// A group the event names (at its time), or identifies (`None`).
-    Group(&'a str, &'a Value, Option<DateTime<Utc>>),
-}
-
-/// Hands `each` the reads processing `event` needs, in order.
-fn reads(
-    event: &IncomingEvent,
-    mut each: impl FnMut(Read<'_>) -> cairn_store::Result<()>,
-) -> cairn_store::Result<()> {
-    let merges = matches!(
-        event.event.as_str(),
-        names::IDENTIFY | names::CREATE_ALIAS | names::MERGE_DANGEROUSLY
-    );
-    // A personless event's person is read for its age (force upgrade).
-    let personless = !matches!(
-        event.properties.get(property::PROCESS_PERSON_PROFILE),
-        None | Some(Value::Bool(true))
-    );
-    let with_person = merges || personless || may_change_person(&event.properties);
-    each(Read::DistinctId(event.distinct_id.as_str(), with_person))?;
-    if merges {
-        for key in [property::ANON_DISTINCT_ID, "alias"] {
-            if let Some(id) = DistinctId::reference(event.properties.get(key)) {
-                each(Read::DistinctId(id.as_str(), true))?;
+            if let Some(Value::Object(groups)) = event.properties.get(property::GROUPS) {
+                for (group_type, key) in groups {
+                    fetch.group(group_type, key, Some(event.timestamp))?;
+                }
+            }
+            let identified = event.properties.get(property::GROUP_TYPE);
+            if let Some(Value::String(group_type)) = identified {
+                let key = event.properties.get(property::GROUP_KEY);
+                fetch.group(group_type, key.unwrap_or(&Value::Null), None)?;
             }
         }
+        Ok(())
     }
-    if let Some(Value::Object(groups)) = event.properties.get(property::GROUPS) {
-        for (group_type, key) in groups {
-            each(Read::Group(group_type, key, Some(event.timestamp)))?;
-        }
-    }
-    if let Some(Value::String(group_type)) = event.properties.get(property::GROUP_TYPE) {
-        let key = event.properties.get(property::GROUP_KEY);
-        each(Read::Group(group_type, key.unwrap_or(&Value::Null), None))?;
-    }
-    Ok(())
 }
 
 struct Fetch<'a> {

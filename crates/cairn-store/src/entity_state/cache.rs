@@ -32,11 +32,6 @@ pub(super) enum Entry {
     PersonId(Uuid),
     /// A group's `created_at`.
     Created(DateTime<Utc>),
-    /// Nothing is stored under the key. Every new person is looked up
-    /// before it exists (its distinct id, and the uuid it would take): the
-    /// answer is cached like any other until the commit creating it
-    /// replaces it.
-    Absent,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +106,7 @@ impl quick_cache::Weighter<Key, Entry> for Weigher {
             // An `Arc`'s two counters sit before the bytes.
             Entry::Encoded(bytes) => heap_block(16 + bytes.len()),
             Entry::Group(group) => group_bytes(group),
-            Entry::PersonId(_) | Entry::Created(_) | Entry::Absent => 0,
+            Entry::PersonId(_) | Entry::Created(_) => 0,
         };
         SLOT_BYTES + key + entry
     }

@@ -177,19 +177,6 @@ impl EntityState {
 
     /// A person, decoded from the cache or else from the store.
     pub fn person(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<Person>>> {
-        self.person_encoded(project, id)?
-            .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
-            .transpose()
-    }
-
-    /// Whether person `id` exists, leaving its record in the cache (for a
-    /// reader that will soon need it decoded).
-    pub fn has_person(&self, project: ProjectId, id: Uuid) -> Result<bool> {
-        Ok(self.person_encoded(project, id)?.is_some())
-    }
-
-    /// A person's stored JSON, from the cache or else from the store.
-    fn person_encoded(&self, project: ProjectId, id: Uuid) -> Result<Option<Arc<[u8]>>> {
         let encoded = |entry| match entry {
             Entry::Encoded(bytes) => Some(bytes),
             _ => None,
@@ -197,7 +184,9 @@ impl EntityState {
         self.cached(Key::Person(project, id), encoded, || {
             let bytes = self.persons.get(keys::person(project, id))?;
             Ok(bytes.map(|bytes| Entry::Encoded(Arc::from(&bytes[..]))))
-        })
+        })?
+        .map(|bytes| Ok(Arc::new(serde_json::from_slice(&bytes)?)))
+        .transpose()
     }
 
     pub fn group(
@@ -257,14 +246,8 @@ impl EntityState {
         pick: impl Fn(Entry) -> Option<T>,
         read: impl FnOnce() -> Result<Option<Entry>>,
     ) -> Result<Option<T>> {
-        match self.cache.get(&key) {
-            Some(Entry::Absent) => return Ok(None),
-            Some(entry) => {
-                if let Some(found) = pick(entry) {
-                    return Ok(Some(found));
-                }
-            }
-            None => {}
+        if let Some(found) = self.cache.get(&key).and_then(&pick) {
+            return Ok(Some(found));
         }
         Ok(self.read_through(key, read)?.and_then(pick))
     }
@@ -279,8 +262,8 @@ impl EntityState {
             .unwrap_or_default()
     }
 
-    /// Reads a cache miss from the store and caches it (its absence too),
-    /// unless a write ran meanwhile (see `writing`).
+    /// Reads a cache miss from the store and caches it, unless a write ran
+    /// meanwhile (see `writing`).
     fn read_through(
         &self,
         key: Key,
@@ -288,11 +271,12 @@ impl EntityState {
     ) -> Result<Option<Entry>> {
         let before = self.writing.load(Ordering::Acquire);
         let entry = read()?;
-        if before.is_multiple_of(2) {
-            let cached = entry.clone().unwrap_or(Entry::Absent);
-            self.cache.insert(key.clone(), cached);
-            if self.writing.load(Ordering::Acquire) != before {
-                self.cache.remove(&key);
+        if let Some(entry) = &entry {
+            if before.is_multiple_of(2) {
+                self.cache.insert(key.clone(), entry.clone());
+                if self.writing.load(Ordering::Acquire) != before {
+                    self.cache.remove(&key);
+                }
             }
         }
         Ok(entry)

@@ -161,29 +161,3 @@ fn an_import_replaces_the_state_and_completes_it() {
     );
     assert!(state.group_properties(P, 0, "acme").unwrap().is_some());
 }
-
-#[test]
-fn an_absence_is_cached_until_a_commit_creates_the_entity() {
-    let state = EntityState::temporary(8 << 20).unwrap();
-    let new = person("new", "free");
-    assert_eq!(state.person_id(P, "new").unwrap(), None);
-    assert!(!state.has_person(P, new.id).unwrap());
-    assert_eq!(state.group_created_at(P, 0, "acme").unwrap(), None);
-    let misses = state.stats().cache_misses;
-    assert_eq!(state.person_id(P, "new").unwrap(), None);
-    assert!(!state.has_person(P, new.id).unwrap());
-    assert_eq!(state.group_created_at(P, 0, "acme").unwrap(), None);
-    assert_eq!(
-        state.stats().cache_misses,
-        misses,
-        "answered from the cache"
-    );
-
-    let mut commit = creating(vec![new.clone()]);
-    commit.groups.push(company("acme"));
-    state.apply(&commit, 1).unwrap();
-    assert_eq!(state.person_id(P, "new").unwrap(), Some(new.id));
-    assert!(state.has_person(P, new.id).unwrap());
-    assert!(state.group_created_at(P, 0, "acme").unwrap().is_some());
-    assert!(state.group(P, 0, "acme").unwrap().is_some());
-}
