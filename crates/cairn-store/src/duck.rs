@@ -200,10 +200,9 @@ impl DuckWriter {
     /// inserted.
     fn upsert_staged(
         &self,
-        table: usize,
+        table: &schema::EntityTable,
         rows: impl FnOnce(&mut duckdb::Appender<'_>) -> Result<()>,
     ) -> Result<()> {
-        let table = &schema::ENTITY_TABLES[table];
         let name = table.name;
         let staged = format!("staged_{name}");
         let mut appender = self
@@ -307,7 +306,7 @@ impl LoadTarget for DuckWriter {
             conn.execute_batch(&format!(
                 "DELETE FROM persons USING temp.main.removed_persons s WHERE {};
                  DELETE FROM temp.main.removed_persons;",
-                same_key("persons", schema::ENTITY_TABLES[schema::PERSONS].key)
+                same_key("persons", schema::PERSONS.key)
             ))?;
         }
         // The flattened-override invariant (see `crate::identity`): every

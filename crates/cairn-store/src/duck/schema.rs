@@ -128,10 +128,9 @@ pub(crate) const ENTITY_TABLES: [EntityTable; 3] = [
     },
 ];
 
-/// Indexes into [`ENTITY_TABLES`].
-pub(crate) const PERSONS: usize = 0;
-pub(crate) const DISTINCT_IDS: usize = 1;
-pub(crate) const GROUPS: usize = 2;
+pub(crate) const PERSONS: &EntityTable = &ENTITY_TABLES[0];
+pub(crate) const DISTINCT_IDS: &EntityTable = &ENTITY_TABLES[1];
+pub(crate) const GROUPS: &EntityTable = &ENTITY_TABLES[2];
 
 /// Creates the entity tables; a store from before drops their primary keys
 /// (DuckDB cannot drop a constraint: the table is copied, in order).
