@@ -205,17 +205,12 @@ impl DuckWriter {
     ) -> Result<()> {
         let name = table.name;
         let staged = format!("staged_{name}");
-        let mut appender = self
-            .conn
-            .appender_to_catalog_and_db(&staged, "temp", "main")?;
-        rows(&mut appender)?;
-        appender.flush()?;
-        drop(appender);
+        append_temp(&self.conn, &staged, rows)?;
         self.conn.execute_batch(&format!(
-            "DELETE FROM {name} USING temp.main.{staged} s WHERE {};
+            "{};
              INSERT INTO {name} SELECT * FROM temp.main.{staged};
              DELETE FROM temp.main.{staged};",
-            same_key(name, table.key)
+            delete_keyed_in(table, &staged)
         ))?;
         Ok(())
     }
@@ -296,17 +291,15 @@ impl LoadTarget for DuckWriter {
             .filter(|(_, person)| person.is_none())
             .peekable();
         if deleted.peek().is_some() {
-            let mut appender =
-                conn.appender_to_catalog_and_db("removed_persons", "temp", "main")?;
-            for ((project, id), _) in deleted {
-                appender.append_row(params![project.0, id.to_string()])?;
-            }
-            appender.flush()?;
-            drop(appender);
+            append_temp(conn, "removed_persons", |appender| {
+                for ((project, id), _) in deleted {
+                    appender.append_row(params![project.0, id.to_string()])?;
+                }
+                Ok(())
+            })?;
             conn.execute_batch(&format!(
-                "DELETE FROM persons USING temp.main.removed_persons s WHERE {};
-                 DELETE FROM temp.main.removed_persons;",
-                same_key("persons", schema::PERSONS.key)
+                "{}; DELETE FROM temp.main.removed_persons;",
+                delete_keyed_in(schema::PERSONS, "removed_persons")
             ))?;
         }
         // The flattened-override invariant (see `crate::identity`): every
@@ -427,12 +420,28 @@ impl IngestStore for DuckWriter {
     }
 }
 
-/// `table`'s row and the staged row `s` have the same `key`.
-fn same_key(table: &str, key: &[&str]) -> String {
-    key.iter()
-        .map(|column| format!("{table}.{column} = s.{column}"))
+/// Appends `rows` to the temporary table `table`, for a statement to come.
+fn append_temp(
+    conn: &Connection,
+    table: &str,
+    rows: impl FnOnce(&mut duckdb::Appender<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut appender = conn.appender_to_catalog_and_db(table, "temp", "main")?;
+    rows(&mut appender)?;
+    Ok(appender.flush()?)
+}
+
+/// The statement deleting the rows of `table` whose key is in the
+/// temporary table `keys` (one hash join: the table has no key index).
+fn delete_keyed_in(table: &schema::EntityTable, keys: &str) -> String {
+    let name = table.name;
+    let matching = table
+        .key
+        .iter()
+        .map(|column| format!("{name}.{column} = k.{column}"))
         .collect::<Vec<_>>()
-        .join(" AND ")
+        .join(" AND ");
+    format!("DELETE FROM {name} USING temp.main.{keys} k WHERE {matching}")
 }
 
 /// Those of `uuids` that `project` has stored events for. `conn` must have
@@ -442,13 +451,12 @@ fn stored_uuids(conn: &Connection, project: ProjectId, uuids: &[Uuid]) -> Result
         return Ok(HashSet::new());
     }
     // Through a table, so that any number of uuids costs one scan.
-    {
-        let mut appender = conn.appender_to_catalog_and_db("unsure_uuids", "temp", "main")?;
+    append_temp(conn, "unsure_uuids", |appender| {
         for uuid in uuids {
             appender.append_row([uuid.to_string()])?;
         }
-        appender.flush()?;
-    }
+        Ok(())
+    })?;
     let stored = (|| {
         let mut statement = conn.prepare_cached(
             "SELECT e.uuid::VARCHAR FROM events e SEMI JOIN temp.main.unsure_uuids u ON e.uuid = u.uuid

@@ -267,6 +267,19 @@ pub(crate) fn count_group_columns(conn: &Connection) -> Result<usize> {
 mod tests {
     use crate::DuckStore;
 
+    /// A store made by an older Cairn (its tables written by `sql`), opened
+    /// by this one.
+    fn store_from_before(sql: &str) -> (tempfile::TempDir, DuckStore) {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old =
+                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
+            old.execute_batch(sql).unwrap();
+        }
+        let store = DuckStore::open(dir.path(), 5).unwrap();
+        (dir, store)
+    }
+
     #[test]
     fn a_store_from_before_person_overrides_derives_them_from_its_events() {
         let dir = tempfile::tempdir().unwrap();
@@ -300,21 +313,14 @@ mod tests {
 
     #[test]
     fn a_store_from_before_drops_the_primary_keys_of_its_entity_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let old =
-                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
-            old.execute_batch(
-                "CREATE TABLE person_distinct_ids (project_id BIGINT NOT NULL,
-                     distinct_id VARCHAR NOT NULL, person_id UUID NOT NULL,
-                     PRIMARY KEY (project_id, distinct_id));
-                 INSERT INTO person_distinct_ids VALUES
-                     (1, 'b', '00000000-0000-0000-0000-00000000000b'),
-                     (1, 'a', '00000000-0000-0000-0000-00000000000a');",
-            )
-            .unwrap();
-        }
-        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let (_dir, store) = store_from_before(
+            "CREATE TABLE person_distinct_ids (project_id BIGINT NOT NULL,
+                 distinct_id VARCHAR NOT NULL, person_id UUID NOT NULL,
+                 PRIMARY KEY (project_id, distinct_id));
+             INSERT INTO person_distinct_ids VALUES
+                 (1, 'b', '00000000-0000-0000-0000-00000000000b'),
+                 (1, 'a', '00000000-0000-0000-0000-00000000000a');",
+        );
         let conn = store.conn().unwrap();
         let keys: i64 = conn
             .query_row(
@@ -374,22 +380,15 @@ mod tests {
 
     #[test]
     fn accounts_and_keys_from_before_access_rules_stay_administrators() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let old =
-                duckdb::Connection::open(dir.path().join(crate::duck::DATABASE_FILE)).unwrap();
-            old.execute_batch(
-                "CREATE TABLE users (id UUID PRIMARY KEY, email VARCHAR NOT NULL UNIQUE,
-                     password_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
-                 CREATE TABLE personal_api_keys (id UUID PRIMARY KEY, project_id BIGINT NOT NULL,
-                     label VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL UNIQUE,
-                     mask_value VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
-                 INSERT INTO users VALUES (uuidv4(), 'old@example.com', 'h', now());
-                 INSERT INTO personal_api_keys VALUES (uuidv4(), 1, 'old', 'hash', 'phx_...', now());",
-            )
-            .unwrap();
-        }
-        let store = DuckStore::open(dir.path(), 5).unwrap();
+        let (_dir, store) = store_from_before(
+            "CREATE TABLE users (id UUID PRIMARY KEY, email VARCHAR NOT NULL UNIQUE,
+                 password_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+             CREATE TABLE personal_api_keys (id UUID PRIMARY KEY, project_id BIGINT NOT NULL,
+                 label VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL UNIQUE,
+                 mask_value VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+             INSERT INTO users VALUES (uuidv4(), 'old@example.com', 'h', now());
+             INSERT INTO personal_api_keys VALUES (uuidv4(), 1, 'old', 'hash', 'phx_...', now());",
+        );
         let conn = store.conn().unwrap();
         let user = crate::duck::users::find_user(&conn, "old@example.com")
             .unwrap()
