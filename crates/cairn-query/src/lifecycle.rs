@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use serde_json::{json, Value};
 
-use arrow_array::{Int64Array, UInt64Array};
+use arrow_array::{Array, Int64Array, UInt64Array};
 use cairn_store::EventScanner;
 
 use crate::actors::{resolve, ActorFilter, ActorSet, Cell, Facts};
@@ -91,7 +91,8 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
     let p = ctx.project.0;
     // The actor's created-at is joined after grouping: one lookup per actor
     // and period instead of one per event.
-    // A group without a profile counts as created at its first event here;
+    // A group without a profile counts as created at its first event here
+    // (with masks, that is its first active period: no column needed);
     // persons count only with a profile, so theirs is not needed.
     let (join, having, created, first) = match actor {
         Actor::Person => (
@@ -106,8 +107,12 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
                 "LEFT JOIN groups c ON c.project_id = {p} AND c.group_type_index = {index} AND c.group_key = x.a"
             ),
             "",
-            "coalesce(c.created_at, x.first)",
-            ", min(e.timestamp) AS first",
+            if masks {
+                "c.created_at"
+            } else {
+                "coalesce(c.created_at, x.first)"
+            },
+            if masks { "" } else { ", min(e.timestamp) AS first" },
         ),
     };
     let created_bucket = bucket_sql(
@@ -173,11 +178,19 @@ fn scan(db: &dyn EventScanner, plan: &Plan) -> Result<Vec<(u64, i64, i64)>> {
             .then(|| column::<Int64Array>(batch, 1))
             .transpose()?;
         for i in 0..batch.num_rows() {
-            // Created before the window: never "new" here.
-            let created = match plan.index.get(&created.value(i)) {
-                Some(&c) => c,
-                None if created.value(i) < plan.before => i64::MIN,
-                None => i64::MAX,
+            let created = if created.is_null(i) {
+                // A group without a profile (with masks only): created in
+                // its first active period.
+                masks
+                    .as_ref()
+                    .map_or(i64::MIN, |m| i64::from(m.value(i).trailing_zeros()))
+            } else {
+                match plan.index.get(&created.value(i)) {
+                    Some(&c) => c,
+                    // Created before the window: never "new" here.
+                    None if created.value(i) < plan.before => i64::MIN,
+                    None => i64::MAX,
+                }
             };
             if let Some(masks) = &masks {
                 let mask = masks.value(i);

@@ -160,11 +160,11 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Only events whose actor is known: groups need the event's key.
+    /// Only events whose actor is known: groups need the event's key. (A
+    /// condition of the WHERE clause: a NULL key fails it as '' does.)
     pub fn require_actor(&mut self, actor: Actor) {
         if let Actor::Group(index) = actor {
-            self.conditions
-                .push(format!("coalesce(e.group_{index}, '') <> ''"));
+            self.conditions.push(format!("e.group_{index} <> ''"));
         }
     }
 

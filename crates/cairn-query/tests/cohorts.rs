@@ -121,6 +121,8 @@ backend_suite! {
     #[test]
     fn lifecycle_by_persons_and_by_company() {
         let f = activity();
+        // initech has no profile: it counts as created at its first event.
+        f.event_with("used", "dee", "2024-03-12 10:00:00", json!({}), &[(0, "initech")]);
         let q = |extra: Value| {
             let mut q = json!({"kind": "LifecycleQuery", "series": [{"kind": "EventsNode", "event": "used"}],
                 "dateRange": {"date_from": "2024-03-11", "date_to": "2024-03-13"}});
@@ -140,17 +142,18 @@ backend_suite! {
         let people = statuses(&f.query(q(json!({}))));
         // Mar 11: cy new (created that day), ben resurrecting (created Mar 10, idle then);
         // ana and dee (active Mar 10) dormant. Mar 12: ana resurrecting; ben, cy dormant.
-        // Mar 13: ben, cy resurrecting; ana dormant.
+        // Mar 13: ben, cy resurrecting; ana dormant. dee: resurrecting Mar 12, dormant Mar 13.
         assert_eq!(people["new"], json!([1, 0, 0]));
         assert_eq!(people["returning"], json!([0, 0, 0]));
-        assert_eq!(people["resurrecting"], json!([1, 1, 2]));
-        assert_eq!(people["dormant"], json!([-2, -2, -1]));
+        assert_eq!(people["resurrecting"], json!([1, 2, 2]));
+        assert_eq!(people["dormant"], json!([-2, -2, -2]));
         let companies = statuses(&f.query(q(json!({"aggregation_group_type_index": 0}))));
-        // acme: active every day → returning. globex: created Mar 11 → new, then dormant, resurrecting.
-        assert_eq!(companies["new"], json!([1, 0, 0]));
+        // acme: active every day → returning. globex: created Mar 11 → new, then dormant,
+        // resurrecting. initech: new Mar 12, its first event; dormant Mar 13.
+        assert_eq!(companies["new"], json!([1, 1, 0]));
         assert_eq!(companies["returning"], json!([1, 1, 1]));
         assert_eq!(companies["resurrecting"], json!([0, 0, 1]));
-        assert_eq!(companies["dormant"], json!([0, -1, 0]));
+        assert_eq!(companies["dormant"], json!([0, -1, -1]));
         // Over 64 days each actor's periods no longer fit one bit mask: the
         // rows come one per period instead, and tell the same story.
         for agg in [json!(null), json!(0)] {

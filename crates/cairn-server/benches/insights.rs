@@ -18,7 +18,7 @@
 //! equal the same way) and next to the same insight on DuckDB, after
 //! checking that both engines answer the same.
 //!
-//!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME] [--clickhouse | --clickhouse-only]
+//!     [CAIRN_MEMORY_LIMIT=1GB] cargo bench --profile dev -p cairn-server --bench insights -- [--events N] [--runs R] [--only NAME] [--clickhouse | --clickhouse-only] [--hold]
 
 #[path = "insights/answers.rs"]
 mod answers;
@@ -364,6 +364,12 @@ fn main() {
             .lines()
             .filter(|l| !l.trim().is_empty())
         {
+            // A setting applies to the statements after it.
+            if sql.starts_with("SET ") {
+                conn.execute_batch(sql).unwrap();
+                println!("{sql}");
+                continue;
+            }
             println!("{:>8.1} ms  {sql}", median_ms(runs, || run_sql(&conn, sql)));
         }
         return;
@@ -514,6 +520,17 @@ fn on_clickhouse(
     // Merge the parts, as servers that have been running would have.
     for node in &nodes {
         node.execute("OPTIMIZE TABLE events_local FINAL").unwrap();
+    }
+    // `--hold`: the loaded cluster stays up for statements by hand (curl
+    // its HTTP ports) until a line is read from standard input.
+    if std::env::args().any(|a| a == "--hold") {
+        println!(
+            "ClickHouse holds the data set at {} and {}; press Enter to go on",
+            server.http_url(0),
+            server.http_url(1)
+        );
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).unwrap();
     }
     let on_duck = duck.scanner().unwrap();
     let on_ch = clickhouse.scanner().unwrap();
