@@ -94,13 +94,12 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
     // A group without a profile counts as created at its first event here
     // (with masks, that is its first active period: no column needed);
     // persons count only with a profile, so theirs is not needed.
-    let (join, having, created, first) = match actor {
+    let (join, having, (created, first)) = match actor {
         Actor::Person => (
             format!("LEFT JOIN persons c ON c.project_id = {p} AND c.id = x.a"),
             // Only persons with a profile (personless events have none).
             "WHERE c.id IS NOT NULL",
-            "c.created_at",
-            "",
+            ("c.created_at", ""),
         ),
         Actor::Group(index) => (
             format!(
@@ -108,11 +107,10 @@ fn plan(db: &dyn EventScanner, ctx: &ProjectContext, query: &LifecycleQuery) -> 
             ),
             "",
             if masks {
-                "c.created_at"
+                ("c.created_at", "")
             } else {
-                "coalesce(c.created_at, x.first)"
+                ("coalesce(c.created_at, x.first)", ", min(e.timestamp) AS first")
             },
-            if masks { "" } else { ", min(e.timestamp) AS first" },
         ),
     };
     let created_bucket = bucket_sql(

@@ -60,15 +60,15 @@ impl Dialect for ClickHouseDialect {
     fn boundaries_between(&self, unit: TimeUnit, from: &str, to: &str) -> String {
         // Days, weeks and months are counted between calendar dates, which
         // is cheaper per row than between `DateTime64`s.
-        let dates = || format!("toDate32({from}), toDate32({to})");
+        let between = match unit {
+            TimeUnit::Minute | TimeUnit::Hour => format!("{from}, {to}"),
+            TimeUnit::Day | TimeUnit::Week | TimeUnit::Month => {
+                format!("toDate32({from}), toDate32({to})")
+            }
+        };
         match unit {
-            TimeUnit::Week => self.int_div(&format!("dateDiff('day', {})", dates()), "7"),
-            TimeUnit::Day | TimeUnit::Month => {
-                format!("dateDiff('{}', {})", unit_name(unit), dates())
-            }
-            TimeUnit::Minute | TimeUnit::Hour => {
-                format!("dateDiff('{}', {from}, {to})", unit_name(unit))
-            }
+            TimeUnit::Week => self.int_div(&format!("dateDiff('day', {between})"), "7"),
+            _ => format!("dateDiff('{}', {between})", unit_name(unit)),
         }
     }
 
