@@ -41,7 +41,7 @@ use cairn_store::{DuckStore, EventStore};
 use duckdb::Connection;
 
 use answers::{AsRows, Rows};
-use support::{arg, build};
+use support::{arg, build, dir_bytes, process_memory_mib, BenchServer};
 
 fn ms(f: &mut impl FnMut()) -> f64 {
     let started = Instant::now();
@@ -322,8 +322,24 @@ fn main() {
     }
     let events = arg("--events", 10_000_000);
     let runs = arg("--runs", 9);
-    let dir = build(events);
+    // `--data DIR`: another copy of the data set (for experiments on it).
+    let args: Vec<String> = std::env::args().collect();
+    let dir = match args.iter().position(|a| a == "--data") {
+        Some(i) => std::path::PathBuf::from(&args[i + 1]),
+        None => build(events),
+    };
     let store = DuckStore::open(&dir, 5).unwrap();
+    // The layout a server leaves: its events sorted by its background pass
+    // (`--as-loaded`: as ingestion appended them, for a comparison).
+    let started = Instant::now();
+    let as_loaded = args.iter().any(|a| a == "--as-loaded");
+    if let Some(pass) = (!as_loaded).then(|| store.sort_events().unwrap()).flatten() {
+        println!(
+            "sorted {} events by name and time in {:.1} s (once)",
+            pass.rewritten,
+            started.elapsed().as_secs_f64()
+        );
+    }
     // The server's memory bound, unless `CAIRN_MEMORY_LIMIT` says otherwise.
     let memory_limit = std::env::var("CAIRN_MEMORY_LIMIT")
         .unwrap_or_else(|_| cairn_server::config::DEFAULT_MEMORY_LIMIT.into());
@@ -353,7 +369,6 @@ fn main() {
         )
         .unwrap();
     // `--sql FILE`: time statements (one per line) on this data set instead.
-    let args: Vec<String> = std::env::args().collect();
     if let Some(file) = args
         .iter()
         .position(|a| a == "--sql")
@@ -368,6 +383,26 @@ fn main() {
             if sql.starts_with("SET ") {
                 conn.execute_batch(sql).unwrap();
                 println!("{sql}");
+                continue;
+            }
+            // `RUN statement`: once, timed (a change to the data set).
+            if let Some(statement) = sql.strip_prefix("RUN ") {
+                let took = ms(&mut || conn.execute_batch(statement).unwrap());
+                println!("{took:>8.1} ms  (once) {statement}");
+                continue;
+            }
+            // `PRINT query`: its rows.
+            if let Some(query) = sql.strip_prefix("PRINT ") {
+                println!("{query}");
+                let mut statement = conn.prepare(query).unwrap();
+                let mut rows = statement.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    let width = row.as_ref().column_count();
+                    let cells: Vec<String> = (0..width)
+                        .map(|i| format!("{:?}", row.get::<_, duckdb::types::Value>(i).unwrap()))
+                        .collect();
+                    println!("  {}", cells.join(" | "));
+                }
                 continue;
             }
             println!("{:>8.1} ms  {sql}", median_ms(runs, || run_sql(&conn, sql)));
@@ -482,10 +517,37 @@ fn main() {
         println!("\nworst ratio {worst:.2} (target ≤ 1.0; – : no hand-written SQL with the same answer yet); slowest insight {slowest:.0} ms (target < 1000 ms)");
         println!("worst drill-down / insight {worst_drill:.2} (target ≤ 1.5)");
     }
+    let duck_rss = process_memory_mib(std::process::id(), "VmRSS:");
     if !duckdb || args.iter().any(|a| a == "--clickhouse") {
         on_clickhouse(&store, &ctx, &first, &last, runs, only.as_deref());
     }
+    // The server on this data set: how long it takes to answer, and its
+    // size on disk next to the process that ran the DuckDB insights.
+    let used_blocks: i64 = conn
+        .query_row("SELECT used_blocks FROM pragma_database_size()", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let file = std::fs::metadata(dir.join(cairn_store::duck::DATABASE_FILE))
+        .unwrap()
+        .len();
+    drop((scanner, conn, store));
+    let started = Instant::now();
+    let server = BenchServer::start_on(&dir);
+    let healthy = started.elapsed().as_secs_f64();
+    println!(
+        "\nDuckDB: data directory {:.0} MiB (database file {:.0} MiB, of which {:.0} MiB in use); RSS {duck_rss:.0} MiB after the insights",
+        dir_bytes(&dir) as f64 / MIB,
+        file as f64 / MIB,
+        used_blocks as f64 * 262_144.0 / MIB,
+    );
+    println!(
+        "server start on this data set: healthy after {healthy:.2} s (target < 2 s), RSS {:.0} MiB",
+        server.rss_mib()
+    );
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// Each insight on ClickHouse next to DuckDB (see the module doc).
 fn on_clickhouse(
@@ -534,6 +596,18 @@ fn on_clickhouse(
     }
     let on_duck = duck.scanner().unwrap();
     let on_ch = clickhouse.scanner().unwrap();
+    // The same events as a ClickHouse user would lay them out on one node:
+    // sorted by event and day (PostHog's key), one partition per month.
+    clickhouse
+        .execute(
+            "CREATE TABLE events_by_event ENGINE = MergeTree PARTITION BY toYYYYMM(timestamp)
+             ORDER BY (project_id, event, toDate(timestamp), person_id)
+             SETTINGS allow_nullable_key = 1 AS SELECT * FROM events",
+        )
+        .unwrap();
+    clickhouse
+        .execute("OPTIMIZE TABLE events_by_event FINAL")
+        .unwrap();
     println!(
         "{:<28} {:<8} {:>10} {:>10} {:>7} {:>10} {:>7}",
         "insight", "by", "CH ms", "hand ms", "CH/hand", "DuckDB ms", "CH/Duck"
@@ -549,7 +623,8 @@ fn on_clickhouse(
             .map(|line| line.split('\t').map(String::from).collect())
             .collect()
     };
-    let (mut worst, mut worst_hand) = (0f64, 0f64);
+    let (mut worst, mut worst_hand, mut worst_duck) = (0f64, 0f64, 0f64);
+    let mut against_user_layout = Vec::new();
     for group in [false, true] {
         for case in cases(first, last, group) {
             if only.is_some_and(|o| !case.name.contains(o)) {
@@ -595,6 +670,33 @@ fn on_clickhouse(
                 },
             );
             worst = worst.max(ratio);
+            // Cairn on DuckDB against the hand-written SQL on the user's
+            // layout, checked equal the same way.
+            if let Some((sql, rows)) = &case.clickhouse {
+                let sql = sql.replace("FROM events ", "FROM events_by_event ");
+                let cairn = rows(&on_clickhouse);
+                let width = cairn.first().map_or(0, Vec::len);
+                let by_hand: Rows = hand(&sql)
+                    .into_iter()
+                    .map(|row| row[..width.min(row.len())].to_vec())
+                    .collect();
+                assert_eq!(
+                    by_hand, cairn,
+                    "{}: the hand-written ClickHouse SQL answers differently on events_by_event",
+                    case.name
+                );
+                let (duck_ms, user_ms, ratio) = paired_ms(
+                    runs,
+                    || {
+                        cairn_query::run(&*on_duck, ctx, case.query.clone()).unwrap();
+                    },
+                    || {
+                        hand(&sql);
+                    },
+                );
+                worst_duck = worst_duck.max(ratio);
+                against_user_layout.push((case.name, group, duck_ms, user_ms, ratio));
+            }
             let (hand_ms, hand_ratio) = match by_hand {
                 Some((_, hand_ms, hand_ratio)) => {
                     worst_hand = worst_hand.max(hand_ratio);
@@ -616,4 +718,31 @@ fn on_clickhouse(
     }
     println!("\nworst ClickHouse / hand-written ClickHouse SQL {worst_hand:.2} (target ≤ 1.0; – : no hand-written SQL with the same answer yet)");
     println!("worst ClickHouse / DuckDB {worst:.2}");
+    println!("\nCairn on DuckDB against hand-written SQL on one ClickHouse node, events sorted by (project_id, event, toDate(timestamp), person_id):");
+    println!(
+        "{:<28} {:<8} {:>10} {:>10} {:>7}",
+        "insight", "by", "DuckDB ms", "CH ms", "ratio"
+    );
+    for (name, group, duck_ms, user_ms, ratio) in &against_user_layout {
+        println!(
+            "{:<28} {:<8} {:>10.1} {:>10.1} {:>7.2}",
+            name,
+            if *group { "company" } else { "person" },
+            duck_ms,
+            user_ms,
+            ratio
+        );
+    }
+    let ratios: Vec<f64> = against_user_layout.iter().map(|r| r.4).collect();
+    let mean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len().max(1) as f64).exp();
+    println!("worst DuckDB / ClickHouse {worst_duck:.2}, geometric mean {mean:.2} (target ≤ 1.0)");
+    let bytes = clickhouse
+        .execute("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND table = 'events_by_event'")
+        .unwrap();
+    let bytes: f64 = bytes.trim().parse().unwrap();
+    println!(
+        "ClickHouse: events_by_event {:.0} MiB on disk; RSS of its node {:.0} MiB after the insights",
+        bytes / MIB,
+        process_memory_mib(server.pids()[0], "VmRSS:")
+    );
 }

@@ -33,6 +33,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const MAX_CONNECTIONS: usize = 1 << 20;
 /// Journal on disk, while ClickHouse lags, past which capture answers 503.
 pub const DEFAULT_CLICKHOUSE_BACKLOG: &str = "4GiB";
+/// Events appended unsorted before the background pass sorts them: about
+/// eight of DuckDB's row groups, so each event name gets row groups of its own.
+pub const DEFAULT_SORT_AFTER_EVENTS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -44,7 +47,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// TOML file with any of: bind, data_dir, group_type_limit, request_timeout, memory_limit,
     /// entity_cache_size, log, public_url, public_metrics, sign_in_limit, query_timeout,
-    /// max_connections, clickhouse_url, clickhouse_user, clickhouse_password,
+    /// max_connections, sort_after_events, clickhouse_url, clickhouse_user, clickhouse_password,
     /// clickhouse_database, clickhouse_cluster, clickhouse_backlog
     #[arg(long, env = "CAIRN_CONFIG")]
     pub config: Option<PathBuf>,
@@ -95,6 +98,11 @@ pub struct ServeArgs {
     /// closes [default: 1024]
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Events appended since the last sort after which the embedded store
+    /// sorts them by name and time in the background, so that insights read
+    /// only the events they ask for (0: never) [default: 1000000]
+    #[arg(long, env = "CAIRN_SORT_AFTER_EVENTS")]
+    pub sort_after_events: Option<u64>,
     /// Run insights on ClickHouse: its HTTP URL, e.g. `http://host:8123`,
     /// or on a cluster every node's, comma-separated (events go in through
     /// the first; persons and groups are copied to each) [default: none,
@@ -135,6 +143,7 @@ struct FileConfig {
     sign_in_limit: Option<u32>,
     query_timeout: Option<u64>,
     max_connections: Option<usize>,
+    sort_after_events: Option<u64>,
     clickhouse_url: Option<String>,
     clickhouse_user: Option<String>,
     clickhouse_password: Option<String>,
@@ -168,6 +177,8 @@ pub struct Config {
     pub query_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Unsorted events that start a background sort (0: never).
+    pub sort_after_events: u64,
     /// Where insights run, if not on DuckDB.
     pub clickhouse: Option<ClickHouseSettings>,
 }
@@ -276,6 +287,10 @@ impl ServeArgs {
             sign_in_limit,
             query_timeout: Duration::from_secs(query_timeout),
             max_connections,
+            sort_after_events: self
+                .sort_after_events
+                .or(file.sort_after_events)
+                .unwrap_or(DEFAULT_SORT_AFTER_EVENTS),
             clickhouse,
         })
     }

@@ -37,6 +37,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let first_start = ensure_default_project(&*store.storage.catalog, &config)?;
     // The one choice of clock: ingestion and every handler read it.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Stops (after the pipeline) when `serve` returns.
+    let _clustering = store.start_clustering(config.sort_after_events)?;
     let (storage, entities, pipeline) = store.start_pipeline(clock.clone())?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

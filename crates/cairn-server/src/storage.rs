@@ -10,8 +10,8 @@ use cairn_core::time::Clock;
 use cairn_ingest::Pipeline;
 use cairn_store::clickhouse::{ClickHouse, ClickHouseLoader};
 use cairn_store::{
-    Catalog, DuckStore, DuckWriter, EntityReader, EntityState, EventStore, FollowerSpec,
-    JournaledWriter,
+    Catalog, Clustering, DuckStore, DuckWriter, EntityReader, EntityState, EventStore,
+    FollowerSpec, JournaledWriter,
 };
 
 use crate::config::Config;
@@ -36,6 +36,8 @@ pub struct Ingesting {
     /// Persons and groups as ingestion leaves them, which the writer
     /// applies each commit to and `/flags` reads.
     pub entities: Arc<EntityState>,
+    /// The embedded store, whose events the background pass sorts.
+    embedded: DuckStore,
     data_dir: std::path::PathBuf,
     group_type_limit: usize,
 }
@@ -76,6 +78,7 @@ impl Storage {
             entities.clone(),
             followers,
         )?;
+        let embedded = store.clone();
         let mut storage = Self::over(store.with_read_barrier(writer.barrier()));
         if let Some(clickhouse) = &config.clickhouse {
             let barrier = writer
@@ -88,6 +91,7 @@ impl Storage {
             storage,
             writer,
             entities,
+            embedded,
             data_dir: config.data_dir.clone(),
             group_type_limit: config.group_type_limit,
         })
@@ -104,6 +108,20 @@ impl Storage {
 }
 
 impl Ingesting {
+    /// Starts sorting the embedded store's events in the background once
+    /// `sort_after_events` have arrived unsorted (never for 0); it stops
+    /// when the handle is dropped.
+    pub fn start_clustering(
+        &self,
+        sort_after_events: u64,
+    ) -> cairn_store::Result<Option<Clustering>> {
+        if sort_after_events == 0 {
+            return Ok(None);
+        }
+        let threshold = i64::try_from(sort_after_events).unwrap_or(i64::MAX);
+        self.embedded.start_clustering(threshold).map(Some)
+    }
+
     /// Starts ingestion's writer thread, which reads "now" from `clock`.
     pub fn start_pipeline(
         self,

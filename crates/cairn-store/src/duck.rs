@@ -7,6 +7,7 @@
 //! behind the journal. Everything in the crate that speaks DuckDB is here.
 
 mod boundary;
+mod clustering;
 mod dialect;
 mod entities;
 mod flags;
@@ -33,6 +34,8 @@ use crate::bulk::{BulkLoader, LoadTarget};
 use crate::commit::EntityChanges;
 use crate::event_batch::{self, Uuids};
 use crate::{Commit, IngestStore, Result, SnapshotVisitor, StoreError};
+
+pub use clustering::{Clustering, Pass};
 
 pub type PooledConnection = r2d2::PooledConnection<DuckdbConnectionManager>;
 
@@ -105,6 +108,18 @@ impl DuckStore {
             conn.prepare("SELECT tag, memory_usage_bytes::UBIGINT FROM duckdb_memory()")?;
         let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sorts the events appended since the last pass in the background,
+    /// once there are at least `min_unsorted` (see [`Clustering`]).
+    pub fn start_clustering(&self, min_unsorted: i64) -> Result<Clustering> {
+        Clustering::start(self.conn()?, min_unsorted)
+    }
+
+    /// Sorts the events appended since the last pass now, however few
+    /// (one pass of [`Clustering`]); `None` when there were none.
+    pub fn sort_events(&self) -> Result<Option<Pass>> {
+        clustering::sort_pass(&mut *self.conn()?, 1)
     }
 
     /// A connection for administrative reads and writes, which need not see

@@ -29,7 +29,7 @@ pub use barrier::ReadBarrier;
 pub use bulk::{BulkLoader, LoadTarget};
 pub use catalog::Catalog;
 pub use commit::{Commit, EntityChanges};
-pub use duck::{DuckStore, DuckWriter};
+pub use duck::{Clustering, DuckStore, DuckWriter, Pass};
 pub use entities::EntityReader;
 pub use entity_state::{EntityState, EntityStats};
 pub use error::StoreError;

@@ -33,7 +33,9 @@ pub struct BenchServer {
     dir: PathBuf,
     /// Options of `cairn serve` besides the address and data directory.
     args: Vec<String>,
-    _data: tempfile::TempDir,
+    /// The temporary data directory, removed with the server (none for a
+    /// directory of the caller's).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl BenchServer {
@@ -45,15 +47,20 @@ impl BenchServer {
     pub fn start_with(args: Vec<String>) -> Self {
         let data = tempfile::tempdir().unwrap();
         let dir = data.path().to_path_buf();
-        Self::start_in_with(data, &dir, args)
+        Self::start_in_with(Some(data), &dir, args)
     }
 
     /// Starts on `dir`, whose lifetime `data` holds.
     pub fn start_in(data: tempfile::TempDir, dir: &Path) -> Self {
-        Self::start_in_with(data, dir, Vec::new())
+        Self::start_in_with(Some(data), dir, Vec::new())
     }
 
-    fn start_in_with(data: tempfile::TempDir, dir: &Path, args: Vec<String>) -> Self {
+    /// Starts on `dir`, which stays when the server stops.
+    pub fn start_on(dir: &Path) -> Self {
+        Self::start_in_with(None, dir, Vec::new())
+    }
+
+    fn start_in_with(data: Option<tempfile::TempDir>, dir: &Path, args: Vec<String>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -90,19 +97,7 @@ impl BenchServer {
 
     /// Bytes the data directory's files hold.
     pub fn data_bytes(&self) -> u64 {
-        fn walk(dir: &Path) -> u64 {
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|entry| match entry.metadata() {
-                    Ok(m) if m.is_dir() => walk(&entry.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(&self.dir)
+        dir_bytes(&self.dir)
     }
 
     /// The server's peak resident memory so far.
@@ -116,15 +111,33 @@ impl BenchServer {
     }
 
     fn memory_mib(&self, field: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .map(|kib| kib / 1024.0)
-            .unwrap_or(f64::NAN)
+        process_memory_mib(self.child.id(), field)
     }
+}
+
+/// Bytes the files under `dir` hold.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A process's memory by its `/proc/PID/status` field (`VmRSS:`, `VmHWM:`).
+pub fn process_memory_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
 }
 
 impl Drop for BenchServer {

@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
     details JSON NOT NULL,
     timestamp TIMESTAMP NOT NULL
 );
+-- The events' sorted runs, each of those inserted after the run before up
+-- to `upto` (see clustering.rs).
+CREATE TABLE IF NOT EXISTS event_runs (upto TIMESTAMP NOT NULL, rows BIGINT NOT NULL);
 -- The last ingestion journal record loaded (see journal.rs): one row.
 CREATE TABLE IF NOT EXISTS journal_loaded (seq UBIGINT NOT NULL);
 INSERT INTO journal_loaded SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM journal_loaded);
