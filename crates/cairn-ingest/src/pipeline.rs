@@ -3,7 +3,9 @@
 //! queued (up to a cap), processes it in order, writes it in one transaction
 //! (group commit) and only then answers each request. What it records as
 //! "now" (insertion and creation times, warnings and their debounce) is read
-//! from the clock it is started with.
+//! from the clock it is started with, and never goes back: if the clock
+//! steps back, the writer keeps the time of its last commit until the clock
+//! passes it.
 //!
 //! Persons and groups are read from the [`EntityState`] the store applies
 //! each commit to; the event uuid filters are saved in the data directory
@@ -38,10 +40,6 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// How often the uuid filters are saved while ingesting: what a start after
 /// a crash reads back from the store is what came since.
 const SAVE_FILTERS_EVERY: Duration = Duration::from_secs(60);
-/// Events inserted this long before the saved filters' time are read back
-/// too, in case the clock stepped back (NTP steps are far smaller). Kept
-/// short: a start reads back every uuid of this window.
-const FILTERS_CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
 
 /// What happened to a request's events, reported once they are durable.
 pub use crate::processor::Processed as Accepted;
@@ -83,7 +81,7 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let filters = data_dir.join(seen::SAVED_FILE);
-        let uuids = load_uuids(&mut store, &filters)?;
+        let (uuids, covered) = load_uuids(&mut store, &filters)?;
         let processor = Processor::new(entities, group_type_limit).with_seen_uuids(uuids);
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let queued = Arc::new(AtomicI64::new(0));
@@ -97,6 +95,7 @@ impl Pipeline {
                         processor,
                         filters,
                         last_commit: None,
+                        last_now: covered,
                         saved: Instant::now(),
                     };
                     writer.run(receiver, queued, clock.as_ref());
@@ -154,15 +153,18 @@ impl Pipeline {
     }
 }
 
-/// The saved uuid filters with the uuids of the events stored since; every
-/// stored uuid when there are none.
+/// The saved uuid filters with the uuids of the events stored since, and the
+/// time they cover; every stored uuid when there are none. "Now" never goes
+/// back (see [`Writer::now`]), so every event stored after the save was
+/// inserted at or after that time.
+#[allow(clippy::type_complexity)]
 fn load_uuids<S: IngestStore>(
     store: &mut S,
     path: &Path,
-) -> Result<HashMap<ProjectId, SeenUuids>, StoreError> {
+) -> Result<(HashMap<ProjectId, SeenUuids>, Option<DateTime<Utc>>), StoreError> {
     let loading = Instant::now();
     let (mut uuids, since) = match seen::load(path) {
-        Ok(Some((covered, uuids))) => (uuids, Some(covered - FILTERS_CLOCK_MARGIN)),
+        Ok(Some((covered, uuids))) => (uuids, Some(covered)),
         Ok(None) => (HashMap::new(), None),
         Err(error) => {
             tracing::warn!(%error, path = %path.display(), "cannot read the saved event uuid filters; rebuilding them");
@@ -180,7 +182,7 @@ fn load_uuids<S: IngestStore>(
         saved_filters = since.is_some(),
         "event uuid filters loaded"
     );
-    Ok(uuids)
+    Ok((uuids, since))
 }
 
 /// The writer thread's state.
@@ -191,6 +193,8 @@ struct Writer<S> {
     filters: PathBuf,
     /// "Now" of the last stored commit: the saved filters cover it.
     last_commit: Option<DateTime<Utc>>,
+    /// The latest "now" handed out (or the saved filters' time, at start).
+    last_now: Option<DateTime<Utc>>,
     saved: Instant,
 }
 
@@ -215,11 +219,23 @@ impl<S: IngestStore> Writer<S> {
             }
             let depth = queued.fetch_sub(jobs.len() as i64, Ordering::Relaxed) - jobs.len() as i64;
             metrics::gauge!("cairn_ingest_queue_depth").set(depth as f64);
-            self.round(jobs, clock.now());
+            let now = self.now(clock);
+            self.round(jobs, now);
             if self.saved.elapsed() >= SAVE_FILTERS_EVERY {
                 self.save_filters();
             }
         }
+    }
+
+    /// The clock's reading, or the last one handed out if the clock stepped
+    /// back since: insertion times only grow, so a start finds every event
+    /// stored after the filters were saved at or after their time.
+    fn now(&mut self, clock: &dyn Clock) -> DateTime<Utc> {
+        let now = self
+            .last_now
+            .map_or(clock.now(), |last| last.max(clock.now()));
+        self.last_now = Some(now);
+        now
     }
 
     /// Processes `jobs` in order and stores them in one commit.

@@ -551,23 +551,32 @@ fn event_uuids(
     since: Option<DateTime<Utc>>,
     each: &mut dyn FnMut(ProjectId, Uuid),
 ) -> Result<()> {
-    // Events are appended in insertion order: the row groups' zone maps on
-    // `inserted_at` skip all but the newest.
+    use arrow_array::{Array, Int64Array, StringArray};
+    // Events are appended in insertion order, and sorted runs hold spans of
+    // it: the row groups' zone maps on `inserted_at` skip the older ones.
+    // Arrow batches, not rows: a start may read millions of them.
     let sql = "SELECT project_id, uuid::VARCHAR FROM events";
     let mut statement;
-    let mut rows = match since {
+    let batches = match since {
         Some(since) => {
             statement = conn.prepare(&format!("{sql} WHERE inserted_at >= ?"))?;
-            statement.query([timestamp_value(since)])?
+            statement.query_arrow([timestamp_value(since)])?
         }
         None => {
             statement = conn.prepare(sql)?;
-            statement.query([])?
+            statement.query_arrow([])?
         }
     };
-    while let Some(row) = rows.next()? {
-        let uuid: String = row.get(1)?;
-        each(ProjectId(row.get(0)?), uuid.parse()?);
+    let corrupt = || StoreError::Corrupt("event uuids did not come back as text".into());
+    for batch in batches {
+        let projects = batch.column(0).as_any().downcast_ref::<Int64Array>();
+        let uuids = batch.column(1).as_any().downcast_ref::<StringArray>();
+        let (Some(projects), Some(uuids)) = (projects, uuids) else {
+            return Err(corrupt());
+        };
+        for i in 0..batch.num_rows() {
+            each(ProjectId(projects.value(i)), uuids.value(i).parse()?);
+        }
     }
     Ok(())
 }
