@@ -43,6 +43,11 @@ use duckdb::Connection;
 use answers::{AsRows, Rows};
 use support::{arg, build, dir_bytes, process_memory_mib, BenchServer};
 
+/// The server's allocator (see `main.rs`): the insights run here as they
+/// run there, and so does the hand-written SQL beside them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn ms(f: &mut impl FnMut()) -> f64 {
     let started = Instant::now();
     f();

@@ -2,7 +2,10 @@
 //! strict and unordered, with conversion windows, exclusions and optional
 //! steps. Pure, so it is tested directly and against a brute force.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
+
+use smallvec::{smallvec, SmallVec};
 
 use crate::nodes::FunnelOrder;
 
@@ -31,12 +34,16 @@ pub struct Funnel {
     pub exclusions: Vec<(usize, usize)>,
 }
 
+/// A time per step, inline for funnels of up to eight steps: a funnel walks
+/// tens of thousands of actors, and attempts are copied as they advance.
+pub type StepTimes = SmallVec<[Option<i64>; 8]>;
+
 /// The attempt reported for an actor: the furthest step (0-based) and the
 /// time of each step it went through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub reached: usize,
-    pub times: Vec<Option<i64>>,
+    pub times: StepTimes,
 }
 
 impl Outcome {
@@ -57,7 +64,7 @@ impl Outcome {
 #[derive(Debug, Clone)]
 struct Attempt {
     start: i64,
-    times: Vec<Option<i64>>,
+    times: StepTimes,
     excluded: bool,
 }
 
@@ -65,25 +72,27 @@ impl Funnel {
     /// The actor's outcome; `None` when it never entered the funnel or its
     /// best attempt hit an exclusion. `events` are sorted by time, and at
     /// equal times by their first step.
-    pub fn run(&self, events: &[Event]) -> Option<Outcome> {
+    pub fn run<E: Borrow<Event>>(&self, events: impl IntoIterator<Item = E>) -> Option<Outcome> {
+        let events = events.into_iter();
         match self.order {
             FunnelOrder::Unordered => self.unordered(events),
             FunnelOrder::Ordered | FunnelOrder::Strict => self.ordered(events),
         }
     }
 
-    fn ordered(&self, events: &[Event]) -> Option<Outcome> {
+    fn ordered<E: Borrow<Event>>(&self, events: impl Iterator<Item = E>) -> Option<Outcome> {
         let n = self.steps;
         let strict = self.order == FunnelOrder::Strict;
-        let mut entered: Vec<Option<Attempt>> = vec![None; n];
+        let mut entered: SmallVec<[Option<Attempt>; 8]> = smallvec![None; n];
         let mut best: Option<(usize, Attempt)> = None;
         for event in events {
+            let event = event.borrow();
             if event.exclusions != 0 {
                 self.exclude(event, &mut entered, &mut best);
             }
             for step in (0..n).rev().filter(|s| event.matches(*s)) {
                 let attempt = if step == 0 {
-                    let mut times = vec![None; n];
+                    let mut times: StepTimes = smallvec![None; n];
                     times[0] = Some(event.t);
                     Attempt {
                         start: event.t,
@@ -174,11 +183,12 @@ impl Funnel {
     }
 
     /// The most distinct steps done within one window, in any order.
-    fn unordered(&self, events: &[Event]) -> Option<Outcome> {
+    fn unordered<E: Borrow<Event>>(&self, events: impl Iterator<Item = E>) -> Option<Outcome> {
         let n = self.steps;
         let mut queues: Vec<VecDeque<i64>> = vec![VecDeque::new(); n];
         let mut best: Option<Outcome> = None;
         for event in events {
+            let event = event.borrow();
             if event.exclusions != 0 {
                 queues.iter_mut().for_each(VecDeque::clear);
                 continue;
@@ -196,7 +206,7 @@ impl Funnel {
                 continue;
             }
             fronts.sort_unstable();
-            let mut times = vec![None; n];
+            let mut times: StepTimes = smallvec![None; n];
             for (slot, t) in times.iter_mut().zip(&fronts) {
                 *slot = Some(*t);
             }
@@ -241,18 +251,15 @@ mod tests {
         let f = funnel(FunnelOrder::Ordered, 3);
         // A first step at 0, another at 150: step 2 at 200 converts from 150.
         let out = f
-            .run(&[ev(0, 0), ev(150, 0), ev(200, 1), ev(240, 2)])
+            .run([ev(0, 0), ev(150, 0), ev(200, 1), ev(240, 2)])
             .unwrap();
         assert_eq!(out.reached, 2);
-        assert_eq!(out.times, vec![Some(150 * S), Some(200 * S), Some(240 * S)]);
+        assert_eq!(out.times[..], [Some(150 * S), Some(200 * S), Some(240 * S)]);
         // Outside the window, measured from the first step.
-        let out = f.run(&[ev(0, 0), ev(50, 1), ev(101, 2)]).unwrap();
+        let out = f.run([ev(0, 0), ev(50, 1), ev(101, 2)]).unwrap();
         assert_eq!(out.reached, 1);
         // The window is inclusive.
-        assert_eq!(
-            f.run(&[ev(0, 0), ev(50, 1), ev(100, 2)]).unwrap().reached,
-            2
-        );
+        assert_eq!(f.run([ev(0, 0), ev(50, 1), ev(100, 2)]).unwrap().reached, 2);
     }
 
     #[test]
@@ -263,18 +270,18 @@ mod tests {
             steps: 0,
             exclusions: 0,
         };
-        assert_eq!(f.run(&[ev(0, 0), other, ev(10, 1)]).unwrap().reached, 0);
-        assert_eq!(f.run(&[ev(0, 0), ev(10, 1)]).unwrap().reached, 1);
+        assert_eq!(f.run([ev(0, 0), other, ev(10, 1)]).unwrap().reached, 0);
+        assert_eq!(f.run([ev(0, 0), ev(10, 1)]).unwrap().reached, 1);
     }
 
     #[test]
     fn unordered_counts_distinct_steps_in_one_window() {
         let f = funnel(FunnelOrder::Unordered, 3);
-        let out = f.run(&[ev(0, 2), ev(10, 0), ev(20, 1)]).unwrap();
+        let out = f.run([ev(0, 2), ev(10, 0), ev(20, 1)]).unwrap();
         assert_eq!(out.reached, 2);
         assert_eq!(out.times[0], Some(0));
         assert_eq!(
-            f.run(&[ev(0, 2), ev(150, 0), ev(160, 1)]).unwrap().reached,
+            f.run([ev(0, 2), ev(150, 0), ev(160, 1)]).unwrap().reached,
             1
         );
     }
@@ -288,17 +295,17 @@ mod tests {
             steps: 0,
             exclusions: 1,
         };
-        assert_eq!(f.run(&[ev(0, 0), x(5), ev(10, 1)]), None);
+        assert_eq!(f.run([ev(0, 0), x(5), ev(10, 1)]), None);
         // After step 2, the exclusion no longer applies.
         assert_eq!(
-            f.run(&[ev(0, 0), ev(10, 1), x(15), ev(20, 2)])
+            f.run([ev(0, 0), ev(10, 1), x(15), ev(20, 2)])
                 .unwrap()
                 .reached,
             2
         );
         // A clean attempt later replaces the excluded one.
         assert_eq!(
-            f.run(&[ev(0, 0), x(5), ev(10, 1), ev(200, 0), ev(210, 1)])
+            f.run([ev(0, 0), x(5), ev(10, 1), ev(200, 0), ev(210, 1)])
                 .unwrap()
                 .reached,
             1
@@ -309,7 +316,7 @@ mod tests {
     fn optional_steps_may_be_skipped() {
         let mut f = funnel(FunnelOrder::Ordered, 3);
         f.optional = vec![false, true, false];
-        let out = f.run(&[ev(0, 0), ev(10, 2)]).unwrap();
+        let out = f.run([ev(0, 0), ev(10, 2)]).unwrap();
         assert_eq!(out.reached, 2);
         assert!(!out.counts_at(1, &f.optional));
         assert_eq!(out.seconds_to(2), Some(10.0));
@@ -323,9 +330,9 @@ mod tests {
             steps: 0b11,
             exclusions: 0,
         };
-        assert_eq!(f.run(&[both]).unwrap().reached, 0);
+        assert_eq!(f.run([both]).unwrap().reached, 0);
         assert_eq!(
-            f.run(&[
+            f.run([
                 both,
                 Event {
                     t: 1,

@@ -118,25 +118,35 @@ impl Setup {
         query: &FunnelsQuery,
         streams: &Streams,
     ) -> Result<HashMap<String, Outcomes>> {
-        let mut by_value: HashMap<String, Vec<(u64, Outcome)>> = HashMap::new();
+        // By value id first: no text per actor.
+        let mut by_id: foldhash::HashMap<Option<u32>, Vec<(u64, Outcome)>> = Default::default();
         for (n, rows) in streams.rows.iter().enumerate() {
             // Every 1024 actors, and before each long stream (attribution may
             // run the funnel once per breakdown value in it).
             if n % 1024 == 0 || rows.len() >= 4096 {
                 ctx.budget.check()?;
             }
-            for (value, outcome) in attribute(
+            attribute(
                 &self.funnel,
                 rows,
                 self.attribution,
                 query.funnels_filter.attribution_step.unwrap_or(0),
-                &streams.values,
-            ) {
-                by_value
-                    .entry(value)
-                    .or_default()
-                    .push((streams.hashes[n], outcome));
-            }
+                &mut |value, outcome| {
+                    by_id
+                        .entry(value)
+                        .or_default()
+                        .push((streams.hashes[n], outcome))
+                },
+            );
+        }
+        // No value is "", as a stored "" is.
+        let mut by_value: HashMap<String, Vec<(u64, Outcome)>> = HashMap::new();
+        for (id, outcomes) in by_id {
+            let text = id.map_or("", |id| streams.values[id as usize].as_str());
+            by_value
+                .entry(text.to_string())
+                .or_default()
+                .extend(outcomes);
         }
         Ok(by_value)
     }
@@ -182,12 +192,11 @@ impl Setup {
             if !repeated.contains(hash) {
                 continue;
             }
-            let events: Vec<Event> = streams.rows[n]
+            let events = streams.rows[n]
                 .iter()
                 .filter(|r| !kept.contains(text(r.value)))
-                .map(|r| r.event)
-                .collect();
-            if let Some(outcome) = self.funnel.run(&events) {
+                .map(|r| r.event);
+            if let Some(outcome) = self.funnel.run(events) {
                 other.push((*hash, outcome));
             }
         }
@@ -648,46 +657,37 @@ fn actor_streams(
     })
 }
 
-fn events_of(rows: &[Row]) -> Vec<Event> {
-    rows.iter().map(|r| r.event).collect()
-}
-
-/// The actor's outcomes per breakdown value under the attribution rule.
+/// The actor's outcomes per breakdown value (its id; `None`: the events
+/// lack the property) under the attribution rule, each given to `each`.
 fn attribute(
     funnel: &Funnel,
     rows: &[Row],
     attribution: Attribution,
     step: usize,
-    values: &[String],
-) -> Vec<(String, Outcome)> {
-    let text = |v: Option<u32>| v.map_or(String::new(), |v| values[v as usize].clone());
-    let single = |value: String, events: Vec<Event>| {
-        funnel
-            .run(&events)
-            .map(|o| (value, o))
-            .into_iter()
-            .collect::<Vec<_>>()
-    };
+    each: &mut dyn FnMut(Option<u32>, Outcome),
+) {
+    let events = rows.iter().map(|r| r.event);
     match attribution {
-        Attribution::FirstTouch => single(text(rows.iter().find_map(|r| r.value)), events_of(rows)),
-        Attribution::LastTouch => single(
-            text(rows.iter().rev().find_map(|r| r.value)),
-            events_of(rows),
-        ),
+        Attribution::FirstTouch => {
+            if let Some(outcome) = funnel.run(events) {
+                each(rows.iter().find_map(|r| r.value), outcome);
+            }
+        }
+        Attribution::LastTouch => {
+            if let Some(outcome) = funnel.run(events) {
+                each(rows.iter().rev().find_map(|r| r.value), outcome);
+            }
+        }
         Attribution::AllEvents => {
             let mut seen: Vec<Option<u32>> = rows.iter().map(|r| r.value).collect();
             seen.sort_unstable();
             seen.dedup();
-            seen.into_iter()
-                .flat_map(|v| {
-                    let events = rows
-                        .iter()
-                        .filter(|r| r.value == v)
-                        .map(|r| r.event)
-                        .collect();
-                    single(text(v), events)
-                })
-                .collect()
+            for v in seen {
+                let events = rows.iter().filter(|r| r.value == v).map(|r| r.event);
+                if let Some(outcome) = funnel.run(events) {
+                    each(v, outcome);
+                }
+            }
         }
         Attribution::Step => {
             let mut candidates: Vec<Option<u32>> = rows
@@ -702,29 +702,28 @@ fn attribute(
             if candidates.is_empty() {
                 candidates.push(None);
             }
-            let mut best: Option<(String, Outcome)> = None;
+            let mut best: Option<(Option<u32>, Outcome)> = None;
             for candidate in candidates {
                 // The step's event must carry the candidate value.
-                let events: Vec<Event> = rows
-                    .iter()
-                    .map(|r| {
-                        let mut e = r.event;
-                        if r.value != candidate {
-                            e.steps &= !(1 << step);
-                        }
-                        e
-                    })
-                    .collect();
-                if let Some(outcome) = funnel.run(&events) {
+                let events = rows.iter().map(|r| {
+                    let mut e = r.event;
+                    if r.value != candidate {
+                        e.steps &= !(1 << step);
+                    }
+                    e
+                });
+                if let Some(outcome) = funnel.run(events) {
                     if best
                         .as_ref()
                         .is_none_or(|(_, b)| outcome.reached > b.reached)
                     {
-                        best = Some((text(candidate), outcome));
+                        best = Some((candidate, outcome));
                     }
                 }
             }
-            best.into_iter().collect()
+            if let Some((value, outcome)) = best {
+                each(value, outcome);
+            }
         }
     }
 }
@@ -1000,17 +999,14 @@ fn entrances(
         periods.dedup();
         for period in periods {
             // Only first steps in this period start attempts.
-            let events: Vec<Event> = rows
-                .iter()
-                .map(|r| {
-                    let mut e = r.event;
-                    if period_of(e.t) != Some(period) {
-                        e.steps &= !1;
-                    }
-                    e
-                })
-                .collect();
-            if let Some(outcome) = funnel.run(&events) {
+            let events = rows.iter().map(|r| {
+                let mut e = r.event;
+                if period_of(e.t) != Some(period) {
+                    e.steps &= !1;
+                }
+                e
+            });
+            if let Some(outcome) = funnel.run(events) {
                 each(period, n, &outcome);
             }
         }
