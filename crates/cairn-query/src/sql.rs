@@ -328,8 +328,8 @@ impl<'a> Scan<'a> {
 }
 
 /// `SELECT hash, id` of every stored actor of the project passing
-/// `filter`: its persons, or its groups of one type (keys only seen on
-/// events are not stored). The hash is the one `Scan::actor` hashes to,
+/// `filter` (and, if given, among `hashes`): its persons, or its groups of
+/// one type (keys only seen on events are not stored). The hash is the one `Scan::actor` hashes to,
 /// merged persons included (an event's current person is a stored one).
 pub fn stored_actors_sql(
     ctx: &ProjectContext,
@@ -337,21 +337,29 @@ pub fn stored_actors_sql(
     actor: Actor,
     filter: &Properties,
     field: &str,
+    hashes: Option<&[u64]>,
 ) -> Result<String> {
-    let condition = stored_actor_condition(ctx, d, filter, field)?
+    let mut condition = stored_actor_condition(ctx, d, filter, field)?
         .map_or(String::new(), |sql| format!(" AND {sql}"));
     let project = ctx.project.0;
-    Ok(match actor {
-        Actor::Person => format!(
-            "SELECT {}, {} FROM persons p WHERE p.project_id = {project}{condition}",
+    let (hash, id, from) = match actor {
+        Actor::Person => (
             d.hash(&["p.id"]),
             d.text("p.id"),
+            format!("persons p WHERE p.project_id = {project}"),
         ),
-        Actor::Group(i) => format!(
-            "SELECT {}, g{i}.group_key FROM groups g{i} WHERE g{i}.project_id = {project} AND g{i}.group_type_index = {i}{condition}",
+        Actor::Group(i) => (
             d.hash(&[&format!("g{i}.group_key")]),
+            format!("g{i}.group_key"),
+            format!(
+                "groups g{i} WHERE g{i}.project_id = {project} AND g{i}.group_type_index = {i}"
+            ),
         ),
-    })
+    };
+    if let Some(hashes) = hashes {
+        condition.push_str(&format!(" AND {}", d.one_of_hashes(&hash, hashes)));
+    }
+    Ok(format!("SELECT {hash}, {id} FROM {from}{condition}"))
 }
 
 /// `filter` (on the actors' own properties) as SQL over a stored person

@@ -19,6 +19,12 @@ use crate::sql::{column, for_each_batch, stored_actors_sql, Actor, Scan};
 /// Hashes per statement of the fallback: a list the engine reads once.
 const CHUNK: usize = 20_000;
 
+/// Up to this many persons, the stored ones are looked up by their hashes:
+/// naming every person turns each id into text (DuckDB, 151k persons: all
+/// 17 ms, 4k hashes 5 ms, 20k 22 ms). Group keys are text already, and
+/// reading them all costs less than matching a list.
+const LOOKED_UP: usize = 8_192;
+
 /// The actors of `facts` (by hash) that `filter` passes, named; those not
 /// stored are named from the events of `[from, to]`.
 pub(crate) fn resolve(
@@ -34,7 +40,20 @@ pub(crate) fn resolve(
     if facts.is_empty() {
         return Ok(rows);
     }
-    let stored = stored_actors_sql(ctx, d, actor, &filter.0, "query.properties")?;
+    let wanted: Option<Vec<u64>> =
+        (actor == Actor::Person && facts.len() <= LOOKED_UP).then(|| {
+            let mut hashes: Vec<u64> = facts.keys().copied().collect();
+            hashes.sort_unstable();
+            hashes
+        });
+    let stored = stored_actors_sql(
+        ctx,
+        d,
+        actor,
+        &filter.0,
+        "query.properties",
+        wanted.as_deref(),
+    )?;
     name(db, &stored, &mut facts, &mut rows)?;
     // An actor without a stored row has no properties to pass a filter.
     if filter.0 .0.is_some() {
@@ -48,12 +67,11 @@ pub(crate) fn resolve(
     unnamed.sort_unstable();
     for chunk in unnamed.chunks(CHUNK) {
         ctx.budget.check()?;
-        let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
         let sql = format!(
-            "SELECT DISTINCT {hash}, {id} {fw} AND {hash} IN ({list})",
+            "SELECT DISTINCT {hash}, {id} {fw} AND {listed}",
             id = d.text(&a),
             fw = scan.from_where(),
-            list = list.join(", "),
+            listed = d.one_of_hashes(&hash, chunk),
         );
         name(db, &sql, &mut facts, &mut rows)?;
     }

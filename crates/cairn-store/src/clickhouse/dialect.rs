@@ -185,6 +185,13 @@ impl Dialect for ClickHouseDialect {
         format!("cityHash64(tuple({}))", parts.join(", "))
     }
 
+    fn one_of_hashes(&self, expr: &str, hashes: &[u64]) -> String {
+        format!(
+            "{expr} IN (SELECT toUInt64(arrayJoin(splitByChar(',', '{}'))))",
+            crate::dialect::comma_separated(hashes)
+        )
+    }
+
     fn first_by(&self, value: &str, order: &str, condition: Option<&str>) -> String {
         match condition {
             Some(condition) => format!("argMinIf({value}, {order}, {condition})"),

@@ -156,6 +156,13 @@ impl Dialect for DuckDialect {
         format!("hash({})", parts.join(", "))
     }
 
+    fn one_of_hashes(&self, expr: &str, hashes: &[u64]) -> String {
+        format!(
+            "{expr} IN (SELECT unnest(string_split('{}', ','))::UBIGINT)",
+            crate::dialect::comma_separated(hashes)
+        )
+    }
+
     fn first_by(&self, value: &str, order: &str, condition: Option<&str>) -> String {
         match condition {
             Some(condition) => format!("arg_min({value}, {order}) FILTER (WHERE {condition})"),
