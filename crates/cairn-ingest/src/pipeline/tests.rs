@@ -189,6 +189,25 @@ async fn refused_events_leave_only_their_warnings() {
 #[derive(Debug)]
 struct HandClock(Mutex<DateTime<Utc>>);
 
+/// A hand clock at noon on 2024-03-15, and that time.
+fn hand_clock() -> (DateTime<Utc>, Arc<HandClock>) {
+    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    (start, Arc::new(HandClock(Mutex::new(start))))
+}
+
+impl MemoryStore {
+    /// The insertion time of every stored event, in order.
+    fn inserted_at(&self) -> Vec<DateTime<Utc>> {
+        let commits = self.commits.lock().unwrap();
+        commits
+            .iter()
+            .flat_map(|c| c.events.iter().map(|e| e.inserted_at))
+            .collect()
+    }
+}
+
 impl Clock for HandClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
@@ -199,10 +218,7 @@ impl Clock for HandClock {
 /// time of events and warnings, and the hour a repeated warning is held back.
 #[tokio::test]
 async fn the_writer_reads_now_from_its_clock() {
-    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
-        .unwrap()
-        .to_utc();
-    let clock = Arc::new(HandClock(Mutex::new(start)));
+    let (start, clock) = hand_clock();
     let store = MemoryStore::default();
     // No group type may be created: every `$groups` is warned about.
     let pipeline = store.start(0, clock.clone());
@@ -225,13 +241,7 @@ async fn the_writer_reads_now_from_its_clock() {
     pipeline.submit(P, grouped()).await.unwrap();
     assert_eq!(limit_warnings(&store), [start, start + Duration::hours(1)]);
 
-    let inserted: Vec<_> = {
-        let commits = store.commits.lock().unwrap();
-        commits
-            .iter()
-            .flat_map(|c| c.events.iter().map(|e| e.inserted_at))
-            .collect()
-    };
+    let inserted = store.inserted_at();
     assert_eq!(
         inserted,
         [
@@ -248,10 +258,7 @@ async fn the_writer_reads_now_from_its_clock() {
 /// inserted "before" it would escape deduplication.
 #[tokio::test]
 async fn insertion_times_never_go_back() {
-    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
-        .unwrap()
-        .to_utc();
-    let clock = Arc::new(HandClock(Mutex::new(start)));
+    let (start, clock) = hand_clock();
     let store = MemoryStore::default();
     let pipeline = store.start(5, clock.clone());
     pipeline
@@ -268,13 +275,7 @@ async fn insertion_times_never_go_back() {
         .submit(P, batch(vec![set("e", json!({}))]))
         .await
         .unwrap();
-    let inserted: Vec<_> = store
-        .commits
-        .lock()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c.events.iter().map(|e| e.inserted_at))
-        .collect();
+    let inserted = store.inserted_at();
     assert_eq!(inserted, [start, start, start + Duration::seconds(1)]);
     pipeline.shutdown();
 }
@@ -307,10 +308,7 @@ async fn group_types_are_created_at_the_clocks_now() {
 /// still refused, through the saved filters.
 #[tokio::test]
 async fn a_restart_reads_only_the_uuids_stored_since_the_filters_were_saved() {
-    let start = DateTime::parse_from_rfc3339("2024-03-15T12:00:00Z")
-        .unwrap()
-        .to_utc();
-    let clock = Arc::new(HandClock(Mutex::new(start)));
+    let (start, clock) = hand_clock();
     let store = MemoryStore::default();
     let pipeline = store.start(5, clock.clone());
     let old = set("e", json!({"$set": {"plan": "free"}}));
