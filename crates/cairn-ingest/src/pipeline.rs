@@ -30,7 +30,7 @@ use cairn_core::ProjectId;
 use cairn_store::{EntityState, IngestStore, StoreError};
 
 use crate::processor::Processor;
-use crate::seen::{self, SeenUuids};
+use crate::seen;
 use crate::{IncomingEvent, NormalizedBatch};
 
 /// Requests that may wait in the queue before senders are held back.
@@ -157,11 +157,10 @@ impl Pipeline {
 /// time they cover; every stored uuid when there are none. "Now" never goes
 /// back (see [`Writer::now`]), so every event stored after the save was
 /// inserted at or after that time.
-#[allow(clippy::type_complexity)]
 fn load_uuids<S: IngestStore>(
     store: &mut S,
     path: &Path,
-) -> Result<(HashMap<ProjectId, SeenUuids>, Option<DateTime<Utc>>), StoreError> {
+) -> Result<(seen::ByProject, Option<DateTime<Utc>>), StoreError> {
     let loading = Instant::now();
     let (mut uuids, since) = match seen::load(path) {
         Ok(Some((covered, uuids))) => (uuids, Some(covered)),
@@ -231,9 +230,8 @@ impl<S: IngestStore> Writer<S> {
     /// back since: insertion times only grow, so a start finds every event
     /// stored after the filters were saved at or after their time.
     fn now(&mut self, clock: &dyn Clock) -> DateTime<Utc> {
-        let now = self
-            .last_now
-            .map_or(clock.now(), |last| last.max(clock.now()));
+        let reading = clock.now();
+        let now = self.last_now.map_or(reading, |last| last.max(reading));
         self.last_now = Some(now);
         now
     }

@@ -30,6 +30,9 @@ pub enum Seen {
     Unsure,
 }
 
+/// Each project's uuids.
+pub type ByProject = std::collections::HashMap<cairn_core::ProjectId, SeenUuids>;
+
 #[derive(Debug, Default)]
 pub struct SeenUuids {
     /// Full filters first; only the last one takes new items.

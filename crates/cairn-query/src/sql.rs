@@ -329,8 +329,9 @@ impl<'a> Scan<'a> {
 
 /// `SELECT hash, id` of every stored actor of the project passing
 /// `filter` (and, if given, among `hashes`): its persons, or its groups of
-/// one type (keys only seen on events are not stored). The hash is the one `Scan::actor` hashes to,
-/// merged persons included (an event's current person is a stored one).
+/// one type (keys only seen on events are not stored). The hash is the one
+/// `Scan::actor` hashes to, merged persons included (an event's current
+/// person is a stored one).
 pub fn stored_actors_sql(
     ctx: &ProjectContext,
     d: &dyn Dialect,

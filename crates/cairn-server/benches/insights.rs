@@ -628,6 +628,19 @@ fn on_clickhouse(
             .map(|line| line.split('\t').map(String::from).collect())
             .collect()
     };
+    // The hand-written statement answers as Cairn did (`cairn`, its rows);
+    // columns past Cairn's (the paths' average times) are not compared.
+    let check_hand = |name: &str, sql: &str, cairn: &Rows| {
+        let width = cairn.first().map_or(0, Vec::len);
+        let by_hand: Rows = hand(sql)
+            .into_iter()
+            .map(|row| row[..width.min(row.len())].to_vec())
+            .collect();
+        assert_eq!(
+            &by_hand, cairn,
+            "{name}: the hand-written ClickHouse SQL answers differently from Cairn ({sql})"
+        );
+    };
     let (mut worst, mut worst_hand, mut worst_duck) = (0f64, 0f64, 0f64);
     let mut against_user_layout = Vec::new();
     for group in [false, true] {
@@ -643,18 +656,7 @@ fn on_clickhouse(
                 case.name
             );
             let by_hand = case.clickhouse.as_ref().map(|(sql, rows)| {
-                let cairn = rows(&on_clickhouse);
-                // Columns past Cairn's (the paths' average times) are not compared.
-                let width = cairn.first().map_or(0, Vec::len);
-                let by_hand: Rows = hand(sql)
-                    .into_iter()
-                    .map(|row| row[..width.min(row.len())].to_vec())
-                    .collect();
-                assert_eq!(
-                    by_hand, cairn,
-                    "{}: the hand-written ClickHouse SQL answers differently from Cairn",
-                    case.name
-                );
+                check_hand(case.name, sql, &rows(&on_clickhouse));
                 paired_ms(
                     runs,
                     || {
@@ -679,17 +681,7 @@ fn on_clickhouse(
             // layout, checked equal the same way.
             if let Some((sql, rows)) = &case.clickhouse {
                 let sql = sql.replace("FROM events ", "FROM events_by_event ");
-                let cairn = rows(&on_clickhouse);
-                let width = cairn.first().map_or(0, Vec::len);
-                let by_hand: Rows = hand(&sql)
-                    .into_iter()
-                    .map(|row| row[..width.min(row.len())].to_vec())
-                    .collect();
-                assert_eq!(
-                    by_hand, cairn,
-                    "{}: the hand-written ClickHouse SQL answers differently on events_by_event",
-                    case.name
-                );
+                check_hand(case.name, &sql, &rows(&on_clickhouse));
                 let (duck_ms, user_ms, ratio) = paired_ms(
                     runs,
                     || {

@@ -56,7 +56,7 @@ pub fn save<'a>(
 }
 
 /// Saved filters: the time they cover and each project's.
-pub type Saved = (DateTime<Utc>, HashMap<ProjectId, SeenUuids>);
+pub type Saved = (DateTime<Utc>, super::ByProject);
 
 /// The saved filters; `None` when there is no file or it does not read back
 /// whole.

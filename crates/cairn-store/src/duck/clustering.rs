@@ -23,8 +23,7 @@ use crate::Result;
 
 /// Events of one project and name lie together, by day, then by person (so
 /// that the person and session columns compress in runs) and time.
-pub(crate) const SORT_KEY: &str =
-    "project_id, event, date_trunc('day', timestamp), person_id, timestamp";
+const SORT_KEY: &str = "project_id, event, date_trunc('day', timestamp), person_id, timestamp";
 
 /// How often the background pass looks at the unsorted events.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
