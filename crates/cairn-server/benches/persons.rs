@@ -349,8 +349,8 @@ fn main() {
         "failed",
         "RSS MiB",
         "DuckDB",
-        "indexes",
         "cache",
+        "KV mem",
         "data MiB"
     );
     let started = Instant::now();
@@ -369,8 +369,9 @@ fn main() {
             random.ack_p99_ms,
             creating.failures + random.failures,
             metric_mib(&server, "cairn_database_memory_bytes", ""),
-            metric_mib(&server, "cairn_database_memory_bytes", "ART_INDEX"),
             metric_mib(&server, "cairn_entity_cache_bytes", ""),
+            metric_mib(&server, "cairn_entity_store_block_cache_bytes", "")
+                + metric_mib(&server, "cairn_entity_store_write_buffer_bytes", ""),
             server.data_bytes() as f64 / MIB,
         );
         from = to;

@@ -157,6 +157,9 @@ async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>
         };
         metrics::gauge!("cairn_entity_cache_hit_rate").set(hit_rate);
         metrics::gauge!("cairn_entity_store_disk_bytes").set(stats.disk_bytes as f64);
+        metrics::gauge!("cairn_entity_store_block_cache_bytes").set(stats.block_cache_bytes as f64);
+        metrics::gauge!("cairn_entity_store_write_buffer_bytes")
+            .set(stats.write_buffer_bytes as f64);
     }
     state.metrics.render()
 }

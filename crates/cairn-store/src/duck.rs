@@ -230,6 +230,36 @@ impl DuckWriter {
         Ok(())
     }
 
+    /// Writes rows of `table`: those `rows(true)` gives are new (no stored
+    /// row has their key) and are appended as they are, sparing the join
+    /// that reads every stored key; those of `rows(false)` replace the
+    /// stored rows with the same keys.
+    /// `kinds` says which kinds there are.
+    fn upsert<F>(
+        &self,
+        table: &schema::EntityTable,
+        kinds: impl IntoIterator<Item = bool>,
+        rows: impl Fn(bool) -> F,
+    ) -> Result<()>
+    where
+        F: FnOnce(&mut duckdb::Appender<'_>) -> Result<()>,
+    {
+        let (mut new, mut replacing) = (false, false);
+        for kind in kinds {
+            new |= kind;
+            replacing |= !kind;
+        }
+        if new {
+            let mut appender = self.conn.appender(table.name)?;
+            rows(true)(&mut appender)?;
+            appender.flush()?;
+        }
+        if replacing {
+            self.upsert_staged(table, rows(false))?;
+        }
+        Ok(())
+    }
+
     /// Writes one commit's events and changes into the open transaction.
     fn write(&mut self, commit: &Commit) -> Result<()> {
         let mut events = commit.events.iter().map(|event| (event, None));
@@ -285,9 +315,15 @@ impl LoadTarget for DuckWriter {
                 ])?;
             }
         }
-        if changes.persons.values().any(Option::is_some) {
-            self.upsert_staged(schema::PERSONS, |appender| {
-                for person in changes.persons.values().flatten() {
+        let persons = |new: bool| {
+            let new_persons = &changes.new_persons;
+            move |appender: &mut duckdb::Appender<'_>| {
+                let chosen = changes
+                    .persons
+                    .iter()
+                    .filter(|(key, _)| new_persons.contains(key) == new);
+                for (_, person) in chosen {
+                    let Some(person) = person else { continue };
                     appender.append_row(params![
                         person.project_id.0,
                         person.id.to_string(),
@@ -298,8 +334,14 @@ impl LoadTarget for DuckWriter {
                     ])?;
                 }
                 Ok(())
-            })?;
-        }
+            }
+        };
+        let kinds = changes
+            .persons
+            .iter()
+            .filter(|(_, person)| person.is_some())
+            .map(|(key, _)| changes.new_persons.contains(key));
+        self.upsert(schema::PERSONS, kinds, persons)?;
         let mut deleted = changes
             .persons
             .iter()
@@ -331,14 +373,26 @@ impl LoadTarget for DuckWriter {
             )?
             .execute(params![project.0, merged.to_string(), person.to_string()])?;
         }
-        if !changes.distinct_ids.is_empty() {
-            self.upsert_staged(schema::DISTINCT_IDS, |appender| {
+        let distinct_ids = |new: bool| {
+            let new_ids = &changes.new_distinct_ids;
+            move |appender: &mut duckdb::Appender<'_>| {
                 for ((project, distinct_id), person_id) in &changes.distinct_ids {
-                    appender.append_row(params![project.0, distinct_id, person_id.to_string()])?;
+                    if new_ids.contains(&(*project, distinct_id.clone())) == new {
+                        appender.append_row(params![
+                            project.0,
+                            distinct_id,
+                            person_id.to_string()
+                        ])?;
+                    }
                 }
                 Ok(())
-            })?;
-        }
+            }
+        };
+        let kinds = changes
+            .distinct_ids
+            .keys()
+            .map(|key| changes.new_distinct_ids.contains(key));
+        self.upsert(schema::DISTINCT_IDS, kinds, distinct_ids)?;
         if !changes.groups.is_empty() {
             self.upsert_staged(schema::GROUPS, |appender| {
                 for group in changes.groups.values() {

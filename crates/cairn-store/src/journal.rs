@@ -288,6 +288,8 @@ struct CommitWithoutEvents<'a> {
     group_types: &'a [(ProjectId, GroupType)],
     groups: &'a [Group],
     warnings: &'a [IngestionWarning],
+    new_persons: &'a [(ProjectId, Uuid)],
+    new_distinct_ids: &'a [(ProjectId, String)],
 }
 
 /// Writes `commit` as the JSON of a [`Commit`], writing each event by hand
@@ -302,6 +304,8 @@ fn write_commit(record: &mut Vec<u8>, commit: &Commit) -> Result<Vec<Range<usize
         group_types,
         groups,
         warnings,
+        new_persons,
+        new_distinct_ids,
     } = commit;
     let rest = CommitWithoutEvents {
         persons,
@@ -311,6 +315,8 @@ fn write_commit(record: &mut Vec<u8>, commit: &Commit) -> Result<Vec<Range<usize
         group_types,
         groups,
         warnings,
+        new_persons,
+        new_distinct_ids,
     };
     serde_json::to_writer(&mut *record, &rest)?;
     record.pop(); // Its closing brace: the events follow.
@@ -548,6 +554,8 @@ mod tests {
                 version: 1,
             }],
             warnings: commit(7).warnings,
+            new_persons: vec![(p, id)],
+            new_distinct_ids: vec![(p, "d".into())],
         };
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, _) = Journal::open(dir.path(), 0).unwrap();

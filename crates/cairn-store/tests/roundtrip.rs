@@ -69,6 +69,10 @@ fn commits_survive_reopening_and_upserts_replace() {
                 }],
                 persons: vec![a.clone(), b.clone()],
                 distinct_ids: vec![(P, "a".into(), a.id), (P, "b".into(), b.id)],
+                // Created here: appended without a search for stored rows,
+                // and still replaced by the merge below.
+                new_persons: vec![(P, a.id), (P, b.id)],
+                new_distinct_ids: vec![(P, "a".into()), (P, "b".into())],
                 group_types: vec![
                     (
                         P,

@@ -550,3 +550,63 @@ fn a_request_that_changes_a_person_after_one_that_did_not() {
     assert_eq!(commit.events[0].person_id, commit.events[1].person_id);
     assert_eq!(props(&p, "u"), json!({"plan": "team"}));
 }
+
+/// A commit names the persons and distinct ids it creates, so that engines
+/// append them without looking for stored rows; never a stored one.
+#[test]
+fn a_commit_names_what_it_creates_and_nothing_stored() {
+    let mut p = processor();
+    let first = run(
+        &mut p,
+        vec![
+            event("pageview", "known", json!({}), 0),
+            event(
+                "$identify",
+                "new-a",
+                json!({"$anon_distinct_id": "new-b"}),
+                1,
+            ),
+        ],
+    );
+    let known = p.person_of(P, "known").unwrap().id;
+    let identified = p.person_of(P, "new-a").unwrap().id;
+    let mut persons = first.new_persons.clone();
+    persons.sort();
+    let mut expected = vec![(P, known), (P, identified)];
+    expected.sort();
+    assert_eq!(persons, expected);
+    let mut ids: Vec<&str> = first
+        .new_distinct_ids
+        .iter()
+        .map(|(_, id)| id.as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["known", "new-a", "new-b"]);
+
+    // Known ids, one of them merged with a new one: nothing is new but the id.
+    let second = run(
+        &mut p,
+        vec![
+            event("pageview", "known", json!({"$set": {"plan": "pro"}}), 2),
+            event(
+                "$identify",
+                "new-a",
+                json!({"$anon_distinct_id": "later"}),
+                3,
+            ),
+            event(
+                "$identify",
+                "known",
+                json!({"$anon_distinct_id": "new-b"}),
+                4,
+            ),
+        ],
+    );
+    assert!(second.new_persons.is_empty(), "{:?}", second.new_persons);
+    assert!(
+        second.new_distinct_ids.is_empty(),
+        "{:?}",
+        second.new_distinct_ids
+    );
+    assert!(!second.persons.is_empty() && !second.distinct_ids.is_empty());
+}

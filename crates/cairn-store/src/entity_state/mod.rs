@@ -57,6 +57,10 @@ pub struct EntityStats {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub disk_bytes: u64,
+    /// The store's own block cache, in use.
+    pub block_cache_bytes: u64,
+    /// Writes held in memory until the store flushes them (its memtables).
+    pub write_buffer_bytes: u64,
 }
 
 pub struct EntityState {
@@ -424,6 +428,8 @@ impl EntityState {
             cache_hits: self.cache.hits(),
             cache_misses: self.cache.misses(),
             disk_bytes: self.db.disk_space().unwrap_or(0),
+            block_cache_bytes: self.db.cache_size(),
+            write_buffer_bytes: self.db.write_buffer_size(),
         }
     }
 }
