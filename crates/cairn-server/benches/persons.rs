@@ -6,8 +6,9 @@
 //! uniformly random person created earlier. At 10%, 25%, 50% and 100% of the
 //! persons it prints the slice's events/s, then the events/s of
 //! `--random-events` events from uniformly random existing persons (the
-//! median of three rounds), the server's RSS, the memory DuckDB and the
-//! entity cache hold (from `/metrics`) and the data directory's size.
+//! median of three rounds), the server's RSS, the memory DuckDB, the
+//! entity cache and the key-value store's block cache and write buffers
+//! ("KV mem") hold (from `/metrics`) and the data directory's size.
 //! Then it stops the server (SIGTERM), times the start on the same data until `/_health` answers 200,
 //! and times `/flags` for 20k random persons with one flag on a person
 //! property and one on a company property: cold (the first request for each

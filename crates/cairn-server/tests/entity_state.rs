@@ -167,4 +167,11 @@ fn metrics_show_the_entity_cache_and_store() {
     let rate = value("cairn_entity_cache_hit_rate");
     assert!((0.0..=1.0).contains(&rate) && rate > 0.0, "{rate}");
     assert!(value("cairn_entity_store_disk_bytes") > 0.0);
+    // What was just written is still in the store's write buffer.
+    assert!(value("cairn_entity_store_write_buffer_bytes") > 0.0);
+    let block_cache = value("cairn_entity_store_block_cache_bytes");
+    assert!(
+        (0.0..=(4 << 20) as f64).contains(&block_cache),
+        "{block_cache}"
+    );
 }

@@ -233,8 +233,8 @@ impl DuckWriter {
     /// Writes rows of `table`: those `rows(true)` gives are new (no stored
     /// row has their key) and are appended as they are, sparing the join
     /// that reads every stored key; those of `rows(false)` replace the
-    /// stored rows with the same keys.
-    /// `kinds` says which kinds there are.
+    /// stored rows with the same keys. `kinds` tells, row by row, whether
+    /// it is new: a kind without rows costs nothing.
     fn upsert<F>(
         &self,
         table: &schema::EntityTable,
@@ -376,8 +376,9 @@ impl LoadTarget for DuckWriter {
         let distinct_ids = |new: bool| {
             let new_ids = &changes.new_distinct_ids;
             move |appender: &mut duckdb::Appender<'_>| {
-                for ((project, distinct_id), person_id) in &changes.distinct_ids {
-                    if new_ids.contains(&(*project, distinct_id.clone())) == new {
+                for (key, person_id) in &changes.distinct_ids {
+                    if new_ids.contains(key) == new {
+                        let (project, distinct_id) = key;
                         appender.append_row(params![
                             project.0,
                             distinct_id,
