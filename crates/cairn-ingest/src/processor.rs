@@ -476,14 +476,10 @@ impl Run<'_> {
         );
         // Only ids no stored or earlier person of the round has get a new
         // person (they are not in the working set's `person_of`).
-        let commit = &mut self.pending.commit;
-        commit.new_persons.push((self.project, id));
+        self.pending.commit.new_persons.push((self.project, id));
         for distinct_id in &distinct_ids {
-            commit
-                .new_distinct_ids
-                .push((self.project, distinct_id.clone()));
-        }
-        for distinct_id in &distinct_ids {
+            let key = (self.project, distinct_id.clone());
+            self.pending.commit.new_distinct_ids.push(key);
             self.assign_distinct_id(distinct_id, id);
         }
         let person = Person {

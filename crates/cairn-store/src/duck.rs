@@ -230,32 +230,28 @@ impl DuckWriter {
         Ok(())
     }
 
-    /// Writes rows of `table`: those `rows(true)` gives are new (no stored
-    /// row has their key) and are appended as they are, sparing the join
-    /// that reads every stored key; those of `rows(false)` replace the
-    /// stored rows with the same keys. `kinds` tells, row by row, whether
-    /// it is new: a kind without rows costs nothing.
-    fn upsert<F>(
+    /// Writes `rows` of `table`, each marked whether it is new. New rows (no
+    /// stored row has their key) are appended as they are, sparing the join
+    /// that reads every stored key; the others replace the stored rows with
+    /// the same keys. A kind without rows costs nothing.
+    fn upsert<T>(
         &self,
         table: &schema::EntityTable,
-        kinds: impl IntoIterator<Item = bool>,
-        rows: impl Fn(bool) -> F,
-    ) -> Result<()>
-    where
-        F: FnOnce(&mut duckdb::Appender<'_>) -> Result<()>,
-    {
-        let (mut new, mut replacing) = (false, false);
-        for kind in kinds {
-            new |= kind;
-            replacing |= !kind;
-        }
-        if new {
+        rows: impl Iterator<Item = (bool, T)> + Clone,
+        append: impl Fn(&mut duckdb::Appender<'_>, T) -> Result<()>,
+    ) -> Result<()> {
+        let of_kind = |new: bool| rows.clone().filter(move |(kind, _)| *kind == new);
+        if of_kind(true).next().is_some() {
             let mut appender = self.conn.appender(table.name)?;
-            rows(true)(&mut appender)?;
+            for (_, row) in of_kind(true) {
+                append(&mut appender, row)?;
+            }
             appender.flush()?;
         }
-        if replacing {
-            self.upsert_staged(table, rows(false))?;
+        if of_kind(false).next().is_some() {
+            self.upsert_staged(table, |appender| {
+                of_kind(false).try_for_each(|(_, row)| append(appender, row))
+            })?;
         }
         Ok(())
     }
@@ -315,33 +311,20 @@ impl LoadTarget for DuckWriter {
                 ])?;
             }
         }
-        let persons = |new: bool| {
-            let new_persons = &changes.new_persons;
-            move |appender: &mut duckdb::Appender<'_>| {
-                let chosen = changes
-                    .persons
-                    .iter()
-                    .filter(|(key, _)| new_persons.contains(key) == new);
-                for (_, person) in chosen {
-                    let Some(person) = person else { continue };
-                    appender.append_row(params![
-                        person.project_id.0,
-                        person.id.to_string(),
-                        serde_json::to_string(&person.properties)?,
-                        person.is_identified,
-                        timestamp_value(person.created_at),
-                        person.version
-                    ])?;
-                }
-                Ok(())
-            }
-        };
-        let kinds = changes
-            .persons
-            .iter()
-            .filter(|(_, person)| person.is_some())
-            .map(|(key, _)| changes.new_persons.contains(key));
-        self.upsert(schema::PERSONS, kinds, persons)?;
+        let persons = changes.persons.iter().filter_map(|(key, person)| {
+            Some((changes.new_persons.contains(key), person.as_ref()?))
+        });
+        self.upsert(schema::PERSONS, persons, |appender, person| {
+            appender.append_row(params![
+                person.project_id.0,
+                person.id.to_string(),
+                serde_json::to_string(&person.properties)?,
+                person.is_identified,
+                timestamp_value(person.created_at),
+                person.version
+            ])?;
+            Ok(())
+        })?;
         let mut deleted = changes
             .persons
             .iter()
@@ -373,27 +356,18 @@ impl LoadTarget for DuckWriter {
             )?
             .execute(params![project.0, merged.to_string(), person.to_string()])?;
         }
-        let distinct_ids = |new: bool| {
-            let new_ids = &changes.new_distinct_ids;
-            move |appender: &mut duckdb::Appender<'_>| {
-                for (key, person_id) in &changes.distinct_ids {
-                    if new_ids.contains(key) == new {
-                        let (project, distinct_id) = key;
-                        appender.append_row(params![
-                            project.0,
-                            distinct_id,
-                            person_id.to_string()
-                        ])?;
-                    }
-                }
-                Ok(())
-            }
-        };
-        let kinds = changes
+        let distinct_ids = changes
             .distinct_ids
-            .keys()
-            .map(|key| changes.new_distinct_ids.contains(key));
-        self.upsert(schema::DISTINCT_IDS, kinds, distinct_ids)?;
+            .iter()
+            .map(|(key, person_id)| (changes.new_distinct_ids.contains(key), (key, person_id)));
+        self.upsert(
+            schema::DISTINCT_IDS,
+            distinct_ids,
+            |appender, ((project, distinct_id), person_id)| {
+                appender.append_row(params![project.0, distinct_id, person_id.to_string()])?;
+                Ok(())
+            },
+        )?;
         if !changes.groups.is_empty() {
             self.upsert_staged(schema::GROUPS, |appender| {
                 for group in changes.groups.values() {
